@@ -1,0 +1,126 @@
+# dystress build. Targets: all (library + CLI), test, sanitize, valgrind, bench, fuzz, install, demo, clean.
+# Every source under src/ (but src/cli) goes into the library; src/engine/dnnl only when oneDNN is found.
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+CC        ?= cc
+ARCH      ?= -march=native
+OPT       ?= -O3
+BUILD     ?= build
+CFLAGS    ?= $(OPT) $(ARCH) -g
+CFLAGS    += -std=c11 -D_GNU_SOURCE -fPIC -fopenmp -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc
+LDLIBS    += -lz -lpng -ljpeg -lm -lpthread
+LDFLAGS   += -fopenmp
+
+# oneDNN: on when its header is present, unless DNNL=0.
+DNNL      ?= $(shell [ -f /usr/include/dnnl.h ] && echo 1 || echo 0)
+ifeq ($(DNNL),1)
+  CFLAGS  += -DDY_HAVE_DNNL=1
+  LDLIBS  += -ldnnl
+  PC_LIBS := -ldnnl
+endif
+
+LIB_SRC   := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
+ifneq ($(DNNL),1)
+  LIB_SRC := $(filter-out src/engine/dnnl/%,$(LIB_SRC))
+endif
+CLI_SRC   := $(sort $(wildcard src/cli/*.c))
+TEST_SUP  := tests/testlib.c tests/fixture.c
+TEST_SRC  := $(sort $(wildcard tests/test_*.c))
+BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
+
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
+SUP_OBJ   := $(TEST_SUP:%.c=$(BUILD)/%.o)
+TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.SECONDARY:
+.PHONY: all test check sanitize valgrind bench fuzz install uninstall demo deps deps-test clean
+all: $(BUILD)/libdystress.a $(BUILD)/libdystress.so dystress
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libdystress.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libdystress.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libdystress.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+dystress: $(CLI_OBJ) $(BUILD)/libdystress.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(SUP_OBJ) $(BUILD)/libdystress.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libdystress.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The README's test command. Installs missing packages first (a no-op when present).
+test: deps-test all $(TESTS)
+	tests/run.sh $(BUILD)/tests
+
+check: test
+
+# The same suite built with AddressSanitizer + UndefinedBehaviorSanitizer (clang), in its own build folder.
+sanitize: deps-test
+	$(MAKE) BUILD=build-san CC=clang OPT=-O1 \
+	  CFLAGS='-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer' \
+	  LDFLAGS='-fopenmp -fsanitize=address,undefined' build-san/libdystress.a $(TESTS:$(BUILD)/%=build-san/%)
+	ASAN_OPTIONS=detect_leaks=1 DY_TEST_QUICK=1 tests/run.sh build-san/tests
+
+# Small tests under valgrind's leak checker (the slow numeric suites are skipped with DY_TEST_QUICK).
+valgrind: deps-test all $(TESTS)
+	DY_TEST_QUICK=1 DY_TEST_WRAP='valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99' \
+	  tests/run.sh $(BUILD)/tests
+
+bench: all $(BENCHES)
+	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+
+# libFuzzer targets, each run for FUZZ_SECONDS (clang, Debian's libclang-rt-14-dev).
+FUZZ_SECONDS ?= 30
+fuzz: deps-test
+	$(MAKE) BUILD=build-fuzz CC=clang OPT=-O1 \
+	  CFLAGS='-O1 -g -fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer' \
+	  LDFLAGS='-fopenmp -fsanitize=address,undefined' build-fuzz/libdystress.a
+	@mkdir -p build-fuzz/fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  clang -O1 -g -fsanitize=address,undefined,fuzzer -fopenmp -Iinclude -Isrc $$f build-fuzz/libdystress.a \
+	    -o build-fuzz/fuzz/$$n $(LDLIBS) || exit 1; \
+	  mkdir -p build-fuzz/corpus/$$n; \
+	  echo "== fuzzing $$n for $(FUZZ_SECONDS)s"; \
+	  build-fuzz/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus/$$n fuzz/seeds/$$n 2>&1 | tail -n 3 || exit 1; \
+	done
+
+# The main job: a short pretrain on Fashion-MNIST, then kNN and linear evaluation.
+demo: deps all
+	./dystress demo
+
+deps:
+	scripts/deps.sh
+deps-test:
+	scripts/deps.sh --test
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/dystress $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(BUILD)/libdystress.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libdystress.so $(DESTDIR)$(PREFIX)/lib/libdystress.so.0
+	ln -sf libdystress.so.0 $(DESTDIR)$(PREFIX)/lib/libdystress.so
+	install -m 644 include/dystress.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/dystress/*.h $(DESTDIR)$(PREFIX)/include/dystress/
+	install -m 755 dystress $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS@|$(PC_LIBS)|' dystress.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/dystress.pc
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/include/dystress $(DESTDIR)$(PREFIX)/include/dystress.h \
+	  $(DESTDIR)$(PREFIX)/lib/libdystress.* $(DESTDIR)$(PREFIX)/bin/dystress $(DESTDIR)$(PREFIX)/lib/pkgconfig/dystress.pc
+
+clean:
+	rm -rf build build-san build-fuzz dystress
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

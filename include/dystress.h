@@ -1,0 +1,84 @@
+/*
+ * dystress — self-supervised contrastive pretraining with dynamically scaled temperature (DySTreSS), in C.
+ *
+ * Conventions for the whole API:
+ *  - Every name starts with dy_ (types dy_*, constants DY_*).
+ *  - Calls that can fail return dy_status; DY_OK is 0. The message of the last failure is kept in the
+ *    context: dy_ctx_error(ctx). The library never prints and never exits.
+ *  - Sizes and offsets are int64_t. Tensors are float32, row-major; images are NCHW.
+ *  - No global state: a dy_ctx carries the thread count, the compute backend and the oneDNN engine.
+ *    A context is used by one thread at a time (ops parallelise inside themselves).
+ *
+ * Example:
+ *     dy_ctx *ctx;
+ *     if (dy_ctx_create(&ctx, NULL) != DY_OK) return 1;
+ *     ...
+ *     dy_ctx_destroy(ctx);
+ */
+#ifndef DYSTRESS_H
+#define DYSTRESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define DY_API __attribute__((visibility("default")))
+#else
+#define DY_API
+#endif
+
+#define DY_VERSION "0.1.0"
+
+typedef enum {
+    DY_OK = 0,
+    DY_ERR_INVALID,     /* a bad argument or option */
+    DY_ERR_NOMEM,       /* an allocation failed */
+    DY_ERR_IO,          /* a file could not be opened, read or written */
+    DY_ERR_FORMAT,      /* a file is corrupt, truncated or of the wrong kind */
+    DY_ERR_MISMATCH,    /* a file does not match the model (names, shapes, dtypes) */
+    DY_ERR_NUMERIC,     /* NaN or Inf where a finite number is required */
+    DY_ERR_UNSUPPORTED, /* a feature this build does not have */
+    DY_ERR_INTERRUPTED, /* stopped on request (a signal) */
+    DY_ERR_INTERNAL     /* a bug: please report */
+} dy_status;
+
+typedef enum {
+    DY_BACKEND_AUTO = 0, /* oneDNN when built in, else the reference */
+    DY_BACKEND_REF,      /* the plain-C reference ops (the test oracle) */
+    DY_BACKEND_DNNL      /* oneDNN's CPU primitives */
+} dy_backend;
+
+typedef struct dy_ctx dy_ctx;
+
+typedef struct {
+    int threads;        /* threads inside ops; 0 = all available cores */
+    dy_backend backend; /* DY_BACKEND_AUTO by default */
+} dy_ctx_options;
+
+/* Creates a context. opts may be NULL for the defaults. */
+DY_API dy_status dy_ctx_create(dy_ctx **out, const dy_ctx_options *opts);
+DY_API void dy_ctx_destroy(dy_ctx *ctx);
+/* The message of the last failed call on this context ("" if none). */
+DY_API const char *dy_ctx_error(const dy_ctx *ctx);
+DY_API int dy_ctx_threads(const dy_ctx *ctx);
+/* The backend actually in use (never DY_BACKEND_AUTO). */
+DY_API dy_backend dy_ctx_backend(const dy_ctx *ctx);
+DY_API const char *dy_backend_name(dy_backend b);
+DY_API const char *dy_status_string(dy_status s);
+/* Whether this build has oneDNN. */
+DY_API bool dy_have_dnnl(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#include "dystress/engine.h"
+#include "dystress/loss.h"
+#include "dystress/data.h"
+
+#endif

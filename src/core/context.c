@@ -1,0 +1,90 @@
+/* Context lifetime, error messages and aligned allocation. */
+#include "core/context.h"
+
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+dy_status dy_fail(dy_ctx *ctx, dy_status status, const char *fmt, ...) {
+    if (ctx) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+void *dy_alloc(size_t bytes) {
+    if (bytes == 0) bytes = 64;
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    if (rounded < bytes) return NULL; /* overflow */
+    void *p = aligned_alloc(64, rounded);
+    if (p) memset(p, 0, rounded);
+    return p;
+}
+
+void dy_free(void *p) { free(p); }
+
+dy_status dy_ctx_create(dy_ctx **out, const dy_ctx_options *opts) {
+    if (!out) return DY_ERR_INVALID;
+    *out = NULL;
+    dy_ctx_options o = {0};
+    if (opts) o = *opts;
+    if (o.threads < 0) return DY_ERR_INVALID;
+    if (o.backend != DY_BACKEND_AUTO && o.backend != DY_BACKEND_REF && o.backend != DY_BACKEND_DNNL)
+        return DY_ERR_INVALID;
+    if (o.backend == DY_BACKEND_DNNL && !dy_have_dnnl()) return DY_ERR_UNSUPPORTED;
+    dy_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return DY_ERR_NOMEM;
+    ctx->threads = o.threads > 0 ? o.threads : omp_get_num_procs();
+    /* oneDNN's OpenMP runtime reads the process-wide setting; our own ops pass num_threads explicitly. */
+    omp_set_num_threads(ctx->threads);
+    ctx->backend = o.backend == DY_BACKEND_AUTO ? (dy_have_dnnl() ? DY_BACKEND_DNNL : DY_BACKEND_REF) : o.backend;
+    if (ctx->backend == DY_BACKEND_DNNL) {
+        dy_status st = dy_dnnl_context_init(ctx);
+        if (st != DY_OK) {
+            free(ctx);
+            return st;
+        }
+    }
+    *out = ctx;
+    return DY_OK;
+}
+
+void dy_ctx_destroy(dy_ctx *ctx) {
+    if (!ctx) return;
+    dy_dnnl_context_fini(ctx);
+    free(ctx);
+}
+
+const char *dy_ctx_error(const dy_ctx *ctx) { return ctx ? ctx->error : "no context"; }
+int dy_ctx_threads(const dy_ctx *ctx) { return ctx->threads; }
+dy_backend dy_ctx_backend(const dy_ctx *ctx) { return ctx->backend; }
+
+const char *dy_backend_name(dy_backend b) {
+    switch (b) {
+    case DY_BACKEND_AUTO: return "auto";
+    case DY_BACKEND_REF: return "ref";
+    case DY_BACKEND_DNNL: return "dnnl";
+    }
+    return "unknown";
+}
+
+const char *dy_status_string(dy_status s) {
+    switch (s) {
+    case DY_OK: return "ok";
+    case DY_ERR_INVALID: return "invalid argument";
+    case DY_ERR_NOMEM: return "out of memory";
+    case DY_ERR_IO: return "input/output error";
+    case DY_ERR_FORMAT: return "corrupt or unrecognised file";
+    case DY_ERR_MISMATCH: return "file does not match the model";
+    case DY_ERR_NUMERIC: return "NaN or Inf";
+    case DY_ERR_UNSUPPORTED: return "not supported by this build";
+    case DY_ERR_INTERRUPTED: return "interrupted";
+    case DY_ERR_INTERNAL: return "internal error";
+    }
+    return "unknown status";
+}

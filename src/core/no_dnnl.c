@@ -1,0 +1,12 @@
+/* Stand-ins for the oneDNN hooks in a build without oneDNN (DNNL=0). */
+#include "core/context.h"
+
+#ifndef DY_HAVE_DNNL
+bool dy_have_dnnl(void) { return false; }
+dy_status dy_dnnl_context_init(dy_ctx *ctx) {
+    return dy_fail(ctx, DY_ERR_UNSUPPORTED, "this build of dystress has no oneDNN (built with DNNL=0)");
+}
+void dy_dnnl_context_fini(dy_ctx *ctx) { (void)ctx; }
+#else
+typedef int dy_no_dnnl_unused; /* keeps the translation unit non-empty */
+#endif

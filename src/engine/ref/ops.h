@@ -1,0 +1,83 @@
+/* The reference ops: short, readable plain C over contiguous NCHW float arrays. They are the test oracle for
+ * the fast backends and the whole engine when oneDNN is absent.
+ *
+ * Conventions (for every op in the engine, reference and fast):
+ *  - Argument order as in llm.c: outputs first, then inputs, then shapes.
+ *  - Gradients are ASSIGNED (=), never accumulated: backward overwrites dx, dweight, dbias. A caller that needs a
+ *    sum (a value read by two nodes) adds the parts itself.
+ *  - A gradient pointer may be NULL when that gradient is not wanted (the network's input, for example).
+ *  - Loops over independent outputs are parallelised with OpenMP; the thread count comes from the context.
+ *  - Shapes: n batch, c channels, h x w spatial size; hw = h * w.
+ */
+#ifndef DY_ENGINE_REF_OPS_H
+#define DY_ENGINE_REF_OPS_H
+
+#include <stdint.h>
+
+/* 2-D convolution without dilation or groups; output size p = (h + 2 pad - r) / stride + 1, likewise q. */
+typedef struct {
+    int64_t n, c, h, w;      /* input  [n, c, h, w] */
+    int64_t k, r, s;         /* weight [k, c, r, s] */
+    int64_t stride, pad;     /* same in both directions */
+    int64_t p, q;            /* output [n, k, p, q]; filled by conv2d_shape() */
+} dy_conv_shape;
+
+/* Fills cs->p and cs->q; returns 0, or -1 when the shape is impossible (kernel larger than padded input, ...). */
+int conv2d_shape(dy_conv_shape *cs);
+/* y [n,k,p,q] = conv(x [n,c,h,w], weight [k,c,r,s]) + bias [k] (bias may be NULL). */
+void conv2d_forward(float *y, const float *x, const float *weight, const float *bias, const dy_conv_shape *cs);
+/* dx [n,c,h,w] from dy [n,k,p,q]. */
+void conv2d_backward_data(float *dx, const float *dy, const float *weight, const dy_conv_shape *cs);
+/* dweight [k,c,r,s] and dbias [k] (may be NULL) from dy and the forward input x. */
+void conv2d_backward_weights(float *dweight, float *dbias, const float *dy, const float *x, const dy_conv_shape *cs);
+
+/* Batch normalisation over [n, c, hw] (hw = 1 for BatchNorm1d). Training mode normalises with the batch mean and
+ * the biased variance, stores mean and 1/sqrt(var + eps) per channel for backward, and (when running_mean is not
+ * NULL) updates running_mean/running_var as PyTorch does: r = (1 - momentum) r + momentum * batch_stat, with the
+ * unbiased variance (n*hw / (n*hw - 1)) for running_var. */
+void batchnorm_forward_train(float *y, float *save_mean, float *save_rstd, float *running_mean, float *running_var,
+                             const float *x, const float *gamma, const float *beta, int64_t n, int64_t c, int64_t hw,
+                             float momentum, float eps);
+/* Evaluation mode: y = gamma (x - running_mean) / sqrt(running_var + eps) + beta. */
+void batchnorm_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
+                            const float *running_mean, const float *running_var, int64_t n, int64_t c, int64_t hw,
+                            float eps);
+/* Backward of the training-mode forward: dx, dgamma [c], dbeta [c] from dy, the input x and the saved statistics. */
+void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                        const float *save_mean, const float *save_rstd, const float *gamma, int64_t n, int64_t c,
+                        int64_t hw);
+
+/* y = max(x, 0) elementwise over count values; y may equal x. */
+void relu_forward(float *y, const float *x, int64_t count);
+/* dx = dy where the forward output y > 0, else 0; dx may equal dy. */
+void relu_backward(float *dx, const float *dy, const float *y, int64_t count);
+
+/* Max pooling, kernel k, stride, pad (padding never wins); output [n, c, p, q]. Ties go to the first maximum in
+ * row-major window order, as PyTorch does. */
+typedef struct {
+    int64_t n, c, h, w, kernel, stride, pad, p, q;
+} dy_pool_shape;
+int maxpool2d_shape(dy_pool_shape *ps);
+void maxpool2d_forward(float *y, const float *x, const dy_pool_shape *ps);
+/* dx from dy; the window maxima are found again from x. */
+void maxpool2d_backward(float *dx, const float *dy, const float *x, const dy_pool_shape *ps);
+
+/* Global average pool: y [n, c] = mean over hw of x [n, c, hw]. */
+void avgpool_global_forward(float *y, const float *x, int64_t n, int64_t c, int64_t hw);
+void avgpool_global_backward(float *dx, const float *dy, int64_t n, int64_t c, int64_t hw);
+
+/* Linear: y [n, out] = x [n, in] weight^T + bias, weight [out, in] (PyTorch layout), bias may be NULL. */
+void linear_forward(float *y, const float *x, const float *weight, const float *bias, int64_t n, int64_t in,
+                    int64_t out);
+/* dx [n, in] (may be NULL), dweight [out, in], dbias [out] (may be NULL). */
+void linear_backward(float *dx, float *dweight, float *dbias, const float *dy, const float *x, const float *weight,
+                     int64_t n, int64_t in, int64_t out);
+
+/* Residual add: y = a + b over count values (y may alias a or b). Its backward passes dy to both inputs. */
+void add_forward(float *y, const float *a, const float *b, int64_t count);
+
+/* Row L2 normalisation as torch.nn.functional.normalize: y = x / max(||x||, eps), rows of d values. */
+void l2norm_forward(float *y, const float *x, int64_t n, int64_t d, float eps);
+void l2norm_backward(float *dx, const float *dy, const float *x, int64_t n, int64_t d, float eps);
+
+#endif
