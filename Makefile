@@ -8,7 +8,7 @@ ARCH      ?= -march=native
 OPT       ?= -O3
 BUILD     ?= build
 CFLAGS    ?= $(OPT) $(ARCH) -g
-CFLAGS    += -std=c11 -D_GNU_SOURCE -fPIC -fopenmp -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc
+CFLAGS    += -std=c11 -D_GNU_SOURCE -fPIC -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Iinclude -Isrc
 LDLIBS    += -lz -lpng -ljpeg -lm -lpthread
 LDFLAGS   += -fopenmp
 
@@ -32,7 +32,7 @@ FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
-SUP_OBJ   := $(TEST_SUP:%.c=$(BUILD)/%.o)
+SUP_OBJ   := $(TEST_SUP:%.c=$(BUILD)/%.o) $(filter-out $(BUILD)/src/cli/main.o,$(CLI_OBJ))
 TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
