@@ -154,7 +154,8 @@ static dy_status decode_jpeg(dy_ctx *ctx, const char *name, const uint8_t *data,
     s->pub.output_message = jpeg_silent;
     dy_status st = DY_OK;
     if (setjmp(s->jump)) {
-        st = dy_fail(ctx, DY_ERR_FORMAT, "%s: undecodable JPEG: %s", name, s->msg);
+        st = dy_fail(ctx, DY_ERR_FORMAT, "%s: undecodable JPEG: %s%s", name,
+                     s->truncated ? "truncated (data ends early): " : "", s->msg);
         goto done;
     }
     jpeg_create_decompress(cinfo);
