@@ -49,8 +49,20 @@ int dy_blur_auto_kernel(int side);
 void dy_solarize(float *img, int64_t n, float threshold);
 void dy_normalize(float *img, int channels, int64_t hw, const float *mean, const float *std);
 
-/* The whole pipeline for one view with stream r (see data.h for the order). scratch: height * width floats of
- * the output size. */
+/* Everything random about one view. */
+typedef struct {
+    dy_crop_box box;      /* when a->crop */
+    bool flip, jitter, grayscale, blur, solarize;
+    dy_jitter_params jp;  /* when jitter */
+    float sigma;          /* when blur */
+} dy_view_params;
+/* Draws one view's parameters from r, for a source of height x width. */
+void dy_augment_draw(const dy_augment *a, dy_rng *r, int view, int height, int width, dy_view_params *p);
+/* Applies drawn parameters: src uint8 [C, height, width] -> dst float [C, size[0], size[1]]; scratch: size[0] *
+ * size[1] floats. */
+void dy_augment_apply_params(const dy_augment *a, const dy_view_params *p, const uint8_t *src, int channels,
+                             int height, int width, float *dst, float *scratch);
+/* Both: the whole pipeline for one view with stream r (see data.h for the order). */
 void dy_augment_apply(const dy_augment *a, const uint8_t *src, int channels, int height, int width, float *dst,
                       dy_rng *r, int view, float *scratch);
 

@@ -2,34 +2,45 @@
  * (crop, flip, jitter gate [+ order and factors], grayscale, blur gate [+ sigma], solarize gate), then the
  * deterministic cores. Each gate draws one uniform u and fires when u < p, as torchvision's `torch.rand(1) < p`. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/context.h"
 #include "data/augment/augment.h"
 
-void dy_augment_apply(const dy_augment *a, const uint8_t *src, int channels, int height, int width, float *dst,
-                      dy_rng *r, int view, float *scratch) {
+void dy_augment_draw(const dy_augment *a, dy_rng *r, int view, int height, int width, dy_view_params *p) {
+    memset(p, 0, sizeof *p);
+    if (a->crop) p->box = dy_resized_crop_params(r, height, width, a->scale, a->ratio);
+    p->flip = dy_rng_uniform(r) < a->flip_p;
+    p->jitter = dy_rng_uniform(r) < a->jitter_p;
+    if (p->jitter) dy_color_jitter_params(r, a, &p->jp);
+    p->grayscale = dy_rng_uniform(r) < a->grayscale_p;
+    p->blur = dy_rng_uniform(r) < a->blur_p[view & 1];
+    if (p->blur) p->sigma = (float)dy_rng_range(r, a->blur_sigma[0], a->blur_sigma[1]);
+    p->solarize = dy_rng_uniform(r) < a->solarize_p[view & 1];
+}
+
+void dy_augment_apply_params(const dy_augment *a, const dy_view_params *p, const uint8_t *src, int channels,
+                             int height, int width, float *dst, float *scratch) {
     const int oh = a->size[0], ow = a->size[1];
     const int64_t hw = (int64_t)oh * ow;
-    if (a->crop) {
-        dy_crop_box box = dy_resized_crop_params(r, height, width, a->scale, a->ratio);
-        dy_crop_resize_bilinear(src, channels, height, width, box, dst, oh, ow);
-    } else {
-        dy_resize_center_crop(src, channels, height, width, dst, oh, ow);
-    }
-    if (dy_rng_uniform(r) < a->flip_p) dy_hflip(dst, channels, oh, ow);
-    if (dy_rng_uniform(r) < a->jitter_p) {
-        dy_jitter_params jp;
-        dy_color_jitter_params(r, a, &jp);
-        dy_color_jitter_apply(dst, channels, hw, a, &jp);
-    }
-    if (dy_rng_uniform(r) < a->grayscale_p) dy_rgb_to_grayscale(dst, channels, hw);
-    if (dy_rng_uniform(r) < a->blur_p[view & 1]) {
-        float sigma = (float)dy_rng_range(r, a->blur_sigma[0], a->blur_sigma[1]);
+    if (a->crop) dy_crop_resize_bilinear(src, channels, height, width, p->box, dst, oh, ow);
+    else dy_resize_center_crop(src, channels, height, width, dst, oh, ow);
+    if (p->flip) dy_hflip(dst, channels, oh, ow);
+    if (p->jitter) dy_color_jitter_apply(dst, channels, hw, a, &p->jp);
+    if (p->grayscale) dy_rgb_to_grayscale(dst, channels, hw);
+    if (p->blur) {
         int k = a->blur_kernel > 0 ? a->blur_kernel : dy_blur_auto_kernel(oh < ow ? oh : ow);
-        dy_gaussian_blur(dst, channels, oh, ow, k, sigma, scratch);
+        dy_gaussian_blur(dst, channels, oh, ow, k, p->sigma, scratch);
     }
-    if (dy_rng_uniform(r) < a->solarize_p[view & 1]) dy_solarize(dst, channels * hw, a->solarize_threshold);
+    if (p->solarize) dy_solarize(dst, channels * hw, a->solarize_threshold);
     if (a->normalize) dy_normalize(dst, channels, hw, a->mean, a->std);
+}
+
+void dy_augment_apply(const dy_augment *a, const uint8_t *src, int channels, int height, int width, float *dst,
+                      dy_rng *r, int view, float *scratch) {
+    dy_view_params p;
+    dy_augment_draw(a, r, view, height, width, &p);
+    dy_augment_apply_params(a, &p, src, channels, height, width, dst, scratch);
 }
 
 dy_status dy_augment_view(dy_ctx *ctx, const dy_augment *a, const uint8_t *src, int channels, int height, int width,
