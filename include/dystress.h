@@ -81,5 +81,6 @@ DY_API bool dy_have_dnnl(void);
 #include "dystress/loss.h"
 #include "dystress/data.h"
 #include "dystress/eval.h"
+#include "dystress/optim.h"
 
 #endif
