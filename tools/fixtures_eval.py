@@ -141,12 +141,49 @@ def lars_fixture():
     write_fixture(os.path.join(OUT, "eval_lars.bin"), out)
 
 
+PROBE_CASES = (("paper", 1e-3, 1e-6), ("fast", 5e-2, 1e-2))  # name, lr, weight decay
+
+
+def probe_fixture():
+    """A linear probe (nn.Linear + cross-entropy + Adam) from a given init over given batches (index lists)."""
+    gen = torch.Generator().manual_seed(13)
+    dim, classes, n = 20, 5, 64
+    x, y = clustered(gen, n, dim, classes, 1.0)
+    w0 = (torch.rand(classes, dim, generator=gen) * 2 - 1) / dim ** 0.5
+    b0 = (torch.rand(classes, generator=gen) * 2 - 1) / dim ** 0.5
+    perm = torch.randperm(n, generator=gen)
+    batches = [perm[0:16], perm[16:32], perm[32:48], perm[48:57], perm[57:64], perm[5:29]]
+    sizes = torch.tensor([len(b) for b in batches])
+    out = {"x": x, "y": y, "w0": w0, "b0": b0, "batch_index": torch.cat(batches), "batch_size": sizes}
+    test_x, _ = clustered(gen, 12, dim, classes, 1.0)
+    out["test_x"] = test_x
+    for name, lr, wd in PROBE_CASES:
+        layer = torch.nn.Linear(dim, classes)
+        with torch.no_grad():
+            layer.weight.copy_(w0)
+            layer.bias.copy_(b0)
+        opt = torch.optim.Adam(layer.parameters(), lr=lr, weight_decay=wd)
+        losses = []
+        for b in batches:
+            opt.zero_grad()
+            loss = F.cross_entropy(layer(x[b]), y[b])
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        out[f"{name}_weight"] = layer.weight.detach().clone()
+        out[f"{name}_bias"] = layer.bias.detach().clone()
+        out[f"{name}_loss"] = torch.tensor(losses)
+        out[f"{name}_test_logits"] = layer(test_x).detach()
+    write_fixture(os.path.join(OUT, "eval_probe.bin"), out)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     torch.set_num_threads(1)
     knn_fixture()
     adam_fixture()
     lars_fixture()
+    probe_fixture()
 
 
 if __name__ == "__main__":
