@@ -8,14 +8,14 @@ ARCH      ?= -march=native
 OPT       ?= -O3
 BUILD     ?= build
 CFLAGS    ?= $(OPT) $(ARCH) -g
-CFLAGS    += -std=c11 -D_GNU_SOURCE -fPIC -fopenmp -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc
+override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Iinclude -Isrc
 LDLIBS    += -lz -lpng -ljpeg -lm -lpthread
 LDFLAGS   += -fopenmp
 
 # oneDNN: on when its header is present, unless DNNL=0.
 DNNL      ?= $(shell [ -f /usr/include/dnnl.h ] && echo 1 || echo 0)
 ifeq ($(DNNL),1)
-  CFLAGS  += -DDY_HAVE_DNNL=1
+  override CFLAGS += -DDY_HAVE_DNNL=1
   LDLIBS  += -ldnnl
   PC_LIBS := -ldnnl
 endif
@@ -32,7 +32,7 @@ FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
-SUP_OBJ   := $(TEST_SUP:%.c=$(BUILD)/%.o)
+SUP_OBJ   := $(TEST_SUP:%.c=$(BUILD)/%.o) $(filter-out $(BUILD)/src/cli/main.o,$(CLI_OBJ))
 TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
