@@ -80,5 +80,7 @@ DY_API bool dy_have_dnnl(void);
 #include "dystress/engine.h"
 #include "dystress/loss.h"
 #include "dystress/data.h"
+#include "dystress/eval.h"
+#include "dystress/optim.h"
 
 #endif

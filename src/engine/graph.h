@@ -5,6 +5,12 @@
  * Trained parameters live in one float buffer in PyTorch's layouts (conv [k, c, r, s], linear [out, in],
  * batch-norm gamma then beta); batch-norm running statistics live in a second float buffer, the state.
  * Nodes hold offsets into those buffers and the torchvision module name that the safetensors files use.
+ *
+ * Buffer layouts, in node order (which is torchvision's state_dict order): a conv or linear node owns
+ * weight then bias (when present) in the parameters; a batch-norm node owns gamma [c] then beta [c] in the
+ * parameters and running_mean [c], running_var [c], num_batches [1] in the state. num_batches is
+ * torchvision's num_batches_tracked kept as a float (exact to 2^24 steps): every training-mode forward adds 1 to it,
+ * and updates the running statistics with the node's momentum (0.1, unbiased running variance).
  */
 #ifndef DY_ENGINE_GRAPH_H
 #define DY_ENGINE_GRAPH_H
@@ -20,7 +26,8 @@ typedef enum {
     DY_OP_RELU,
     DY_OP_MAXPOOL,   /* kernel, stride, pad */
     DY_OP_AVGPOOL,   /* global average pool to [c, 1, 1] */
-    DY_OP_LINEAR,    /* weight [channels, c_in * h_in * w_in]; bias [channels] or none */
+    DY_OP_LINEAR,    /* weight [channels, c_in]; bias [channels] or none. The input must be c_in x 1 x 1 (after the
+                        global pool): the weight size is fixed when the graph is built, dy_graph_infer checks it */
     DY_OP_ADD,       /* in[0] + in[1] (residual) */
     DY_OP_L2NORM     /* rows divided by max(norm, eps) */
 } dy_op;
@@ -50,6 +57,30 @@ typedef struct {
 typedef struct {
     int64_t c, h, w;
 } dy_value_shape;
+
+/* Building (src/engine/graph.c). A graph starts empty with dy_graph_init and owns its node array. */
+void dy_graph_init(dy_graph *g, int64_t in_channels);
+void dy_graph_free(dy_graph *g);
+/* Channels of value v (value 0: the input channels). */
+int64_t dy_graph_value_channels(const dy_graph *g, int32_t v);
+/* Appends node and returns its output value id in *value. The caller fills op, in[], the op's size fields and
+ * name; channels is set from the input for ops that keep it. Offsets are allocated here: for conv and linear set
+ * node.bias to 0 to ask for a bias, -1 for none (weight and the other offsets are overwritten). Fails with
+ * DY_ERR_INVALID when an input id is not an existing value or a size is not positive. */
+dy_status dy_graph_append(dy_ctx *ctx, dy_graph *g, dy_node node, int32_t *value);
+
+/* Builders over dy_graph_append, one per op; each writes the new value id into *out. */
+dy_status dy_graph_conv(dy_ctx *ctx, dy_graph *g, int32_t in, int64_t channels, int32_t kernel, int32_t stride,
+                        int32_t pad, bool bias, const char *name, int32_t *out);
+dy_status dy_graph_batchnorm(dy_ctx *ctx, dy_graph *g, int32_t in, const char *name, int32_t *out);
+dy_status dy_graph_relu(dy_ctx *ctx, dy_graph *g, int32_t in, const char *name, int32_t *out);
+dy_status dy_graph_maxpool(dy_ctx *ctx, dy_graph *g, int32_t in, int32_t kernel, int32_t stride, int32_t pad,
+                           const char *name, int32_t *out);
+dy_status dy_graph_avgpool(dy_ctx *ctx, dy_graph *g, int32_t in, const char *name, int32_t *out);
+dy_status dy_graph_linear(dy_ctx *ctx, dy_graph *g, int32_t in, int64_t channels, bool bias, const char *name,
+                          int32_t *out);
+dy_status dy_graph_add(dy_ctx *ctx, dy_graph *g, int32_t a, int32_t b, const char *name, int32_t *out);
+dy_status dy_graph_l2norm(dy_ctx *ctx, dy_graph *g, int32_t in, const char *name, int32_t *out);
 
 /* Fills shapes[0 .. n_nodes] (n_nodes + 1 entries) for an input of in_h x in_w; DY_ERR_INVALID with a message
  * naming the node when a size does not fit (a kernel larger than its padded input, for example). */

@@ -6,7 +6,10 @@
  *  - Gradients are ASSIGNED (=), never accumulated: backward overwrites dx, dweight, dbias. A caller that needs a
  *    sum (a value read by two nodes) adds the parts itself.
  *  - A gradient pointer may be NULL when that gradient is not wanted (the network's input, for example).
- *  - Loops over independent outputs are parallelised with OpenMP; the thread count comes from the context.
+ *  - Loops over independent outputs (planes, channels, rows) are parallelised with OpenMP. The ops take no
+ *    context: they run on OpenMP's default team, whose size dy_ctx_create sets (omp_set_num_threads).
+ *  - Sums over a batch (weight gradients, batch-norm statistics, pooling) are accumulated in double, so the
+ *    oracle's own rounding stays far below the 1e-4 tolerance the fast paths are held to.
  *  - Shapes: n batch, c channels, h x w spatial size; hw = h * w.
  */
 #ifndef DY_ENGINE_REF_OPS_H
@@ -26,7 +29,7 @@ typedef struct {
 int conv2d_shape(dy_conv_shape *cs);
 /* y [n,k,p,q] = conv(x [n,c,h,w], weight [k,c,r,s]) + bias [k] (bias may be NULL). */
 void conv2d_forward(float *y, const float *x, const float *weight, const float *bias, const dy_conv_shape *cs);
-/* dx [n,c,h,w] from dy [n,k,p,q]. */
+/* dx [n,c,h,w] from dy [n,k,p,q] (dx NULL: nothing to do). */
 void conv2d_backward_data(float *dx, const float *dy, const float *weight, const dy_conv_shape *cs);
 /* dweight [k,c,r,s] and dbias [k] (may be NULL) from dy and the forward input x. */
 void conv2d_backward_weights(float *dweight, float *dbias, const float *dy, const float *x, const dy_conv_shape *cs);
@@ -34,7 +37,9 @@ void conv2d_backward_weights(float *dweight, float *dbias, const float *dy, cons
 /* Batch normalisation over [n, c, hw] (hw = 1 for BatchNorm1d). Training mode normalises with the batch mean and
  * the biased variance, stores mean and 1/sqrt(var + eps) per channel for backward, and (when running_mean is not
  * NULL) updates running_mean/running_var as PyTorch does: r = (1 - momentum) r + momentum * batch_stat, with the
- * unbiased variance (n*hw / (n*hw - 1)) for running_var. */
+ * unbiased variance (n*hw / (n*hw - 1)) for running_var. save_mean/save_rstd may be NULL (nothing to keep), and
+ * running_mean/running_var NULL together (no update). n*hw must be at least 2: PyTorch refuses training with one
+ * value per channel, and so must the caller. gamma and beta are always present (affine). */
 void batchnorm_forward_train(float *y, float *save_mean, float *save_rstd, float *running_mean, float *running_var,
                              const float *x, const float *gamma, const float *beta, int64_t n, int64_t c, int64_t hw,
                              float momentum, float eps);
@@ -42,7 +47,8 @@ void batchnorm_forward_train(float *y, float *save_mean, float *save_rstd, float
 void batchnorm_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
                             const float *running_mean, const float *running_var, int64_t n, int64_t c, int64_t hw,
                             float eps);
-/* Backward of the training-mode forward: dx, dgamma [c], dbeta [c] from dy, the input x and the saved statistics. */
+/* Backward of the training-mode forward: dx, dgamma [c], dbeta [c] (each may be NULL) from dy, the input x and the
+ * saved statistics. */
 void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                         const float *save_mean, const float *save_rstd, const float *gamma, int64_t n, int64_t c,
                         int64_t hw);
