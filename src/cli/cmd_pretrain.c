@@ -15,7 +15,7 @@ static void on_message(void *user, const char *text) { progress_log(user, "%s", 
 
 /* Options a resumed run may change: they do not alter the numbers (or say so in the README). */
 static bool may_change_on_resume(const char *name) {
-    return !strcmp(name, "threads") || !strcmp(name, "loader-threads") || !strcmp(name, "backend") ||
+    return !strcmp(name, "threads") || !strcmp(name, "loader-threads") || !strcmp(name, "max-steps") || !strcmp(name, "backend") ||
            !strcmp(name, "run-dir") || !strcmp(name, "resume");
 }
 
@@ -55,6 +55,7 @@ int cmd_pretrain(int argc, char **argv) {
         }
         o.threads = given.threads;
         o.loader_threads = given.loader_threads;
+        o.max_steps = given.max_steps; /* where this invocation stops; not part of the run */
         o.backend = given.backend;
         o.run_dir = given.run_dir;
         o.resume = true;

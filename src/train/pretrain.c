@@ -2,6 +2,7 @@
 #include "train/pretrain.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -464,7 +465,7 @@ static void log_step(dy_trainer *t, const dy_step_report *r) {
             "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.7g, \"lr\": %.7g, \"pos_sim\": %.6g, \"neg_sim\": %.6g, "
             "\"neg_sim_max\": %.6g, \"pos_tau\": %.6g, \"neg_tau\": %.6g, \"frac_tau_min\": %.6g, "
             "\"frac_tau_max\": %.6g, \"images_per_s\": %.1f}\n",
-            (long long)r->step + 1, (long long)r->epoch, r->loss, r->lr, g->pos_sim_mean, g->neg_sim_mean,
+            (long long)r->step + 1, (long long)r->epoch + 1, r->loss, r->lr, g->pos_sim_mean, g->neg_sim_mean,
             g->neg_sim_max, g->pos_tau_mean, g->neg_tau_mean, g->frac_near_tau_min, g->frac_near_tau_max,
             r->images_per_s);
 }
@@ -532,6 +533,7 @@ dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatil
         r.images_per_s = (double)(b.batch_size * b.views) / fmax(now_seconds() - t0, 1e-9);
         t->step++;
         log_step(t, &r);
+        fflush(t->metrics); /* so that `tail -f metrics.jsonl` and plotting scripts see every step */
         if (cb && cb->on_step) cb->on_step(cb->user, &r);
         bool epoch_done = t->step % t->steps_per_epoch == 0;
         if (epoch_done || t->step == end) {
