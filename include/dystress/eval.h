@@ -70,13 +70,15 @@ DY_API dy_status dy_eval_shot_accuracy(dy_ctx *ctx, const dy_eval_accuracy *acc,
  *  - neighbours: a higher similarity wins; equal similarities prefer the lower train index;
  *  - classes: a higher score wins; equal scores (including classes with no neighbour, score 0) prefer the lower
  *    class index.
+ * Similarities come from one GEMM per block of test rows (dy_sgemm; oneDNN when built in); identical train rows get
+ * identical similarities there (tested), so the neighbour tie rule applies to duplicates as stated.
  * Memory: block_rows * n_train floats of similarities (never n_test * n_train), plus k entries per thread.
  * Errors: DY_ERR_INVALID for k < 1, k > n_train, t <= 0, classes < 1, a label outside [0, classes), NULL arrays;
  * DY_ERR_NUMERIC for a NaN or Inf feature. */
 typedef struct {
     int64_t k;          /* neighbours: 200 */
     float temperature;  /* t: 0.1 */
-    int64_t block_rows; /* test rows per similarity block; 0 = automatic (at most 64 MiB of similarities) */
+    int64_t block_rows; /* test rows per similarity block; 0 = automatic (about 16 MiB of similarities, 8..256 rows) */
 } dy_knn_options;
 
 DY_API dy_knn_options dy_knn_defaults(void);
