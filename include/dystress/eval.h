@@ -164,6 +164,21 @@ DY_API dy_status dy_probe_predict(dy_ctx *ctx, const dy_probe *probe, const floa
 DY_API dy_status dy_probe_evaluate(dy_ctx *ctx, const dy_probe *probe, const float *features, const int64_t *labels,
                                    int64_t n, int64_t *ranked, dy_eval_accuracy *out);
 
+/* ---- Raw-pixel baseline ------------------------------------------------------------------------------------------
+ * The bar learnt features must beat: flattened images as features, both protocols above. Images are uint8 [n, pixels]
+ * (any fixed flattening order, CHW or HWC), scaled to [0, 1]; kNN normalises rows itself, the probe sees the scaled
+ * pixels. knn_opts / probe_opts NULL: the defaults (k 200, t 0.1; 100 epochs, batch 256, Adam 1e-3, wd 1e-6). */
+typedef struct {
+    dy_eval_accuracy knn, linear;         /* free with dy_raw_baseline_free */
+    double knn_seconds, linear_seconds;   /* wall-clock time of each protocol */
+} dy_raw_baseline;
+
+DY_API dy_status dy_eval_raw_pixels(dy_ctx *ctx, const uint8_t *train_images, const int64_t *train_labels,
+                                    int64_t n_train, const uint8_t *test_images, const int64_t *test_labels,
+                                    int64_t n_test, int64_t pixels, int64_t classes, const dy_knn_options *knn_opts,
+                                    const dy_probe_options *probe_opts, dy_raw_baseline *out);
+DY_API void dy_raw_baseline_free(dy_raw_baseline *b);
+
 #ifdef __cplusplus
 }
 #endif
