@@ -177,6 +177,16 @@ def probe_fixture():
     write_fixture(os.path.join(OUT, "eval_probe.bin"), out)
 
 
+def npy_fixture():
+    """Files written by numpy.save, and the same arrays in the DYFX format for the comparison."""
+    rng = np.random.default_rng(17)
+    f32 = rng.standard_normal((3, 5)).astype("<f4")
+    i64 = np.array([0, -1, 2 ** 40, 9, -(2 ** 62), 3, 7], dtype="<i8")
+    np.save(os.path.join(OUT, "eval_npy_f32.npy"), f32)
+    np.save(os.path.join(OUT, "eval_npy_i64.npy"), i64)
+    write_fixture(os.path.join(OUT, "eval_npy.bin"), {"f32": f32, "i64": i64})
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     torch.set_num_threads(1)
@@ -184,6 +194,7 @@ def main():
     adam_fixture()
     lars_fixture()
     probe_fixture()
+    npy_fixture()
 
 
 if __name__ == "__main__":

@@ -86,11 +86,15 @@ int64_t dy_probe_steps(const dy_probe *p) { return p->steps; }
 
 static int threads_of(dy_ctx *ctx) { return ctx ? dy_ctx_threads(ctx) : 1; }
 
+/* Multiply-adds below which a pass runs on one thread: a probe batch (256 x 512 x 10) is about a millisecond of work,
+ * less than what thread wake-ups and barriers cost on a busy machine. The result is the same either way. */
+#define PROBE_PARALLEL_MIN ((int64_t)1 << 22)
+
 /* logits [n, classes] = features [n, dim] · weight^T + bias. */
 static void forward(const float *params, int64_t dim, int64_t classes, const float *x, int64_t n, float *logits,
                     int threads) {
     const float *bias = params + classes * dim;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static) if (n * dim * classes >= PROBE_PARALLEL_MIN)
     for (int64_t i = 0; i < n; i++)
         for (int64_t c = 0; c < classes; c++) {
             const float *w = params + c * dim, *xi = x + i * dim;
@@ -136,7 +140,8 @@ dy_status dy_probe_loss_grad(dy_ctx *ctx, dy_probe *p, const float *x, const int
     forward(p->params, dim, classes, x, n, z, threads);
     /* Softmax in place: z becomes d(loss)/d(logits) = (softmax - onehot) / n. */
     double total = 0;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : total)
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : total) \
+    if (n * dim * classes >= PROBE_PARALLEL_MIN)
     for (int64_t i = 0; i < n; i++) {
         float *zi = z + i * classes;
         float m = zi[0];
@@ -159,7 +164,7 @@ dy_status dy_probe_loss_grad(dy_ctx *ctx, dy_probe *p, const float *x, const int
     if (grad_weight) {
         /* Split over feature columns, so that small class counts still use every thread. */
         const int64_t chunk = 64, chunks = (dim + chunk - 1) / chunk;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static) if (n * dim * classes >= PROBE_PARALLEL_MIN)
         for (int64_t k = 0; k < chunks; k++) {
             const int64_t p0 = k * chunk, p1 = p0 + chunk < dim ? p0 + chunk : dim;
             for (int64_t c = 0; c < classes; c++) {
