@@ -304,7 +304,8 @@ static void test_longtail(dy_ctx *ctx) {
         CHECK(lt2 && memcmp(lt2->pixels, lt->pixels, (size_t)lt->count * 4) == 0, "same seed, same subset");
         CHECK(lt3 && memcmp(lt3->pixels, lt->pixels, (size_t)lt->count * 4) != 0, "another seed, another subset");
     }
-    CHECK(dy_dataset_longtail(ctx, &lt2, ds, 0, 7) == DY_ERR_INVALID, "ratio 0 refused");
+    dy_dataset *none = NULL;
+    CHECK(dy_dataset_longtail(ctx, &none, ds, 0, 7) == DY_ERR_INVALID && none == NULL, "ratio 0 refused");
     dy_dataset_free(lt), dy_dataset_free(lt2), dy_dataset_free(lt3), dy_dataset_free(ds);
 }
 
