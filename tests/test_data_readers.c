@@ -278,6 +278,7 @@ static void test_longtail(dy_ctx *ctx) {
     for (int i = 0; i < 500; i++) {
         ds->labels[i] = i % 10;
         ds->pixels[i * 4] = (uint8_t)(i & 255), ds->pixels[i * 4 + 1] = (uint8_t)(i >> 8);
+        ds->pixels[i * 4 + 2] = ds->pixels[i * 4 + 3] = 0;
     }
     CHECK(dy_dataset_set_classes(ctx, ds, 10, NULL, "lt") == DY_OK, "classes");
     dy_dataset *lt = NULL, *lt2 = NULL, *lt3 = NULL;
