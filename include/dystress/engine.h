@@ -83,7 +83,7 @@ typedef enum {
 } dy_tensor_kind;
 
 typedef struct {
-    char name[64];      /* "layer1.0.conv1.weight", "bn1.num_batches_tracked", "head.0.weight" */
+    char name[80];      /* "layer1.0.conv1.weight", "bn1.num_batches_tracked", "head.0.weight" */
     dy_tensor_kind kind;
     bool is_int64;      /* num_batches_tracked: an int64 scalar in files, a float in the state buffer */
     bool in_head;       /* part of the projection head */
