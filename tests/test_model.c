@@ -559,6 +559,79 @@ static void test_safetensors_parser(dy_ctx *ctx) {
     CHECK(wrong == 0, "%d header cases (valid ones cut at every length): %d wrong", n, wrong);
 }
 
+/* The executor on a small graph with fan-out from the input (read by a conv and a residual add): d(input) and a
+ * weight gradient against central finite differences of L = sum(output * dz) in training mode. Smooth ops only
+ * (ReLU and max-pool kinks would spoil the differences; their own finite-difference tests are in test_layers). */
+static double loss_of(dy_exec *e, const float *params, float *state, const float *x, const float *dz, float *out,
+                      int64_t count) {
+    dy_exec_forward(e, params, state, x, NULL, out);
+    double l = 0;
+    for (int64_t i = 0; i < count; i++) l += (double)out[i] * dz[i];
+    return l;
+}
+
+static void test_exec_fanout(dy_ctx *ctx) {
+    dy_graph g;
+    dy_graph_init(&g, 2);
+    int32_t a, b, c;
+    bool ok = dy_graph_conv(ctx, &g, 0, 2, 3, 1, 1, true, "c1", &a) == DY_OK &&
+              dy_graph_batchnorm(ctx, &g, a, "bn", &a) == DY_OK && dy_graph_add(ctx, &g, a, 0, "add", &b) == DY_OK &&
+              dy_graph_conv(ctx, &g, b, 3, 1, 2, 0, false, "c2", &c) == DY_OK &&
+              dy_graph_avgpool(ctx, &g, c, "pool", &c) == DY_OK && dy_graph_linear(ctx, &g, c, 4, true, "fc", &c) == DY_OK;
+    if (!CHECK(ok, "build the fan-out graph: %s", dy_ctx_error(ctx))) return;
+    const int64_t n = 3, hw = 5, nin = n * 2 * hw * hw, nout = n * 4;
+    float *params = formula(7, g.n_params, 0.5), *grads = calloc((size_t)g.n_params, sizeof(float));
+    float *state = calloc((size_t)g.n_state, sizeof(float)), *x = formula(8, nin, 1.0), *dz = formula(9, nout, 1.0);
+    float *dx = calloc((size_t)nin, sizeof(float)), *out = calloc((size_t)nout, sizeof(float));
+    for (int32_t i = 0; i < g.n_nodes; i++)
+        if (g.nodes[i].op == DY_OP_BATCHNORM) params[g.nodes[i].weight] = params[g.nodes[i].weight + 1] = 1.0f;
+    dy_exec *e = NULL;
+    if (!CHECK(dy_exec_create(ctx, &g, n, hw, hw, DY_EXEC_TRAIN, &e) == DY_OK, "plan: %s", dy_ctx_error(ctx))) return;
+    loss_of(e, params, state, x, dz, out, nout);
+    CHECK(dy_exec_backward(e, params, grads, dz, dx) == DY_OK, "backward with dinput");
+    CHECK(dy_exec_backward(e, params, grads, dz, dx) == DY_ERR_INVALID, "backward twice refused");
+    /* Central differences in double over float32 forwards: h = 1e-2 keeps rounding near 1e-5 relative. */
+    const double h = 1e-2;
+    double max_err = 0, max_ref = 0;
+    for (int64_t i = 0; i < nin; i++) {
+        float keep = x[i];
+        x[i] = keep + (float)h;
+        double lp = loss_of(e, params, state, x, dz, out, nout);
+        x[i] = keep - (float)h;
+        double lm = loss_of(e, params, state, x, dz, out, nout);
+        x[i] = keep;
+        double fd = (lp - lm) / (2 * h);
+        if (fabs(fd - dx[i]) > max_err) max_err = fabs(fd - dx[i]);
+        if (fabs(fd) > max_ref) max_ref = fabs(fd);
+    }
+    CHECK(max_err / max_ref < 1e-2, "d(input) summed over its two readers matches finite differences: %.2e",
+          max_err / max_ref);
+    const dy_node *c1 = &g.nodes[0];
+    max_err = max_ref = 0;
+    for (int64_t i = 0; i < 2 * 2 * 9; i++) {
+        float keep = params[c1->weight + i];
+        params[c1->weight + i] = keep + (float)h;
+        double lp = loss_of(e, params, state, x, dz, out, nout);
+        params[c1->weight + i] = keep - (float)h;
+        double lm = loss_of(e, params, state, x, dz, out, nout);
+        params[c1->weight + i] = keep;
+        double fd = (lp - lm) / (2 * h);
+        if (fabs(fd - grads[c1->weight + i]) > max_err) max_err = fabs(fd - grads[c1->weight + i]);
+        if (fabs(fd) > max_ref) max_ref = fabs(fd);
+    }
+    CHECK(max_err / max_ref < 1e-2, "conv weight gradient matches finite differences: %.2e", max_err / max_ref);
+    CHECK(state[g.nodes[1].num_batches] == 1 + 2 * (nin + 36), "every training forward counts in num_batches");
+    dy_exec_destroy(e);
+    free(params);
+    free(grads);
+    free(state);
+    free(x);
+    free(dz);
+    free(dx);
+    free(out);
+    dy_graph_free(&g);
+}
+
 int main(void) {
     dy_ctx *ctx;
     dy_ctx_options o = {.threads = 0, .backend = DY_BACKEND_REF};
@@ -566,6 +639,7 @@ int main(void) {
     test_resnet18_train(ctx);
     test_resnet50_train(ctx);
     test_eval(ctx);
+    test_exec_fanout(ctx);
     test_memory_plan(ctx);
     test_weights(ctx);
     test_safetensors_parser(ctx);

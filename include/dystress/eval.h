@@ -70,13 +70,15 @@ DY_API dy_status dy_eval_shot_accuracy(dy_ctx *ctx, const dy_eval_accuracy *acc,
  *  - neighbours: a higher similarity wins; equal similarities prefer the lower train index;
  *  - classes: a higher score wins; equal scores (including classes with no neighbour, score 0) prefer the lower
  *    class index.
+ * Similarities come from one GEMM per block of test rows (dy_sgemm; oneDNN when built in); identical train rows get
+ * identical similarities there (tested), so the neighbour tie rule applies to duplicates as stated.
  * Memory: block_rows * n_train floats of similarities (never n_test * n_train), plus k entries per thread.
  * Errors: DY_ERR_INVALID for k < 1, k > n_train, t <= 0, classes < 1, a label outside [0, classes), NULL arrays;
  * DY_ERR_NUMERIC for a NaN or Inf feature. */
 typedef struct {
     int64_t k;          /* neighbours: 200 */
     float temperature;  /* t: 0.1 */
-    int64_t block_rows; /* test rows per similarity block; 0 = automatic (at most 64 MiB of similarities) */
+    int64_t block_rows; /* test rows per similarity block; 0 = automatic (about 16 MiB of similarities, 8..256 rows) */
 } dy_knn_options;
 
 DY_API dy_knn_options dy_knn_defaults(void);
@@ -161,6 +163,21 @@ DY_API dy_status dy_probe_predict(dy_ctx *ctx, const dy_probe *probe, const floa
 /* Predictions on a test set and their accuracy (*out allocated as dy_eval_accuracy_compute; ranked may be NULL). */
 DY_API dy_status dy_probe_evaluate(dy_ctx *ctx, const dy_probe *probe, const float *features, const int64_t *labels,
                                    int64_t n, int64_t *ranked, dy_eval_accuracy *out);
+
+/* ---- Raw-pixel baseline ------------------------------------------------------------------------------------------
+ * The bar learnt features must beat: flattened images as features, both protocols above. Images are uint8 [n, pixels]
+ * (any fixed flattening order; a dy_dataset's pixels with pixels = channels * height * width), scaled to [0, 1]; kNN normalises rows itself, the probe sees the scaled
+ * pixels. knn_opts / probe_opts NULL: the defaults (k 200, t 0.1; 100 epochs, batch 256, Adam 1e-3, wd 1e-6). */
+typedef struct {
+    dy_eval_accuracy knn, linear;         /* free with dy_raw_baseline_free */
+    double knn_seconds, linear_seconds;   /* wall-clock time of each protocol */
+} dy_raw_baseline;
+
+DY_API dy_status dy_eval_raw_pixels(dy_ctx *ctx, const uint8_t *train_images, const int64_t *train_labels,
+                                    int64_t n_train, const uint8_t *test_images, const int64_t *test_labels,
+                                    int64_t n_test, int64_t pixels, int64_t classes, const dy_knn_options *knn_opts,
+                                    const dy_probe_options *probe_opts, dy_raw_baseline *out);
+DY_API void dy_raw_baseline_free(dy_raw_baseline *b);
 
 #ifdef __cplusplus
 }

@@ -22,7 +22,9 @@
  * allocates nothing. Threads (from the context) work on blocks of rows; the result is bitwise the same for every
  * thread count.
  *
- * Gradients are ASSIGNED to the caller's buffer (never accumulated).
+ * Gradients are ASSIGNED to the caller's buffer (never accumulated); the gradient buffer must not overlap the
+ * inputs. A loss object is used by one thread at a time (it holds the scratch); its calls use at most as many
+ * threads as the context it was created with had.
  *
  * Example (one training step, N images, d = 128):
  *     dy_loss_options o = dy_loss_defaults();          // SimCLR form, cosine profile 0.07 .. 0.2, raw input

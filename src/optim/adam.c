@@ -11,9 +11,13 @@ dy_adam_options dy_adam_defaults(void) {
                              .decoupled = false};
 }
 
+/* Elements below which a pass runs on one thread (a linear probe's few thousand parameters): thread wake-ups and
+ * barriers would cost more than the work. Element-wise, so the result is the same either way. */
+#define ADAM_PARALLEL_MIN ((int64_t)1 << 16)
+
 static int64_t first_non_finite(const float *g, int64_t n, int threads) {
     int64_t first = n;
-#pragma omp parallel for num_threads(threads) reduction(min : first) schedule(static)
+#pragma omp parallel for num_threads(threads) reduction(min : first) schedule(static) if (n >= ADAM_PARALLEL_MIN)
     for (int64_t i = 0; i < n; i++)
         if (!isfinite(g[i]) && i < first) first = i;
     return first;
@@ -48,7 +52,7 @@ dy_status dy_adam_step(dy_ctx *ctx, const dy_adam_options *opts, float *params, 
     const float b1_f = (float)b1, b2_f = (float)b2, one_minus_b1 = (float)(1.0 - b1), one_minus_b2 = (float)(1.0 - b2);
     const float eps_f = (float)eps, wd_f = (float)wd, decay = (float)(1.0 - lr * wd);
     const bool decoupled = opts->decoupled, l2 = !decoupled && wd != 0, shrink = decoupled && wd != 0;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static) if (n >= ADAM_PARALLEL_MIN)
     for (int64_t i = 0; i < n; i++) {
         float p = params[i];
         if (shrink) p *= decay;
