@@ -122,7 +122,7 @@ static double mean_loss(const char *run_dir, int from, int to) {
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/dystress-cli-test-%d", (int)getpid());
     snprintf(data, sizeof data, "%s/cifar", dir);
-    char cmd[1024], out[16384];
+    char cmd[4096], out[16384];
     snprintf(cmd, sizeof cmd, "mkdir -p %s", data);
     if (system(cmd) != 0) return 1;
     char name[32];
