@@ -1,5 +1,7 @@
 #include "cli/config.h"
 
+#include "core/context.h"
+
 #include <stdlib.h>
 #include <string.h>
 
