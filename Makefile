@@ -95,7 +95,11 @@ fuzz: deps-test
 	    -o build-fuzz/fuzz/$$n $(LDLIBS) || exit 1; \
 	  mkdir -p build-fuzz/corpus/$$n; \
 	  echo "== fuzzing $$n for $(FUZZ_SECONDS)s"; \
-	  build-fuzz/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus/$$n fuzz/seeds/$$n 2>&1 | tail -n 3 || exit 1; \
+	  build-fuzz/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=build-fuzz/$$n- \
+	    build-fuzz/corpus/$$n fuzz/seeds/$$n > build-fuzz/$$n.log 2>&1; rc=$$?; \
+	  grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added|stat::peak_rss_mb)' \
+	    build-fuzz/$$n.log; \
+	  if [ $$rc -ne 0 ]; then tail -n 60 build-fuzz/$$n.log; echo "FUZZ FAIL $$n (exit $$rc), see build-fuzz/$$n.log"; exit 1; fi; \
 	done
 
 # The main job: a short pretrain on Fashion-MNIST, then kNN and linear evaluation.

@@ -3,13 +3,12 @@
  *
  * Usage: bench_eval [--data DIR] [--train N] [--test N] [--epochs E] [--threads T] [--variants] [--monitor-test N]
  *   --variants also runs the probe on L2-normalised and on standardised pixels (the protocol choice for raw pixels).
- * The IDX reader here is a small local one for the benchmark only (the library's data readers live in src/data). */
+ * The images come through the library's reader (dy_dataset_load_mnist). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <zlib.h>
 
 #include "core/rng.h"
 #include "dystress.h"
@@ -20,34 +19,7 @@ static double now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Reads a gzip'd IDX file (big-endian header: magic 0x0000 08 ndim, then ndim uint32 sizes, then uint8 data). */
-static uint8_t *read_idx(const char *path, int64_t *count, int64_t *item) {
-    gzFile f = gzopen(path, "rb");
-    if (!f) return NULL;
-    unsigned char h[4];
-    uint8_t *data = NULL;
-    if (gzread(f, h, 4) != 4 || h[0] || h[1] || h[2] != 0x08 || h[3] < 1 || h[3] > 4) goto out;
-    int64_t dims[4], total = 1;
-    for (int d = 0; d < h[3]; d++) {
-        unsigned char b[4];
-        if (gzread(f, b, 4) != 4) goto out;
-        dims[d] = (int64_t)b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3];
-        total *= dims[d];
-    }
-    data = malloc((size_t)total);
-    if (!data || gzread(f, data, (unsigned)total) != (int)total) {
-        free(data);
-        data = NULL;
-        goto out;
-    }
-    *count = dims[0];
-    *item = total / dims[0];
-out:
-    gzclose(f);
-    return data;
-}
-
-static int64_t *labels_i64(const uint8_t *l, int64_t n) {
+static int64_t *labels_i64(const int32_t *l, int64_t n) {
     int64_t *y = malloc((size_t)n * sizeof *y);
     for (int64_t i = 0; i < n; i++) y[i] = l[i];
     return y;
@@ -93,26 +65,23 @@ int main(int argc, char **argv) {
     if (dy_ctx_create(&ctx, &co) != DY_OK) return 1;
     printf("threads %d, backend %s\n", dy_ctx_threads(ctx), dy_backend_name(dy_ctx_backend(ctx)));
 
-    char path[1024];
-    int64_t n_train, n_test, px, one, nl_train, nl_test;
-    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", dir);
-    uint8_t *xtr = read_idx(path, &n_train, &px);
-    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte.gz", dir);
-    uint8_t *xte = read_idx(path, &n_test, &px);
-    snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte.gz", dir);
-    uint8_t *ltr = read_idx(path, &nl_train, &one);
-    snprintf(path, sizeof path, "%s/t10k-labels-idx1-ubyte.gz", dir);
-    uint8_t *lte = read_idx(path, &nl_test, &one);
-    if (!xtr || !xte || !ltr || !lte || nl_train != n_train || nl_test != n_test) {
-        printf("Fashion-MNIST not found under %s (Debian package dataset-fashion-mnist): skipping raw pixels\n", dir);
+    dy_dataset *train = NULL, *test = NULL;
+    if (dy_dataset_load_mnist(ctx, &train, dir, DY_SPLIT_TRAIN) != DY_OK ||
+        dy_dataset_load_mnist(ctx, &test, dir, DY_SPLIT_TEST) != DY_OK) {
+        printf("Fashion-MNIST not usable under %s (%s): skipping raw pixels\n", dir, dy_ctx_error(ctx));
     } else {
-        if (want_train < n_train) n_train = want_train;
-        if (want_test < n_test) n_test = want_test;
-        int64_t *ytr = labels_i64(ltr, n_train), *yte = labels_i64(lte, n_test);
+        /* Shallow subsets: the first N images. */
+        if (want_train < train->count) train->count = want_train;
+        if (want_test < test->count) test->count = want_test;
+        const int64_t n_train = train->count, n_test = test->count;
+        const int64_t px = (int64_t)train->channels * train->height * train->width;
+        const uint8_t *xtr = train->pixels, *xte = test->pixels;
+        int64_t *ytr = labels_i64(train->labels, n_train), *yte = labels_i64(test->labels, n_test);
         printf("Fashion-MNIST raw pixels: %lld train, %lld test, %lld pixels; probe %lld epochs, batch %lld\n",
                (long long)n_train, (long long)n_test, (long long)px, (long long)po.epochs, (long long)po.batch_size);
         dy_raw_baseline b;
-        if (dy_eval_raw_pixels(ctx, xtr, ytr, n_train, xte, yte, n_test, px, 10, NULL, &po, &b) != DY_OK) {
+        if (dy_eval_raw_pixels(ctx, xtr, ytr, n_train, xte, yte, n_test, px, train->num_classes, NULL, &po, &b) !=
+            DY_OK) {
             fprintf(stderr, "raw pixels: %s\n", dy_ctx_error(ctx));
         } else {
             printf("kNN (k 200, t 0.1)                 top-1 %6.2f %%  top-5 %6.2f %%  (%.1f s)\n", 100 * b.knn.top1,
@@ -165,10 +134,8 @@ int main(int argc, char **argv) {
         free(ytr);
         free(yte);
     }
-    free(xtr);
-    free(xte);
-    free(ltr);
-    free(lte);
+    dy_dataset_free(train);
+    dy_dataset_free(test);
 
     /* The kNN monitor's cost on ResNet-18-sized features: 60000 x 512 bank, monitor_test queries. */
     if (monitor_test > 0) {

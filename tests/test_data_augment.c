@@ -161,7 +161,7 @@ static void test_blur_fixtures(void) {
 static void test_crop_params(void) {
     const float scale[2] = {0.08f, 1.0f}, ratio[2] = {3.0f / 4, 4.0f / 3};
     const int n = test_quick() ? 5000 : 40000, Hs = 32, Ws = 40;
-    int inside = 1, area_ok = 1, ratio_ok = 1, top0 = 0, topmax = 0, full = 0;
+    int inside = 1, area_ok = 1, ratio_ok = 1, top0 = 0, topmax = 0;
     double mean_area = 0;
     for (int i = 0; i < n; i++) {
         dy_rng r;
@@ -174,7 +174,6 @@ static void test_crop_params(void) {
         ratio_ok &= (b.width + 0.5) / (b.height - 0.5) >= 0.75 - 1e-9 && (b.width - 0.5) / (b.height + 0.5) <= 4.0 / 3 + 1e-9;
         top0 += b.top == 0;
         topmax += b.top == Hs - b.height && b.height < Hs;
-        full += b.height == Hs && b.width == Ws;
         mean_area += (double)b.width * b.height / (Hs * Ws);
     }
     mean_area /= n;

@@ -278,6 +278,7 @@ static void test_longtail(dy_ctx *ctx) {
     for (int i = 0; i < 500; i++) {
         ds->labels[i] = i % 10;
         ds->pixels[i * 4] = (uint8_t)(i & 255), ds->pixels[i * 4 + 1] = (uint8_t)(i >> 8);
+        ds->pixels[i * 4 + 2] = ds->pixels[i * 4 + 3] = 0;
     }
     CHECK(dy_dataset_set_classes(ctx, ds, 10, NULL, "lt") == DY_OK, "classes");
     dy_dataset *lt = NULL, *lt2 = NULL, *lt3 = NULL;
@@ -304,7 +305,8 @@ static void test_longtail(dy_ctx *ctx) {
         CHECK(lt2 && memcmp(lt2->pixels, lt->pixels, (size_t)lt->count * 4) == 0, "same seed, same subset");
         CHECK(lt3 && memcmp(lt3->pixels, lt->pixels, (size_t)lt->count * 4) != 0, "another seed, another subset");
     }
-    CHECK(dy_dataset_longtail(ctx, &lt2, ds, 0, 7) == DY_ERR_INVALID, "ratio 0 refused");
+    dy_dataset *none = NULL;
+    CHECK(dy_dataset_longtail(ctx, &none, ds, 0, 7) == DY_ERR_INVALID && none == NULL, "ratio 0 refused");
     dy_dataset_free(lt), dy_dataset_free(lt2), dy_dataset_free(lt3), dy_dataset_free(ds);
 }
 

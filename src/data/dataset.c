@@ -17,7 +17,7 @@ dy_dataset *dy_dataset_alloc(int64_t count, int channels, int height, int width)
     ds->channels = channels;
     ds->height = height;
     ds->width = width;
-    ds->pixels = malloc((size_t)(count * per) + 1);
+    ds->pixels = calloc((size_t)(count * per) + 1, 1); /* zeroed: fresh pages cost nothing extra */
     ds->labels = malloc(sizeof(int32_t) * (size_t)count + 1);
     if (!ds->pixels || !ds->labels) {
         dy_dataset_free(ds);

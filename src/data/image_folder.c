@@ -63,7 +63,7 @@ static dy_status walk(dy_ctx *ctx, const char *dir, str_list *files, int depth) 
         }
     }
     closedir(d);
-    if (st == DY_OK) qsort(names.v, (size_t)names.n, sizeof(char *), cmp_str);
+    if (st == DY_OK && names.n > 1) qsort(names.v, (size_t)names.n, sizeof(char *), cmp_str);
     for (int64_t i = 0; i < names.n && st == DY_OK; i++) {
         char *p = dy_path_join(dir, names.v[i]);
         struct stat sb;
@@ -133,7 +133,7 @@ dy_status dy_dataset_load_image_folder(dy_ctx *ctx, dy_dataset **out, const char
             st = dy_fail(ctx, DY_ERR_FORMAT, "%s: no class sub-folders (a labelled image folder has one per class)",
                          dir);
         if (st == DY_OK && classes.n > 1000000) st = dy_fail(ctx, DY_ERR_FORMAT, "%s: too many classes", dir);
-        if (st == DY_OK) qsort(classes.v, (size_t)classes.n, sizeof(char *), cmp_str);
+        if (st == DY_OK && classes.n > 1) qsort(classes.v, (size_t)classes.n, sizeof(char *), cmp_str);
         int64_t cap = 0;
         for (int64_t c = 0; c < classes.n && st == DY_OK; c++) {
             int64_t before = files.n;

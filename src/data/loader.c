@@ -238,6 +238,7 @@ int64_t dy_loader_steps_per_epoch(const dy_loader *ld) { return ld->steps; }
 dy_status dy_loader_next(dy_loader *ld, dy_batch *out) {
     if (!ld || !out) return DY_ERR_INVALID;
     const int depth = ld->o.queue_depth;
+    if (ld->running == 0) return DY_ERR_INTERNAL; /* only after a failed seek could not restart the workers */
     pthread_mutex_lock(&ld->mu);
     if (ld->held >= 0) {
         ld->slots[ld->held % depth].state = SLOT_FREE;

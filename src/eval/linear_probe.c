@@ -90,6 +90,20 @@ static int threads_of(dy_ctx *ctx) { return ctx ? dy_ctx_threads(ctx) : 1; }
  * less than what thread wake-ups and barriers cost on a busy machine. The result is the same either way. */
 #define PROBE_PARALLEL_MIN ((int64_t)1 << 22)
 
+/* A dot product in 16 independent lanes (vectorisable without reassociating floats, and the same sum whatever the
+ * compiler does with it), the tail into lane 0, then the lanes added in order. */
+static float dot(const float *restrict a, const float *restrict b, int64_t n) {
+    enum { LANES = 16 };
+    float acc[LANES] = {0};
+    int64_t p = 0;
+    for (; p + LANES <= n; p += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += a[p + l] * b[p + l];
+    for (; p < n; p++) acc[0] += a[p] * b[p];
+    float s = 0;
+    for (int l = 0; l < LANES; l++) s += acc[l];
+    return s;
+}
+
 /* logits [n, classes] = features [n, dim] · weight^T + bias. */
 static void forward(const float *params, int64_t dim, int64_t classes, const float *x, int64_t n, float *logits,
                     int threads) {
@@ -97,11 +111,7 @@ static void forward(const float *params, int64_t dim, int64_t classes, const flo
 #pragma omp parallel for num_threads(threads) schedule(static) if (n * dim * classes >= PROBE_PARALLEL_MIN)
     for (int64_t i = 0; i < n; i++)
         for (int64_t c = 0; c < classes; c++) {
-            const float *w = params + c * dim, *xi = x + i * dim;
-            float s = 0;
-#pragma omp simd reduction(+ : s)
-            for (int64_t p = 0; p < dim; p++) s += xi[p] * w[p];
-            logits[i * classes + c] = s + bias[c];
+            logits[i * classes + c] = dot(x + i * dim, params + c * dim, dim) + bias[c];
         }
 }
 
@@ -173,7 +183,6 @@ dy_status dy_probe_loss_grad(dy_ctx *ctx, dy_probe *p, const float *x, const int
                 for (int64_t i = 0; i < n; i++) {
                     const float g = z[i * classes + c];
                     const float *xi = x + i * dim;
-#pragma omp simd
                     for (int64_t q = p0; q < p1; q++) gw[q] += g * xi[q];
                 }
             }

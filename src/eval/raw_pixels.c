@@ -63,3 +63,4 @@ done:
     dy_free(test);
     return st;
 }
+

@@ -245,16 +245,31 @@ static dy_status npy_read(dy_ctx *ctx, const char *path, const char *want_descr,
         count *= (size_t)h.shape[d];
         shape[d] = h.shape[d];
     }
+    /* The data must fill the rest of the file exactly; checked before allocating, so that a corrupt shape cannot
+     * ask for an enormous buffer. */
+    long data_at = ftell(fp);
+    if (data_at < 0 || fseek(fp, 0, SEEK_END) != 0) {
+        st = dy_fail(ctx, DY_ERR_IO, "npy: cannot seek in %s", path);
+        goto done;
+    }
+    long file_end = ftell(fp);
+    if (file_end < data_at || fseek(fp, data_at, SEEK_SET) != 0) {
+        st = dy_fail(ctx, DY_ERR_IO, "npy: cannot seek in %s", path);
+        goto done;
+    }
+    size_t have = (size_t)(file_end - data_at);
+    if (have < count * item) goto truncated;
+    if (have > count * item) {
+        st = dy_fail(ctx, DY_ERR_FORMAT, "npy: %s has %zu bytes after the %zu values its shape announces", path,
+                     have - count * item, count);
+        goto done;
+    }
     *data = dy_alloc(count * item);
     if (!*data) {
         st = dy_fail(ctx, DY_ERR_NOMEM, "npy: cannot allocate %zu values for %s", count, path);
         goto done;
     }
     if (fread(*data, item, count, fp) != count) goto truncated;
-    if (fgetc(fp) != EOF) {
-        st = dy_fail(ctx, DY_ERR_FORMAT, "npy: %s has bytes after the %zu values its shape announces", path, count);
-        goto done;
-    }
     goto done;
 truncated:
     st = dy_fail(ctx, DY_ERR_FORMAT, "npy: %s is truncated", path);
