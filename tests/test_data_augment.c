@@ -170,8 +170,10 @@ static void test_crop_params(void) {
         inside &= b.top >= 0 && b.left >= 0 && b.height >= 1 && b.width >= 1 && b.top + b.height <= Hs &&
                   b.left + b.width <= Ws;
         /* rounding moves each side by at most 1/2 */
-        area_ok &= (b.width + 0.5) * (b.height + 0.5) >= 0.08 * Hs * Ws && (b.width - 0.5) * (b.height - 0.5) <= Hs * Ws;
-        ratio_ok &= (b.width + 0.5) / (b.height - 0.5) >= 0.75 - 1e-9 && (b.width - 0.5) / (b.height + 0.5) <= 4.0 / 3 + 1e-9;
+        area_ok &=
+            (b.width + 0.5) * (b.height + 0.5) >= 0.08 * Hs * Ws && (b.width - 0.5) * (b.height - 0.5) <= Hs * Ws;
+        ratio_ok &=
+            (b.width + 0.5) / (b.height - 0.5) >= 0.75 - 1e-9 && (b.width - 0.5) / (b.height + 0.5) <= 4.0 / 3 + 1e-9;
         top0 += b.top == 0;
         topmax += b.top == Hs - b.height && b.height < Hs;
         mean_area += (double)b.width * b.height / (Hs * Ws);

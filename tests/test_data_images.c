@@ -37,7 +37,8 @@ static void write_png(const char *path, int w, int h, int ct, int depth, int int
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     if (ct == PNG_COLOR_TYPE_PALETTE) {
         png_color pal[16];
-        for (int i = 0; i < 16; i++) pal[i].red = (uint8_t)(i * 16), pal[i].green = (uint8_t)(255 - i * 16), pal[i].blue = (uint8_t)(i * 5);
+        for (int i = 0; i < 16; i++)
+            pal[i].red = (uint8_t)(i * 16), pal[i].green = (uint8_t)(255 - i * 16), pal[i].blue = (uint8_t)(i * 5);
         png_set_PLTE(png, info, pal, 16);
     }
     png_write_info(png, info);
