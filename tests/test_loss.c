@@ -545,6 +545,10 @@ static void test_bad_arguments(void) {
     expect_create_error(o, DY_ERR_INVALID, "tau_min < 0");
     o.tau = dy_tau_cosine(0.3f, 0.2f);
     expect_create_error(o, DY_ERR_INVALID, "tau_min > tau_max");
+    o.tau = dy_tau_cosine(1e-30f, 0.2f);
+    expect_create_error(o, DY_ERR_INVALID, "tau_min below 1e-4 (logits would overflow)");
+    o.tau = dy_tau_cosine(0.1f, INFINITY);
+    expect_create_error(o, DY_ERR_INVALID, "tau_max Inf");
     o.tau = dy_tau_constant(0.0f);
     expect_create_error(o, DY_ERR_INVALID, "constant tau0 = 0");
     o.tau = dy_tau_constant(NAN);

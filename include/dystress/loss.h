@@ -55,7 +55,7 @@ typedef enum {
 
 typedef struct {
     dy_tau_kind kind;
-    float tau_min, tau_max; /* 0 < tau_min <= tau_max; equal for DY_TAU_CONSTANT */
+    float tau_min, tau_max; /* 1e-4 <= tau_min <= tau_max <= 1e4; equal for DY_TAU_CONSTANT */
     float offset, scale;    /* DY_TAU_SHIFTED only: o (any finite value) and k > 0 */
 } dy_tau_profile;
 
@@ -67,8 +67,9 @@ DY_API dy_tau_profile dy_tau_constant(float tau0);
 DY_API dy_tau_profile dy_tau_cosine(float tau_min, float tau_max);
 /* The paper's best ImageNet-100 setting is offset -0.4, scale 0.7 (plateau above s = 0.4, tau_min at s = -0.3). */
 DY_API dy_tau_profile dy_tau_shifted(float tau_min, float tau_max, float offset, float scale);
-/* DY_OK, or DY_ERR_INVALID with a message: tau_min <= 0, tau_min > tau_max, tau_min != tau_max for the constant
- * profile, scale <= 0, a non-finite parameter, an unknown kind. ctx may be NULL. */
+/* DY_OK, or DY_ERR_INVALID with a message: tau_min <= 0, a temperature outside [1e-4, 1e4], tau_min > tau_max,
+ * tau_min != tau_max for the constant profile, scale <= 0 (or so small that |s + o| / k could reach 2^22), a
+ * non-finite parameter, an unknown kind (never silently a constant, unlike the reference code). ctx may be NULL. */
 DY_API dy_status dy_tau_check(dy_ctx *ctx, const dy_tau_profile *p);
 /* tau(s), computed with the C library's cos in double (the reference the loss kernels are tested against). */
 DY_API double dy_tau_eval(const dy_tau_profile *p, double s);

@@ -75,6 +75,7 @@ static dy_status contrastive_passes(dy_loss *L, int workers, int64_t n, const fl
     const int64_t blocks = (rows + tile - 1) / tile;
     const float inv_rows = 1.0f / (float)rows;
     int gemm_failed = 0;
+    if (workers > blocks) workers = (int)blocks; /* a thread without a block would only wait at the barriers */
 #pragma omp parallel num_threads(workers)
     {
         /* Every GEMM below runs on its calling thread alone: parallelism is over row blocks, and a product's

@@ -25,6 +25,7 @@ static dy_status moco_passes(dy_loss *L, int workers, int64_t n, const float *q,
     const float inv_rows = 1.0f / (float)n;
     const bool decoupled = L->opt.decoupled;
     int gemm_failed = 0;
+    if (workers > blocks) workers = (int)blocks; /* a thread without a block would only wait at the barriers */
 #pragma omp parallel num_threads(workers)
     {
         omp_set_num_threads(1); /* GEMMs on the calling thread only: see contrastive.c */

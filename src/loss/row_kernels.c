@@ -6,6 +6,10 @@
 
 #include <math.h>
 
+/* Row loops below this many elements run on one thread: a parallel region costs more than the work (and much
+ * more on a loaded machine, where a descheduled worker holds up the barrier). */
+#define PARALLEL_MIN_ELEMS ((int64_t)1 << 18)
+
 void dy_lse_add(dy_lse_acc *acc, float logit) {
     double m = logit > acc->max ? logit : acc->max;
     acc->sum = acc->sum * exp(acc->max - m) + exp((double)logit - m);
@@ -70,7 +74,7 @@ void dy_row_negatives_forward(const dy_tau_coef *c, float *restrict s, const flo
 
 int64_t dy_first_nonfinite_row(const float *x, int64_t rows, int64_t dim, int threads) {
     int64_t first = rows;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(min : first)
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(min : first) if (rows * dim >= PARALLEL_MIN_ELEMS)
     for (int64_t i = 0; i < rows; i++) {
         const float *row = x + i * dim;
         int bad = 0;
@@ -82,7 +86,7 @@ int64_t dy_first_nonfinite_row(const float *x, int64_t rows, int64_t dim, int th
 
 int64_t dy_normalize_rows(const float *x, int64_t rows, int64_t dim, float *out, float *inv_norm, int threads) {
     int64_t first_zero = rows;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(min : first_zero)
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(min : first_zero) if (rows * dim >= PARALLEL_MIN_ELEMS)
     for (int64_t i = 0; i < rows; i++) {
         const float *row = x + i * dim;
         double ss = 0;
@@ -103,7 +107,7 @@ int64_t dy_normalize_rows(const float *x, int64_t rows, int64_t dim, float *out,
 
 int64_t dy_first_nonunit_row(const float *x, int64_t rows, int64_t dim, int threads, double *bad_norm) {
     int64_t first = rows;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(min : first)
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(min : first) if (rows * dim >= PARALLEL_MIN_ELEMS)
     for (int64_t i = 0; i < rows; i++) {
         const float *row = x + i * dim;
         double ss = 0;
@@ -121,7 +125,7 @@ int64_t dy_first_nonunit_row(const float *x, int64_t rows, int64_t dim, int thre
 
 void dy_normalize_rows_backward(float *g, const float *unit, const float *inv_norm, int64_t rows, int64_t dim,
                                 int threads) {
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static) if (rows * dim >= PARALLEL_MIN_ELEMS)
     for (int64_t i = 0; i < rows; i++) {
         float *gi = g + i * dim;
         const float *zi = unit + i * dim;

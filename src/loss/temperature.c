@@ -30,6 +30,10 @@ dy_status dy_tau_check(dy_ctx *ctx, const dy_tau_profile *p) {
                        (double)p->tau_max);
     if (p->tau_min <= 0)
         return dy_fail(ctx, DY_ERR_INVALID, "temperature tau_min %g must be > 0", (double)p->tau_min);
+    /* Logits s / tau and gradients 1 / tau stay well inside float's range and precision. */
+    if (p->tau_min < 1e-4f || p->tau_max > 1e4f)
+        return dy_fail(ctx, DY_ERR_INVALID, "temperature %g outside the supported range [1e-4, 1e4]",
+                       p->tau_min < 1e-4f ? (double)p->tau_min : (double)p->tau_max);
     if (p->tau_min > p->tau_max)
         return dy_fail(ctx, DY_ERR_INVALID, "temperature tau_min %g is above tau_max %g", (double)p->tau_min,
                        (double)p->tau_max);
