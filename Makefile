@@ -37,7 +37,7 @@ TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .SECONDARY:
-.PHONY: all test check sanitize valgrind bench fuzz install uninstall demo deps deps-test clean
+.PHONY: all test check sanitize valgrind bench fuzz install uninstall demo reproduce deps deps-test clean
 all: $(BUILD)/libdystress.a $(BUILD)/libdystress.so dystress
 
 $(BUILD)/%.o: %.c
@@ -105,6 +105,10 @@ fuzz: deps-test
 # The main job: a short pretrain on Fashion-MNIST, then kNN and linear evaluation.
 demo: deps all
 	./dystress demo
+
+# The paper's comparison on Fashion-MNIST at a small budget (EPOCHS, WIDTH, SEEDS); writes docs/RESULTS.md.
+reproduce: deps all
+	scripts/reproduce.sh
 
 deps:
 	scripts/deps.sh

@@ -170,8 +170,10 @@ static void test_crop_params(void) {
         inside &= b.top >= 0 && b.left >= 0 && b.height >= 1 && b.width >= 1 && b.top + b.height <= Hs &&
                   b.left + b.width <= Ws;
         /* rounding moves each side by at most 1/2 */
-        area_ok &= (b.width + 0.5) * (b.height + 0.5) >= 0.08 * Hs * Ws && (b.width - 0.5) * (b.height - 0.5) <= Hs * Ws;
-        ratio_ok &= (b.width + 0.5) / (b.height - 0.5) >= 0.75 - 1e-9 && (b.width - 0.5) / (b.height + 0.5) <= 4.0 / 3 + 1e-9;
+        area_ok &=
+            (b.width + 0.5) * (b.height + 0.5) >= 0.08 * Hs * Ws && (b.width - 0.5) * (b.height - 0.5) <= Hs * Ws;
+        ratio_ok &=
+            (b.width + 0.5) / (b.height - 0.5) >= 0.75 - 1e-9 && (b.width - 0.5) / (b.height + 0.5) <= 4.0 / 3 + 1e-9;
         top0 += b.top == 0;
         topmax += b.top == Hs - b.height && b.height < Hs;
         mean_area += (double)b.width * b.height / (Hs * Ws);
@@ -203,7 +205,8 @@ static void test_rates(dy_ctx *ctx) {
     CHECK(dy_augment_preset(ctx, &a, "imagenet", NULL) == DY_OK, "imagenet preset");
     const int n = test_quick() ? 20000 : 100000;
     int64_t flip = 0, jit = 0, gray = 0, blur[2] = {0}, sol[2] = {0}, perm_pos[4][4] = {{0}};
-    double bmin = 9, bmax = -9, hmin = 9, hmax = -9, smin = 9, smax = -9, cmin = 9, cmax = -9, sat_min = 9, sat_max = -9;
+    double bmin = 9, bmax = -9, hmin = 9, hmax = -9, smin = 9, smax = -9, cmin = 9, cmax = -9;
+    double sat_min = 9, sat_max = -9;
     double bsum = 0, hsum = 0;
     int perm_ok = 1;
     for (int i = 0; i < n; i++) {
@@ -273,7 +276,8 @@ static void test_presets(dy_ctx *ctx) {
           "small preset = the paper's recipe");
     CHECK(a.mean[0] == 0.4914f && a.std[2] == 0.2010f, "CIFAR mean/std from METHOD.md");
     CHECK(dy_augment_set(ctx, &a, "brightness", "0.8") == DY_OK && a.brightness == 0.8f, "set brightness");
-    CHECK(dy_augment_set(ctx, &a, "scale", "0.2,0.9") == DY_OK && a.scale[0] == 0.2f && a.scale[1] == 0.9f, "set scale");
+    CHECK(dy_augment_set(ctx, &a, "scale", "0.2,0.9") == DY_OK && a.scale[0] == 0.2f && a.scale[1] == 0.9f,
+          "set scale");
     CHECK(dy_augment_set(ctx, &a, "blur_p", "0.5") == DY_OK && a.blur_p[0] == 0.5f && a.blur_p[1] == 0.5f,
           "set blur_p for both views");
     CHECK(dy_augment_set(ctx, &a, "solarize_p", "0,0.2") == DY_OK && a.solarize_p[1] == 0.2f, "per-view solarize_p");

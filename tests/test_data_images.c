@@ -37,7 +37,8 @@ static void write_png(const char *path, int w, int h, int ct, int depth, int int
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     if (ct == PNG_COLOR_TYPE_PALETTE) {
         png_color pal[16];
-        for (int i = 0; i < 16; i++) pal[i].red = (uint8_t)(i * 16), pal[i].green = (uint8_t)(255 - i * 16), pal[i].blue = (uint8_t)(i * 5);
+        for (int i = 0; i < 16; i++)
+            pal[i].red = (uint8_t)(i * 16), pal[i].green = (uint8_t)(255 - i * 16), pal[i].blue = (uint8_t)(i * 5);
         png_set_PLTE(png, info, pal, 16);
     }
     png_write_info(png, info);
@@ -85,6 +86,27 @@ static void write_jpeg(const char *path, int w, int h, int grey, int quality) {
             for (int k = 0; k < (grey ? 1 : 3); k++) row[x * (grey ? 1 : 3) + k] = (uint8_t)(60 + 40 * k + (x + y) / 2);
         jpeg_write_scanlines(&c, &row, 1);
     }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    fclose(f);
+    free(row);
+}
+
+/* A constant CMYK JPEG as Photoshop stores it (inverted: 255 = no ink), with libjpeg's Adobe marker. */
+static void write_cmyk_jpeg(const char *path, int w, int h, const uint8_t cmyk[4]) {
+    FILE *f = fopen(path, "wb");
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr err;
+    c.err = jpeg_std_error(&err);
+    jpeg_create_compress(&c);
+    jpeg_stdio_dest(&c, f);
+    c.image_width = w, c.image_height = h, c.input_components = 4, c.in_color_space = JCS_CMYK;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 98, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    uint8_t *row = malloc((size_t)w * 4);
+    for (int x = 0; x < w; x++) memcpy(row + 4 * x, cmyk, 4);
+    while (c.next_scanline < c.image_height) jpeg_write_scanlines(&c, &row, 1);
     jpeg_finish_compress(&c);
     jpeg_destroy_compress(&c);
     fclose(f);
@@ -183,6 +205,17 @@ static void test_jpeg(dy_ctx *ctx) {
                 }
         CHECK(worst <= 6, "%s: pixels within 6 of the source at quality 95 (worst %d)", name, worst);
         dy_image_free(&img);
+    }
+    /* CMYK (Adobe, inverted): R = C * K / 255 ... */
+    const uint8_t cmyk[4] = {200, 100, 50, 128};
+    write_cmyk_jpeg(tmp_path("cmyk.jpg"), 16, 16, cmyk);
+    dy_image ci;
+    if (CHECK(decode_file(ctx, tmp_path("cmyk.jpg"), &ci) == DY_OK && ci.channels == 3, "CMYK JPEG decodes to RGB: %s",
+              dy_ctx_error(ctx))) {
+        int r = ci.pixels[0], g = ci.pixels[1], b = ci.pixels[2];
+        CHECK(abs(r - 100) <= 3 && abs(g - 50) <= 3 && abs(b - 25) <= 3, "CMYK -> RGB %d %d %d (want 100 50 25)", r,
+              g, b);
+        dy_image_free(&ci);
     }
     /* DCT-domain downscale: 1/4 keeps both sides >= 12 for a 96x64 image (1/8 would give 8) */
     size_t n;

@@ -38,7 +38,8 @@ static void save(saved *s, const dy_batch *b, size_t floats) {
 
 static bool same(const saved *s, const dy_batch *b, size_t floats) {
     return s->epoch == b->epoch && s->step == b->step && memcmp(s->images, b->images, sizeof(float) * floats) == 0 &&
-           memcmp(s->labels, b->labels, sizeof s->labels) == 0 && memcmp(s->indices, b->indices, sizeof s->indices) == 0;
+           memcmp(s->labels, b->labels, sizeof s->labels) == 0 &&
+           memcmp(s->indices, b->indices, sizeof s->indices) == 0;
 }
 
 static void test_loader(dy_ctx *ctx, int channels) {

@@ -29,7 +29,8 @@ dy_status dy_eval_iter_create(dy_ctx *ctx, dy_eval_iter **out, const dy_dataset 
     *out = NULL;
     dy_status st = dy_augment_check(ctx, eval);
     if (st != DY_OK) return st;
-    if (batch_size < 1) return dy_fail(ctx, DY_ERR_INVALID, "eval iterator: batch size %lld < 1", (long long)batch_size);
+    if (batch_size < 1)
+        return dy_fail(ctx, DY_ERR_INVALID, "eval iterator: batch size %lld < 1", (long long)batch_size);
     if (ds->channels != 1 && ds->channels != 3)
         return dy_fail(ctx, DY_ERR_INVALID, "eval iterator: %d channels (expected 1 or 3)", ds->channels);
     dy_eval_iter *it = calloc(1, sizeof *it);

@@ -105,7 +105,8 @@ dy_status dy_dataset_load_image_folder(dy_ctx *ctx, dy_dataset **out, const char
     if (!out || !dir) return dy_fail(ctx, DY_ERR_INVALID, "dy_dataset_load_image_folder: NULL argument");
     *out = NULL;
     dy_image_folder_options o = opts ? *opts : dy_image_folder_defaults();
-    if (o.size <= 0 || o.size > 4096) return dy_fail(ctx, DY_ERR_INVALID, "%s: image size %d not in 1..4096", dir, o.size);
+    if (o.size <= 0 || o.size > 4096)
+        return dy_fail(ctx, DY_ERR_INVALID, "%s: image size %d not in 1..4096", dir, o.size);
     if (o.channels != 1 && o.channels != 3)
         return dy_fail(ctx, DY_ERR_INVALID, "%s: channels %d (expected 1 or 3)", dir, o.channels);
     struct stat sb;

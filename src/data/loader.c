@@ -182,7 +182,8 @@ dy_status dy_loader_create(dy_ctx *ctx, dy_loader **out, const dy_dataset *ds, c
         return dy_fail(ctx, DY_ERR_INVALID, "loader: %lld images exceed the 2^29 the random streams can name",
                        (long long)ds->count);
     if (o.views < 1 || o.views > 8) return dy_fail(ctx, DY_ERR_INVALID, "loader: views %d not in 1..8", o.views);
-    if (o.threads < 1 || o.threads > 256) return dy_fail(ctx, DY_ERR_INVALID, "loader: threads %d not in 1..256", o.threads);
+    if (o.threads < 1 || o.threads > 256)
+        return dy_fail(ctx, DY_ERR_INVALID, "loader: threads %d not in 1..256", o.threads);
     if (o.queue_depth < 1 || o.queue_depth > 1024)
         return dy_fail(ctx, DY_ERR_INVALID, "loader: queue depth %d not in 1..1024", o.queue_depth);
     if (ds->channels != 1 && ds->channels != 3)

@@ -50,7 +50,9 @@ dy_status dy_stl10_from_memory(dy_ctx *ctx, dy_dataset **out, const char *images
 dy_status dy_dataset_load_stl10(dy_ctx *ctx, dy_dataset **out, const char *dir, dy_split split) {
     if (!out || !dir) return dy_fail(ctx, DY_ERR_INVALID, "dy_dataset_load_stl10: NULL argument");
     *out = NULL;
-    const char *xn = split == DY_SPLIT_TRAIN ? "train_X.bin" : split == DY_SPLIT_TEST ? "test_X.bin" : "unlabeled_X.bin";
+    const char *xn = split == DY_SPLIT_TRAIN  ? "train_X.bin"
+                     : split == DY_SPLIT_TEST ? "test_X.bin"
+                                              : "unlabeled_X.bin";
     const char *yn = split == DY_SPLIT_TRAIN ? "train_y.bin" : split == DY_SPLIT_TEST ? "test_y.bin" : NULL;
     char *xp = dy_path_join(dir, xn), *yp = yn ? dy_path_join(dir, yn) : NULL;
     uint8_t *x = NULL, *y = NULL;

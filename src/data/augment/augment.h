@@ -14,6 +14,11 @@ typedef struct {
 /* RandomResizedCrop.get_params: ten tries of (area fraction ~ U(scale), log aspect ~ U(log ratio)), each accepted when
  * the rounded box fits, at a uniformly drawn position; else the centre crop with the aspect clamped to ratio. */
 dy_crop_box dy_resized_crop_params(dy_rng *r, int height, int width, const float scale[2], const float ratio[2]);
+/* Bilinear sampling (interpolate, align_corners=False, antialias=False) of the window [top, top + in_h) x
+ * [left, left + in_w) of a uint8 image resized to (rh, rw), writing its pixels (y + oy, x + ox) for y < oh, x < ow
+ * into dst float [C, oh, ow] scaled to [0, 1]: crop-then-resize and resize-then-crop in one. */
+void dy_bilinear_window(const uint8_t *src, int channels, int height, int width, int top, int left, int in_h,
+                        int in_w, int rh, int rw, int oy, int ox, float *dst, int oh, int ow);
 /* Crop box then bilinear resize to [C, oh, ow] (F.interpolate, align_corners=False, antialias=False); uint8 source,
  * output scaled to [0, 1]. */
 void dy_crop_resize_bilinear(const uint8_t *src, int channels, int height, int width, dy_crop_box box, float *dst,

@@ -59,7 +59,8 @@ void dy_adjust_hue(float *img, int channels, int64_t hw, float hue_factor) {
         h = h - floorf(h);             /* (h + f) % 1.0, Python's sign convention */
         const float v = maxc;
         const float h6 = h * 6.0f, fi = floorf(h6), f = h6 - fi;
-        const float p = clamp01(v * (1.0f - s)), q = clamp01(v * (1.0f - s * f)), t = clamp01(v * (1.0f - s * (1.0f - f)));
+        const float p = clamp01(v * (1.0f - s)), q = clamp01(v * (1.0f - s * f)),
+                    t = clamp01(v * (1.0f - s * (1.0f - f)));
         int sector = (int)fi;
         sector = sector >= 6 ? sector - 6 : sector; /* i % 6 for i in [0, 6] */
         /* torchvision's tables: R = (v, q, p, p, t, v), G = (t, v, v, q, p, p), B = (p, p, t, v, v, q) */
