@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 typedef struct {
-    double median_ms, median_diag_ms, peak_rss_mb, base_rss_mb, scratch_mb;
+    double median_ms, median_diag_ms, median_1t_ms, peak_rss_mb, base_rss_mb, scratch_mb;
     int ok;
 } c_result;
 
@@ -77,6 +77,18 @@ static c_result run_c(int64_t n, int64_t d, int reps) {
     qsort(td + 1, (size_t)reps, sizeof(double), cmp_double);
     r.median_ms = 1000.0 * t[1 + reps / 2];
     r.median_diag_ms = 1000.0 * td[1 + reps / 2];
+    /* the same object called through a one-thread context */
+    dy_ctx *one = NULL;
+    dy_ctx_options o1 = {.threads = 1};
+    if (dy_ctx_create(&one, &o1) != DY_OK) return r;
+    for (int k = 0; k <= reps; k++) {
+        double t0 = now_s();
+        ok &= dy_loss_contrastive(L, one, n, x, dx, &loss, NULL) == DY_OK;
+        t[k] = now_s() - t0;
+    }
+    qsort(t + 1, (size_t)reps, sizeof(double), cmp_double);
+    r.median_1t_ms = 1000.0 * t[1 + reps / 2];
+    dy_ctx_destroy(one);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     r.peak_rss_mb = (double)ru.ru_maxrss / 1024.0;
@@ -112,18 +124,21 @@ static c_result run_c_in_child(int64_t n, int64_t d, int reps) {
 }
 
 /* The PyTorch twin for one N; returns its median in ms (NAN when it did not run) and its RSS figures. */
-static double run_torch(int64_t n, int64_t d, int reps, int warmup, double *peak_mb, double *base_mb) {
+static double run_torch(int64_t n, int64_t d, int reps, int warmup, double *peak_mb, double *base_mb,
+                        double *gemm_ms) {
     char cmd[256], line[512];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 bench/bench_loss_torch.py %lld %lld %d %d 2>&1", (long long)n,
              (long long)d, reps, warmup);
     FILE *p = popen(cmd, "r");
     double ms = NAN;
-    *peak_mb = *base_mb = NAN;
+    *peak_mb = *base_mb = *gemm_ms = NAN;
     if (!p) return ms;
     while (fgets(line, sizeof line, p)) {
         const char *m = strstr(line, "median_ms="), *pk = strstr(line, "peak_rss_mb="), *b = strstr(line, "base_rss_mb=");
-        if (strncmp(line, "torch ", 6) == 0 && m && pk && b) {
+        const char *g = strstr(line, "gemm_ms=");
+        if (strncmp(line, "torch ", 6) == 0 && m && pk && b && g) {
             ms = atof(m + 10);
+            *gemm_ms = atof(g + 8);
             *peak_mb = atof(pk + 12);
             *base_mb = atof(b + 12);
         } else if (strstr(line, "Error") || strstr(line, "No module")) {
@@ -144,8 +159,8 @@ int main(void) {
     if (!have_torch) printf("PyTorch not found for /usr/bin/python3: the twin is skipped, C figures only\n");
     printf("DySTreSS loss, SimCLR form, cosine profile, raw projections, d = %lld, forward + backward, 2 threads\n",
            (long long)d);
-    printf("%6s %12s %12s %10s %12s | %12s %12s | %8s\n", "N", "C ms", "C+diag ms", "scratch MB", "C peak RSS MB",
-           "torch ms", "torch RSS MB", "speed-up");
+    printf("%6s %9s %9s %9s %10s %9s | %10s %10s %10s | %8s %9s\n", "N", "C ms", "C+diag", "C 1 thr",
+           "scratch MB", "peak RSS", "torch ms", "its GEMMs", "torch RSS", "speed-up", "w/o GEMMs");
     int failed = 0;
     for (int i = 0; i < count; i++) {
         const int64_t n = sizes[i];
@@ -155,13 +170,17 @@ int main(void) {
             failed = 1;
             continue;
         }
-        double tpeak = NAN, tbase = NAN, tms = NAN;
-        if (have_torch) tms = run_torch(n, d, reps_torch[i], warmup_torch[i], &tpeak, &tbase);
-        printf("%6lld %12.2f %12.2f %10.2f %12.1f | %12.2f %12.1f | %7.2fx\n", (long long)n, c.median_ms,
-               c.median_diag_ms, c.scratch_mb, c.peak_rss_mb, tms, tpeak - tbase, tms / c.median_ms);
+        double tpeak = NAN, tbase = NAN, tms = NAN, tgemm = NAN;
+        if (have_torch) tms = run_torch(n, d, reps_torch[i], warmup_torch[i], &tpeak, &tbase, &tgemm);
+        printf("%6lld %9.2f %9.2f %9.2f %10.2f %9.1f | %10.2f %10.2f %10.1f | %7.2fx %8.2fx\n", (long long)n,
+               c.median_ms, c.median_diag_ms, c.median_1t_ms, c.scratch_mb, c.peak_rss_mb, tms, tgemm, tpeak - tbase,
+               tms / c.median_ms, (tms - tgemm) / c.median_ms);
         fflush(stdout);
     }
-    printf("C peak RSS is the child process's high-water mark (libraries, input and gradient buffers included);\n"
-           "torch RSS is its high-water mark minus its RSS after import and input (the loss's own memory).\n");
+    printf("Times are medians in ms ('C+diag': with diagnostics, 'C 1 thr': one thread), memory in MB.\n"
+           "C peak RSS: the child process's high-water mark (libraries, input and gradient buffers included).\n"
+           "torch RSS: its high-water mark less its RSS after import and input (the loss's own memory).\n"
+           "'its GEMMs': torch's three 2N x 2N x d products alone, on the BLAS torch was built with (Debian's:\n"
+           "the reference BLAS); 'w/o GEMMs': torch's time less its GEMMs, over C's time.\n");
     return failed;
 }

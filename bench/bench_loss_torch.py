@@ -3,8 +3,10 @@
 projections L2-normalised inside), written the natural full-matrix way, forward + backward, torch threads = 2.
 
 Usage: bench_loss_torch.py N [D] [REPS] [WARMUP]   prints one line:
-    torch N=<N> d=<D> reps=<R> median_ms=<ms> peak_rss_mb=<MB> base_rss_mb=<MB>
+    torch N=<N> d=<D> reps=<R> median_ms=<ms> gemm_ms=<ms> peak_rss_mb=<MB> base_rss_mb=<MB>
 peak_rss_mb is the process's RSS high-water mark; base_rss_mb the RSS after importing torch and making the input.
+gemm_ms is the time of the three (2N x 2N x d) matrix products alone that the loss's forward and backward do
+(S = Z Z^T, and dZ = G Z + G^T Z): the part of median_ms that depends on the BLAS torch was built with.
 """
 import math
 import resource
@@ -42,16 +44,27 @@ def main():
     torch.manual_seed(0)
     x = torch.randn(2 * n, d)
     base = rss_mb()
-    times = []
+    times, gemms = [], []
     for _ in range(reps + warmup):
         xi = x.clone().requires_grad_(True)
         t0 = time.perf_counter()
         loss = dystress_loss(xi, n)
         loss.backward()
         times.append(time.perf_counter() - t0)
+        with torch.no_grad():
+            z = F.normalize(x, dim=1)
+            t0 = time.perf_counter()
+            g = z @ z.t()
+            _ = g @ z
+            _ = g.t() @ z
+            gemms.append(time.perf_counter() - t0)
+            del g, z
     times = sorted(times[warmup:])
+    gemms = sorted(gemms[warmup:])
+    gemm = gemms[len(gemms) // 2]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"torch N={n} d={d} reps={reps} median_ms={1000 * times[len(times) // 2]:.3f} "
+          f"gemm_ms={1000 * gemm:.3f} "
           f"peak_rss_mb={peak:.1f} base_rss_mb={base:.1f}", flush=True)
 
 

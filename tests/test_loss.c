@@ -370,9 +370,9 @@ static void test_moco_queue_ring(void) {
 }
 
 static void test_moco_threads_identical(void) {
-    const int64_t n = 100, d = 16, K = 300;
+    const int64_t n = 300, d = 64, K = 2000; /* n K d above the loss's threshold for a second thread */
     dy_loss *L = make_loss(ctx2, DY_LOSS_MOCO, dy_tau_shifted(0.07f, 0.2f, 0.2f, 0.8f), false, true, n, d, 16, 0);
-    float *qk = make_views(n, d, true, 31), *queue = make_views(K / 2, d, false, 32);
+    float *qk = make_views(n, d, true, 31), *queue = make_views(K / 2, d, false, 32); /* K unit rows */
     float *g1 = calloc((size_t)(n * d), 4), *g2 = calloc((size_t)(n * d), 4), l1 = 0, l2 = 1;
     dy_loss_diag d1, d2;
     memset(&d1, 0, sizeof d1);
@@ -497,7 +497,8 @@ static void test_finite_differences(void) {
 /* ---------------------------------------------------------------- threads */
 
 static void test_threads_identical(void) {
-    const int64_t n = test_quick() ? 50 : 300, d = 32;
+    /* large enough for the loss to use both threads (it keeps small batches on one) */
+    const int64_t n = 400, d = 64;
     dy_tau_profile prof = dy_tau_cosine(0.07f, 0.2f);
     for (int dec = 0; dec < 2; dec++) {
         dy_loss *L = make_loss(ctx2, DY_LOSS_SIMCLR, prof, dec, true, n, d, 32, 0);

@@ -76,6 +76,8 @@ static dy_status contrastive_passes(dy_loss *L, int workers, int64_t n, const fl
     const float inv_rows = 1.0f / (float)rows;
     int gemm_failed = 0;
     if (workers > blocks) workers = (int)blocks; /* a thread without a block would only wait at the barriers */
+    /* Below ~2^25 multiply-adds per pass (N < 256 at d = 128) a second thread costs more than it saves. */
+    if ((double)rows * (double)rows * (double)d < 33554432.0) workers = 1;
 #pragma omp parallel num_threads(workers)
     {
         /* Every GEMM below runs on its calling thread alone: parallelism is over row blocks, and a product's

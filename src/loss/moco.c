@@ -26,6 +26,8 @@ static dy_status moco_passes(dy_loss *L, int workers, int64_t n, const float *q,
     const bool decoupled = L->opt.decoupled;
     int gemm_failed = 0;
     if (workers > blocks) workers = (int)blocks; /* a thread without a block would only wait at the barriers */
+    /* Below ~2^25 multiply-adds per pass a second thread costs more than it saves (see contrastive.c). */
+    if ((double)n * (double)queue_len * (double)d < 33554432.0) workers = 1;
 #pragma omp parallel num_threads(workers)
     {
         omp_set_num_threads(1); /* GEMMs on the calling thread only: see contrastive.c */
