@@ -218,6 +218,38 @@ static void test_ties(void) {
     free(train_y);
 }
 
+/* Duplicated train rows scattered over a larger bank (GEMM edge tiles included), every block size and thread count:
+ * the duplicate with the lowest index is the neighbour. */
+static void test_duplicates_everywhere(void) {
+    const int64_t n_train = 1000, dim = 67, classes = 10;
+    const int64_t dups[] = {1, 16, 517, 998, 999};
+    float *train = malloc((size_t)(n_train * dim) * sizeof *train);
+    int64_t *train_y = malloc((size_t)n_train * sizeof *train_y);
+    random_data(train, n_train, dim, 8);
+    for (int64_t j = 0; j < n_train; j++) train_y[j] = j % 7;
+    for (int d = 0; d < 5; d++) {
+        if (d > 0) memcpy(train + dups[d] * dim, train + dups[0] * dim, (size_t)dim * sizeof *train);
+        train_y[dups[d]] = 9 - d; /* row 1 votes for class 9 */
+    }
+    float test[9 * 67];
+    for (int i = 0; i < 9; i++)
+        for (int64_t p = 0; p < dim; p++) test[i * dim + p] = (float)(i + 1) * train[dups[0] * dim + p];
+    const int64_t blocks[] = {1, 3, 8, 0};
+    int ok = 1;
+    for (int threads = 1; threads <= 2; threads++)
+        for (int b = 0; b < 4; b++) {
+            dy_ctx *ctx = make_ctx(threads);
+            dy_knn_options o = {.k = 1, .temperature = 0.1f, .block_rows = blocks[b]};
+            int64_t ranked[9 * DY_EVAL_TOPK];
+            ok &= dy_knn_classify(ctx, train, train_y, n_train, test, 9, dim, classes, &o, ranked, NULL) == DY_OK;
+            for (int i = 0; i < 9; i++) ok &= ranked[i * DY_EVAL_TOPK] == 9;
+            dy_ctx_destroy(ctx);
+        }
+    CHECK(ok, "five identical train rows: the lowest index is the neighbour for every block size and thread count");
+    free(train);
+    free(train_y);
+}
+
 static void test_errors(void) {
     const int64_t n_train = 20, dim = 4, classes = 3;
     float train[20 * 4], test[2 * 4];
@@ -317,6 +349,7 @@ int main(void) {
     test_against_torch();
     test_against_brute_force();
     test_ties();
+    test_duplicates_everywhere();
     test_errors();
     test_accuracy();
     return test_finish();

@@ -52,7 +52,9 @@ DY_API int64_t dy_model_feature_dim(const dy_model *m);
 DY_API int64_t dy_model_output_dim(const dy_model *m);
 
 /* The flat buffers; *count (when count is not NULL) receives the number of floats. Parameters, gradients and
- * momentum share one layout (a tensor's offset is the same in all three); state holds BN running statistics. */
+ * momentum share one layout (a tensor's offset is the same in all three); state holds BN running statistics.
+ * Two models of the same configuration have the same layouts, so copying between their buffers is valid (a MoCo
+ * key encoder, an exponential moving average, a checkpoint). dy_model_tensors gives the offset of each tensor. */
 DY_API float *dy_model_params(dy_model *m, int64_t *count);
 DY_API float *dy_model_grads(dy_model *m, int64_t *count);
 DY_API float *dy_model_momentum(dy_model *m, int64_t *count);
@@ -83,7 +85,7 @@ typedef enum {
 } dy_tensor_kind;
 
 typedef struct {
-    char name[64];      /* "layer1.0.conv1.weight", "bn1.num_batches_tracked", "head.0.weight" */
+    char name[80];      /* "layer1.0.conv1.weight", "bn1.num_batches_tracked", "head.0.weight" */
     dy_tensor_kind kind;
     bool is_int64;      /* num_batches_tracked: an int64 scalar in files, a float in the state buffer */
     bool in_head;       /* part of the projection head */

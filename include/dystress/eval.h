@@ -70,13 +70,15 @@ DY_API dy_status dy_eval_shot_accuracy(dy_ctx *ctx, const dy_eval_accuracy *acc,
  *  - neighbours: a higher similarity wins; equal similarities prefer the lower train index;
  *  - classes: a higher score wins; equal scores (including classes with no neighbour, score 0) prefer the lower
  *    class index.
+ * Similarities come from one GEMM per block of test rows (dy_sgemm; oneDNN when built in); identical train rows get
+ * identical similarities there (tested), so the neighbour tie rule applies to duplicates as stated.
  * Memory: block_rows * n_train floats of similarities (never n_test * n_train), plus k entries per thread.
  * Errors: DY_ERR_INVALID for k < 1, k > n_train, t <= 0, classes < 1, a label outside [0, classes), NULL arrays;
  * DY_ERR_NUMERIC for a NaN or Inf feature. */
 typedef struct {
     int64_t k;          /* neighbours: 200 */
     float temperature;  /* t: 0.1 */
-    int64_t block_rows; /* test rows per similarity block; 0 = automatic (at most 64 MiB of similarities) */
+    int64_t block_rows; /* test rows per similarity block; 0 = automatic (about 16 MiB of similarities, 8..256 rows) */
 } dy_knn_options;
 
 DY_API dy_knn_options dy_knn_defaults(void);
@@ -92,6 +94,90 @@ DY_API dy_status dy_knn_classify(dy_ctx *ctx, const float *train, const int64_t 
 DY_API dy_status dy_knn_evaluate(dy_ctx *ctx, const float *train, const int64_t *train_labels, int64_t n_train,
                                  const float *test, const int64_t *test_labels, int64_t n_test, int64_t dim,
                                  int64_t classes, const dy_knn_options *opts, int64_t *ranked, dy_eval_accuracy *out);
+
+/* ---- Linear probe -------------------------------------------------------------------------------------------------
+ * One linear layer (weight [classes, dim] as torch's nn.Linear, bias [classes]) with softmax cross-entropy (mean over
+ * the batch), trained on frozen features with Adam (L2 weight decay on weight and bias, as torch.optim.Adam over
+ * model.parameters() in the reference probe). Initialisation as nn.Linear: weight and bias uniform in
+ * [-1/sqrt(dim), 1/sqrt(dim)), drawn from the Philox stream (seed, DY_RNG_EVAL, 0, 0) (weight first, row-major);
+ * each epoch visits the training samples in a fresh order, a Fisher-Yates shuffle drawn from (seed, DY_RNG_EVAL, 1,
+ * epoch), in batches of batch_size (the last one smaller when batch_size does not divide n_train, as torch's
+ * DataLoader without drop_last). Features are used as given (normalise them first if the protocol says so).
+ *
+ * Example, the fast mode on cached features:
+ *     dy_probe *p;
+ *     dy_probe_options po = dy_probe_defaults();   // 100 epochs, batch 256, Adam 1e-3, weight decay 1e-6
+ *     dy_probe_create(ctx, &p, dim, classes, &po);
+ *     dy_probe_train_cached(ctx, p, train_f, train_y, n_train, NULL, NULL);
+ *     dy_probe_evaluate(ctx, p, test_f, test_y, n_test, NULL, &acc);
+ *     dy_probe_destroy(p);
+ */
+typedef struct {
+    int64_t epochs;      /* 100 */
+    int64_t batch_size;  /* 256 */
+    double lr;           /* 1e-3 (constant) */
+    double weight_decay; /* 1e-6 */
+    uint64_t seed;       /* 0; initialisation and shuffling */
+} dy_probe_options;
+
+DY_API dy_probe_options dy_probe_defaults(void);
+
+typedef struct dy_probe dy_probe;
+
+DY_API dy_status dy_probe_create(dy_ctx *ctx, dy_probe **out, int64_t dim, int64_t classes,
+                                 const dy_probe_options *opts);
+DY_API void dy_probe_destroy(dy_probe *probe);
+/* The parameters, writable: weight [classes, dim], bias [classes]. */
+DY_API float *dy_probe_weight(dy_probe *probe);
+DY_API float *dy_probe_bias(dy_probe *probe);
+DY_API int64_t dy_probe_dim(const dy_probe *probe);
+DY_API int64_t dy_probe_classes(const dy_probe *probe);
+/* Adam steps taken so far. */
+DY_API int64_t dy_probe_steps(const dy_probe *probe);
+
+/* One Adam step on a batch: features [n, dim], labels [n]. *loss (may be NULL) receives the mean cross-entropy of
+ * the batch before the step. DY_ERR_NUMERIC for a non-finite feature or loss; DY_ERR_INVALID for a bad label. */
+DY_API dy_status dy_probe_step(dy_ctx *ctx, dy_probe *probe, const float *features, const int64_t *labels, int64_t n,
+                               float *loss);
+
+/* Supplies one batch for training: the features [count, dim] and labels [count] of the training samples
+ * indices[0..count) (the probe's shuffled order) in epoch `epoch`. The paper's protocol computes them here through
+ * the frozen encoder with fresh training augmentations; the fast mode copies cached rows. Return DY_OK or an error,
+ * which stops training and is returned (keep the message in the context with dy_fail). */
+typedef dy_status (*dy_probe_batch_fn)(void *user, int64_t epoch, const int64_t *indices, int64_t count,
+                                       float *features, int64_t *labels);
+/* Called after each epoch with the mean training loss over its batches; a non-DY_OK return stops training (a signal,
+ * say) and is returned. May be NULL. */
+typedef dy_status (*dy_probe_epoch_fn)(void *user, int64_t epoch, double mean_loss);
+
+/* Trains for opts.epochs epochs over n_train samples supplied by batch_fn. */
+DY_API dy_status dy_probe_train(dy_ctx *ctx, dy_probe *probe, int64_t n_train, dy_probe_batch_fn batch_fn,
+                                dy_probe_epoch_fn epoch_fn, void *user);
+/* The fast mode: features [n_train, dim] and labels [n_train] in memory (epoch_fn may be NULL; user goes to it). */
+DY_API dy_status dy_probe_train_cached(dy_ctx *ctx, dy_probe *probe, const float *features, const int64_t *labels,
+                                       int64_t n_train, dy_probe_epoch_fn epoch_fn, void *user);
+
+/* Logits [n, classes] (may be NULL) and ranked classes [n, DY_EVAL_TOPK] (may be NULL; ties: lower class first). */
+DY_API dy_status dy_probe_predict(dy_ctx *ctx, const dy_probe *probe, const float *features, int64_t n,
+                                  int64_t *ranked, float *logits);
+/* Predictions on a test set and their accuracy (*out allocated as dy_eval_accuracy_compute; ranked may be NULL). */
+DY_API dy_status dy_probe_evaluate(dy_ctx *ctx, const dy_probe *probe, const float *features, const int64_t *labels,
+                                   int64_t n, int64_t *ranked, dy_eval_accuracy *out);
+
+/* ---- Raw-pixel baseline ------------------------------------------------------------------------------------------
+ * The bar learnt features must beat: flattened images as features, both protocols above. Images are uint8 [n, pixels]
+ * (any fixed flattening order; a dy_dataset's pixels with pixels = channels * height * width), scaled to [0, 1]; kNN normalises rows itself, the probe sees the scaled
+ * pixels. knn_opts / probe_opts NULL: the defaults (k 200, t 0.1; 100 epochs, batch 256, Adam 1e-3, wd 1e-6). */
+typedef struct {
+    dy_eval_accuracy knn, linear;         /* free with dy_raw_baseline_free */
+    double knn_seconds, linear_seconds;   /* wall-clock time of each protocol */
+} dy_raw_baseline;
+
+DY_API dy_status dy_eval_raw_pixels(dy_ctx *ctx, const uint8_t *train_images, const int64_t *train_labels,
+                                    int64_t n_train, const uint8_t *test_images, const int64_t *test_labels,
+                                    int64_t n_test, int64_t pixels, int64_t classes, const dy_knn_options *knn_opts,
+                                    const dy_probe_options *probe_opts, dy_raw_baseline *out);
+DY_API void dy_raw_baseline_free(dy_raw_baseline *b);
 
 #ifdef __cplusplus
 }

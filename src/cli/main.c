@@ -1,15 +1,22 @@
 /* The dystress command: dispatches to the subcommands. */
-#include "dystress.h"
-
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/commands.h"
+#include "dystress.h"
+
 static int usage(FILE *f) {
     fprintf(f,
-            "dystress %s — self-supervised contrastive pretraining with dynamically scaled temperature\n\n"
-            "usage: dystress COMMAND [options]\n\n"
+            "dystress %s — self-supervised contrastive pretraining with dynamically scaled temperature (DySTreSS)\n\n"
+            "usage: dystress COMMAND [options]     (dystress COMMAND --help lists a command's options)\n\n"
             "commands:\n"
-            "  version    print the version and the compute backend of this build\n",
+            "  pretrain     pretrain an encoder (SimCLR or MoCo, any temperature profile) into a run directory\n"
+            "  eval knn     weighted kNN accuracy of a checkpoint's features (or raw pixels, or a random encoder)\n"
+            "  eval linear  linear-probe accuracy (cached features, or the paper's augmented protocol)\n"
+            "  embed        write a data set's features and labels as .npy files\n"
+            "  export       write the encoder as safetensors with torchvision's names\n"
+            "  demo         the main job: short pretraining on Fashion-MNIST, then kNN and linear evaluation\n"
+            "  version      the version and the compute backend of this build\n",
             DY_VERSION);
     return f == stderr ? 2 : 0;
 }
@@ -22,6 +29,11 @@ int main(int argc, char **argv) {
         printf("dystress %s (oneDNN: %s)\n", DY_VERSION, dy_have_dnnl() ? "yes" : "no");
         return 0;
     }
+    if (!strcmp(cmd, "pretrain")) return cmd_pretrain(argc, argv);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(cmd, "embed")) return cmd_embed(argc, argv);
+    if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
+    if (!strcmp(cmd, "demo")) return cmd_demo(argc, argv);
     fprintf(stderr, "dystress: unknown command '%s' (see dystress --help)\n", cmd);
     return 2;
 }

@@ -73,12 +73,26 @@ int opt_set(opt_spec *s, const char *text, char *err, size_t err_size) {
     return -1;
 }
 
+static int parse_args(opt_spec *specs, int argc, char **argv, int first, const char **positional,
+                      int max_positional, int *n_positional, char *err, size_t err_size);
+
 int opt_parse(opt_spec *specs, int argc, char **argv, int first, const char **positional, int max_positional,
               int *n_positional, char *err, size_t err_size) {
     for (opt_spec *s = specs; s->name; s++) {
         s->set = false;
         if (opt_set(s, s->def, err, err_size) != 0) return -1;
     }
+    return parse_args(specs, argc, argv, first, positional, max_positional, n_positional, err, err_size);
+}
+
+int opt_parse_over(opt_spec *specs, int argc, char **argv, int first, const char **positional, int max_positional,
+                   int *n_positional, char *err, size_t err_size) {
+    for (opt_spec *s = specs; s->name; s++) s->set = false;
+    return parse_args(specs, argc, argv, first, positional, max_positional, n_positional, err, err_size);
+}
+
+static int parse_args(opt_spec *specs, int argc, char **argv, int first, const char **positional,
+                      int max_positional, int *n_positional, char *err, size_t err_size) {
     if (n_positional) *n_positional = 0;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];

@@ -26,6 +26,10 @@ typedef struct {
  * in which case they are stored there (at most max_positional). */
 int opt_parse(opt_spec *specs, int argc, char **argv, int first, const char **positional, int max_positional,
               int *n_positional, char *err, size_t err_size);
+/* As opt_parse, but on top of the current values (no defaults first): layering a command line over a saved
+ * configuration. */
+int opt_parse_over(opt_spec *specs, int argc, char **argv, int first, const char **positional, int max_positional,
+                   int *n_positional, char *err, size_t err_size);
 /* Parses one value into an option (used for defaults, resume and --config). */
 int opt_set(opt_spec *s, const char *text, char *err, size_t err_size);
 /* Prints the options with their defaults and help, wrapped for a terminal. */

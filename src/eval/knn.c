@@ -1,22 +1,22 @@
 /* The weighted kNN monitor of InstDisc (Wu et al. 2018): cosine similarities of a block of test rows against the
  * whole training bank, a partial selection of the k best per row, exp(s / t) votes summed per class.
  *
- * Memory stays O(block_rows * n_train): test rows are processed a block at a time. Similarities are computed by a
- * small register-tiled kernel (8 test rows against one train row); every similarity is produced by the same code
- * path with the same summation order, so two identical train rows get bit-identical similarities and the tie rule
- * (lower train index first) holds exactly. Threads split the train rows while computing a block, then the test
- * rows while selecting; neither split changes any result. */
+ * Memory stays O(block_rows * n_train): test rows are processed a block at a time. A block's similarities are one
+ * GEMM (dy_sgemm: oneDNN when built in) of the normalised test rows against the raw train rows, scaled by the train
+ * rows' inverse norms, so the bank is never copied. Threads: the GEMM's own, then one test row per thread for the
+ * selection (a heap of the k best), whose result does not depend on the split. */
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
 #include "core/context.h"
+#include "core/gemm.h"
 #include "dystress/eval.h"
 
-enum { TILE_ROWS = 8, LANES = 16, TRAIN_CHUNK = 64 };
+enum { BLOCK_ALIGN = 8 };
 
 /* Bytes of similarities the automatic block size aims for. */
-#define KNN_BLOCK_BYTES ((int64_t)64 << 20)
+#define KNN_BLOCK_BYTES ((int64_t)16 << 20)
 
 dy_knn_options dy_knn_defaults(void) { return (dy_knn_options){.k = 200, .temperature = 0.1f, .block_rows = 0}; }
 
@@ -53,41 +53,18 @@ static void heap_sift_up(knn_pair *h, int64_t i) {
     }
 }
 
-/* Dot products of TILE_ROWS rows of a (stride dim) with one row b. The lane structure fixes the summation order:
- * lane l sums the elements p = l (mod LANES) of the full LANES-wide chunks, the tail goes into lane 0, and the
- * lanes are added in order. */
-static void dot_tile(const float *restrict a, const float *restrict b, int64_t dim, float out[TILE_ROWS]) {
-    float acc[TILE_ROWS][LANES];
-    memset(acc, 0, sizeof acc);
-    int64_t p = 0;
-    for (; p + LANES <= dim; p += LANES)
-        for (int r = 0; r < TILE_ROWS; r++) {
-            const float *ar = a + (int64_t)r * dim + p;
-            for (int l = 0; l < LANES; l++) acc[r][l] += ar[l] * b[p + l];
-        }
-    for (; p < dim; p++)
-        for (int r = 0; r < TILE_ROWS; r++) acc[r][0] += a[(int64_t)r * dim + p] * b[p];
-    for (int r = 0; r < TILE_ROWS; r++) {
-        float s = 0;
-        for (int l = 0; l < LANES; l++) s += acc[r][l];
-        out[r] = s;
-    }
-}
-
-/* sims[i, j] = <test_block[i], train[j]> * train_inv_norm[j] for i < rows_pad (a multiple of TILE_ROWS). */
-static void block_similarities(const float *test_block, int64_t rows_pad, const float *train,
-                               const float *train_inv_norm, int64_t n_train, int64_t dim, float *sims, int threads) {
-    int64_t chunks = (n_train + TRAIN_CHUNK - 1) / TRAIN_CHUNK;
+/* sims[i, j] = <test_block[i], train[j]> * train_inv_norm[j] for i < rows: one GEMM (oneDNN's when built in), then
+ * the column scaling that normalises the train rows without copying the bank. */
+static dy_status block_similarities(dy_ctx *ctx, const float *test_block, int64_t rows, const float *train,
+                                    const float *train_inv_norm, int64_t n_train, int64_t dim, float *sims,
+                                    int threads) {
+    if (dy_sgemm(false, true, rows, n_train, dim, 1.0f, test_block, dim, train, dim, 0.0f, sims, n_train) != DY_OK)
+        return dy_fail(ctx, DY_ERR_INTERNAL, "kNN: GEMM of %lld x %lld x %lld refused", (long long)rows,
+                       (long long)n_train, (long long)dim);
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t c = 0; c < chunks; c++) {
-        int64_t j0 = c * TRAIN_CHUNK, j1 = j0 + TRAIN_CHUNK < n_train ? j0 + TRAIN_CHUNK : n_train;
-        for (int64_t i0 = 0; i0 < rows_pad; i0 += TILE_ROWS)
-            for (int64_t j = j0; j < j1; j++) {
-                float d[TILE_ROWS];
-                dot_tile(test_block + i0 * dim, train + j * dim, dim, d);
-                for (int r = 0; r < TILE_ROWS; r++) sims[(i0 + r) * n_train + j] = d[r] * train_inv_norm[j];
-            }
-    }
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < n_train; j++) sims[i * n_train + j] *= train_inv_norm[j];
+    return DY_OK;
 }
 
 /* The k best neighbours of one row of similarities, their votes, and the ranked classes. */
@@ -174,21 +151,20 @@ dy_status dy_knn_classify(dy_ctx *ctx, const float *train, const int64_t *train_
     if (block == 0) {
         block = KNN_BLOCK_BYTES / (n_train * (int64_t)sizeof(float));
         if (block > 256) block = 256;
-        block -= block % TILE_ROWS;
-        if (block < TILE_ROWS) block = TILE_ROWS;
+        block -= block % BLOCK_ALIGN;
+        if (block < BLOCK_ALIGN) block = BLOCK_ALIGN;
     }
     if (block > n_test) block = n_test;
-    int64_t block_pad = (block + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS;
     int threads = ctx ? dy_ctx_threads(ctx) : 1;
 
     float *train_inv = dy_alloc((size_t)n_train * sizeof(float));
-    float *test_block = dy_alloc((size_t)(block_pad * dim) * sizeof(float));
-    float *sims = dy_alloc((size_t)block_pad * (size_t)n_train * sizeof(float));
+    float *test_block = dy_alloc((size_t)(block * dim) * sizeof(float));
+    float *sims = dy_alloc((size_t)block * (size_t)n_train * sizeof(float));
     knn_pair *heaps = dy_alloc((size_t)threads * (size_t)o.k * sizeof(knn_pair));
     double *class_scores = dy_alloc((size_t)threads * (size_t)classes * sizeof(double));
     if (!train_inv || !test_block || !sims || !heaps || !class_scores) {
         st = dy_fail(ctx, DY_ERR_NOMEM, "kNN: cannot allocate %lld x %lld similarities and work buffers",
-                     (long long)block_pad, (long long)n_train);
+                     (long long)block, (long long)n_train);
         goto done;
     }
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -196,14 +172,13 @@ dy_status dy_knn_classify(dy_ctx *ctx, const float *train, const int64_t *train_
 
     for (int64_t i0 = 0; i0 < n_test; i0 += block) {
         int64_t rows = n_test - i0 < block ? n_test - i0 : block;
-        memset(test_block, 0, (size_t)(block_pad * dim) * sizeof(float)); /* padding rows stay zero */
         for (int64_t i = 0; i < rows; i++) {
             const float *x = test + (i0 + i) * dim;
             float inv = inverse_norm(x, dim);
             for (int64_t p = 0; p < dim; p++) test_block[i * dim + p] = x[p] * inv;
         }
-        int64_t rows_pad = (rows + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS;
-        block_similarities(test_block, rows_pad, train, train_inv, n_train, dim, sims, threads);
+        st = block_similarities(ctx, test_block, rows, train, train_inv, n_train, dim, sims, threads);
+        if (st != DY_OK) goto done;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
         for (int64_t i = 0; i < rows; i++) {
             int tid = omp_get_thread_num();

@@ -1,0 +1,174 @@
+/* dystress demo: the main job. A short pretraining on Fashion-MNIST, then kNN and linear evaluation of the trained
+ * encoder beside raw pixels and a randomly initialised encoder of the same shape, measured with the same protocols. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "cli/evaluate.h"
+#include "cli/progress.h"
+
+/* The demo's budget: what fits in about ten minutes on two cores (see docs/RESULTS.md). Any can be overridden. */
+static const char *demo_defaults[][2] = {
+    {"width", "16"},       {"epochs", "3"},         {"batch-size", "256"},   {"lr", "0.3"},
+    {"momentum", "0.9"},   {"weight-decay", "5e-4"}, {"warmup-epochs", "0"}, {"knn-every", "-1"},
+    {"run-dir", "runs/demo"},
+};
+
+static void on_step(void *user, const dy_step_report *r) {
+    progress_step(user, r->epoch, r->epochs, r->step_in_epoch, r->steps_per_epoch, r->step, r->total_steps, r->loss,
+                  r->lr, r->images_per_s);
+}
+static void on_message(void *user, const char *text) { progress_log(user, "%s", text); }
+
+typedef struct {
+    eval_scores knn, linear;
+    double seconds;
+} demo_row;
+
+static dy_status evaluate(dy_ctx *ctx, dy_model *model, const dy_dataset *train, const dy_dataset *test,
+                          const run_options *o, demo_row *row) {
+    double t0 = progress_now();
+    float *ftr = NULL, *fte = NULL;
+    int64_t dim;
+    dy_status st = cli_features(ctx, model, train, &ftr, &dim);
+    if (st == DY_OK) st = cli_features(ctx, model, test, &fte, &dim);
+    if (st == DY_OK) st = cli_knn(ctx, ftr, train, fte, test, dim, o->knn_k, o->knn_t, false, &row->knn);
+    dy_probe_options po = dy_probe_defaults();
+    po.seed = (uint64_t)o->seed;
+    if (st == DY_OK) st = cli_linear_cached(ctx, ftr, train, fte, test, dim, &po, false, &row->linear);
+    free(ftr);
+    free(fte);
+    row->seconds = progress_now() - t0;
+    return st;
+}
+
+int cmd_demo(int argc, char **argv) {
+    run_options o;
+    opt_spec specs[RUN_OPTION_COUNT];
+    run_option_table(specs, &o);
+    char err[512];
+    int rc = opt_parse(specs, 0, argv, 0, NULL, 0, NULL, err, sizeof err);
+    for (size_t i = 0; rc == 0 && i < sizeof demo_defaults / sizeof *demo_defaults; i++) {
+        opt_spec *s = opt_find(specs, demo_defaults[i][0]);
+        s->def = demo_defaults[i][1];
+        rc = opt_set(s, s->def, err, sizeof err);
+    }
+    if (rc == 0) rc = opt_parse_over(specs, argc, argv, 2, NULL, 0, NULL, err, sizeof err);
+    if (rc == 1) {
+        printf("usage: dystress demo [options]\n\nThe main job: pretrain briefly on Fashion-MNIST, then compare kNN and "
+               "linear-probe accuracy of the\ntrained encoder with raw pixels and a random encoder. Takes the options "
+               "of dystress pretrain:\n");
+        opt_print_help(stdout, specs);
+        return 0;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "dystress demo: %s\n", err);
+        return 2;
+    }
+    double t_start = progress_now();
+    dy_ctx *ctx = cli_context(o.threads, o.backend);
+    if (!ctx) return 1;
+    int status = 1;
+    dy_dataset *train = NULL, *test = NULL;
+    dy_model *random_model = NULL;
+    dy_trainer *tr = NULL;
+    dy_pretrain_config cfg;
+    progress pr;
+    progress_init(&pr, stderr, 50);
+    if (cli_load_data(ctx, &o, &train, &test) != DY_OK) {
+        cli_error(ctx, "data");
+        if (!strcmp(o.data, "fashion-mnist"))
+            fprintf(stderr, "(install it with: apt-get install dataset-fashion-mnist, or run `make demo`)\n");
+        goto done;
+    }
+    if (!test) {
+        fprintf(stderr, "dystress demo: the data set needs a labelled test split\n");
+        goto done;
+    }
+    if (cli_pretrain_config(ctx, &o, train, &cfg) != DY_OK) {
+        fprintf(stderr, "dystress demo: %s\n", dy_ctx_error(ctx));
+        status = 2;
+        goto done;
+    }
+    /* a fresh run directory each time: the demo never resumes */
+    if (cli_mkdirs(o.run_dir) != 0) {
+        fprintf(stderr, "dystress demo: cannot create %s: %s\n", o.run_dir, strerror(errno));
+        goto done;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/checkpoint-latest.safetensors", o.run_dir);
+    remove(path);
+    snprintf(path, sizeof path, "%s/config.json", o.run_dir);
+    if (cli_write_config(ctx, path, specs) != DY_OK) {
+        cli_error(ctx, "config");
+        goto done;
+    }
+    progress_log(&pr, "dystress demo: %lld train / %lld test images of %s, ResNet-%lld width %lld, %s profile, "
+                 "%lld epochs of batch %lld; backend %s, %d threads", (long long)train->count, (long long)test->count,
+                 o.data, (long long)o.depth, (long long)o.width, o.profile, (long long)o.epochs,
+                 (long long)o.batch_size, dy_backend_name(dy_ctx_backend(ctx)), dy_ctx_threads(ctx));
+
+    demo_row pixels, random_row, trained;
+    progress_log(&pr, "evaluating raw pixels ...");
+    if (evaluate(ctx, NULL, train, test, &o, &pixels) != DY_OK) {
+        cli_error(ctx, "pixels");
+        goto done;
+    }
+    progress_log(&pr, "evaluating a randomly initialised encoder ...");
+    dy_model_config mc = cfg.model;
+    mc.head = false;
+    if (dy_model_create(ctx, &mc, (uint64_t)o.seed, &random_model) != DY_OK ||
+        evaluate(ctx, random_model, train, test, &o, &random_row) != DY_OK) {
+        cli_error(ctx, "random encoder");
+        goto done;
+    }
+    progress_log(&pr, "pretraining ...");
+    double t_train = progress_now();
+    if (dy_trainer_create(ctx, &cfg, train, test, &tr) != DY_OK) {
+        cli_error(ctx, "pretrain");
+        goto done;
+    }
+    cli_install_signal_handlers();
+    dy_pretrain_callbacks cb = {.on_step = on_step, .on_message = on_message, .user = &pr};
+    dy_status st = dy_trainer_run(tr, &cb, &cli_stop_signal);
+    progress_end(&pr);
+    if (st != DY_OK) {
+        cli_error(ctx, "pretrain");
+        if (st == DY_ERR_INTERRUPTED) status = 128 + (int)cli_stop_signal;
+        goto done;
+    }
+    t_train = progress_now() - t_train;
+    /* the trained encoder: load the final checkpoint into a head-less model, as `dystress eval` does */
+    dy_model *trained_model = NULL;
+    snprintf(path, sizeof path, "%s/checkpoint-final.safetensors", o.run_dir);
+    if (cli_open_model(ctx, &o, train->channels, path, false, &trained_model) != DY_OK) {
+        cli_error(ctx, "trained encoder");
+        goto done;
+    }
+    progress_log(&pr, "evaluating the trained encoder ...");
+    st = evaluate(ctx, trained_model, train, test, &o, &trained);
+    dy_model_destroy(trained_model);
+    if (st != DY_OK) {
+        cli_error(ctx, "trained encoder");
+        goto done;
+    }
+    printf("\nFashion-MNIST test top-1 (kNN: k %lld, t %g on L2-normalised features; linear: Adam 1e-3, 100 epochs on "
+           "cached features)\n\n", (long long)o.knn_k, o.knn_t);
+    printf("  %-34s %8s %8s\n", "features", "kNN", "linear");
+    printf("  %-34s %7.2f%% %7.2f%%\n", "raw pixels", 100 * pixels.knn.top1, 100 * pixels.linear.top1);
+    char name[80];
+    snprintf(name, sizeof name, "random ResNet-%lld (width %lld)", (long long)o.depth, (long long)o.width);
+    printf("  %-34s %7.2f%% %7.2f%%\n", name, 100 * random_row.knn.top1, 100 * random_row.linear.top1);
+    snprintf(name, sizeof name, "DySTreSS %s, %lld epochs", o.profile, (long long)o.epochs);
+    printf("  %-34s %7.2f%% %7.2f%%\n", name, 100 * trained.knn.top1, 100 * trained.linear.top1);
+    printf("\npretraining %.0f s, whole job %.0f s; run directory %s\n", t_train, progress_now() - t_start, o.run_dir);
+    status = 0;
+done:
+    dy_trainer_destroy(tr);
+    dy_model_destroy(random_model);
+    dy_dataset_free(train);
+    dy_dataset_free(test);
+    dy_ctx_destroy(ctx);
+    return status;
+}

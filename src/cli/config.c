@@ -1,0 +1,251 @@
+#include "cli/config.h"
+
+#include "core/context.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+int run_option_table(opt_spec *s, run_options *o) {
+    const opt_spec t[] = {
+        /* data */
+        {"data", OPT_CHOICE, &o->data, "fashion-mnist", "data set",
+         "fashion-mnist|mnist|cifar10|cifar100|cifar10-lt|cifar100-lt|stl10|folder"},
+        {"data-dir", OPT_STRING, &o->data_dir, "", "folder of the data set (fashion-mnist: " FASHION_MNIST_DIR
+         "; folder: the training images, one sub-folder per class or any tree)"},
+        {"test-dir", OPT_STRING, &o->test_dir, "", "folder data: the labelled test images (for kNN/linear)"},
+        {"cifar100-labels", OPT_CHOICE, &o->cifar100_labels, "fine", "CIFAR-100 label set", "fine|coarse"},
+        {"lt-ratio", OPT_FLOAT, &o->lt_ratio, "0.01", "long-tailed sets: imbalance r (class c keeps n_max r^(c/(C-1)))",
+         NULL, 1e-6, 1},
+        {"image-size", OPT_INT, &o->image_size, "96", "folder data: images resized to this side on load", NULL, 8, 4096},
+        {"skip-bad", OPT_BOOL, &o->skip_bad, "false", "folder data: skip undecodable images (counted) instead of failing"},
+        {"stl10-unlabeled", OPT_BOOL, &o->stl10_unlabeled, "false", "STL-10: pretrain on the 100k unlabelled images"},
+        /* model */
+        {"depth", OPT_INT, &o->depth, "18", "ResNet depth: 18 or 50", NULL, 18, 50},
+        {"width", OPT_INT, &o->width, "64", "base width (64 standard; 16-32 for quick CPU runs)", NULL, 1, 1024},
+        {"stem", OPT_CHOICE, &o->stem, "cifar", "first layers: cifar (3x3, no pool) or imagenet (7x7/2 + pool)",
+         "cifar|imagenet"},
+        {"in-channels", OPT_INT, &o->in_channels, "0", "input channels (0: the data's)", NULL, 0, 64},
+        {"head-hidden", OPT_INT, &o->head_hidden, "512", "projection head hidden width", NULL, 1, 65536},
+        {"head-out", OPT_INT, &o->head_out, "128", "projection width d", NULL, 1, 65536},
+        /* framework and loss */
+        {"framework", OPT_CHOICE, &o->framework, "simclr", "simclr (batch negatives) or moco (momentum encoder + queue)",
+         "simclr|moco"},
+        {"profile", OPT_CHOICE, &o->profile, "cosine", "temperature profile", "const|cosine|shifted"},
+        {"tau", OPT_FLOAT, &o->tau, "0.2", "const profile: the temperature", NULL, 1e-6, 100},
+        {"tau-min", OPT_FLOAT, &o->tau_min, "0.07", "cosine/shifted: tau at the profile's minimum", NULL, 1e-6, 100},
+        {"tau-max", OPT_FLOAT, &o->tau_max, "0.2", "cosine/shifted: tau at the plateau", NULL, 1e-6, 100},
+        {"shift-offset", OPT_FLOAT, &o->shift_offset, "-0.4", "shifted profile: offset o (plateau for s > -o)", NULL,
+         -2, 2},
+        {"shift-scale", OPT_FLOAT, &o->shift_scale, "0.7", "shifted profile: scale k", NULL, 1e-6, 100},
+        {"decoupled", OPT_BOOL, &o->decoupled, "false", "decoupled loss (DCL): positive removed from the denominator"},
+        {"moco-momentum", OPT_FLOAT, &o->moco_momentum, "0.99", "MoCo: key encoder momentum", NULL, 0, 1},
+        {"moco-queue", OPT_INT, &o->moco_queue, "4096", "MoCo: keys in the queue", NULL, 1, 1 << 24},
+        /* optimizer */
+        {"optimizer", OPT_CHOICE, &o->optimizer, "sgd", "optimizer", "sgd|lars|adam|adamw"},
+        {"lr", OPT_FLOAT, &o->lr, "0.2", "base learning rate (the paper's small-scale recipe: 0.2)", NULL, 0, 1e3},
+        {"momentum", OPT_FLOAT, &o->momentum, "0", "momentum (the paper's script passes none; SimCLR practice 0.9)",
+         NULL, 0, 1},
+        {"nesterov", OPT_BOOL, &o->nesterov, "false", "Nesterov momentum (SGD, LARS)"},
+        {"weight-decay", OPT_FLOAT, &o->weight_decay, "5e-4", "weight decay", NULL, 0, 1},
+        {"exclude-bn-bias", OPT_BOOL, &o->exclude_bn_bias, "false",
+         "no weight decay (LARS: no adaptation either) on BN parameters and biases (always on for LARS)"},
+        {"lars-eta", OPT_FLOAT, &o->lars_eta, "0.001", "LARS trust coefficient", NULL, 0, 1},
+        {"schedule", OPT_CHOICE, &o->schedule, "cosine", "learning-rate schedule", "cosine|step|constant"},
+        {"warmup-epochs", OPT_FLOAT, &o->warmup_epochs, "0", "linear warm-up epochs", NULL, 0, 1e6},
+        {"final-lr", OPT_FLOAT, &o->final_lr, "0", "cosine: learning rate at the end", NULL, 0, 1e3},
+        {"milestones", OPT_STRING, &o->milestones, "", "step schedule: epochs, comma-separated, e.g. 120,160"},
+        {"gamma", OPT_FLOAT, &o->gamma, "0.1", "step schedule: factor at each milestone", NULL, 0, 1},
+        /* loop */
+        {"batch-size", OPT_INT, &o->batch_size, "128", "images per batch (each gives two views)", NULL, 2, 1 << 20},
+        {"epochs", OPT_INT, &o->epochs, "200", "epochs", NULL, 1, 1 << 20},
+        {"max-steps", OPT_INT, &o->max_steps, "0", "stop after this many steps in all (0: all epochs)", NULL, 0,
+         (double)(1ll << 40)},
+        {"seed", OPT_INT, &o->seed, "0", "seed of initialisation, order and augmentations", NULL, 0,
+         (double)(1ll << 53)},
+        {"threads", OPT_INT, &o->threads, "0", "threads inside ops (0: all cores)", NULL, 0, 4096},
+        {"loader-threads", OPT_INT, &o->loader_threads, "2", "data-loading worker threads", NULL, 1, 256},
+        {"backend", OPT_CHOICE, &o->backend, "auto", "compute backend", "auto|ref|dnnl"},
+        {"augment", OPT_CHOICE, &o->augment, "small", "augmentation preset: small (the paper's small-image recipe) "
+         "or imagenet (224 crops, blur, solarisation)", "small|imagenet"},
+        {"aug", OPT_STRING, &o->aug, "", "augmentation overrides 'name=value;...' (names as torchvision's, see the "
+         "README)"},
+        {"run-dir", OPT_STRING, &o->run_dir, "runs/pretrain", "run directory: config.json, metrics.jsonl, checkpoints"},
+        {"resume", OPT_BOOL, &o->resume, "false", "continue the run in --run-dir from its latest checkpoint"},
+        {"checkpoint-every", OPT_INT, &o->checkpoint_every, "0", "steps between checkpoints (0: every epoch)", NULL, 0,
+         (double)(1ll << 40)},
+        {"knn-every", OPT_INT, &o->knn_every, "10", "epochs between kNN monitors (0: only at the end, -1: never)",
+         NULL, -1, 1 << 20},
+        {"knn-k", OPT_INT, &o->knn_k, "200", "kNN neighbours", NULL, 1, 1 << 20},
+        {"knn-t", OPT_FLOAT, &o->knn_t, "0.1", "kNN temperature", NULL, 1e-6, 100},
+        {0},
+    };
+    int n = 0;
+    while (t[n].name) n++;
+    memcpy(s, t, (size_t)(n + 1) * sizeof *s);
+    return n;
+}
+
+dy_ctx *cli_context(int64_t threads, const char *backend) {
+    dy_ctx_options co = {.threads = (int)threads};
+    co.backend = !strcmp(backend, "ref") ? DY_BACKEND_REF : !strcmp(backend, "dnnl") ? DY_BACKEND_DNNL
+                                                                                      : DY_BACKEND_AUTO;
+    dy_ctx *ctx = NULL;
+    dy_status st = dy_ctx_create(&ctx, &co);
+    if (st != DY_OK) {
+        fprintf(stderr, "dystress: cannot start: %s%s\n", dy_status_string(st),
+                st == DY_ERR_UNSUPPORTED ? " (this build has no oneDNN; use --backend ref)" : "");
+        return NULL;
+    }
+    return ctx;
+}
+
+dy_status cli_load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test) {
+    *train = *test = NULL;
+    const char *dir = o->data_dir;
+    bool mnist_like = !strcmp(o->data, "fashion-mnist") || !strcmp(o->data, "mnist");
+    if (!*dir && !strcmp(o->data, "fashion-mnist")) dir = FASHION_MNIST_DIR;
+    if (!*dir)
+        return dy_fail(ctx, DY_ERR_INVALID, "--data %s needs --data-dir (where the files are)", o->data);
+    dy_status st;
+    if (mnist_like) {
+        if ((st = dy_dataset_load_mnist(ctx, train, dir, DY_SPLIT_TRAIN)) != DY_OK) return st;
+        st = dy_dataset_load_mnist(ctx, test, dir, DY_SPLIT_TEST);
+    } else if (!strncmp(o->data, "cifar10", 7) && strncmp(o->data, "cifar100", 8)) {
+        if ((st = dy_dataset_load_cifar10(ctx, train, dir, DY_SPLIT_TRAIN)) != DY_OK) return st;
+        st = dy_dataset_load_cifar10(ctx, test, dir, DY_SPLIT_TEST);
+    } else if (!strncmp(o->data, "cifar100", 8)) {
+        bool coarse = !strcmp(o->cifar100_labels, "coarse");
+        if ((st = dy_dataset_load_cifar100(ctx, train, dir, DY_SPLIT_TRAIN, coarse)) != DY_OK) return st;
+        st = dy_dataset_load_cifar100(ctx, test, dir, DY_SPLIT_TEST, coarse);
+    } else if (!strcmp(o->data, "stl10")) {
+        if ((st = dy_dataset_load_stl10(ctx, train, dir, o->stl10_unlabeled ? DY_SPLIT_UNLABELED : DY_SPLIT_TRAIN)) !=
+            DY_OK)
+            return st;
+        st = dy_dataset_load_stl10(ctx, test, dir, DY_SPLIT_TEST);
+    } else { /* folder */
+        dy_image_folder_options fo = dy_image_folder_defaults();
+        fo.size = (int)o->image_size;
+        fo.skip_bad = o->skip_bad;
+        fo.labelled = *o->test_dir != 0;
+        if ((st = dy_dataset_load_image_folder(ctx, train, dir, &fo)) != DY_OK) return st;
+        if (*o->test_dir) st = dy_dataset_load_image_folder(ctx, test, o->test_dir, &fo);
+    }
+    if (st == DY_OK && strstr(o->data, "-lt")) {
+        dy_dataset *lt = NULL;
+        st = dy_dataset_longtail(ctx, &lt, *train, o->lt_ratio, (uint64_t)o->seed);
+        if (st == DY_OK) {
+            dy_dataset_free(*train);
+            *train = lt;
+        }
+    }
+    if (st != DY_OK) {
+        dy_dataset_free(*train);
+        dy_dataset_free(*test);
+        *train = *test = NULL;
+    }
+    return st;
+}
+
+dy_model_config cli_model_config(const run_options *o, int data_channels) {
+    dy_model_config m = dy_model_config_default();
+    m.depth = (int)o->depth;
+    m.width = o->width;
+    m.in_channels = o->in_channels > 0 ? o->in_channels : data_channels;
+    m.stem = !strcmp(o->stem, "imagenet") ? DY_STEM_IMAGENET : DY_STEM_CIFAR;
+    m.head = true;
+    m.head_hidden = o->head_hidden;
+    m.head_out = o->head_out;
+    return m;
+}
+
+dy_tau_profile cli_tau_profile(const run_options *o) {
+    if (!strcmp(o->profile, "const")) return dy_tau_constant((float)o->tau);
+    if (!strcmp(o->profile, "shifted"))
+        return dy_tau_shifted((float)o->tau_min, (float)o->tau_max, (float)o->shift_offset, (float)o->shift_scale);
+    return dy_tau_cosine((float)o->tau_min, (float)o->tau_max);
+}
+
+dy_status cli_apply_aug_overrides(dy_ctx *ctx, dy_augment *a, const char *overrides) {
+    char *copy = strdup(overrides), *save = NULL;
+    if (!copy) return dy_fail(ctx, DY_ERR_NOMEM, "out of memory");
+    dy_status st = DY_OK;
+    for (char *item = strtok_r(copy, ";", &save); item && st == DY_OK; item = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(item, '=');
+        if (!eq) {
+            st = dy_fail(ctx, DY_ERR_INVALID, "--aug: '%s' is not name=value", item);
+            break;
+        }
+        *eq = 0;
+        st = dy_augment_set(ctx, a, item, eq + 1);
+    }
+    free(copy);
+    if (st == DY_OK) st = dy_augment_check(ctx, a);
+    return st;
+}
+
+static int parse_milestones(const char *text, int64_t *out, int max) {
+    int n = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || v < 0 || n == max) return -1;
+        out[n++] = v;
+        p = end;
+        if (*p == ',') p++;
+        else if (*p) return -1;
+    }
+    return n;
+}
+
+dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_dataset *train, dy_pretrain_config *c) {
+    memset(c, 0, sizeof *c);
+    c->model = cli_model_config(o, train->channels);
+    c->framework = !strcmp(o->framework, "moco") ? DY_FRAMEWORK_MOCO : DY_FRAMEWORK_SIMCLR;
+    c->moco_momentum = o->moco_momentum;
+    c->moco_queue = o->moco_queue;
+    c->tau = cli_tau_profile(o);
+    dy_status st = dy_tau_check(ctx, &c->tau);
+    if (st != DY_OK) return st;
+    c->decoupled = o->decoupled;
+    c->optimizer = !strcmp(o->optimizer, "lars")    ? DY_OPTIMIZER_LARS
+                   : !strcmp(o->optimizer, "adam")  ? DY_OPTIMIZER_ADAM
+                   : !strcmp(o->optimizer, "adamw") ? DY_OPTIMIZER_ADAMW
+                                                    : DY_OPTIMIZER_SGD;
+    c->lr = o->lr;
+    c->momentum = o->momentum;
+    c->weight_decay = o->weight_decay;
+    c->lars_eta = o->lars_eta;
+    c->adam_beta1 = 0.9;
+    c->adam_beta2 = 0.999;
+    c->nesterov = o->nesterov;
+    if (c->nesterov && c->momentum <= 0)
+        return dy_fail(ctx, DY_ERR_INVALID, "--nesterov needs --momentum above 0");
+    c->exclude_bn_bias = o->exclude_bn_bias || c->optimizer == DY_OPTIMIZER_LARS;
+    c->schedule = !strcmp(o->schedule, "step") ? DY_SCHEDULE_STEP
+                  : !strcmp(o->schedule, "constant") ? DY_SCHEDULE_CONSTANT
+                                                     : DY_SCHEDULE_COSINE;
+    c->warmup_epochs = o->warmup_epochs;
+    c->final_lr = o->final_lr;
+    c->gamma = o->gamma;
+    c->n_milestones = parse_milestones(o->milestones, c->milestones, 16);
+    if (c->n_milestones < 0)
+        return dy_fail(ctx, DY_ERR_INVALID, "--milestones must be up to 16 epochs separated by commas, got '%s'",
+                       o->milestones);
+    c->batch_size = o->batch_size;
+    c->epochs = o->epochs;
+    c->seed = (uint64_t)o->seed;
+    c->loader_threads = (int)o->loader_threads;
+    c->max_steps = o->max_steps;
+    if ((st = dy_augment_preset(ctx, &c->augment, o->augment, train)) != DY_OK) return st;
+    if (*o->aug && (st = cli_apply_aug_overrides(ctx, &c->augment, o->aug)) != DY_OK) return st;
+    c->knn_every = o->knn_every;
+    c->knn = dy_knn_defaults();
+    c->knn.k = o->knn_k;
+    c->knn.temperature = (float)o->knn_t;
+    c->checkpoint_every = o->checkpoint_every;
+    c->run_dir = o->run_dir;
+    return DY_OK;
+}

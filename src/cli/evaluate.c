@@ -1,0 +1,179 @@
+#include "cli/evaluate.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/context.h"
+
+dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *ds, float **features, int64_t *dim) {
+    dy_augment eval_aug;
+    dy_status st = dy_augment_preset(ctx, &eval_aug, "eval", ds);
+    if (st != DY_OK) return st;
+    if (model) return dy_embed_dataset(ctx, model, ds, &eval_aug, 256, true, features, dim);
+    int64_t d = (int64_t)ds->channels * ds->height * ds->width;
+    float *f = malloc((size_t)(ds->count * d) * sizeof(float));
+    if (!f) return dy_fail(ctx, DY_ERR_NOMEM, "out of memory for pixel features");
+    dy_eval_iter *it;
+    if ((st = dy_eval_iter_create(ctx, &it, ds, &eval_aug, 512)) != DY_OK) {
+        free(f);
+        return st;
+    }
+    dy_batch b;
+    int64_t row = 0;
+    while (dy_eval_iter_next(it, &b)) {
+        int64_t bd = (int64_t)b.channels * b.height * b.width;
+        if (bd != d) {
+            dy_eval_iter_destroy(it);
+            free(f);
+            return dy_fail(ctx, DY_ERR_INTERNAL, "pixel features changed size");
+        }
+        memcpy(f + row * d, b.images, (size_t)(b.batch_size * d) * sizeof(float));
+        row += b.batch_size;
+    }
+    dy_eval_iter_destroy(it);
+#pragma omp parallel for num_threads(ctx->threads)
+    for (int64_t i = 0; i < row; i++) {
+        float *r = f + i * d;
+        double ss = 0;
+        for (int64_t j = 0; j < d; j++) ss += (double)r[j] * r[j];
+        float inv = (float)(1.0 / fmax(sqrt(ss), 1e-12));
+        for (int64_t j = 0; j < d; j++) r[j] *= inv;
+    }
+    *features = f;
+    *dim = d;
+    return DY_OK;
+}
+
+static int64_t *labels64(const dy_dataset *ds) {
+    int64_t *l = malloc((size_t)(ds->count ? ds->count : 1) * sizeof(int64_t));
+    if (l)
+        for (int64_t i = 0; i < ds->count; i++) l[i] = ds->labels[i];
+    return l;
+}
+
+static dy_status finish_scores(dy_ctx *ctx, const dy_eval_accuracy *acc, const dy_dataset *train, bool per_class,
+                               eval_scores *out) {
+    out->top1 = acc->top1;
+    out->top5 = acc->top5;
+    out->many = out->medium = out->few = NAN;
+    out->has_shots = false;
+    if (per_class) {
+        for (int64_t c = 0; c < acc->classes; c++)
+            printf("    class %-3lld %-20s %6.2f %% (%lld images)\n", (long long)c,
+                   train->class_names ? train->class_names[c] : "", 100 * acc->class_top1[c],
+                   (long long)acc->class_samples[c]);
+    }
+    /* many/medium/few-shot accuracy when the training set is long-tailed (its class counts differ) */
+    bool tailed = false;
+    for (int c = 1; c < train->num_classes; c++) tailed |= train->class_counts[c] != train->class_counts[0];
+    if (tailed) {
+        dy_shot_options so = dy_shot_defaults();
+        dy_shot_accuracy sa;
+        dy_status st = dy_eval_shot_accuracy(ctx, acc, train->class_counts, &so, &sa);
+        if (st != DY_OK) return st;
+        out->many = sa.many;
+        out->medium = sa.medium;
+        out->few = sa.few;
+        out->has_shots = true;
+    }
+    return DY_OK;
+}
+
+dy_status cli_knn(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte, const dy_dataset *test,
+                  int64_t dim, int64_t k, double t, bool per_class, eval_scores *out) {
+    int64_t *ltr = labels64(train), *lte = labels64(test);
+    dy_eval_accuracy acc = {0};
+    dy_status st = DY_OK;
+    if (!ltr || !lte) st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for labels");
+    dy_knn_options ko = dy_knn_defaults();
+    ko.k = k < train->count ? k : train->count;
+    ko.temperature = (float)t;
+    if (st == DY_OK)
+        st = dy_knn_evaluate(ctx, ftr, ltr, train->count, fte, lte, test->count, dim, train->num_classes, &ko, NULL,
+                             &acc);
+    if (st == DY_OK) st = finish_scores(ctx, &acc, train, per_class, out);
+    dy_eval_accuracy_free(&acc);
+    free(ltr);
+    free(lte);
+    return st;
+}
+
+dy_status cli_linear_cached(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte,
+                            const dy_dataset *test, int64_t dim, const dy_probe_options *po, bool per_class,
+                            eval_scores *out) {
+    int64_t *ltr = labels64(train), *lte = labels64(test);
+    dy_eval_accuracy acc = {0};
+    dy_probe *probe = NULL;
+    dy_status st = DY_OK;
+    if (!ltr || !lte) st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for labels");
+    if (st == DY_OK) st = dy_probe_create(ctx, &probe, dim, train->num_classes, po);
+    if (st == DY_OK) st = dy_probe_train_cached(ctx, probe, ftr, ltr, train->count, NULL, NULL);
+    if (st == DY_OK) st = dy_probe_evaluate(ctx, probe, fte, lte, test->count, NULL, &acc);
+    if (st == DY_OK) st = finish_scores(ctx, &acc, train, per_class, out);
+    dy_probe_destroy(probe);
+    dy_eval_accuracy_free(&acc);
+    free(ltr);
+    free(lte);
+    return st;
+}
+
+typedef struct {
+    dy_ctx *ctx;
+    dy_model *model;
+    const dy_augment *aug;
+    const dy_dataset *train;
+    uint64_t seed;
+    float *images;   /* [batch, c, h, w] */
+    float *feats;    /* [batch, dim] before normalisation */
+    int64_t dim;
+} augmented_feed;
+
+static dy_status feed_batch(void *user, int64_t epoch, const int64_t *indices, int64_t count, float *features,
+                            int64_t *labels) {
+    augmented_feed *f = user;
+    const dy_dataset *ds = f->train;
+    int64_t px = (int64_t)ds->channels * ds->height * ds->width;
+    int64_t out_px = (int64_t)ds->channels * f->aug->size[0] * f->aug->size[1];
+    dy_status st = DY_OK;
+#pragma omp parallel for num_threads(f->ctx->threads)
+    for (int64_t i = 0; i < count; i++) {
+        dy_status s = dy_augment_view(f->ctx, f->aug, ds->pixels + indices[i] * px, ds->channels, ds->height,
+                                      ds->width, f->images + i * out_px, f->seed, epoch, indices[i], 0);
+        if (s != DY_OK) st = s;
+    }
+    if (st != DY_OK) return st;
+    if ((st = dy_model_embed(f->model, f->images, count, f->aug->size[0], f->aug->size[1], features)) != DY_OK)
+        return st;
+    for (int64_t i = 0; i < count; i++) {
+        float *r = features + i * f->dim;
+        double ss = 0;
+        for (int64_t j = 0; j < f->dim; j++) ss += (double)r[j] * r[j];
+        float inv = (float)(1.0 / fmax(sqrt(ss), 1e-12));
+        for (int64_t j = 0; j < f->dim; j++) r[j] *= inv;
+        labels[i] = ds->labels[indices[i]];
+    }
+    return DY_OK;
+}
+
+dy_status cli_linear_augmented(dy_ctx *ctx, dy_model *model, const dy_augment *aug, const dy_dataset *train,
+                               const float *fte, const dy_dataset *test, const dy_probe_options *po, bool per_class,
+                               eval_scores *out) {
+    augmented_feed f = {.ctx = ctx, .model = model, .aug = aug, .train = train, .seed = po->seed + 1,
+                        .dim = dy_model_feature_dim(model)};
+    f.images = malloc((size_t)(po->batch_size * train->channels * aug->size[0] * aug->size[1]) * sizeof(float));
+    int64_t *lte = labels64(test);
+    dy_probe *probe = NULL;
+    dy_eval_accuracy acc = {0};
+    dy_status st = DY_OK;
+    if (!f.images || !lte) st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for the probe's batches");
+    if (st == DY_OK) st = dy_probe_create(ctx, &probe, f.dim, train->num_classes, po);
+    if (st == DY_OK) st = dy_probe_train(ctx, probe, train->count, feed_batch, NULL, &f);
+    if (st == DY_OK) st = dy_probe_evaluate(ctx, probe, fte, lte, test->count, NULL, &acc);
+    if (st == DY_OK) st = finish_scores(ctx, &acc, train, per_class, out);
+    dy_probe_destroy(probe);
+    dy_eval_accuracy_free(&acc);
+    free(f.images);
+    free(lte);
+    return st;
+}

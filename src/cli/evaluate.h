@@ -1,0 +1,28 @@
+/* Evaluation shared by `dystress eval`, `dystress demo` and the pretraining monitor's callers: features of a data
+ * set (from an encoder or raw pixels), weighted kNN and the linear probe, printed as a user reads them. */
+#ifndef DY_CLI_EVALUATE_H
+#define DY_CLI_EVALUATE_H
+
+#include "cli/config.h"
+
+typedef struct {
+    double top1, top5;
+    double many, medium, few; /* long-tailed training sets only (NaN otherwise) */
+    bool has_shots;
+} eval_scores;
+
+/* L2-normalised features [ds->count, *dim]: the encoder's h when model is not NULL, else the normalised pixels
+ * (the eval preset: resize/centre-crop + per-channel normalisation, flattened). */
+dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *ds, float **features, int64_t *dim);
+dy_status cli_knn(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte, const dy_dataset *test,
+                  int64_t dim, int64_t k, double t, bool per_class, eval_scores *out);
+/* Linear probe on cached features (Adam, the paper's settings unless changed). */
+dy_status cli_linear_cached(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte,
+                            const dy_dataset *test, int64_t dim, const dy_probe_options *po, bool per_class,
+                            eval_scores *out);
+/* The paper's protocol: a fresh augmented view of every training image each epoch through the frozen encoder. */
+dy_status cli_linear_augmented(dy_ctx *ctx, dy_model *model, const dy_augment *aug, const dy_dataset *train,
+                               const float *fte, const dy_dataset *test, const dy_probe_options *po, bool per_class,
+                               eval_scores *out);
+
+#endif

@@ -1,0 +1,525 @@
+/* Strict safetensors reader and writer (format in safetensors.h). */
+#include "io/safetensors.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/context.h"
+#include "io/atomic_file.h"
+
+static const char *const dtype_names[DY_ST_N_DTYPES] = {"BOOL", "U8",  "I8",  "U16", "I16", "F16", "BF16",
+                                                        "U32",  "I32", "F32", "U64", "I64", "F64"};
+static const size_t dtype_sizes[DY_ST_N_DTYPES] = {1, 1, 1, 2, 2, 2, 2, 4, 4, 4, 8, 8, 8};
+
+const char *dy_st_dtype_name(dy_st_dtype d) { return (unsigned)d < DY_ST_N_DTYPES ? dtype_names[d] : "?"; }
+size_t dy_st_dtype_size(dy_st_dtype d) { return (unsigned)d < DY_ST_N_DTYPES ? dtype_sizes[d] : 0; }
+
+/* ---- a JSON parser for exactly the header's grammar ---- */
+
+typedef struct {
+    const char *s;   /* header text */
+    size_t n, pos;   /* length, cursor */
+    dy_ctx *ctx;
+    const char *what;
+} json;
+
+static dy_status bad(json *j, const char *problem) {
+    return dy_fail(j->ctx, DY_ERR_FORMAT, "%s: corrupt safetensors header at byte %zu: %s", j->what, j->pos, problem);
+}
+
+static void skip_ws(json *j) {
+    while (j->pos < j->n && (j->s[j->pos] == ' ' || j->s[j->pos] == '\t' || j->s[j->pos] == '\n' ||
+                             j->s[j->pos] == '\r'))
+        j->pos++;
+}
+
+static bool eat(json *j, char c) {
+    skip_ws(j);
+    if (j->pos < j->n && j->s[j->pos] == c) {
+        j->pos++;
+        return true;
+    }
+    return false;
+}
+
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static bool read_hex4(json *j, uint32_t *out) {
+    if (j->n - j->pos < 4) return false;
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        int d = hex_digit(j->s[j->pos + (size_t)i]);
+        if (d < 0) return false;
+        v = v * 16 + (uint32_t)d;
+    }
+    j->pos += 4;
+    *out = v;
+    return true;
+}
+
+/* A JSON string into a new malloc'ed, NUL-terminated buffer (escapes decoded to UTF-8). */
+static dy_status parse_string(json *j, char **out) {
+    *out = NULL;
+    if (!eat(j, '"')) return bad(j, "expected a string");
+    /* The decoded string is never longer than the encoded one. */
+    size_t start = j->pos, cap = 1;
+    while (start + cap - 1 < j->n && j->s[start + cap - 1] != '"') cap += (j->s[start + cap - 1] == '\\') ? 2 : 1;
+    char *buf = malloc(cap + 1);
+    if (!buf) return dy_fail(j->ctx, DY_ERR_NOMEM, "%s: out of memory reading the header", j->what);
+    size_t len = 0;
+    for (;;) {
+        if (j->pos >= j->n) {
+            free(buf);
+            return bad(j, "unterminated string");
+        }
+        unsigned char c = (unsigned char)j->s[j->pos++];
+        if (c == '"') break;
+        if (c < 0x20) {
+            free(buf);
+            return bad(j, "control character in a string");
+        }
+        if (c != '\\') {
+            buf[len++] = (char)c;
+            continue;
+        }
+        if (j->pos >= j->n) {
+            free(buf);
+            return bad(j, "unterminated escape");
+        }
+        char e = j->s[j->pos++];
+        const char *simple = strchr("\"\\/bfnrt", e);
+        if (e != 0 && simple) {
+            static const char decoded[] = "\"\\/\b\f\n\r\t";
+            buf[len++] = decoded[simple - "\"\\/bfnrt"];
+            continue;
+        }
+        uint32_t cp;
+        if (e != 'u' || !read_hex4(j, &cp)) {
+            free(buf);
+            return bad(j, "bad escape in a string");
+        }
+        if (cp >= 0xD800 && cp <= 0xDBFF) { /* a surrogate pair */
+            uint32_t lo;
+            if (j->n - j->pos < 6 || j->s[j->pos] != '\\' || j->s[j->pos + 1] != 'u') {
+                free(buf);
+                return bad(j, "lone surrogate in a string");
+            }
+            j->pos += 2;
+            if (!read_hex4(j, &lo) || lo < 0xDC00 || lo > 0xDFFF) {
+                free(buf);
+                return bad(j, "bad surrogate pair in a string");
+            }
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            free(buf);
+            return bad(j, "lone surrogate in a string");
+        }
+        /* \uXXXX takes 6 bytes (12 for a pair) and decodes to at most 4: it fits. */
+        if (cp < 0x80) {
+            buf[len++] = (char)cp;
+        } else if (cp < 0x800) {
+            buf[len++] = (char)(0xC0 | (cp >> 6));
+            buf[len++] = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            buf[len++] = (char)(0xE0 | (cp >> 12));
+            buf[len++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+            buf[len++] = (char)(0x80 | (cp & 0x3F));
+        } else {
+            buf[len++] = (char)(0xF0 | (cp >> 18));
+            buf[len++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+            buf[len++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+            buf[len++] = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    buf[len] = 0;
+    if (strlen(buf) != len) {
+        free(buf);
+        return bad(j, "NUL character in a string");
+    }
+    *out = buf;
+    return DY_OK;
+}
+
+/* A non-negative integer without sign, fraction or exponent, at most 2^53. */
+static dy_status parse_uint(json *j, uint64_t *out) {
+    skip_ws(j);
+    size_t start = j->pos;
+    uint64_t v = 0;
+    while (j->pos < j->n && j->s[j->pos] >= '0' && j->s[j->pos] <= '9') {
+        v = v * 10 + (uint64_t)(j->s[j->pos] - '0');
+        if (v > ((uint64_t)1 << 53)) return bad(j, "integer too large");
+        j->pos++;
+    }
+    if (j->pos == start) return bad(j, "expected a non-negative integer");
+    if (j->pos - start > 1 && j->s[start] == '0') return bad(j, "integer with a leading zero");
+    if (j->pos < j->n && (j->s[j->pos] == '.' || j->s[j->pos] == 'e' || j->s[j->pos] == 'E'))
+        return bad(j, "expected an integer, got a fraction or exponent");
+    *out = v;
+    return DY_OK;
+}
+
+/* [int, int, ...] with at most max entries. */
+static dy_status parse_uint_array(json *j, uint64_t *vals, int max, int *count) {
+    *count = 0;
+    if (!eat(j, '[')) return bad(j, "expected an array");
+    if (eat(j, ']')) return DY_OK;
+    do {
+        if (*count == max) return bad(j, "array too long");
+        dy_status st = parse_uint(j, &vals[*count]);
+        if (st != DY_OK) return st;
+        (*count)++;
+    } while (eat(j, ','));
+    if (!eat(j, ']')) return bad(j, "expected ',' or ']' in an array");
+    return DY_OK;
+}
+
+static dy_status parse_metadata(json *j) {
+    if (!eat(j, '{')) return bad(j, "__metadata__ must be an object");
+    if (eat(j, '}')) return DY_OK;
+    do {
+        char *k = NULL, *v = NULL;
+        dy_status st = parse_string(j, &k);
+        if (st == DY_OK && !eat(j, ':')) st = bad(j, "expected ':' in __metadata__");
+        if (st == DY_OK) st = parse_string(j, &v);
+        free(k);
+        free(v);
+        if (st != DY_OK) return st;
+    } while (eat(j, ','));
+    if (!eat(j, '}')) return bad(j, "expected ',' or '}' in __metadata__");
+    return DY_OK;
+}
+
+/* {"dtype": ..., "shape": [...], "data_offsets": [b, e]}, each field exactly once. */
+static dy_status parse_tensor(json *j, dy_st_tensor *t, uint64_t offsets[2]) {
+    if (!eat(j, '{')) return bad(j, "a tensor entry must be an object");
+    bool have_dtype = false, have_shape = false, have_offsets = false;
+    do {
+        char *key = NULL;
+        dy_status st = parse_string(j, &key);
+        if (st != DY_OK) return st;
+        if (!eat(j, ':')) st = bad(j, "expected ':'");
+        if (st == DY_OK && strcmp(key, "dtype") == 0 && !have_dtype) {
+            char *d = NULL;
+            st = parse_string(j, &d);
+            if (st == DY_OK) {
+                int found = -1;
+                for (int i = 0; i < DY_ST_N_DTYPES; i++)
+                    if (strcmp(d, dtype_names[i]) == 0) found = i;
+                if (found < 0) st = bad(j, "unknown dtype");
+                t->dtype = (dy_st_dtype)found;
+            }
+            free(d);
+            have_dtype = true;
+        } else if (st == DY_OK && strcmp(key, "shape") == 0 && !have_shape) {
+            uint64_t dims[DY_ST_MAX_DIMS];
+            st = parse_uint_array(j, dims, DY_ST_MAX_DIMS, &t->ndim);
+            for (int d = 0; st == DY_OK && d < t->ndim; d++) t->shape[d] = (int64_t)dims[d];
+            have_shape = true;
+        } else if (st == DY_OK && strcmp(key, "data_offsets") == 0 && !have_offsets) {
+            int count;
+            st = parse_uint_array(j, offsets, 2, &count);
+            if (st == DY_OK && count != 2) st = bad(j, "data_offsets needs two integers");
+            have_offsets = true;
+        } else if (st == DY_OK) {
+            st = bad(j, "unknown or repeated field in a tensor entry");
+        }
+        free(key);
+        if (st != DY_OK) return st;
+    } while (eat(j, ','));
+    if (!eat(j, '}')) return bad(j, "expected ',' or '}' in a tensor entry");
+    if (!have_dtype || !have_shape || !have_offsets) return bad(j, "tensor entry lacks dtype, shape or data_offsets");
+    return DY_OK;
+}
+
+void dy_st_free(dy_st_file *f) {
+    if (!f) return;
+    for (int64_t i = 0; i < f->count; i++) free(f->tensors[i].name);
+    free(f->tensors);
+    free(f->owned);
+    memset(f, 0, sizeof *f);
+}
+
+static int by_begin(const void *a, const void *b) {
+    const uint64_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : (x[1] < y[1] ? -1 : x[1] > y[1]);
+}
+
+dy_status dy_st_parse(dy_ctx *ctx, const char *what, const uint8_t *buf, size_t size, dy_st_file *out) {
+    memset(out, 0, sizeof *out);
+    if (size < 8) return dy_fail(ctx, DY_ERR_FORMAT, "%s: %zu bytes, too short for a safetensors file", what, size);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | buf[i];
+    if (n < 2 || n > DY_ST_MAX_HEADER || n > size - 8)
+        return dy_fail(ctx, DY_ERR_FORMAT, "%s: safetensors header size %llu does not fit the file of %zu bytes", what,
+                       (unsigned long long)n, size);
+    json j = {.s = (const char *)buf + 8, .n = (size_t)n, .pos = 0, .ctx = ctx, .what = what};
+    const uint8_t *data = buf + 8 + n;
+    size_t data_size = size - 8 - (size_t)n;
+    int64_t cap = 16;
+    uint64_t(*offsets)[2] = malloc(sizeof *offsets * (size_t)cap);
+    out->tensors = calloc((size_t)cap, sizeof *out->tensors);
+    dy_status st = DY_OK;
+    if (!offsets || !out->tensors) {
+        st = dy_fail(ctx, DY_ERR_NOMEM, "%s: out of memory", what);
+        goto done;
+    }
+    bool have_metadata = false;
+    if (!eat(&j, '{')) {
+        st = bad(&j, "the header is not a JSON object");
+        goto done;
+    }
+    if (!eat(&j, '}')) {
+        do {
+            char *name = NULL;
+            if ((st = parse_string(&j, &name)) != DY_OK) goto done;
+            if (!eat(&j, ':')) {
+                free(name);
+                st = bad(&j, "expected ':'");
+                goto done;
+            }
+            if (strcmp(name, "__metadata__") == 0) {
+                free(name);
+                if (have_metadata) {
+                    st = bad(&j, "__metadata__ repeated");
+                    goto done;
+                }
+                have_metadata = true;
+                if ((st = parse_metadata(&j)) != DY_OK) goto done;
+                continue;
+            }
+            if (dy_st_find(out, name)) {
+                st = dy_fail(ctx, DY_ERR_FORMAT, "%s: tensor %s appears twice in the header", what, name);
+                free(name);
+                goto done;
+            }
+            if (out->count == cap) {
+                cap *= 2;
+                void *o = realloc(offsets, sizeof *offsets * (size_t)cap);
+                if (o) offsets = o;
+                void *t = realloc(out->tensors, sizeof *out->tensors * (size_t)cap);
+                if (t) out->tensors = t;
+                if (!o || !t) {
+                    free(name);
+                    st = dy_fail(ctx, DY_ERR_NOMEM, "%s: out of memory", what);
+                    goto done;
+                }
+            }
+            dy_st_tensor *t = &out->tensors[out->count];
+            memset(t, 0, sizeof *t);
+            t->name = name;
+            out->count++;
+            if ((st = parse_tensor(&j, t, offsets[out->count - 1])) != DY_OK) goto done;
+        } while (eat(&j, ','));
+        if (!eat(&j, '}')) {
+            st = bad(&j, "expected ',' or '}' after a tensor entry");
+            goto done;
+        }
+    }
+    skip_ws(&j);
+    if (j.pos != j.n) {
+        st = bad(&j, "text after the header object");
+        goto done;
+    }
+    /* Sizes and offsets against the data buffer. */
+    for (int64_t i = 0; i < out->count; i++) {
+        dy_st_tensor *t = &out->tensors[i];
+        uint64_t numel = 1;
+        bool overflow = false;
+        for (int d = 0; d < t->ndim; d++) {
+            uint64_t dim = (uint64_t)t->shape[d];
+            if (dim != 0 && numel > ((uint64_t)1 << 53) / dim) overflow = true;
+            numel *= dim;
+        }
+        uint64_t begin = offsets[i][0], end = offsets[i][1];
+        if (!overflow && begin <= end && end > data_size) {
+            st = dy_fail(ctx, DY_ERR_FORMAT, "%s: tensor %s needs data bytes [%llu, %llu) but the file has %zu (truncated?)",
+                         what, t->name, (unsigned long long)begin, (unsigned long long)end, data_size);
+            goto done;
+        }
+        if (overflow || end < begin || end - begin != numel * dtype_sizes[t->dtype]) {
+            st = dy_fail(ctx, DY_ERR_FORMAT,
+                         "%s: tensor %s (%s, %llu elements) has data_offsets [%llu, %llu] in a buffer of %zu bytes",
+                         what, t->name, dtype_names[t->dtype], (unsigned long long)numel, (unsigned long long)begin,
+                         (unsigned long long)end, data_size);
+            goto done;
+        }
+        t->numel = (int64_t)numel;
+        t->nbytes = (size_t)(end - begin);
+        t->data = data + begin;
+    }
+    /* The tensors must tile the buffer: sorted by offset, each starts where the previous ended. */
+    uint64_t(*sorted)[2] = malloc(sizeof *sorted * (size_t)(out->count + 1));
+    if (!sorted) {
+        st = dy_fail(ctx, DY_ERR_NOMEM, "%s: out of memory", what);
+        goto done;
+    }
+    memcpy(sorted, offsets, sizeof *sorted * (size_t)out->count);
+    qsort(sorted, (size_t)out->count, sizeof *sorted, by_begin);
+    uint64_t covered = 0;
+    for (int64_t i = 0; i < out->count && st == DY_OK; i++) {
+        if (sorted[i][0] != covered)
+            st = dy_fail(ctx, DY_ERR_FORMAT, "%s: tensor data %s at byte %llu of the buffer (expected %llu)", what,
+                         sorted[i][0] < covered ? "overlaps" : "leaves a gap", (unsigned long long)sorted[i][0],
+                         (unsigned long long)covered);
+        covered = sorted[i][1];
+    }
+    if (st == DY_OK && covered != data_size)
+        st = dy_fail(ctx, DY_ERR_FORMAT, "%s: tensors cover %llu of the %zu data bytes (truncated or padded file?)",
+                     what, (unsigned long long)covered, data_size);
+    free(sorted);
+done:
+    free(offsets);
+    if (st != DY_OK) dy_st_free(out);
+    return st;
+}
+
+dy_status dy_st_read(dy_ctx *ctx, const char *path, dy_st_file *out) {
+    memset(out, 0, sizeof *out);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return dy_fail(ctx, DY_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    uint8_t *buf = NULL;
+    size_t size = 0, cap = 0;
+    for (;;) {
+        if (size == cap) {
+            cap = cap ? 2 * cap : 1 << 20;
+            uint8_t *b = realloc(buf, cap);
+            if (!b) {
+                free(buf);
+                fclose(fp);
+                return dy_fail(ctx, DY_ERR_NOMEM, "out of memory reading %s", path);
+            }
+            buf = b;
+        }
+        size_t got = fread(buf + size, 1, cap - size, fp);
+        size += got;
+        if (got == 0) break;
+    }
+    bool failed = ferror(fp);
+    fclose(fp);
+    if (failed) {
+        free(buf);
+        return dy_fail(ctx, DY_ERR_IO, "cannot read %s", path);
+    }
+    dy_status st = dy_st_parse(ctx, path, buf, size, out);
+    if (st != DY_OK) {
+        free(buf);
+        return st;
+    }
+    out->owned = buf;
+    return DY_OK;
+}
+
+const dy_st_tensor *dy_st_find(const dy_st_file *f, const char *name) {
+    for (int64_t i = 0; i < f->count; i++)
+        if (f->tensors[i].name && strcmp(f->tensors[i].name, name) == 0) return &f->tensors[i];
+    return NULL;
+}
+
+/* ---- writer ---- */
+
+typedef struct {
+    char *s;
+    size_t len, cap;
+    bool failed;
+} text;
+
+static void put(text *t, const char *s, size_t n) {
+    if (t->failed) return;
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = (t->cap ? t->cap * 2 : 4096) + n;
+        char *b = realloc(t->s, cap);
+        if (!b) {
+            t->failed = true;
+            return;
+        }
+        t->s = b;
+        t->cap = cap;
+    }
+    memcpy(t->s + t->len, s, n);
+    t->len += n;
+    t->s[t->len] = 0;
+}
+
+static void putf(text *t, const char *fmt, unsigned long long v) {
+    char b[32];
+    int n = snprintf(b, sizeof b, fmt, v);
+    put(t, b, (size_t)n);
+}
+
+static void put_json_string(text *t, const char *s) {
+    put(t, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            put(t, e, 2);
+        } else if (c < 0x20) {
+            putf(t, "\\u%04llx", c);
+        } else {
+            put(t, s, 1);
+        }
+    }
+    put(t, "\"", 1);
+}
+
+dy_status dy_st_write(dy_ctx *ctx, const char *path, const dy_st_entry *entries, int64_t count) {
+    text h = {0};
+    static const char meta[] = "{\"__metadata__\":{\"format\":\"pt\"}";
+    put(&h, meta, sizeof meta - 1);
+    uint64_t offset = 0;
+    for (int64_t i = 0; i < count; i++) {
+        const dy_st_entry *e = &entries[i];
+        if ((unsigned)e->dtype >= DY_ST_N_DTYPES || e->ndim < 0 || e->ndim > DY_ST_MAX_DIMS) {
+            free(h.s);
+            return dy_fail(ctx, DY_ERR_INVALID, "safetensors %s: tensor %s has a bad dtype or rank", path, e->name);
+        }
+        uint64_t numel = 1;
+        put(&h, ",", 1);
+        put_json_string(&h, e->name);
+        put(&h, ":{\"dtype\":\"", 11);
+        put(&h, dtype_names[e->dtype], strlen(dtype_names[e->dtype]));
+        put(&h, "\",\"shape\":[", 11);
+        for (int d = 0; d < e->ndim; d++) {
+            putf(&h, d ? ",%llu" : "%llu", (unsigned long long)e->shape[d]);
+            numel *= (uint64_t)e->shape[d];
+        }
+        uint64_t end = offset + numel * dtype_sizes[e->dtype];
+        putf(&h, "],\"data_offsets\":[%llu,", offset);
+        putf(&h, "%llu]}", end);
+        offset = end;
+    }
+    put(&h, "}", 1);
+    while ((8 + h.len) % 8) put(&h, " ", 1); /* the data starts 8-byte aligned, as the reference writer pads */
+    if (h.failed) {
+        free(h.s);
+        return dy_fail(ctx, DY_ERR_NOMEM, "out of memory writing %s", path);
+    }
+    dy_atomic_file f;
+    dy_status st = dy_atomic_open(ctx, &f, path);
+    if (st != DY_OK) {
+        free(h.s);
+        return st;
+    }
+    uint8_t size_le[8];
+    for (int i = 0; i < 8; i++) size_le[i] = (uint8_t)((uint64_t)h.len >> (8 * i));
+    bool ok = fwrite(size_le, 1, 8, f.fp) == 8 && fwrite(h.s, 1, h.len, f.fp) == h.len;
+    for (int64_t i = 0; ok && i < count; i++) {
+        const dy_st_entry *e = &entries[i];
+        size_t bytes = dy_st_dtype_size(e->dtype);
+        for (int d = 0; d < e->ndim; d++) bytes *= (size_t)e->shape[d];
+        ok = bytes == 0 || fwrite(e->data, 1, bytes, f.fp) == bytes;
+    }
+    free(h.s);
+    if (!ok) {
+        dy_atomic_abort(&f);
+        return dy_fail(ctx, DY_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    }
+    return dy_atomic_commit(ctx, &f);
+}

@@ -1,0 +1,67 @@
+/* safetensors files (the format of Hugging Face's safetensors library, read by PyTorch users everywhere):
+ *     uint64 little-endian N, then N bytes of JSON header, then the data buffer.
+ * The header maps each tensor name to {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]} (offsets into
+ * the data buffer) and may hold "__metadata__": {string: string}. Tensors are row-major, little-endian.
+ *
+ * The reader is strict: the JSON must be well formed with exactly those fields, names unique, dtypes known, every
+ * size and offset checked against the file before use, and the tensors must tile the data buffer without gap or
+ * overlap (as the reference implementation requires). A corrupt file gives DY_ERR_FORMAT with a message naming
+ * the file and the problem; nothing is ever read out of range. */
+#ifndef DY_IO_SAFETENSORS_H
+#define DY_IO_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dystress.h"
+
+#define DY_ST_MAX_DIMS 8
+#define DY_ST_MAX_HEADER (100 * 1024 * 1024) /* the reference implementation's limit */
+
+typedef enum {
+    DY_ST_BOOL, DY_ST_U8, DY_ST_I8, DY_ST_U16, DY_ST_I16, DY_ST_F16, DY_ST_BF16, DY_ST_U32, DY_ST_I32, DY_ST_F32,
+    DY_ST_U64, DY_ST_I64, DY_ST_F64, DY_ST_N_DTYPES
+} dy_st_dtype;
+
+/* "F32", "I64", ... as in the header. */
+const char *dy_st_dtype_name(dy_st_dtype d);
+size_t dy_st_dtype_size(dy_st_dtype d);
+
+typedef struct {
+    char *name;
+    dy_st_dtype dtype;
+    int ndim;
+    int64_t shape[DY_ST_MAX_DIMS];
+    int64_t numel;
+    const uint8_t *data; /* into the file's buffer; may be unaligned: copy out with memcpy */
+    size_t nbytes;
+} dy_st_tensor;
+
+typedef struct {
+    dy_st_tensor *tensors; /* in header order */
+    int64_t count;
+    uint8_t *owned;        /* the file contents when read by dy_st_read */
+} dy_st_file;
+
+/* Parses size bytes at buf (which must outlive the result); what names the source in messages. */
+dy_status dy_st_parse(dy_ctx *ctx, const char *what, const uint8_t *buf, size_t size, dy_st_file *out);
+/* Reads and parses the file at path (DY_ERR_IO when it cannot be read). */
+dy_status dy_st_read(dy_ctx *ctx, const char *path, dy_st_file *out);
+void dy_st_free(dy_st_file *f);
+/* The tensor called name, or NULL. */
+const dy_st_tensor *dy_st_find(const dy_st_file *f, const char *name);
+
+/* One tensor to write; data holds numel * dtype size bytes (little-endian). */
+typedef struct {
+    const char *name;
+    dy_st_dtype dtype;
+    int ndim;
+    int64_t shape[DY_ST_MAX_DIMS];
+    const void *data;
+} dy_st_entry;
+
+/* Writes count tensors (in this order, header padded so the data starts 8-byte aligned) atomically
+ * (src/io/atomic_file.h), with "__metadata__": {"format": "pt"} as PyTorch's writers do. */
+dy_status dy_st_write(dy_ctx *ctx, const char *path, const dy_st_entry *entries, int64_t count);
+
+#endif

@@ -1,0 +1,31 @@
+/* The model object behind the public API (include/dystress/engine.h), shared by the files of src/model. */
+#ifndef DY_MODEL_MODEL_H
+#define DY_MODEL_MODEL_H
+
+#include "dystress.h"
+#include "engine/exec.h"
+#include "engine/graph.h"
+
+#define DY_MODEL_EXEC_CACHE 6 /* planned executors kept per model: train and eval sizes, plus a last partial batch */
+
+typedef struct {
+    dy_exec *exec;
+    int64_t n, h, w;
+    dy_exec_mode mode;
+    uint64_t used; /* clock of the last use, for least-recently-used eviction */
+} dy_model_exec_entry;
+
+struct dy_model {
+    dy_ctx *ctx;
+    dy_model_config config;
+    dy_graph graph;
+    float *params, *grads, *momentum; /* [graph.n_params] each, one allocation each */
+    float *state;                     /* [graph.n_state] */
+    dy_tensor_info *tensors;
+    int64_t n_tensors;
+    dy_model_exec_entry cache[DY_MODEL_EXEC_CACHE];
+    dy_exec *pending; /* the training executor whose forward awaits its backward, or NULL */
+    uint64_t clock;
+};
+
+#endif

@@ -1,0 +1,90 @@
+/* The pretraining loop: SimCLR (both views through one encoder, batch negatives) or MoCo v2 (a momentum key encoder
+ * with its own BN and a queue of keys), with any DySTreSS loss, optimizer and schedule; checkpoints that resume
+ * bit-exactly; a kNN monitor. The CLI (src/cli/cmd_pretrain.c) maps options onto dy_pretrain_config.
+ *
+ * One step, written so that data parallelism (src/train/comm.h) slots in without a rewrite:
+ *   views -> encoder+head -> z (local) -> gather z of every process -> loss on the global batch -> dz (global)
+ *   -> the local rows of dz -> backward -> sum gradients over processes -> optimizer. */
+#ifndef DY_TRAIN_PRETRAIN_H
+#define DY_TRAIN_PRETRAIN_H
+
+#include <signal.h>
+#include <stdio.h>
+
+#include "dystress.h"
+#include "dystress/eval.h"
+#include "dystress/optim.h"
+#include "train/comm.h"
+#include "train/schedule.h"
+
+typedef enum { DY_FRAMEWORK_SIMCLR, DY_FRAMEWORK_MOCO } dy_framework;
+typedef enum { DY_OPTIMIZER_SGD, DY_OPTIMIZER_LARS, DY_OPTIMIZER_ADAM, DY_OPTIMIZER_ADAMW } dy_optimizer_kind;
+
+typedef struct {
+    dy_model_config model;
+    dy_framework framework;
+    double moco_momentum;     /* key encoder EMA: 0.99 small-scale, 0.999 ImageNet */
+    int64_t moco_queue;       /* keys kept as negatives */
+    dy_tau_profile tau;
+    bool decoupled;
+    int64_t loss_tile;        /* 0 = the loss's default */
+
+    dy_optimizer_kind optimizer;
+    double lr, momentum, weight_decay, lars_eta, adam_beta1, adam_beta2;
+    bool nesterov;
+    bool exclude_bn_bias;     /* no weight decay (and, for LARS, no adaptation) on BN parameters and biases */
+    dy_schedule_kind schedule;
+    double warmup_epochs, final_lr, gamma;
+    int64_t milestones[16];   /* epochs, for the step schedule */
+    int n_milestones;
+
+    int64_t batch_size, epochs;
+    uint64_t seed;
+    int loader_threads;
+    dy_augment augment;
+    int64_t max_steps;        /* stop after this many steps in total (0: train all epochs); for tests and budgets */
+
+    int64_t knn_every;        /* epochs between kNN monitors (0: only at the end, -1: never) */
+    dy_knn_options knn;
+    int64_t checkpoint_every; /* steps between checkpoints (0: at the end of each epoch) */
+    const char *run_dir;      /* checkpoints and metrics.jsonl go here */
+} dy_pretrain_config;
+
+/* Everything the loop reports to its caller (the CLI prints, the library does not). */
+typedef struct {
+    int64_t step, epoch, step_in_epoch, steps_per_epoch, total_steps, epochs;
+    double loss, lr, images_per_s;
+    dy_loss_diag diag;
+} dy_step_report;
+
+typedef struct {
+    void (*on_step)(void *user, const dy_step_report *r);
+    void (*on_message)(void *user, const char *text);
+    void *user;
+} dy_pretrain_callbacks;
+
+typedef struct dy_trainer dy_trainer;
+
+/* Builds the model(s), loss, optimizer state and loader. train must outlive the trainer; test (may be NULL: then
+ * no kNN monitor) likewise. */
+dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy_dataset *train,
+                            const dy_dataset *test, dy_trainer **out);
+void dy_trainer_destroy(dy_trainer *t);
+/* Restores a checkpoint written by this trainer's configuration: model, key encoder, queue, optimizer state, step;
+ * the loader continues at the batch after it. DY_ERR_FORMAT (corrupt/truncated) or DY_ERR_MISMATCH (another model)
+ * with a message, and nothing changed. */
+dy_status dy_trainer_load_checkpoint(dy_trainer *t, const char *path);
+dy_status dy_trainer_save_checkpoint(dy_trainer *t, const char *path);
+/* Trains until the last epoch (or max_steps), or until *stop becomes non-zero (then a checkpoint is saved and
+ * DY_ERR_INTERRUPTED returned). A NaN/Inf loss stops with DY_ERR_NUMERIC naming the step; the last checkpoint on
+ * disk is the last good one. */
+dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatile sig_atomic_t *stop);
+int64_t dy_trainer_step_count(const dy_trainer *t);
+dy_model *dy_trainer_model(dy_trainer *t);
+
+/* Features h (L2-normalised rows) of a whole data set through model in evaluation mode, with the "eval" preset of
+ * augment's data set (resize/centre-crop + normalise). *features is allocated [ds->count, dim]; free with free(). */
+dy_status dy_embed_dataset(dy_ctx *ctx, dy_model *model, const dy_dataset *ds, const dy_augment *eval_aug,
+                           int64_t batch_size, bool normalize, float **features, int64_t *dim);
+
+#endif

@@ -1,0 +1,228 @@
+/* The dystress command end to end, on a tiny synthetic CIFAR-10-format data set written here: training lowers the
+ * loss and the kNN monitor is above chance; a resumed run (after --max-steps or a SIGTERM) equals the uninterrupted
+ * run bit for bit; corrupt and wrong-model checkpoints are refused with their messages; an exported encoder gives the
+ * same features as the checkpoint it came from; bad options get one clear line. */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/rng.h"
+#include "testlib.h"
+
+static char dir[256];  /* scratch folder */
+static char data[300]; /* the CIFAR-10 files */
+
+/* Ten classes that differ in a coloured square's place and colour, with noise: learnable in a few steps. */
+static void write_cifar(const char *name, int per_class, uint32_t stream) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", data, name);
+    FILE *f = fopen(path, "wb");
+    dy_rng r;
+    dy_rng_init(&r, 7, DY_RNG_EVAL, stream, 0);
+    for (int i = 0; i < per_class * 10; i++) {
+        uint8_t rec[3073];
+        int c = i % 10;
+        rec[0] = (uint8_t)c;
+        int x0 = (c % 5) * 6, y0 = (c / 5) * 14 + (int)dy_rng_below(&r, 4);
+        for (int ch = 0; ch < 3; ch++)
+            for (int y = 0; y < 32; y++)
+                for (int x = 0; x < 32; x++) {
+                    int v = 40 + (int)dy_rng_below(&r, 60);
+                    if (x >= x0 && x < x0 + 8 && y >= y0 && y < y0 + 12) v = ch == c % 3 ? 230 : 120;
+                    rec[1 + ch * 1024 + y * 32 + x] = (uint8_t)v;
+                }
+        fwrite(rec, 1, sizeof rec, f);
+    }
+    fclose(f);
+}
+
+/* Runs a shell command, returns its exit status; its output goes to out (when given). */
+static int run(char *out, size_t out_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int run(char *out, size_t out_size, const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char full[4300];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t used = 0;
+    char buf[1024];
+    while (fgets(buf, sizeof buf, p)) {
+        size_t n = strlen(buf);
+        if (out && used + n < out_size) {
+            memcpy(out + used, buf, n);
+            used += n;
+        }
+    }
+    if (out) out[used] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int same_file(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        if (ca != cb) same = 0;
+        if (ca == EOF || cb == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+static double metric_at(const char *run_dir, const char *key, int which) {
+    /* which: 0 first line with key, 1 last line with key */
+    char path[512], line[4096], k[64];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+    snprintf(k, sizeof k, "\"%s\": ", key);
+    FILE *f = fopen(path, "r");
+    double v = -1;
+    while (f && fgets(line, sizeof line, f)) {
+        char *p = strstr(line, k);
+        if (!p) continue;
+        v = atof(p + strlen(k));
+        if (which == 0) break;
+    }
+    if (f) fclose(f);
+    return v;
+}
+
+static double mean_loss(const char *run_dir, int from, int to) {
+    char path[512], line[4096];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+    FILE *f = fopen(path, "r");
+    double sum = 0;
+    int n = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        char *s = strstr(line, "\"step\": "), *l = strstr(line, "\"loss\": ");
+        if (!s || !l) continue;
+        int step = atoi(s + 8);
+        if (step >= from && step <= to) {
+            sum += atof(l + 8);
+            n++;
+        }
+    }
+    if (f) fclose(f);
+    return n ? sum / n : -1;
+}
+
+#define COMMON "--data cifar10 --data-dir %s --width 4 --batch-size 32 --epochs 4 --lr 0.1 --momentum 0.9 " \
+               "--knn-k 20 --threads 2 --loader-threads 2 --seed 3"
+
+int main(void) {
+    snprintf(dir, sizeof dir, "/tmp/dystress-cli-test-%d", (int)getpid());
+    snprintf(data, sizeof data, "%s/cifar", dir);
+    char cmd[4096], out[16384];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", data);
+    if (system(cmd) != 0) return 1;
+    char name[32];
+    for (int b = 1; b <= 5; b++) {
+        snprintf(name, sizeof name, "data_batch_%d.bin", b);
+        write_cifar(name, 8, (uint32_t)b); /* 400 training images */
+    }
+    write_cifar("test_batch.bin", 10, 99); /* 100 test images */
+
+    /* 1. an uninterrupted run: the loss falls, kNN is above chance (10 %) */
+    int rc = run(out, sizeof out, "./dystress pretrain " COMMON " --knn-every 2 --run-dir %s/a", data, dir);
+    CHECK(rc == 0, "pretrain exits 0 (got %d): %s", rc, out);
+    char a[300];
+    snprintf(a, sizeof a, "%s/a", dir);
+    double first = mean_loss(a, 1, 3), last = mean_loss(a, 46, 48);
+    CHECK(first > 0 && last > 0 && last < first - 0.05, "loss falls: steps 1-3 %.4f, steps 46-48 %.4f", first, last);
+    double knn = metric_at(a, "knn_top1", 1);
+    CHECK(knn > 0.3, "kNN top-1 %.3f is well above chance (0.1)", knn);
+    snprintf(cmd, sizeof cmd, "%s/a/checkpoint-final.safetensors", dir);
+    struct stat sb;
+    CHECK(stat(cmd, &sb) == 0, "final checkpoint written");
+    snprintf(cmd, sizeof cmd, "%s/a/checkpoint-best-knn-on-test.safetensors", dir);
+    CHECK(stat(cmd, &sb) == 0, "best-kNN checkpoint written, named for the test split it was chosen on");
+
+    /* 2. stop at step 20, resume: bit-identical final state */
+    rc = run(out, sizeof out, "./dystress pretrain " COMMON " --knn-every 2 --max-steps 20 --run-dir %s/b", data,
+             dir);
+    CHECK(rc == 0, "first half exits 0: %s", out);
+    rc = run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/b", dir);
+    CHECK(rc == 0 && strstr(out, "resuming after step 20"), "resume exits 0 after step 20: %s", out);
+    char fa[512], fb[512];
+    snprintf(fa, sizeof fa, "%s/a/checkpoint-final.safetensors", dir);
+    snprintf(fb, sizeof fb, "%s/b/checkpoint-final.safetensors", dir);
+    CHECK(same_file(fa, fb), "resumed run's final checkpoint equals the uninterrupted one byte for byte");
+    snprintf(fb, sizeof fb, "%s/b", dir);
+    CHECK(metric_at(a, "knn_top1", 1) == metric_at(fb, "knn_top1", 1), "resumed run's last kNN equals the original");
+    rc = run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/b --lr 0.5", dir);
+    CHECK(rc == 2 && strstr(out, "--lr cannot change when resuming"), "changing --lr on resume refused: %s", out);
+    rc = run(out, sizeof out, "./dystress pretrain " COMMON " --run-dir %s/b", data, dir);
+    CHECK(rc == 2 && strstr(out, "already holds a run"), "a used run directory is not overwritten: %s", out);
+
+    /* 3. SIGTERM mid-run: a checkpoint, a clean exit, and a resume to the same result */
+    if (!test_quick()) {
+        snprintf(cmd, sizeof cmd,
+                 "./dystress pretrain " COMMON " --knn-every 2 --run-dir %s/c > %s/c.log 2>&1 & echo $! > %s/c.pid",
+                 data, dir, dir, dir);
+        CHECK(system(cmd) == 0, "background run started");
+        snprintf(fb, sizeof fb, "%s/c", dir);
+        for (int i = 0; i < 600 && mean_loss(fb, 5, 5) < 0; i++) usleep(50000);
+        snprintf(cmd, sizeof cmd, "kill -TERM $(cat %s/c.pid); while kill -0 $(cat %s/c.pid) 2>/dev/null; do "
+                 "sleep 0.05; done; grep -c 'interrupted after step' %s/c.log", dir, dir, dir);
+        rc = run(out, sizeof out, "%s", cmd);
+        CHECK(rc == 0 && atoi(out) == 1, "SIGTERM saves a checkpoint and says so: %s", out);
+        rc = run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/c", dir);
+        CHECK(rc == 0, "resume after SIGTERM exits 0: %s", out);
+        snprintf(fb, sizeof fb, "%s/c/checkpoint-final.safetensors", dir);
+        CHECK(same_file(fa, fb), "run resumed after SIGTERM equals the uninterrupted one byte for byte");
+    }
+
+    /* 4. refused checkpoints */
+    snprintf(cmd, sizeof cmd, "head -c 100000 %s > %s/truncated.safetensors", fa, dir);
+    CHECK(system(cmd) == 0, "truncated copy made");
+    rc = run(out, sizeof out, "./dystress eval knn --checkpoint %s/truncated.safetensors " COMMON, dir, data);
+    CHECK(rc == 1 && strstr(out, "truncated.safetensors"), "truncated checkpoint refused, file named: %s", out);
+    rc = run(out, sizeof out, "./dystress eval knn --checkpoint %s " COMMON " --width 8", fa, data);
+    CHECK(rc == 1 && strstr(out, "conv1.weight"), "wrong-model checkpoint refused, tensor named: %s", out);
+    snprintf(fb, sizeof fb, "%s/b/checkpoint-latest.safetensors", dir);
+    snprintf(cmd, sizeof cmd, "printf 'garbage' | dd of=%s bs=1 seek=8 conv=notrunc 2>/dev/null", fb);
+    CHECK(system(cmd) == 0, "corrupted a checkpoint header");
+    rc = run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/b", dir);
+    CHECK(rc == 1 && strstr(out, "checkpoint-latest.safetensors"), "corrupt checkpoint refused on resume: %s", out);
+
+    /* 5. export, then the exported encoder gives the checkpoint's features exactly */
+    rc = run(out, sizeof out, "./dystress export --checkpoint %s --out %s/encoder.safetensors", fa, dir);
+    CHECK(rc == 0, "export exits 0: %s", out);
+    rc = run(out, sizeof out, "./dystress embed --checkpoint %s --out %s/from_ckpt", fa, dir);
+    CHECK(rc == 0, "embed from the checkpoint: %s", out);
+    rc = run(out, sizeof out, "./dystress embed --checkpoint %s/encoder.safetensors --out %s/from_export " COMMON, dir,
+             dir, data);
+    CHECK(rc == 0, "embed from the exported file: %s", out);
+    snprintf(fa, sizeof fa, "%s/from_ckpt_features.npy", dir);
+    snprintf(fb, sizeof fb, "%s/from_export_features.npy", dir);
+    CHECK(same_file(fa, fb), "exported weights give the same features, bit for bit");
+    rc = run(out, sizeof out, "./dystress eval linear --checkpoint %s/a/checkpoint-final.safetensors --probe-epochs 20",
+             dir);
+    CHECK(rc == 0 && strstr(out, "top-1"), "linear probe on the checkpoint: %s", out);
+
+    /* 6. wrong options: one clear line each */
+    rc = run(out, sizeof out, "./dystress pretrain --batch-size 1");
+    CHECK(rc == 2 && strstr(out, "--batch-size must be between"), "bad value: %s", out);
+    rc = run(out, sizeof out, "./dystress pretrain --profiel cosine");
+    CHECK(rc == 2 && strstr(out, "unknown option --profiel"), "unknown option: %s", out);
+    rc = run(out, sizeof out, "./dystress pretrain --data cifar10 --data-dir %s/nowhere --run-dir %s/x", dir, dir);
+    CHECK(rc == 1 && strstr(out, "nowhere"), "missing data folder named: %s", out);
+    rc = run(out, sizeof out, "./dystress pretrain --help");
+    CHECK(rc == 0 && strstr(out, "--tau-min") && strstr(out, "(default: 0.07)"), "help lists options with defaults");
+
+    if (!getenv("DY_TEST_KEEP")) {
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    }
+    return test_finish();
+}

@@ -1,0 +1,363 @@
+/* Image decoding (PNG grey / RGB / RGBA / palette / 16-bit / interlaced, JPEG colour and grey, written here with
+ * libpng and libjpeg), its errors on corrupt files, the load-time resize, and image folders (labelled, unlabelled,
+ * fail vs skip, missing folder). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jpeglib.h>
+#include <png.h>
+
+#include "data/dataset.h"
+#include "data/image.h"
+#include "testlib.h"
+
+static char tmpdir[256];
+
+static const char *tmp_path(const char *name) {
+    static char p[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof p[k], "%s/%s", tmpdir, name);
+    return p[k];
+}
+
+static bool has(dy_ctx *ctx, const char *needle) { return strstr(dy_ctx_error(ctx), needle) != NULL; }
+
+/* The test pattern: value of (x, y, c) on 8 bits. */
+static int pattern(int x, int y, int c) { return (x * 9 + y * 5 + c * 70) & 255; }
+
+/* Writes a PNG of color type `ct` and bit depth `depth` with the pattern (alpha = x*3, palette: 16 entries). */
+static void write_png(const char *path, int w, int h, int ct, int depth, int interlace) {
+    FILE *f = fopen(path, "wb");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    png_init_io(png, f);
+    png_set_IHDR(png, info, w, h, depth, ct, interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (ct == PNG_COLOR_TYPE_PALETTE) {
+        png_color pal[16];
+        for (int i = 0; i < 16; i++)
+            pal[i].red = (uint8_t)(i * 16), pal[i].green = (uint8_t)(255 - i * 16), pal[i].blue = (uint8_t)(i * 5);
+        png_set_PLTE(png, info, pal, 16);
+    }
+    png_write_info(png, info);
+    if (depth == 16) png_set_swap(png); /* rows below are little-endian uint16 */
+    int ch = ct == PNG_COLOR_TYPE_GRAY ? 1 : ct == PNG_COLOR_TYPE_RGB ? 3 : ct == PNG_COLOR_TYPE_RGBA ? 4 : 1;
+    size_t bpp = depth == 16 ? 2 : 1;
+    uint8_t *img = malloc((size_t)w * h * ch * bpp);
+    png_bytep *rows = malloc(sizeof(png_bytep) * h);
+    for (int y = 0; y < h; y++) {
+        rows[y] = img + (size_t)y * w * ch * bpp;
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < ch; c++) {
+                int v = ct == PNG_COLOR_TYPE_PALETTE ? (x + y) % 16 : (c == 3 ? x * 3 : pattern(x, y, c));
+                if (depth == 16) {
+                    uint16_t v16 = (uint16_t)(v * 257 + (x % 3 == 1 && v < 255 ? 100 : 0)); /* not a multiple of 257 */
+                    rows[y][(x * ch + c) * 2] = (uint8_t)v16, rows[y][(x * ch + c) * 2 + 1] = (uint8_t)(v16 >> 8);
+                } else
+                    rows[y][x * ch + c] = (uint8_t)v;
+            }
+    }
+    png_write_image(png, rows);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    fclose(f);
+    free(img);
+    free(rows);
+}
+
+static void write_jpeg(const char *path, int w, int h, int grey, int quality) {
+    FILE *f = fopen(path, "wb");
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr err;
+    c.err = jpeg_std_error(&err);
+    jpeg_create_compress(&c);
+    jpeg_stdio_dest(&c, f);
+    c.image_width = w, c.image_height = h, c.input_components = grey ? 1 : 3;
+    c.in_color_space = grey ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, quality, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    uint8_t *row = malloc((size_t)w * 3);
+    while (c.next_scanline < c.image_height) {
+        int y = (int)c.next_scanline;
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < (grey ? 1 : 3); k++) row[x * (grey ? 1 : 3) + k] = (uint8_t)(60 + 40 * k + (x + y) / 2);
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    fclose(f);
+    free(row);
+}
+
+/* A constant CMYK JPEG as Photoshop stores it (inverted: 255 = no ink), with libjpeg's Adobe marker. */
+static void write_cmyk_jpeg(const char *path, int w, int h, const uint8_t cmyk[4]) {
+    FILE *f = fopen(path, "wb");
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr err;
+    c.err = jpeg_std_error(&err);
+    jpeg_create_compress(&c);
+    jpeg_stdio_dest(&c, f);
+    c.image_width = w, c.image_height = h, c.input_components = 4, c.in_color_space = JCS_CMYK;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 98, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    uint8_t *row = malloc((size_t)w * 4);
+    for (int x = 0; x < w; x++) memcpy(row + 4 * x, cmyk, 4);
+    while (c.next_scanline < c.image_height) jpeg_write_scanlines(&c, &row, 1);
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    fclose(f);
+    free(row);
+}
+
+static uint8_t *slurp(const char *path, size_t *n) {
+    uint8_t *b = NULL;
+    *n = 0;
+    if (dy_read_file(NULL, path, &b, n, 0) != DY_OK) return NULL;
+    return b;
+}
+
+static dy_status decode_file(dy_ctx *ctx, const char *path, dy_image *img) {
+    size_t n;
+    uint8_t *b = slurp(path, &n);
+    dy_status st = dy_image_decode(ctx, path, b ? b : (const uint8_t *)"", n, 0, 0, img);
+    free(b);
+    return st;
+}
+
+static void test_png(dy_ctx *ctx) {
+    struct { const char *name; int ct, depth, interlace, want_ch; } cases[] = {
+        {"grey8.png", PNG_COLOR_TYPE_GRAY, 8, 0, 1},       {"rgb8.png", PNG_COLOR_TYPE_RGB, 8, 0, 3},
+        {"rgba8.png", PNG_COLOR_TYPE_RGBA, 8, 0, 3},       {"palette.png", PNG_COLOR_TYPE_PALETTE, 8, 0, 3},
+        {"grey16.png", PNG_COLOR_TYPE_GRAY, 16, 0, 1},     {"rgb16.png", PNG_COLOR_TYPE_RGB, 16, 0, 3},
+        {"rgb8_interlaced.png", PNG_COLOR_TYPE_RGB, 8, 1, 3},
+    };
+    const int w = 13, h = 9;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        write_png(tmp_path(cases[k].name), w, h, cases[k].ct, cases[k].depth, cases[k].interlace);
+        dy_image img;
+        if (!CHECK(decode_file(ctx, tmp_path(cases[k].name), &img) == DY_OK, "%s decodes: %s", cases[k].name,
+                   dy_ctx_error(ctx)))
+            continue;
+        CHECK(img.width == w && img.height == h && img.channels == cases[k].want_ch, "%s: %dx%d, %d channels",
+              cases[k].name, img.width, img.height, img.channels);
+        int bad = 0;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                for (int c = 0; c < img.channels; c++) {
+                    int want;
+                    if (cases[k].ct == PNG_COLOR_TYPE_PALETTE) {
+                        int i = (x + y) % 16;
+                        want = c == 0 ? i * 16 : c == 1 ? 255 - i * 16 : i * 5;
+                    } else if (cases[k].depth == 16) { /* libpng's scale: round(v16 * 255 / 65535) */
+                        int v16 = pattern(x, y, c) * 257 + (x % 3 == 1 && pattern(x, y, c) < 255 ? 100 : 0);
+                        want = (int)((v16 * 255L + 32767) / 65535);
+                    } else
+                        want = pattern(x, y, c);
+                    bad += img.pixels[(y * w + x) * img.channels + c] != want;
+                }
+        CHECK(bad == 0, "%s: pixels exact (%d differ)", cases[k].name, bad);
+        dy_image_free(&img);
+    }
+    /* corrupt PNGs */
+    size_t n;
+    uint8_t *b = slurp(tmp_path("rgb8.png"), &n);
+    dy_image img;
+    CHECK(dy_image_decode(ctx, "cut.png", b, n / 2, 0, 0, &img) == DY_ERR_FORMAT && has(ctx, "cut.png") &&
+              has(ctx, "undecodable PNG"),
+          "truncated PNG: %s", dy_ctx_error(ctx));
+    CHECK(dy_image_decode(ctx, "head.png", b, 20, 0, 0, &img) == DY_ERR_FORMAT && has(ctx, "head.png"),
+          "PNG cut in the header: %s", dy_ctx_error(ctx));
+    b[n - 30] ^= 0xff; /* inside the image data: a CRC / zlib error */
+    CHECK(dy_image_decode(ctx, "crc.png", b, n, 0, 0, &img) == DY_ERR_FORMAT && has(ctx, "crc.png"),
+          "corrupt PNG data: %s", dy_ctx_error(ctx));
+    free(b);
+    b = slurp(tmp_path("rgb8.png"), &n);
+    CHECK(dy_image_decode(ctx, "big.png", b, n, 100, 0, &img) == DY_ERR_FORMAT && has(ctx, "larger than the limit"),
+          "pixel limit refuses before decoding: %s", dy_ctx_error(ctx));
+    free(b);
+    CHECK(dy_image_decode(ctx, "junk.jpg", (const uint8_t *)"hello world", 11, 0, 0, &img) == DY_ERR_FORMAT &&
+              has(ctx, "junk.jpg") && has(ctx, "neither a PNG nor a JPEG"),
+          "garbage: %s", dy_ctx_error(ctx));
+    CHECK(dy_image_decode(ctx, "empty.png", (const uint8_t *)"", 0, 0, 0, &img) == DY_ERR_FORMAT && has(ctx, "empty"),
+          "empty file: %s", dy_ctx_error(ctx));
+}
+
+static void test_jpeg(dy_ctx *ctx) {
+    const int w = 96, h = 64;
+    for (int grey = 0; grey < 2; grey++) {
+        const char *name = grey ? "grey.jpg" : "rgb.jpg";
+        write_jpeg(tmp_path(name), w, h, grey, 95);
+        dy_image img;
+        if (!CHECK(decode_file(ctx, tmp_path(name), &img) == DY_OK, "%s decodes: %s", name, dy_ctx_error(ctx)))
+            continue;
+        CHECK(img.width == w && img.height == h && img.channels == (grey ? 1 : 3), "%s: %dx%dx%d", name, img.width,
+              img.height, img.channels);
+        int worst = 0;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                for (int c = 0; c < img.channels; c++) {
+                    int d = abs(img.pixels[(y * w + x) * img.channels + c] - (60 + 40 * c + (x + y) / 2));
+                    if (d > worst) worst = d;
+                }
+        CHECK(worst <= 6, "%s: pixels within 6 of the source at quality 95 (worst %d)", name, worst);
+        dy_image_free(&img);
+    }
+    /* CMYK (Adobe, inverted): R = C * K / 255 ... */
+    const uint8_t cmyk[4] = {200, 100, 50, 128};
+    write_cmyk_jpeg(tmp_path("cmyk.jpg"), 16, 16, cmyk);
+    dy_image ci;
+    if (CHECK(decode_file(ctx, tmp_path("cmyk.jpg"), &ci) == DY_OK && ci.channels == 3, "CMYK JPEG decodes to RGB: %s",
+              dy_ctx_error(ctx))) {
+        int r = ci.pixels[0], g = ci.pixels[1], b = ci.pixels[2];
+        CHECK(abs(r - 100) <= 3 && abs(g - 50) <= 3 && abs(b - 25) <= 3, "CMYK -> RGB %d %d %d (want 100 50 25)", r,
+              g, b);
+        dy_image_free(&ci);
+    }
+    /* DCT-domain downscale: 1/4 keeps both sides >= 12 for a 96x64 image (1/8 would give 8) */
+    size_t n;
+    uint8_t *b = slurp(tmp_path("rgb.jpg"), &n);
+    dy_image img;
+    CHECK(dy_image_decode(ctx, "rgb.jpg", b, n, 0, 12, &img) == DY_OK && img.width == 24 && img.height == 16,
+          "JPEG decoded at 1/2 scale: %dx%d", img.width, img.height);
+    dy_image_free(&img);
+    CHECK(dy_image_decode(ctx, "cut.jpg", b, n * 2 / 3, 0, 0, &img) == DY_ERR_FORMAT && has(ctx, "cut.jpg") &&
+              has(ctx, "truncated"),
+          "truncated JPEG: %s", dy_ctx_error(ctx));
+    CHECK(dy_image_decode(ctx, "hdr.jpg", b, 40, 0, 0, &img) == DY_ERR_FORMAT && has(ctx, "hdr.jpg") &&
+              has(ctx, "undecodable JPEG") && has(ctx, "truncated"),
+          "JPEG cut in the header: %s", dy_ctx_error(ctx));
+    for (size_t i = 200; i < 260 && i < n; i++) b[i] = 0xff; /* markers in the header/tables */
+    dy_status st = dy_image_decode(ctx, "bad.jpg", b, n, 0, 0, &img);
+    CHECK(st == DY_ERR_FORMAT || st == DY_OK, "corrupt JPEG data never crashes (%s)", dy_ctx_error(ctx));
+    dy_image_free(&img);
+    free(b);
+}
+
+static void test_resize(dy_ctx *ctx) {
+    /* identity at the same size, exact */
+    dy_image img = {.width = 8, .height = 8, .channels = 3, .pixels = malloc(8 * 8 * 3)};
+    for (int i = 0; i < 8 * 8 * 3; i++) img.pixels[i] = (uint8_t)(i * 11);
+    uint8_t out[3 * 64];
+    CHECK(dy_image_resize_square(ctx, &img, 8, 3, out) == DY_OK, "resize");
+    int bad = 0;
+    for (int y = 0; y < 8; y++)
+        for (int x = 0; x < 8; x++)
+            for (int c = 0; c < 3; c++) bad += out[c * 64 + y * 8 + x] != img.pixels[(y * 8 + x) * 3 + c];
+    CHECK(bad == 0, "same-size resize is the identity (HWC -> CHW)");
+    /* a 16x8 image centre-cropped to its middle 8x8 */
+    dy_image wide = {.width = 16, .height = 8, .channels = 1, .pixels = malloc(16 * 8)};
+    for (int i = 0; i < 128; i++) wide.pixels[i] = (uint8_t)(i * 3);
+    uint8_t o1[64];
+    dy_image_resize_square(ctx, &wide, 8, 1, o1);
+    bad = 0;
+    for (int y = 0; y < 8; y++)
+        for (int x = 0; x < 8; x++) bad += o1[y * 8 + x] != wide.pixels[y * 16 + x + 4];
+    CHECK(bad == 0, "shorter side kept, centre crop of the longer");
+    /* 2x downscale: the triangle filter of support 2 gives weights 1/8, 3/8, 3/8, 1/8 */
+    dy_image big = {.width = 8, .height = 8, .channels = 1, .pixels = malloc(64)};
+    for (int y = 0; y < 8; y++)
+        for (int x = 0; x < 8; x++) big.pixels[y * 8 + x] = (uint8_t)(x * 20);
+    uint8_t o2[16];
+    dy_image_resize_square(ctx, &big, 4, 1, o2);
+    /* column 1: taps x = 1..4 -> (20 + 3*40 + 3*60 + 80) / 8 = 50 */
+    CHECK(o2[1] == 50 && o2[5] == 50, "antialiased 2x downscale: %d (want 50)", o2[1]);
+    /* grey <-> RGB conversion */
+    uint8_t g[64];
+    dy_image_resize_square(ctx, &img, 8, 1, g);
+    int p = (0 * 8 + 3) * 3;
+    int want = (int)(0.299f * img.pixels[p] + 0.587f * img.pixels[p + 1] + 0.114f * img.pixels[p + 2] + 0.5f);
+    CHECK(abs(g[3] - want) <= 1, "RGB -> grey 0.299/0.587/0.114: %d vs %d", g[3], want);
+    free(img.pixels), free(wide.pixels), free(big.pixels);
+}
+
+static void test_folder(dy_ctx *ctx) {
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/lab/cat %s/lab/dog/sub %s/lab/emu %s/unl/a/b", tmpdir, tmpdir, tmpdir,
+             tmpdir);
+    CHECK(system(cmd) == 0, "mkdir");
+    write_png(tmp_path("lab/cat/1.png"), 20, 16, PNG_COLOR_TYPE_RGB, 8, 0);
+    write_png(tmp_path("lab/cat/2.PNG"), 16, 16, PNG_COLOR_TYPE_GRAY, 8, 0);
+    write_jpeg(tmp_path("lab/cat/3.jpg"), 33, 17, 0, 90);
+    write_png(tmp_path("lab/dog/sub/4.png"), 16, 30, PNG_COLOR_TYPE_PALETTE, 8, 0);
+    write_jpeg(tmp_path("lab/dog/5.jpeg"), 64, 64, 1, 90);
+    write_png(tmp_path("lab/emu/6.png"), 16, 16, PNG_COLOR_TYPE_RGBA, 8, 0);
+    FILE *f = fopen(tmp_path("lab/dog/notes.txt"), "w");
+    if (f) fputs("not an image", f), fclose(f);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/lab", tmpdir);
+    dy_image_folder_options o = dy_image_folder_defaults();
+    o.size = 16;
+    dy_dataset *ds = NULL;
+    if (CHECK(dy_dataset_load_image_folder(ctx, &ds, dir, &o) == DY_OK, "labelled folder: %s", dy_ctx_error(ctx))) {
+        CHECK(ds->count == 6 && ds->channels == 3 && ds->height == 16 && ds->num_classes == 3, "6 images, 3 classes");
+        CHECK(!strcmp(ds->class_names[0], "cat") && !strcmp(ds->class_names[2], "emu") && ds->class_counts[0] == 3 &&
+                  ds->class_counts[1] == 2 && ds->class_counts[2] == 1,
+              "class names sorted, counts 3/2/1");
+        CHECK(ds->labels[3] == 1 && ds->labels[5] == 2 && ds->skipped == 0, "labels follow folders");
+        /* 2.PNG is grey 16x16: replicated into three identical channels, exact */
+        int bad = 0;
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < 16; y++)
+                for (int x = 0; x < 16; x++) bad += ds->pixels[768 + c * 256 + y * 16 + x] != pattern(x, y, 0);
+        CHECK(bad == 0, "grey image replicated to RGB (%d differ)", bad);
+        dy_dataset_free(ds);
+    }
+    o.channels = 1;
+    CHECK(dy_dataset_load_image_folder(ctx, &ds, dir, &o) == DY_OK && ds->channels == 1 &&
+              ds->pixels[256 + 5] == pattern(5, 0, 0),
+          "grey data set: %s", dy_ctx_error(ctx));
+    dy_dataset_free(ds);
+    o.channels = 3;
+    /* a corrupt file: fail names it; skip counts it */
+    f = fopen(tmp_path("lab/dog/broken.jpg"), "wb");
+    if (f) fwrite("\xff\xd8\xff\xe0garbage", 1, 11, f), fclose(f);
+    CHECK(dy_dataset_load_image_folder(ctx, &ds, dir, &o) == DY_ERR_FORMAT && has(ctx, "broken.jpg") && ds == NULL,
+          "fail mode names the bad file: %s", dy_ctx_error(ctx));
+    o.skip_bad = true;
+    CHECK(dy_dataset_load_image_folder(ctx, &ds, dir, &o) == DY_OK && ds->count == 6 && ds->skipped == 1 &&
+              ds->class_counts[1] == 2 && ds->labels[5] == 2,
+          "skip mode: 6 kept, 1 skipped: %s", dy_ctx_error(ctx));
+    dy_dataset_free(ds);
+    /* unlabelled tree */
+    write_png(tmp_path("unl/x.png"), 10, 10, PNG_COLOR_TYPE_RGB, 8, 0);
+    write_jpeg(tmp_path("unl/a/b/y.jpg"), 12, 10, 0, 90);
+    snprintf(dir, sizeof dir, "%s/unl", tmpdir);
+    o.labelled = false;
+    o.skip_bad = false;
+    CHECK(dy_dataset_load_image_folder(ctx, &ds, dir, &o) == DY_OK && ds->count == 2 && ds->labels[0] == -1 &&
+              ds->num_classes == 0,
+          "unlabelled tree: %s", dy_ctx_error(ctx));
+    dy_dataset_free(ds);
+    snprintf(dir, sizeof dir, "%s/none", tmpdir);
+    CHECK(dy_dataset_load_image_folder(ctx, &ds, dir, &o) == DY_ERR_IO && has(ctx, "none") &&
+              has(ctx, "missing folder"),
+          "missing folder: %s", dy_ctx_error(ctx));
+    snprintf(dir, sizeof dir, "%s/lab/emu/..", tmpdir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/empty/k", tmpdir);
+    CHECK(system(cmd) == 0, "mkdir");
+    snprintf(dir, sizeof dir, "%s/empty", tmpdir);
+    o.labelled = true;
+    CHECK(dy_dataset_load_image_folder(ctx, &ds, dir, &o) == DY_ERR_FORMAT && has(ctx, "no .png/.jpg/.jpeg"),
+          "no images: %s", dy_ctx_error(ctx));
+}
+
+int main(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/dy_test_images_XXXXXX");
+    if (!mkdtemp(tmpdir)) return 1;
+    dy_ctx *ctx;
+    dy_ctx_options o = {.threads = 2, .backend = DY_BACKEND_REF};
+    if (dy_ctx_create(&ctx, &o) != DY_OK) return 1;
+    test_png(ctx);
+    test_jpeg(ctx);
+    test_resize(ctx);
+    test_folder(ctx);
+    dy_ctx_destroy(ctx);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) printf("could not remove %s\n", tmpdir);
+    return test_finish();
+}
