@@ -93,6 +93,7 @@ typedef struct {
     unsigned char *scratch;
     size_t scratch_bytes;
     int32_t scratch_mem;
+    int32_t output_mem;          /* the memory the output is copied to (its dims give the output's size) */
     dnnl_exec_arg_t *arg_pool;   /* every item's resolved argument list, one allocation */
     /* caller buffers of the current call, by dd_where */
     void *user[DD_N_WHERE];
