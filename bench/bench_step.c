@@ -11,7 +11,8 @@
  * convolution, whose data gradient (d input) is not computed. Batch norm, ReLU, pooling, adds, the loss and SGD
  * are not counted (they are memory-bound and small in FLOPs), so the figure understates the work slightly.
  *
- * Usage: bench_step [width] [images per view] [timed steps] [warm-up steps]; DY_BENCH_NO_TWIN=1 skips the twin. */
+ * Usage: bench_step [width] [images per view] [timed steps] [warm-up steps]; DY_BENCH_NO_TWIN=1 skips the twin,
+ * DY_BENCH_BACKEND=ref times the reference executor. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,8 @@ int main(int argc, char **argv) {
     const int64_t n = 2 * per_view, size = 32;
     dy_ctx *ctx = NULL;
     dy_ctx_options co = {.threads = 2};
+    const char *be = getenv("DY_BENCH_BACKEND"); /* "ref" times the reference executor instead */
+    if (be && strcmp(be, "ref") == 0) co.backend = DY_BACKEND_REF;
     if (dy_ctx_create(&ctx, &co) != DY_OK) return fprintf(stderr, "no context\n"), 1;
     dy_model_config cfg = dy_model_config_default();
     cfg.width = width;
