@@ -5,12 +5,11 @@
 #include "engine/exec_backend.h"
 
 static const dy_exec_backend *backend_for(const dy_ctx *ctx) {
-    /* TODO(dnnl helper): when src/engine/dnnl/dnnl_exec.c (dy_dnnl_exec_backend) is on main, return
-     *     #ifdef DY_HAVE_DNNL
-     *     if (dy_ctx_backend(ctx) == DY_BACKEND_DNNL) return &dy_dnnl_exec_backend;
-     *     #endif
-     * Until then both backends run the reference executor. */
+#ifdef DY_HAVE_DNNL
+    if (dy_ctx_backend(ctx) == DY_BACKEND_DNNL) return &dy_dnnl_exec_backend;
+#else
     (void)ctx;
+#endif
     return &dy_ref_exec_backend;
 }
 

@@ -1,0 +1,165 @@
+/* One full SimCLR training step of the engine, timed: ResNet-18 (CIFAR stem, width 64) with the projection head,
+ * 3x32x32 images, 128 images per view and two views (256 images through the encoder and head in one batch),
+ * forward, the DySTreSS loss (cosine temperature profile 0.07-0.2, include/dystress/loss.h), backward, and one SGD
+ * step (momentum 0.9, weight decay 5e-4). Warm-up steps, then timed steps; prints the median images/s, the
+ * achieved GFLOP/s and the peak memory, then runs the PyTorch twin bench/bench_step_torch.py (same model, same
+ * loss, same optimizer, torch threads = 2) and prints the ratio. The twin is skipped with a message when
+ * /usr/bin/python3 has no torch.
+ *
+ * FLOPs are counted, not measured: for every convolution and linear layer 2 * MACs forward (MACs = output elements
+ * x input channels x kernel area), twice that backward (data gradient and weight gradient), except the first
+ * convolution, whose data gradient (d input) is not computed. Batch norm, ReLU, pooling, adds, the loss and SGD
+ * are not counted (they are memory-bound and small in FLOPs), so the figure understates the work slightly.
+ *
+ * Usage: bench_step [width] [images per view] [timed steps] [warm-up steps]; DY_BENCH_NO_TWIN=1 skips the twin,
+ * DY_BENCH_BACKEND=ref times the reference executor. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dystress.h"
+#include "engine/graph.h"
+#include "model/resnet.h"
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Peak resident set (VmHWM) in MiB. */
+static double peak_rss_mib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0) kb = atof(line + 6);
+    if (f) fclose(f);
+    return kb / 1024.0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* FLOPs of one training step of cfg's network for n images of size x size (see the header comment). */
+static double step_flops(dy_ctx *ctx, const dy_model_config *cfg, int64_t n, int64_t size) {
+    dy_graph g;
+    dy_graph_init(&g, cfg->in_channels);
+    if (dy_resnet_build(ctx, &g, cfg) != DY_OK || dy_head_build(ctx, &g, g.features, cfg->head_hidden,
+                                                                cfg->head_out) != DY_OK) {
+        dy_graph_free(&g);
+        return -1;
+    }
+    dy_value_shape *s = malloc(sizeof *s * (size_t)(g.n_nodes + 1));
+    double total = -1;
+    if (s && dy_graph_infer(ctx, &g, size, size, s) == DY_OK) {
+        total = 0;
+        for (int32_t i = 0; i < g.n_nodes; i++) {
+            const dy_node *nd = &g.nodes[i];
+            const dy_value_shape in = s[nd->in[0]], out = s[i + 1];
+            double macs = 0;
+            if (nd->op == DY_OP_CONV2D) macs = (double)n * out.c * out.h * out.w * in.c * nd->kernel * nd->kernel;
+            if (nd->op == DY_OP_LINEAR) macs = (double)n * nd->channels * in.c * in.h * in.w;
+            double fwd = 2 * macs;
+            total += fwd + fwd /* weight gradient */ + (nd->in[0] == 0 ? 0 : fwd) /* data gradient */;
+        }
+    }
+    free(s);
+    dy_graph_free(&g);
+    return total;
+}
+
+/* Runs the twin and reads its "torch ..." line; returns 0 when it ran. */
+static int run_twin(int64_t width, int64_t per_view, int steps, int warmup, double *ips, double *gflops,
+                    double *peak) {
+    char cmd[512], line[512];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 bench/bench_step_torch.py %lld %lld %d %d 2>&1", (long long)width,
+             (long long)per_view, steps, warmup);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    int found = -1;
+    while (fgets(line, sizeof line, p)) {
+        fputs(line, stdout);
+        if (sscanf(line, "torch median %lf img/s %lf GFLOP/s peak RSS %lf MiB", ips, gflops, peak) == 3) found = 0;
+    }
+    pclose(p);
+    return found;
+}
+
+int main(int argc, char **argv) {
+    const int64_t width = argc > 1 ? atoll(argv[1]) : 64, per_view = argc > 2 ? atoll(argv[2]) : 128;
+    const int steps = argc > 3 ? atoi(argv[3]) : 5, warmup = argc > 4 ? atoi(argv[4]) : 2;
+    const int64_t n = 2 * per_view, size = 32;
+    dy_ctx *ctx = NULL;
+    dy_ctx_options co = {.threads = 2};
+    const char *be = getenv("DY_BENCH_BACKEND"); /* "ref" times the reference executor instead */
+    if (be && strcmp(be, "ref") == 0) co.backend = DY_BACKEND_REF;
+    if (dy_ctx_create(&ctx, &co) != DY_OK) return fprintf(stderr, "no context\n"), 1;
+    dy_model_config cfg = dy_model_config_default();
+    cfg.width = width;
+    dy_model *m = NULL;
+    if (dy_model_create(ctx, &cfg, 1, &m) != DY_OK) return fprintf(stderr, "%s\n", dy_ctx_error(ctx)), 1;
+    const int64_t out_dim = dy_model_output_dim(m);
+    dy_loss_options lo = dy_loss_defaults(); /* SimCLR form, cosine profile 0.07-0.2, raw projections */
+    lo.max_batch = per_view;
+    lo.dim = out_dim;
+    dy_loss *loss = NULL;
+    if (dy_loss_create(ctx, &lo, &loss) != DY_OK) return fprintf(stderr, "%s\n", dy_ctx_error(ctx)), 1;
+    int64_t n_params = 0;
+    float *params = dy_model_params(m, &n_params), *grads = dy_model_grads(m, NULL);
+    float *momentum = dy_model_momentum(m, NULL);
+    float *x = malloc(sizeof(float) * (size_t)(n * 3 * size * size));
+    float *z = malloc(sizeof(float) * (size_t)(n * out_dim)), *dz = malloc(sizeof(float) * (size_t)(n * out_dim));
+    double *times = malloc(sizeof(double) * (size_t)(steps > 0 ? steps : 1));
+    if (!x || !z || !dz || !times) return fprintf(stderr, "out of memory\n"), 1;
+    /* the two views of 128 images: any numbers do for timing; a fixed pattern keeps runs comparable */
+    for (int64_t i = 0; i < n * 3 * size * size; i++) x[i] = (float)((i * 7919) % 255) / 127.5f - 1.0f;
+    dy_sgd_options so = {.lr = 0.06, .momentum = 0.9, .weight_decay = 5e-4};
+
+    printf("training step: ResNet-18 width %lld (CIFAR stem) + head 512-128, %lld images per view x 2 views, "
+           "32x32, DySTreSS loss, SGD; %s backend, %d threads\n",
+           (long long)width, (long long)per_view, dy_backend_name(dy_ctx_backend(ctx)), dy_ctx_threads(ctx));
+    double last_loss = 0;
+    for (int s = 0; s < warmup + steps; s++) {
+        double t0 = now_s();
+        float lv = 0;
+        dy_status st = dy_model_forward_train(m, x, n, size, size, NULL, z);
+        if (st == DY_OK) st = dy_loss_contrastive(loss, ctx, per_view, z, dz, &lv, NULL);
+        if (st == DY_OK) st = dy_model_backward(m, dz);
+        if (st == DY_OK) st = dy_sgd_step(ctx, &so, params, grads, momentum, n_params, s);
+        if (st != DY_OK) return fprintf(stderr, "step %d: %s\n", s, dy_ctx_error(ctx)), 1;
+        double t = now_s() - t0;
+        if (s >= warmup) times[s - warmup] = t;
+        last_loss = lv;
+    }
+    qsort(times, (size_t)steps, sizeof *times, cmp_double);
+    const double median = steps > 0 ? times[steps / 2] : 0;
+    const double flops = step_flops(ctx, &cfg, n, size);
+    const double ips = (double)n / median, gflops = flops / median * 1e-9, peak = peak_rss_mib();
+    printf("per step %.1f GFLOP (conv + linear, forward 1x + backward 2x); step times (s):", flops * 1e-9);
+    for (int s = 0; s < steps; s++) printf(" %.3f", times[s]);
+    printf("\nloss after the last step %.4f\n", last_loss);
+    printf("dystress median %.1f img/s %.1f GFLOP/s peak RSS %.0f MiB (executor activations + scratch %.0f MiB)\n",
+           ips, gflops, peak, (double)dy_model_memory(m) / (1024.0 * 1024.0));
+
+    if (getenv("DY_BENCH_NO_TWIN")) {
+        printf("PyTorch twin skipped (DY_BENCH_NO_TWIN)\n");
+    } else if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
+        printf("PyTorch not found for /usr/bin/python3: the twin is skipped, dystress figures only\n");
+    } else {
+        double t_ips = 0, t_gflops = 0, t_peak = 0;
+        if (run_twin(width, per_view, steps, warmup, &t_ips, &t_gflops, &t_peak) == 0)
+            printf("ratio dystress / torch: %.2fx images/s; peak RSS %.0f vs %.0f MiB (%.2fx)\n", ips / t_ips, peak,
+                   t_peak, peak / t_peak);
+        else
+            printf("the PyTorch twin gave no result line\n");
+    }
+    free(x), free(z), free(dz), free(times);
+    dy_loss_destroy(loss);
+    dy_model_destroy(m);
+    dy_ctx_destroy(ctx);
+    return 0;
+}

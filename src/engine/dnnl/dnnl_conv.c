@@ -1,0 +1,231 @@
+/* Convolution groups. Training: one convolution (forward, backward data, backward weights). Evaluation: the
+ * convolution with the following batch norm folded into its weights and bias, then optionally the residual add
+ * (a sum post-op writing over the shortcut) and the ReLU (an eltwise post-op): one primitive per ResNet stage. */
+#include "engine/dnnl/dnnl_exec_internal.h"
+
+typedef struct {
+    dnnl_memory_desc_t src, src_any, weights_any, weights_plain, bias, dst_any;
+    dnnl_dims_t strides, pad, pad_r;
+    bool has_bias;
+} conv_descs;
+
+static void describe(dd_builder *b, const dd_group *gr, conv_descs *cd) {
+    const dy_node *nd = &b->g->nodes[gr->main];
+    const dy_value_shape in = b->shapes[nd->in[0]], out = b->shapes[gr->main + 1];
+    cd->src = *dd_value_md(b, nd->in[0]);
+    /* The image may be reordered to the layout the first convolution likes; every other convolution reads its
+     * input where the previous primitives left it, so that one layout runs through the network. */
+    if (nd->in[0] == 0) dnnl_memory_desc_init_by_tag(&cd->src_any, 4, cd->src.dims, dnnl_f32, dnnl_format_tag_any);
+    else cd->src_any = cd->src;
+    dnnl_dims_t wdims = {nd->channels, in.c, nd->kernel, nd->kernel};
+    dnnl_dims_t ddims = {b->e->base.n, out.c, out.h, out.w};
+    dnnl_dims_t bdims = {nd->channels};
+    dnnl_memory_desc_init_by_tag(&cd->weights_any, 4, wdims, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&cd->weights_plain, 4, wdims, dnnl_f32, dnnl_oihw);
+    dnnl_memory_desc_init_by_tag(&cd->dst_any, 4, ddims, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&cd->bias, 1, bdims, dnnl_f32, dnnl_x);
+    cd->strides[0] = cd->strides[1] = nd->stride;
+    /* PyTorch pads both sides by pad and drops what the last window does not reach; oneDNN is told the right
+     * padding the last window really uses (smaller than pad, or negative, when the stride leaves a remainder):
+     * with the nominal pad its backward-data kernels read past the end in those cases. */
+    cd->pad[0] = cd->pad[1] = nd->pad;
+    cd->pad_r[0] = (out.h - 1) * nd->stride + nd->kernel - in.h - nd->pad;
+    cd->pad_r[1] = (out.w - 1) * nd->stride + nd->kernel - in.w - nd->pad;
+    cd->has_bias = nd->bias >= 0 || (!b->train && gr->bn >= 0);
+}
+
+static dy_status forward_pd(dd_builder *b, const dd_group *gr, const conv_descs *cd, dnnl_primitive_attr_t attr,
+                            dnnl_primitive_desc_t *pd) {
+    dnnl_convolution_desc_t desc;
+    const dnnl_prop_kind_t prop = b->train ? dnnl_forward_training : dnnl_forward_inference;
+    const dnnl_memory_desc_t *bias = cd->has_bias ? &cd->bias : NULL;
+    /* Layouts: nChw16c when the channels fill whole 16-blocks (the AVX-512 kernels' own blocking), nhwc
+     * otherwise (oneDNN 2.6 gave wrong training results on zero-padded nChw16c tensors of 4 and 8 channels);
+     * a convolution keeps the layout of its input where it can, so that one layout runs through the network
+     * and nothing is reordered between layers. Left to choose, oneDNN switches layouts along the way. */
+    {
+        const dnnl_memory_desc_t *src = &cd->src;
+        dnnl_memory_desc_t nchw16c, nhwc, want;
+        dnnl_memory_desc_init_by_tag(&nchw16c, 4, cd->dst_any.dims, dnnl_f32, dnnl_aBcd16b);
+        dnnl_memory_desc_init_by_tag(&nhwc, 4, cd->dst_any.dims, dnnl_f32, dnnl_acdb);
+        dnnl_memory_desc_t src_as_nhwc;
+        dnnl_memory_desc_init_by_tag(&src_as_nhwc, 4, src->dims, dnnl_f32, dnnl_acdb);
+        bool input_nhwc = b->g->nodes[gr->main].in[0] != 0 && dd_md_equal(src, &src_as_nhwc);
+        want = cd->dst_any.dims[1] % 16 == 0 && !input_nhwc ? nchw16c : nhwc;
+        if (dnnl_convolution_forward_desc_init(&desc, prop, dnnl_convolution_direct, &cd->src_any, &cd->weights_any,
+                                               bias, &want, cd->strides, cd->pad, cd->pad_r) == dnnl_success &&
+            dnnl_primitive_desc_create(pd, &desc, attr ? attr : b->attr_plain, b->engine, NULL) == dnnl_success)
+            return DY_OK;
+    }
+    DD_TRY(b,
+           dnnl_convolution_forward_desc_init(&desc, prop, dnnl_convolution_direct, &cd->src_any, &cd->weights_any,
+                                              bias, &cd->dst_any, cd->strides, cd->pad, cd->pad_r),
+           "convolution forward descriptor");
+    return dd_pd_create(b, pd, &desc, attr, NULL, "convolution forward");
+}
+
+/* Evaluation: the batch norm's scale and shift folded into plain weights and bias, each forward (the parameters
+ * and running statistics may change between calls). */
+static dy_status fold_bn(dd_builder *b, const dd_group *gr, const conv_descs *cd, int32_t *w_plain,
+                         int32_t *bias) {
+    const dy_node *conv = &b->g->nodes[gr->main], *bn = &b->g->nodes[gr->bn];
+    if (bn->running_mean < 0 || bn->running_var < 0)
+        return dy_fail(b->ctx, DY_ERR_UNSUPPORTED, "oneDNN executor: batch norm %s has no running statistics",
+                       bn->name);
+    *w_plain = dd_arena_mem(b, &cd->weights_plain);
+    *bias = dd_arena_mem(b, &cd->bias);
+    dnnl_memory_desc_t cmd = cd->bias;
+    int32_t m_w = dd_user_mem(b, &cd->weights_plain, DD_PARAMS, conv->weight);
+    int32_t m_b = conv->bias >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, conv->bias) : -1;
+    int32_t m_g = bn->weight >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, bn->weight) : -1;
+    int32_t m_s = bn->bias >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, bn->bias) : -1;
+    int32_t m_rm = dd_user_mem(b, &cmd, DD_STATE, bn->running_mean);
+    int32_t m_rv = dd_user_mem(b, &cmd, DD_STATE, bn->running_var);
+    if (*w_plain < 0 || *bias < 0 || m_w < 0 || m_rm < 0 || m_rv < 0)
+        return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+    dd_item *it = dd_add_item(b, DD_ITEM_FOLD_BN);
+    if (!it) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+    int32_t ops[] = {m_w, m_b, m_g, m_s, m_rm, m_rv, *w_plain, *bias};
+    it->nargs = 8;
+    for (int k = 0; k < 8; k++) it->arg_mem[k] = ops[k];
+    it->count = conv->channels;
+    it->extra = cd->weights_plain.dims[1] * cd->weights_plain.dims[2] * cd->weights_plain.dims[3];
+    it->eps = bn->eps;
+    return DY_OK;
+}
+
+dy_status dd_conv_forward(dd_builder *b, const dd_group *gr) {
+    const dy_node *nd = &b->g->nodes[gr->main];
+    const int32_t in = nd->in[0], out = gr->last + 1;
+    conv_descs cd;
+    describe(b, gr, &cd);
+    dnnl_primitive_attr_t attr = NULL;
+    DY_TRY(dd_attr_create(b, &attr, gr->add >= 0, gr->relu >= 0));
+    dnnl_primitive_desc_t pd;
+    dy_status st = forward_pd(b, gr, &cd, attr, &pd);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != DY_OK) return st;
+    const dnnl_memory_desc_t wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t dmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+
+    int32_t m_w = -1, m_bias = -1;
+    if (!b->train && gr->bn >= 0) {
+        int32_t w_plain = -1;
+        st = fold_bn(b, gr, &cd, &w_plain, &m_bias);
+        if (st == DY_OK && !dd_md_equal(&wmd, &cd.weights_plain)) {
+            m_w = dd_arena_mem(b, &wmd);
+            st = m_w < 0 ? dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory") : dd_add_reorder(b, w_plain, m_w);
+        } else {
+            m_w = w_plain;
+        }
+    } else {
+        st = dd_weights_in(b, &wmd, &cd.weights_plain, DD_PARAMS, nd->weight, &m_w);
+        if (st == DY_OK && nd->bias >= 0) m_bias = dd_user_mem(b, &cd.bias, DD_PARAMS, nd->bias);
+    }
+    if (st != DY_OK) {
+        dnnl_primitive_desc_destroy(pd);
+        return st;
+    }
+
+    /* the image in the first convolution's layout (kept for backward in training) */
+    int32_t m_src = b->value_mem[in];
+    const dnnl_memory_desc_t smd = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    if (!dd_md_equal(&smd, dd_md(b, m_src))) {
+        m_src = dd_arena_mem(b, &smd);
+        st = m_src < 0 ? dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory")
+                       : dd_add_reorder(b, b->value_mem[in], m_src);
+        if (st != DY_OK) {
+            dnnl_primitive_desc_destroy(pd);
+            return st;
+        }
+    }
+    b->aux[gr->main][0] = m_src;
+
+    int32_t m_dst;
+    if (gr->add >= 0) {
+        /* The sum post-op adds the convolution into what dst holds: the shortcut, in place when it dies here. */
+        int32_t other = gr->add_other;
+        int32_t m_other = b->value_mem[other];
+        if (dd_value_dies(b, other, gr) && dd_md_equal(dd_md(b, m_other), &dmd)) {
+            m_dst = m_other;
+        } else {
+            m_dst = dd_arena_mem(b, &dmd);
+            if (m_dst >= 0) st = dd_add_reorder(b, m_other, m_dst);
+        }
+    } else {
+        m_dst = dd_arena_mem(b, &dmd);
+    }
+    if (st != DY_OK || m_dst < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return st != DY_OK ? st : dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory");
+    }
+    int args[] = {DNNL_ARG_SRC, m_src, DNNL_ARG_WEIGHTS, m_w, DNNL_ARG_DST, m_dst,
+                  m_bias >= 0 ? DNNL_ARG_BIAS : -1, m_bias, -1};
+    DY_TRY(dd_add_primitive(b, pd, args));
+    b->value_mem[out] = m_dst;
+    return DY_OK;
+}
+
+dy_status dd_conv_backward(dd_builder *b, const dd_group *gr) {
+    const dy_node *nd = &b->g->nodes[gr->main];
+    const int32_t in = nd->in[0], out = gr->main + 1;
+    conv_descs cd;
+    describe(b, gr, &cd);
+    const int32_t m_src = b->aux[gr->main][0];
+    cd.src = *dd_md(b, m_src); /* the layout the forward convolution read */
+    const dnnl_memory_desc_t *dst = dd_value_md(b, out);
+    int32_t m_dy = dd_diff_get(b, out);
+    dnnl_primitive_desc_t hint;
+    DY_TRY(forward_pd(b, gr, &cd, NULL, &hint));
+
+    /* weights (and bias) gradient, reordered into the flat gradient buffer */
+    dnnl_convolution_desc_t desc;
+    dnnl_primitive_desc_t pd = NULL;
+    dy_status st = dd_check(b,
+                            dnnl_convolution_backward_weights_desc_init(
+                                &desc, dnnl_convolution_direct, &cd.src, &cd.weights_any,
+                                cd.has_bias ? &cd.bias : NULL, dst, cd.strides, cd.pad, cd.pad_r),
+                            "convolution backward-weights descriptor");
+    if (st == DY_OK) st = dd_pd_create(b, &pd, &desc, NULL, hint, "convolution backward weights");
+    int32_t m_dw = -1, m_dw_user = -1;
+    if (st == DY_OK) {
+        st = dd_weights_out(b, dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0), &cd.weights_plain,
+                            nd->weight, &m_dw, &m_dw_user);
+        if (st != DY_OK) dnnl_primitive_desc_destroy(pd);
+    }
+    if (st == DY_OK) {
+        int32_t m_db = nd->bias >= 0 ? dd_user_mem(b, &cd.bias, DD_GRADS, nd->bias) : -1;
+        int args[] = {DNNL_ARG_SRC, m_src, DNNL_ARG_DIFF_DST, m_dy, DNNL_ARG_DIFF_WEIGHTS, m_dw,
+                      m_db >= 0 ? DNNL_ARG_DIFF_BIAS : -1, m_db, -1};
+        st = dd_add_primitive(b, pd, args);
+    }
+    if (st == DY_OK) st = dd_weights_out_finish(b, m_dw, m_dw_user);
+
+    /* data gradient; for the network input only when the caller asks for it */
+    if (st == DY_OK) {
+        b->dinput_only = in == 0;
+        pd = NULL;
+        st = dd_check(b,
+                      dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &cd.src,
+                                                               &cd.weights_any, dst, cd.strides, cd.pad, cd.pad_r),
+                      "convolution backward-data descriptor");
+        if (st == DY_OK) st = dd_pd_create(b, &pd, &desc, NULL, hint, "convolution backward data");
+        int32_t m_w = -1;
+        if (st == DY_OK) {
+            st = dd_weights_in(b, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &cd.weights_plain,
+                               DD_PARAMS, nd->weight, &m_w);
+            if (st != DY_OK) dnnl_primitive_desc_destroy(pd);
+        }
+        if (st == DY_OK) {
+            int32_t m_dx = dd_md_equal(&cd.src, dd_value_md(b, in)) ? dd_diff_target(b, in, -1)
+                                                                   : dd_arena_mem(b, &cd.src);
+            st = dd_add_primitive(b, pd,
+                                  (int[]){DNNL_ARG_DIFF_DST, m_dy, DNNL_ARG_WEIGHTS, m_w, DNNL_ARG_DIFF_SRC, m_dx, -1});
+            if (st == DY_OK) st = dd_diff_commit(b, in, m_dx);
+        }
+        b->dinput_only = false;
+    }
+    dnnl_primitive_desc_destroy(hint);
+    dd_diff_release(b, out);
+    return st;
+}
