@@ -54,6 +54,10 @@ $(BUILD)/libdystress.so: $(LIB_OBJ)
 dystress: $(CLI_OBJ) $(BUILD)/libdystress.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# the command built in another build folder (the sanitizer build tests its own)
+$(BUILD)/dystress: $(CLI_OBJ) $(BUILD)/libdystress.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(SUP_OBJ) $(BUILD)/libdystress.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -70,8 +74,9 @@ check: test
 sanitize: deps-test
 	$(MAKE) BUILD=build-san CC=clang OPT=-O1 \
 	  CFLAGS='-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer' \
-	  LDFLAGS='-fopenmp -fsanitize=address,undefined' build-san/libdystress.a $(TESTS:$(BUILD)/%=build-san/%)
-	ASAN_OPTIONS=detect_leaks=1 DY_TEST_QUICK=1 tests/run.sh build-san/tests
+	  LDFLAGS='-fopenmp -fsanitize=address,undefined' build-san/libdystress.a build-san/dystress \
+	  $(TESTS:$(BUILD)/%=build-san/%)
+	ASAN_OPTIONS=detect_leaks=1 DY_TEST_QUICK=1 DY_CLI=build-san/dystress tests/run.sh build-san/tests
 
 # Small tests under valgrind's leak checker (the slow numeric suites are skipped with DY_TEST_QUICK). Built in its own
 # folder without AVX-512: valgrind 3.19 stops at AVX-512 instructions ("illegal opcode"), which -march=native emits here.

@@ -49,8 +49,11 @@ static int run(char *out, size_t out_size, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(cmd, sizeof cmd, fmt, ap);
     va_end(ap);
-    char full[4300];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    char full[4400];
+    /* DY_CLI names the binary under test (the sanitizer build sets its own); commands are written with ./dystress */
+    const char *cli = getenv("DY_CLI");
+    if (cli && !strncmp(cmd, "./dystress", 10)) snprintf(full, sizeof full, "%s%s 2>&1", cli, cmd + 10);
+    else snprintf(full, sizeof full, "%s 2>&1", cmd);
     FILE *p = popen(full, "r");
     if (!p) return -1;
     size_t used = 0;
@@ -167,8 +170,8 @@ int main(void) {
     /* 3. SIGTERM mid-run: a checkpoint, a clean exit, and a resume to the same result */
     if (!test_quick()) {
         snprintf(cmd, sizeof cmd,
-                 "./dystress pretrain " COMMON " --knn-every 2 --run-dir %s/c > %s/c.log 2>&1 & echo $! > %s/c.pid",
-                 data, dir, dir, dir);
+                 "%s pretrain " COMMON " --knn-every 2 --run-dir %s/c > %s/c.log 2>&1 & echo $! > %s/c.pid",
+                 getenv("DY_CLI") ? getenv("DY_CLI") : "./dystress", data, dir, dir, dir);
         CHECK(system(cmd) == 0, "background run started");
         snprintf(fb, sizeof fb, "%s/c", dir);
         for (int i = 0; i < 600 && mean_loss(fb, 5, 5) < 0; i++) usleep(50000);

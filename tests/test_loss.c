@@ -95,15 +95,15 @@ static float *make_views(int64_t n, int64_t d, bool raw, unsigned seed) {
     float *x = malloc(sizeof(float) * (size_t)(2 * n * d));
     float *base = malloc(sizeof(float) * (size_t)(n * d));
     srand(seed);
-    for (int64_t i = 0; i < n * d; i++) base[i] = (float)rand() / RAND_MAX * 2.0f - 1.0f;
+    for (int64_t i = 0; i < n * d; i++) base[i] = (float)((double)rand() / RAND_MAX) * 2.0f - 1.0f;
     for (int64_t i = 0; i < 2 * n; i++) {
         double ss = 0;
         for (int64_t k = 0; k < d; k++) {
-            float v = base[(i % n) * d + k] + 0.8f * ((float)rand() / RAND_MAX * 2.0f - 1.0f);
+            float v = base[(i % n) * d + k] + 0.8f * ((float)((double)rand() / RAND_MAX) * 2.0f - 1.0f);
             x[i * d + k] = v;
             ss += (double)v * v;
         }
-        float scale = raw ? (0.2f + 3.0f * (float)rand() / RAND_MAX) / (float)sqrt(ss) : 1.0f / (float)sqrt(ss);
+        float scale = raw ? (0.2f + 3.0f * (float)((double)rand() / RAND_MAX)) / (float)sqrt(ss) : 1.0f / (float)sqrt(ss);
         for (int64_t k = 0; k < d; k++) x[i * d + k] *= scale;
     }
     free(base);

@@ -31,8 +31,8 @@ static dy_status evaluate(dy_ctx *ctx, dy_model *model, const dy_dataset *train,
     double t0 = progress_now();
     float *ftr = NULL, *fte = NULL;
     int64_t dim;
-    dy_status st = cli_features(ctx, model, train, &ftr, &dim);
-    if (st == DY_OK) st = cli_features(ctx, model, test, &fte, &dim);
+    dy_status st = cli_features(ctx, model, train, train, &ftr, &dim);
+    if (st == DY_OK) st = cli_features(ctx, model, train, test, &fte, &dim);
     if (st == DY_OK) st = cli_knn(ctx, ftr, train, fte, test, dim, o->knn_k, o->knn_t, false, &row->knn);
     dy_probe_options po = dy_probe_defaults();
     po.seed = (uint64_t)o->seed;

@@ -53,7 +53,7 @@ int cmd_embed(int argc, char **argv) {
         goto done;
     }
     dy_augment eval_aug;
-    if (dy_augment_preset(ctx, &eval_aug, "eval", ds) != DY_OK ||
+    if (dy_augment_preset(ctx, &eval_aug, "eval", train) != DY_OK ||
         dy_embed_dataset(ctx, model, ds, &eval_aug, 256, !raw, &f, &dim) != DY_OK) {
         cli_error(ctx, "embed");
         goto done;

@@ -83,7 +83,7 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     }
     double t0 = progress_now();
-    if (cli_features(ctx, model, train, &ftr, &dim) != DY_OK || cli_features(ctx, model, test, &fte, &dim) != DY_OK) {
+    if (cli_features(ctx, model, train, train, &ftr, &dim) != DY_OK || cli_features(ctx, model, train, test, &fte, &dim) != DY_OK) {
         cli_error(ctx, "features");
         goto done;
     }

@@ -6,9 +6,10 @@
 
 #include "core/context.h"
 
-dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *ds, float **features, int64_t *dim) {
+dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *train, const dy_dataset *ds, float **features,
+                       int64_t *dim) {
     dy_augment eval_aug;
-    dy_status st = dy_augment_preset(ctx, &eval_aug, "eval", ds);
+    dy_status st = dy_augment_preset(ctx, &eval_aug, "eval", train);
     if (st != DY_OK) return st;
     if (model) return dy_embed_dataset(ctx, model, ds, &eval_aug, 256, true, features, dim);
     int64_t d = (int64_t)ds->channels * ds->height * ds->width;

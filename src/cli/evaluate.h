@@ -12,8 +12,10 @@ typedef struct {
 } eval_scores;
 
 /* L2-normalised features [ds->count, *dim]: the encoder's h when model is not NULL, else the normalised pixels
- * (the eval preset: resize/centre-crop + per-channel normalisation, flattened). */
-dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *ds, float **features, int64_t *dim);
+ * (the eval preset: resize/centre-crop + per-channel normalisation, flattened). The normalisation statistics are
+ * train's, whichever split ds is, so train and test features are made alike. */
+dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *train, const dy_dataset *ds, float **features,
+                       int64_t *dim);
 dy_status cli_knn(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte, const dy_dataset *test,
                   int64_t dim, int64_t k, double t, bool per_class, eval_scores *out);
 /* Linear probe on cached features (Adam, the paper's settings unless changed). */

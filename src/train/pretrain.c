@@ -536,10 +536,9 @@ dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatil
         fflush(t->metrics); /* so that `tail -f metrics.jsonl` and plotting scripts see every step */
         if (cb && cb->on_step) cb->on_step(cb->user, &r);
         bool epoch_done = t->step % t->steps_per_epoch == 0;
-        if (epoch_done || t->step == end) {
-            if ((st = after_epoch(t, cb, epoch, t->step == t->total_steps || (t->step == end && epoch_done))) != DY_OK)
-                return st;
-        }
+        /* the monitor runs at epoch ends only, so an invocation cut short by --max-steps or a signal leaves the
+         * same state (best kNN, its checkpoint) as an uninterrupted run */
+        if (epoch_done && (st = after_epoch(t, cb, epoch, t->step == t->total_steps)) != DY_OK) return st;
         bool periodic = c->checkpoint_every > 0 ? t->step % c->checkpoint_every == 0 : epoch_done;
         bool stopping = stop && *stop;
         if (periodic || stopping || t->step == end) {
