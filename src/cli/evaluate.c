@@ -12,27 +12,11 @@ dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *train, co
     dy_status st = dy_augment_preset(ctx, &eval_aug, "eval", train);
     if (st != DY_OK) return st;
     if (model) return dy_embed_dataset(ctx, model, ds, &eval_aug, 256, true, features, dim);
-    int64_t d = (int64_t)ds->channels * ds->height * ds->width;
+    /* raw pixels as METHOD.md measures them: values scaled to [0, 1], flattened (then L2-normalised below) */
+    int64_t d = (int64_t)ds->channels * ds->height * ds->width, row = ds->count;
     float *f = malloc((size_t)(ds->count * d) * sizeof(float));
     if (!f) return dy_fail(ctx, DY_ERR_NOMEM, "out of memory for pixel features");
-    dy_eval_iter *it;
-    if ((st = dy_eval_iter_create(ctx, &it, ds, &eval_aug, 512)) != DY_OK) {
-        free(f);
-        return st;
-    }
-    dy_batch b;
-    int64_t row = 0;
-    while (dy_eval_iter_next(it, &b)) {
-        int64_t bd = (int64_t)b.channels * b.height * b.width;
-        if (bd != d) {
-            dy_eval_iter_destroy(it);
-            free(f);
-            return dy_fail(ctx, DY_ERR_INTERNAL, "pixel features changed size");
-        }
-        memcpy(f + row * d, b.images, (size_t)(b.batch_size * d) * sizeof(float));
-        row += b.batch_size;
-    }
-    dy_eval_iter_destroy(it);
+    for (int64_t i = 0; i < ds->count * d; i++) f[i] = (float)ds->pixels[i] * (1.0f / 255.0f);
 #pragma omp parallel for num_threads(ctx->threads)
     for (int64_t i = 0; i < row; i++) {
         float *r = f + i * d;
