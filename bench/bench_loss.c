@@ -49,7 +49,7 @@ static c_result run_c(int64_t n, int64_t d, int reps) {
     if (dy_ctx_create(&ctx, &co) != DY_OK) return r;
     float *x = malloc(sizeof(float) * (size_t)(2 * n * d)), *dx = malloc(sizeof(float) * (size_t)(2 * n * d));
     srand(1);
-    for (int64_t i = 0; i < 2 * n * d; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (int64_t i = 0; i < 2 * n * d; i++) x[i] = (float)((double)rand() / RAND_MAX) - 0.5f;
     memset(dx, 0, sizeof(float) * (size_t)(2 * n * d));
     r.base_rss_mb = rss_mb();
     dy_loss_options o = dy_loss_defaults(); /* SimCLR form, cosine 0.07..0.2, raw input */

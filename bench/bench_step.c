@@ -122,7 +122,8 @@ int main(int argc, char **argv) {
     printf("training step: ResNet-18 width %lld (CIFAR stem) + head 512-128, %lld images per view x 2 views, "
            "32x32, DySTreSS loss, SGD; %s backend, %d threads\n",
            (long long)width, (long long)per_view, dy_backend_name(dy_ctx_backend(ctx)), dy_ctx_threads(ctx));
-    double last_loss = 0;
+    double *losses = malloc(sizeof(double) * (size_t)(warmup + steps));
+    if (!losses) return fprintf(stderr, "out of memory\n"), 1;
     for (int s = 0; s < warmup + steps; s++) {
         double t0 = now_s();
         float lv = 0;
@@ -133,7 +134,7 @@ int main(int argc, char **argv) {
         if (st != DY_OK) return fprintf(stderr, "step %d: %s\n", s, dy_ctx_error(ctx)), 1;
         double t = now_s() - t0;
         if (s >= warmup) times[s - warmup] = t;
-        last_loss = lv;
+        losses[s] = lv;
     }
     qsort(times, (size_t)steps, sizeof *times, cmp_double);
     const double median = steps > 0 ? times[steps / 2] : 0;
@@ -141,7 +142,9 @@ int main(int argc, char **argv) {
     const double ips = (double)n / median, gflops = flops / median * 1e-9, peak = peak_rss_mib();
     printf("per step %.1f GFLOP (conv + linear, forward 1x + backward 2x); step times (s):", flops * 1e-9);
     for (int s = 0; s < steps; s++) printf(" %.3f", times[s]);
-    printf("\nloss after the last step %.4f\n", last_loss);
+    printf("\nloss per step:");
+    for (int s = 0; s < warmup + steps; s++) printf(" %.4f", losses[s]);
+    printf("\n");
     printf("dystress median %.1f img/s %.1f GFLOP/s peak RSS %.0f MiB (executor activations + scratch %.0f MiB)\n",
            ips, gflops, peak, (double)dy_model_memory(m) / (1024.0 * 1024.0));
 
@@ -157,7 +160,7 @@ int main(int argc, char **argv) {
         else
             printf("the PyTorch twin gave no result line\n");
     }
-    free(x), free(z), free(dz), free(times);
+    free(x), free(z), free(dz), free(times), free(losses);
     dy_loss_destroy(loss);
     dy_model_destroy(m);
     dy_ctx_destroy(ctx);

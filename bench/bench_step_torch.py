@@ -91,8 +91,7 @@ def main():
     idx = torch.arange(n * 3 * 32 * 32, dtype=torch.int64)
     x = (((idx * 7919) % 255).float() / 127.5 - 1.0).reshape(n, 3, 32, 32)
     flops = count_flops(model, x)
-    times = []
-    loss = torch.tensor(0.0)
+    times, losses = [], []
     for s in range(warmup + steps):
         t0 = time.perf_counter()
         z = model(x)
@@ -100,13 +99,15 @@ def main():
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        losses.append(loss.item())
         t = time.perf_counter() - t0
         if s >= warmup:
             times.append(t)
     times.sort()
     med = times[len(times) // 2]
-    print("torch %s, %d threads; step times (s): %s; loss after the last step %.4f" % (
-        torch.__version__, torch.get_num_threads(), " ".join("%.3f" % t for t in times), loss.item()))
+    print("torch %s, %d threads; step times (s): %s; loss per step: %s" % (
+        torch.__version__, torch.get_num_threads(), " ".join("%.3f" % t for t in times),
+        " ".join("%.4f" % v for v in losses)))
     print("torch median %.1f img/s %.1f GFLOP/s peak RSS %.0f MiB" % (n / med, flops / med * 1e-9, peak_rss_mib()))
 
 

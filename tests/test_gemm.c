@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static float rnd(void) { return (float)rand() / RAND_MAX * 2.0f - 1.0f; }
+static float rnd(void) { return (float)((double)rand() / RAND_MAX) * 2.0f - 1.0f; }
 
 static void check_case(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, float beta, int64_t pad) {
     /* op(A) m x k stored as (ta ? k x m : m x k) with row stride cols + pad; likewise B and C */

@@ -95,15 +95,15 @@ static float *make_views(int64_t n, int64_t d, bool raw, unsigned seed) {
     float *x = malloc(sizeof(float) * (size_t)(2 * n * d));
     float *base = malloc(sizeof(float) * (size_t)(n * d));
     srand(seed);
-    for (int64_t i = 0; i < n * d; i++) base[i] = (float)rand() / RAND_MAX * 2.0f - 1.0f;
+    for (int64_t i = 0; i < n * d; i++) base[i] = (float)((double)rand() / RAND_MAX) * 2.0f - 1.0f;
     for (int64_t i = 0; i < 2 * n; i++) {
         double ss = 0;
         for (int64_t k = 0; k < d; k++) {
-            float v = base[(i % n) * d + k] + 0.8f * ((float)rand() / RAND_MAX * 2.0f - 1.0f);
+            float v = base[(i % n) * d + k] + 0.8f * ((float)((double)rand() / RAND_MAX) * 2.0f - 1.0f);
             x[i * d + k] = v;
             ss += (double)v * v;
         }
-        float scale = raw ? (0.2f + 3.0f * (float)rand() / RAND_MAX) / (float)sqrt(ss) : 1.0f / (float)sqrt(ss);
+        float scale = raw ? (0.2f + 3.0f * (float)((double)rand() / RAND_MAX)) / (float)sqrt(ss) : 1.0f / (float)sqrt(ss);
         for (int64_t k = 0; k < d; k++) x[i * d + k] *= scale;
     }
     free(base);
@@ -434,6 +434,47 @@ static void test_blocked_vs_naive(void) {
             }
 }
 
+
+/* The reference code's shifted profile used the wrong mask in its positive-offset branch. The fixtures pin the
+ * branch down: with the masks swapped (cosine above -o, plateau below) the loss moves far outside the tolerance,
+ * while the naive loss with METHOD.md's branches reproduces the fixture. */
+static void test_shifted_mask_matters(void) {
+    fx_file *f = fx_load(test_fixture_path("loss_simclr_shiftpos_raw.bin"));
+    if (!CHECK(f != NULL, "fixture for the mask check")) return;
+    const dy_tau_profile prof = fixture_profile(f);
+    const int64_t n = fx_int(f, "n"), R = 2 * n;
+    const fx_tensor *xt = fx_get(f, "x");
+    const int64_t d = xt->dims[1];
+    double *x = widen(xt->data, R * d), *tau = calloc((size_t)(R * R), sizeof(double));
+    double *z = calloc((size_t)(R * d), sizeof(double));
+    for (int64_t i = 0; i < R; i++) {
+        double ss = 0;
+        for (int64_t k = 0; k < d; k++) ss += x[i * d + k] * x[i * d + k];
+        for (int64_t k = 0; k < d; k++) z[i * d + k] = x[i * d + k] / sqrt(ss);
+    }
+    const double o = prof.offset, lo = prof.tau_min, hi = prof.tau_max, pi = 3.14159265358979323846;
+    int64_t on_curve = 0;
+    for (int64_t i = 0; i < R; i++)
+        for (int64_t j = 0; j < R; j++) {
+            double s = 0;
+            for (int64_t k = 0; k < d; k++) s += z[i * d + k] * z[j * d + k];
+            const double curve = lo + 0.5 * (hi - lo) * (1 + cos(pi * (s + o) / prof.scale));
+            tau[i * R + j] = s > -o ? curve : hi; /* swapped */
+            on_curve += s <= -o;
+        }
+    const double want = fx_scalar(f, "loss");
+    const double right = naive_simclr(x, n, d, &prof, true, false, NULL, NULL, NULL);
+    const double swapped = naive_simclr(x, n, d, &prof, true, false, tau, NULL, NULL);
+    test_close_scalar("shifted profile o = 0.2: METHOD.md's branches reproduce the fixture", right, want, 1e-5);
+    CHECK(on_curve > 0 && fabs(swapped - want) > 1e-2 * fabs(want),
+          "swapped masks give a clearly different loss (%.6f vs %.6f; %lld pairs below -o)", swapped, want,
+          (long long)on_curve);
+    free(x);
+    free(tau);
+    free(z);
+    fx_free(f);
+}
+
 /* A smaller batch than max_batch reuses the same object. */
 static void test_smaller_batch(void) {
     const int64_t n = 10, d = 12;
@@ -664,6 +705,7 @@ int main(void) {
     test_moco_queue_ring();
     test_moco_threads_identical();
     test_blocked_vs_naive();
+    test_shifted_mask_matters();
     test_smaller_batch();
     test_finite_differences();
     test_threads_identical();

@@ -38,7 +38,7 @@ int main(void) {
         const int64_t m = 700, e = 8;
         float *z = malloc(sizeof(float) * (size_t)(m * e));
         srand(3);
-        for (int64_t i = 0; i < m * e; i++) z[i] = (float)rand() / RAND_MAX - 0.5f;
+        for (int64_t i = 0; i < m * e; i++) z[i] = (float)((double)rand() / RAND_MAX) - 0.5f;
         dy_ctx *one = NULL;
         dy_ctx_options o1 = {.threads = 1};
         double u1 = 0, u2 = 1;

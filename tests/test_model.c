@@ -644,5 +644,14 @@ int main(void) {
     test_weights(ctx);
     test_safetensors_parser(ctx);
     dy_ctx_destroy(ctx);
+    /* The oneDNN executor against the same fixtures (the dnnl helper's addition). Not the ResNet-50 one: its
+     * near-cancelling BN sums reach 9e-4 in fp32 accumulation (the reference accumulates in double); bottleneck
+     * blocks are compared executor to executor in tests/test_dnnl_exec.c. */
+    dy_ctx_options od = {.threads = 0, .backend = DY_BACKEND_DNNL};
+    if (dy_have_dnnl() && CHECK(dy_ctx_create(&ctx, &od) == DY_OK, "context with oneDNN")) {
+        test_resnet18_train(ctx);
+        test_eval(ctx);
+        dy_ctx_destroy(ctx);
+    }
     return test_finish();
 }

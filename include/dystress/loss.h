@@ -19,8 +19,9 @@
  * The computation is blocked: similarities are computed tile by tile with GEMM, the per-row normaliser with a
  * running maximum (log-sum-exp), and the backward recomputes the tiles (as flash attention does), so the 2N x 2N
  * matrix never exists. Scratch memory is O(N*d + threads*tile^2), allocated once by dy_loss_create; a call
- * allocates nothing. Threads (from the context) work on blocks of rows; the result is bitwise the same for every
- * thread count.
+ * allocates nothing itself (with oneDNN built in, oneDNN's sgemm takes and frees a packing buffer of about 150 KB
+ * inside each tile product; without oneDNN a call makes no allocation at all). Threads (from the context) work on
+ * blocks of rows; the result is bitwise the same for every thread count.
  *
  * Gradients are ASSIGNED to the caller's buffer (never accumulated); the gradient buffer must not overlap the
  * inputs. A loss object is used by one thread at a time (it holds the scratch); its calls use at most as many

@@ -31,7 +31,66 @@ static dnnl_memory_desc_t channel_md(int64_t c) {
     return md;
 }
 
+/* Training on nChw16c runs the plain-C kernels of dnnl_bn_blocked.c (see there why). */
+static bool blocked_host(dd_builder *b, int32_t in) {
+    const dnnl_memory_desc_t *md = dd_value_md(b, in);
+    if (!b->train || md->ndims != 4 || md->dims[1] % 16 != 0) return false;
+    dnnl_memory_desc_t blocked;
+    dnnl_memory_desc_init_by_tag(&blocked, 4, md->dims, dnnl_f32, dnnl_aBcd16b);
+    return dd_md_equal(md, &blocked);
+}
+
+static dy_status host_forward(dd_builder *b, const dd_group *gr) {
+    const dy_node *nd = &b->g->nodes[gr->main];
+    const int32_t in = nd->in[0], out = gr->last + 1;
+    const dy_value_shape sh = b->shapes[in];
+    const dnnl_memory_desc_t cmd = channel_md(sh.c), one = channel_md(1);
+    int32_t m_y = dd_arena_mem(b, dd_value_md(b, in));
+    int32_t m_mean = dd_arena_mem(b, &cmd), m_var = dd_arena_mem(b, &cmd);
+    int32_t ops[9] = {b->value_mem[in], m_y, m_mean, m_var,
+                      nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, nd->weight) : -1,
+                      nd->bias >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, nd->bias) : -1,
+                      nd->running_mean >= 0 ? dd_user_mem(b, &cmd, DD_STATE, nd->running_mean) : -1,
+                      nd->running_var >= 0 ? dd_user_mem(b, &cmd, DD_STATE, nd->running_var) : -1,
+                      nd->num_batches >= 0 ? dd_user_mem(b, &one, DD_STATE, nd->num_batches) : -1};
+    dd_item *it = m_y < 0 || m_mean < 0 || m_var < 0 ? NULL : dd_add_item(b, DD_ITEM_BN_FORWARD);
+    if (!it) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+    it->nargs = 9;
+    for (int k = 0; k < 9; k++) it->arg_mem[k] = ops[k];
+    it->dims[0] = b->e->base.n, it->dims[1] = sh.c, it->dims[2] = sh.h * sh.w;
+    it->extra = gr->relu >= 0;
+    it->eps = nd->eps;
+    it->momentum = nd->momentum;
+    b->value_mem[out] = m_y;
+    b->aux[gr->main][0] = m_mean;
+    b->aux[gr->main][1] = m_var;
+    b->aux[gr->main][2] = -1;
+    return DY_OK;
+}
+
+static dy_status host_backward(dd_builder *b, const dd_group *gr) {
+    const dy_node *nd = &b->g->nodes[gr->main];
+    const int32_t in = nd->in[0], out = gr->last + 1;
+    const dy_value_shape sh = b->shapes[in];
+    const dnnl_memory_desc_t cmd = channel_md(sh.c);
+    int32_t m_dy = dd_diff_get(b, out);
+    dd_diff_release(b, out);
+    int32_t m_dx = dd_diff_target(b, in, m_dy); /* in place when dy is not needed elsewhere */
+    int32_t ops[9] = {b->value_mem[in], gr->relu >= 0 ? b->value_mem[out] : -1, m_dy, m_dx, b->aux[gr->main][0],
+                      b->aux[gr->main][1], nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, nd->weight) : -1,
+                      nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_GRADS, nd->weight) : -1,
+                      nd->bias >= 0 ? dd_user_mem(b, &cmd, DD_GRADS, nd->bias) : -1};
+    dd_item *it = m_dx < 0 ? NULL : dd_add_item(b, DD_ITEM_BN_BACKWARD);
+    if (!it) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+    it->nargs = 9;
+    for (int k = 0; k < 9; k++) it->arg_mem[k] = ops[k];
+    it->dims[0] = b->e->base.n, it->dims[1] = sh.c, it->dims[2] = sh.h * sh.w;
+    it->eps = nd->eps;
+    return dd_diff_commit(b, in, m_dx);
+}
+
 dy_status dd_bn_forward(dd_builder *b, const dd_group *gr) {
+    if (blocked_host(b, b->g->nodes[gr->main].in[0])) return host_forward(b, gr);
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
     const int64_t c = b->shapes[in].c;
@@ -95,6 +154,7 @@ dy_status dd_bn_forward(dd_builder *b, const dd_group *gr) {
 }
 
 dy_status dd_bn_backward(dd_builder *b, const dd_group *gr) {
+    if (blocked_host(b, b->g->nodes[gr->main].in[0])) return host_backward(b, gr);
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
     const dnnl_memory_desc_t cmd = channel_md(b->shapes[in].c);

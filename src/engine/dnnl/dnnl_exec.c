@@ -145,8 +145,12 @@ static void mark_backward_reads(dd_builder *b, const dd_group *groups, int32_t n
         const dd_group *gr = &groups[k];
         const dy_node *nd = &b->g->nodes[gr->main];
         switch (gr->kind) {
-        case DD_G_CONV:
         case DD_G_BN:
+            /* the plain-C blocked batch norm takes its ReLU mask from the output */
+            if (gr->relu >= 0) b->needed_backward[gr->last + 1] = true;
+            b->needed_backward[nd->in[0]] = true;
+            break;
+        case DD_G_CONV:
         case DD_G_LINEAR:
         case DD_G_L2NORM: b->needed_backward[nd->in[0]] = true; break;
         case DD_G_RELU: b->needed_backward[gr->last + 1] = true; break;
@@ -405,6 +409,8 @@ static dy_status run(dd_exec *e, const dd_program *p) {
         case DD_ITEM_FOLD_BN: dnnl_stream_wait(stream), dd_run_fold_bn(e, it); break;
         case DD_ITEM_L2NORM_FORWARD: dnnl_stream_wait(stream), dd_run_l2norm_forward(e, it); break;
         case DD_ITEM_L2NORM_BACKWARD: dnnl_stream_wait(stream), dd_run_l2norm_backward(e, it); break;
+        case DD_ITEM_BN_FORWARD: dnnl_stream_wait(stream), dd_run_bn_blocked_forward(e, it); break;
+        case DD_ITEM_BN_BACKWARD: dnnl_stream_wait(stream), dd_run_bn_blocked_backward(e, it); break;
         }
     }
     dnnl_stream_wait(stream);

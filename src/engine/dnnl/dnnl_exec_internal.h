@@ -55,7 +55,9 @@ typedef enum {
     DD_ITEM_RUNNING_STATS, /* running mean/var update from the batch statistics (training) */
     DD_ITEM_FOLD_BN,       /* conv weights and bias with an evaluation-mode batch norm folded in */
     DD_ITEM_L2NORM_FORWARD,
-    DD_ITEM_L2NORM_BACKWARD
+    DD_ITEM_L2NORM_BACKWARD,
+    DD_ITEM_BN_FORWARD,    /* training batch norm (+ ReLU) on nChw16c (dnnl_bn_blocked.c) */
+    DD_ITEM_BN_BACKWARD
 } dd_item_kind;
 
 #define DD_MAX_ARGS 16
@@ -72,6 +74,7 @@ typedef struct {
     int64_t count;               /* plain-C items: rows / elements as the item needs */
     int64_t extra;
     float eps, momentum;         /* plain-C items of batch norm and l2norm */
+    int64_t dims[3];             /* plain-C batch norm: N, C, HW */
     unsigned needs;              /* bit per dd_where of the caller buffers the item touches (resolved late) */
 } dd_item;
 
@@ -215,6 +218,8 @@ void dd_run_running_stats(dd_exec *e, const dd_item *it);
 void dd_run_fold_bn(dd_exec *e, const dd_item *it);
 void dd_run_l2norm_forward(dd_exec *e, const dd_item *it);
 void dd_run_l2norm_backward(dd_exec *e, const dd_item *it);
+void dd_run_bn_blocked_forward(dd_exec *e, const dd_item *it);
+void dd_run_bn_blocked_backward(dd_exec *e, const dd_item *it);
 float *dd_ptr(dd_exec *e, int32_t mem);
 
 /* dnnl_memory_plan.c: offsets for every tensor so that tensors alive at the same time do not overlap; returns
