@@ -58,9 +58,11 @@ int cmd_embed(int argc, char **argv) {
         cli_error(ctx, "embed");
         goto done;
     }
-    labels = malloc((size_t)ds->count * sizeof *labels);
-    if (!labels) goto done;
-    for (int64_t i = 0; i < ds->count; i++) labels[i] = ds->labels[i];
+    labels = dy_labels_int64(ds);
+    if (!labels) {
+        fprintf(stderr, "dystress embed: out of memory\n");
+        goto done;
+    }
     char path[4096];
     snprintf(path, sizeof path, "%s_features.npy", out);
     if (dy_npy_write_f32(ctx, path, f, ds->count, dim) != DY_OK) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/context.h"
+#include "engine/ref/ops.h"
 
 dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *train, const dy_dataset *ds, float **features,
                        int64_t *dim) {
@@ -12,45 +13,15 @@ dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *train, co
     dy_status st = dy_augment_preset(ctx, &eval_aug, "eval", train);
     if (st != DY_OK) return st;
     if (model) return dy_embed_dataset(ctx, model, ds, &eval_aug, 256, true, features, dim);
-    int64_t d = (int64_t)ds->channels * ds->height * ds->width;
+    /* raw pixels as METHOD.md measures them: values scaled to [0, 1], flattened (then L2-normalised below) */
+    int64_t d = (int64_t)ds->channels * ds->height * ds->width, row = ds->count;
     float *f = malloc((size_t)(ds->count * d) * sizeof(float));
     if (!f) return dy_fail(ctx, DY_ERR_NOMEM, "out of memory for pixel features");
-    dy_eval_iter *it;
-    if ((st = dy_eval_iter_create(ctx, &it, ds, &eval_aug, 512)) != DY_OK) {
-        free(f);
-        return st;
-    }
-    dy_batch b;
-    int64_t row = 0;
-    while (dy_eval_iter_next(it, &b)) {
-        int64_t bd = (int64_t)b.channels * b.height * b.width;
-        if (bd != d) {
-            dy_eval_iter_destroy(it);
-            free(f);
-            return dy_fail(ctx, DY_ERR_INTERNAL, "pixel features changed size");
-        }
-        memcpy(f + row * d, b.images, (size_t)(b.batch_size * d) * sizeof(float));
-        row += b.batch_size;
-    }
-    dy_eval_iter_destroy(it);
-#pragma omp parallel for num_threads(ctx->threads)
-    for (int64_t i = 0; i < row; i++) {
-        float *r = f + i * d;
-        double ss = 0;
-        for (int64_t j = 0; j < d; j++) ss += (double)r[j] * r[j];
-        float inv = (float)(1.0 / fmax(sqrt(ss), 1e-12));
-        for (int64_t j = 0; j < d; j++) r[j] *= inv;
-    }
+    for (int64_t i = 0; i < ds->count * d; i++) f[i] = (float)ds->pixels[i] * (1.0f / 255.0f);
+    l2norm_forward(f, f, row, d, 1e-12f);
     *features = f;
     *dim = d;
     return DY_OK;
-}
-
-static int64_t *labels64(const dy_dataset *ds) {
-    int64_t *l = malloc((size_t)(ds->count ? ds->count : 1) * sizeof(int64_t));
-    if (l)
-        for (int64_t i = 0; i < ds->count; i++) l[i] = ds->labels[i];
-    return l;
 }
 
 static dy_status finish_scores(dy_ctx *ctx, const dy_eval_accuracy *acc, const dy_dataset *train, bool per_class,
@@ -83,7 +54,7 @@ static dy_status finish_scores(dy_ctx *ctx, const dy_eval_accuracy *acc, const d
 
 dy_status cli_knn(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte, const dy_dataset *test,
                   int64_t dim, int64_t k, double t, bool per_class, eval_scores *out) {
-    int64_t *ltr = labels64(train), *lte = labels64(test);
+    int64_t *ltr = dy_labels_int64(train), *lte = dy_labels_int64(test);
     dy_eval_accuracy acc = {0};
     dy_status st = DY_OK;
     if (!ltr || !lte) st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for labels");
@@ -103,7 +74,7 @@ dy_status cli_knn(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const 
 dy_status cli_linear_cached(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte,
                             const dy_dataset *test, int64_t dim, const dy_probe_options *po, bool per_class,
                             eval_scores *out) {
-    int64_t *ltr = labels64(train), *lte = labels64(test);
+    int64_t *ltr = dy_labels_int64(train), *lte = dy_labels_int64(test);
     dy_eval_accuracy acc = {0};
     dy_probe *probe = NULL;
     dy_status st = DY_OK;
@@ -146,14 +117,8 @@ static dy_status feed_batch(void *user, int64_t epoch, const int64_t *indices, i
     if (st != DY_OK) return st;
     if ((st = dy_model_embed(f->model, f->images, count, f->aug->size[0], f->aug->size[1], features)) != DY_OK)
         return st;
-    for (int64_t i = 0; i < count; i++) {
-        float *r = features + i * f->dim;
-        double ss = 0;
-        for (int64_t j = 0; j < f->dim; j++) ss += (double)r[j] * r[j];
-        float inv = (float)(1.0 / fmax(sqrt(ss), 1e-12));
-        for (int64_t j = 0; j < f->dim; j++) r[j] *= inv;
-        labels[i] = ds->labels[indices[i]];
-    }
+    l2norm_forward(features, features, count, f->dim, 1e-12f);
+    for (int64_t i = 0; i < count; i++) labels[i] = ds->labels[indices[i]];
     return DY_OK;
 }
 
@@ -163,7 +128,7 @@ dy_status cli_linear_augmented(dy_ctx *ctx, dy_model *model, const dy_augment *a
     augmented_feed f = {.ctx = ctx, .model = model, .aug = aug, .train = train, .seed = po->seed + 1,
                         .dim = dy_model_feature_dim(model)};
     f.images = malloc((size_t)(po->batch_size * train->channels * aug->size[0] * aug->size[1]) * sizeof(float));
-    int64_t *lte = labels64(test);
+    int64_t *lte = dy_labels_int64(test);
     dy_probe *probe = NULL;
     dy_eval_accuracy acc = {0};
     dy_status st = DY_OK;

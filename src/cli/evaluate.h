@@ -11,9 +11,9 @@ typedef struct {
     bool has_shots;
 } eval_scores;
 
-/* L2-normalised features [ds->count, *dim]: the encoder's h when model is not NULL, else the normalised pixels
- * (the eval preset: resize/centre-crop + per-channel normalisation, flattened). The normalisation statistics are
- * train's, whichever split ds is, so train and test features are made alike. */
+/* L2-normalised features [ds->count, *dim]: the encoder's h when model is not NULL (inputs prepared by the eval
+ * preset with train's normalisation statistics, whichever split ds is), else the raw pixels scaled to [0, 1] and
+ * flattened, as METHOD.md's baseline. */
 dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *train, const dy_dataset *ds, float **features,
                        int64_t *dim);
 dy_status cli_knn(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte, const dy_dataset *test,

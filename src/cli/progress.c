@@ -15,6 +15,7 @@ void progress_init(progress *p, FILE *out, int64_t log_every) {
     p->tty = isatty(fileno(out)) != 0;
     p->log_every = log_every > 0 ? log_every : 50;
     p->start_time = progress_now();
+    p->first_step = -1;
     p->line_open = 0;
 }
 
@@ -28,10 +29,15 @@ static void format_duration(char *buf, size_t n, double s) {
 
 void progress_step(progress *p, int64_t epoch, int64_t epochs, int64_t step_in_epoch, int64_t steps_per_epoch,
                    int64_t step, int64_t total_steps, double loss, double lr, double images_per_s) {
+    if (p->first_step < 0) {
+        p->first_step = step;
+        p->start_time = progress_now();
+    }
     bool last = step + 1 >= total_steps;
     if (!p->tty && (step + 1) % p->log_every != 0 && !last && step_in_epoch + 1 != steps_per_epoch) return;
     double elapsed = progress_now() - p->start_time;
-    double per_step = step > 0 ? elapsed / (double)(step + 1) : 0;
+    int64_t done = step - p->first_step; /* steps timed since the first report (which itself is not timed) */
+    double per_step = done > 0 ? elapsed / (double)done : 0;
     char eta[32];
     format_duration(eta, sizeof eta, per_step * (double)(total_steps - step - 1));
     fprintf(p->out, "%sepoch %lld/%lld  step %lld/%lld  loss %.4f  lr %.4g  %.0f img/s  left %s%s",

@@ -10,7 +10,8 @@ typedef struct {
     FILE *out;
     bool tty;            /* rewrite one line in place */
     int64_t log_every;   /* steps between plain log lines when not a terminal */
-    double start_time;
+    double start_time;   /* of the first step reported (a resumed run starts mid-way) */
+    int64_t first_step;  /* -1 until a step is reported */
     int line_open;       /* a progress line is on screen, unterminated */
 } progress;
 

@@ -11,6 +11,7 @@
 
 #include "core/context.h"
 #include "core/rng.h"
+#include "engine/ref/ops.h"
 #include "train/checkpoint.h"
 
 struct dy_trainer {
@@ -243,10 +244,8 @@ static dy_status optimizer_step(dy_trainer *t, double lr) {
     const dy_pretrain_config *c = &t->cfg;
     dy_status st = t->comm.allreduce_sum(&t->comm, g, t->n_params);
     if (st != DY_OK) return st;
-    if (t->comm.size > 1) {
-        /* the loss is a mean over the global batch, and each process differentiated it for its own rows only:
-         * the sum over processes is the gradient, nothing to rescale. */
-    }
+    /* The loss is a mean over the global batch and each process differentiated it for its own rows only, so the
+     * sum over processes is the gradient: nothing to rescale. */
     switch (c->optimizer) {
     case DY_OPTIMIZER_SGD: {
         dy_sgd_options o = {.lr = lr, .momentum = c->momentum, .weight_decay = c->weight_decay,
@@ -324,14 +323,8 @@ static dy_status moco_step(dy_trainer *t, const dy_batch *b, double *loss, dy_lo
     dy_status st = dy_model_forward_train(t->key_model, b->images + B * in, B, b->height, b->width, NULL, t->keys);
     if (st != DY_OK) return st;
     if ((st = dy_model_forward_train(t->model, b->images, B, b->height, b->width, NULL, t->z)) != DY_OK) return st;
-    /* keys leave the loss unnormalised; the queue holds unit rows */
-    for (int64_t i = 0; i < B; i++) {
-        float *k = t->keys + i * d;
-        double ss = 0;
-        for (int64_t j = 0; j < d; j++) ss += (double)k[j] * k[j];
-        float inv = (float)(1.0 / fmax(sqrt(ss), 1e-12));
-        for (int64_t j = 0; j < d; j++) k[j] *= inv;
-    }
+    /* the queue holds unit rows, so keys are normalised here, once */
+    l2norm_forward(t->keys, t->keys, B, d, 1e-12f);
     float lf;
     st = dy_loss_moco(t->loss, t->ctx, B, t->z, t->keys, t->queue, t->queue_len, t->dz, &lf, diag);
     if (st != DY_OK) return st;
@@ -373,23 +366,14 @@ dy_status dy_embed_dataset(dy_ctx *ctx, dy_model *model, const dy_dataset *ds, c
         free(f);
         return st;
     }
-    if (normalize) {
-#pragma omp parallel for num_threads(ctx->threads)
-        for (int64_t i = 0; i < ds->count; i++) {
-            float *r = f + i * fd;
-            double ss = 0;
-            for (int64_t j = 0; j < fd; j++) ss += (double)r[j] * r[j];
-            float inv = (float)(1.0 / fmax(sqrt(ss), 1e-12));
-            for (int64_t j = 0; j < fd; j++) r[j] *= inv;
-        }
-    }
+    if (normalize) l2norm_forward(f, f, ds->count, fd, 1e-12f);
     *features = f;
     *dim = fd;
     return DY_OK;
 }
 
-static int64_t *labels64(const dy_dataset *ds) {
-    int64_t *l = malloc((size_t)ds->count * sizeof(int64_t));
+int64_t *dy_labels_int64(const dy_dataset *ds) {
+    int64_t *l = malloc((size_t)(ds->count > 0 ? ds->count : 1) * sizeof(int64_t));
     if (l)
         for (int64_t i = 0; i < ds->count; i++) l[i] = ds->labels[i];
     return l;
@@ -401,7 +385,7 @@ static dy_status knn_monitor(dy_trainer *t, double *top1, double *top5) {
     dy_status st = dy_augment_preset(t->ctx, &eval_aug, "eval", t->train);
     if (st != DY_OK) return st;
     float *ftr = NULL, *fte = NULL;
-    int64_t *ltr = labels64(t->train), *lte = labels64(t->test), dim;
+    int64_t *ltr = dy_labels_int64(t->train), *lte = dy_labels_int64(t->test), dim;
     dy_eval_accuracy acc = {0};
     if (!ltr || !lte) {
         st = dy_fail(t->ctx, DY_ERR_NOMEM, "out of memory for labels");

@@ -87,4 +87,7 @@ dy_model *dy_trainer_model(dy_trainer *t);
 dy_status dy_embed_dataset(dy_ctx *ctx, dy_model *model, const dy_dataset *ds, const dy_augment *eval_aug,
                            int64_t batch_size, bool normalize, float **features, int64_t *dim);
 
+/* The data set's labels widened to int64 (the evaluation API's type); malloc'ed, NULL when out of memory. */
+int64_t *dy_labels_int64(const dy_dataset *ds);
+
 #endif
