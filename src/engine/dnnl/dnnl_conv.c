@@ -26,8 +26,8 @@ static void describe(dd_builder *b, const dd_group *gr, conv_descs *cd) {
     dnnl_memory_desc_init_by_tag(&cd->bias, 1, bdims, dnnl_f32, dnnl_x);
     cd->strides[0] = cd->strides[1] = nd->stride;
     /* PyTorch pads both sides by pad and drops what the last window does not reach; oneDNN is told the right
-     * padding the last window really uses (smaller than pad, or negative, when the stride leaves a remainder):
-     * with the nominal pad its backward-data kernels read past the end in those cases. */
+     * padding the last window really uses (smaller than pad, or negative, when the stride leaves a remainder),
+     * which describes the same convolution exactly. */
     cd->pad[0] = cd->pad[1] = nd->pad;
     cd->pad_r[0] = (out.h - 1) * nd->stride + nd->kernel - in.h - nd->pad;
     cd->pad_r[1] = (out.w - 1) * nd->stride + nd->kernel - in.w - nd->pad;
