@@ -16,11 +16,6 @@ static const char *demo_defaults[][2] = {
     {"aug", "scale=0.2,1"}, {"run-dir", "runs/demo"},
 };
 
-static void on_step(void *user, const dy_step_report *r) {
-    progress_step(user, r->epoch, r->epochs, r->step_in_epoch, r->steps_per_epoch, r->step, r->total_steps, r->loss,
-                  r->lr, r->images_per_s);
-}
-static void on_message(void *user, const char *text) { progress_log(user, "%s", text); }
 
 typedef struct {
     eval_scores knn, linear;
@@ -131,7 +126,7 @@ int cmd_demo(int argc, char **argv) {
         goto done;
     }
     cli_install_signal_handlers();
-    dy_pretrain_callbacks cb = {.on_step = on_step, .on_message = on_message, .user = &pr};
+    dy_pretrain_callbacks cb = {.on_step = cli_on_step, .on_message = cli_on_message, .user = &pr};
     dy_status st = dy_trainer_run(tr, &cb, &cli_stop_signal);
     progress_end(&pr);
     if (st != DY_OK) {

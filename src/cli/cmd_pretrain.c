@@ -6,12 +6,6 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 
-static void on_step(void *user, const dy_step_report *r) {
-    progress_step(user, r->epoch, r->epochs, r->step_in_epoch, r->steps_per_epoch, r->step, r->total_steps, r->loss,
-                  r->lr, r->images_per_s);
-}
-
-static void on_message(void *user, const char *text) { progress_log(user, "%s", text); }
 
 /* Options a resumed run may change: they do not alter the numbers (or say so in the README). */
 static bool may_change_on_resume(const char *name) {
@@ -122,7 +116,7 @@ int cmd_pretrain(int argc, char **argv) {
     if (o.resume)
         progress_log(&pr, "resuming after step %lld", (long long)dy_trainer_step_count(tr));
     cli_install_signal_handlers();
-    dy_pretrain_callbacks cb = {.on_step = on_step, .on_message = on_message, .user = &pr};
+    dy_pretrain_callbacks cb = {.on_step = cli_on_step, .on_message = cli_on_message, .user = &pr};
     dy_status st = dy_trainer_run(tr, &cb, &cli_stop_signal);
     progress_end(&pr);
     if (st == DY_ERR_INTERRUPTED) {

@@ -33,6 +33,9 @@ int cli_parse_model_command(const char *usage, opt_spec *specs, run_options *o, 
  * or the seeded initialisation when checkpoint is empty. */
 dy_status cli_open_model(dy_ctx *ctx, const run_options *o, int data_channels, const char *checkpoint, bool with_head,
                          dy_model **out);
+/* The trainer's callbacks, printing through a progress (src/cli/progress.h) passed as user. */
+void cli_on_step(void *user, const dy_step_report *r);
+void cli_on_message(void *user, const char *text);
 /* Prints "dystress: <what>: <ctx error>" to stderr and returns 1. */
 int cli_error(dy_ctx *ctx, const char *what);
 

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "io/atomic_file.h"
 #include "train/checkpoint.h"
 
@@ -156,3 +157,10 @@ dy_status cli_open_model(dy_ctx *ctx, const run_options *o, int data_channels, c
     }
     return st;
 }
+
+void cli_on_step(void *user, const dy_step_report *r) {
+    progress_step(user, r->epoch, r->epochs, r->step_in_epoch, r->steps_per_epoch, r->step, r->total_steps, r->loss,
+                  r->lr, r->images_per_s);
+}
+
+void cli_on_message(void *user, const char *text) { progress_log(user, "%s", text); }
