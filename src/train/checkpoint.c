@@ -142,7 +142,8 @@ static void shape_text(char *buf, size_t n, int ndim, const int64_t *shape) {
 
 /* Checks every planned tensor against the file (and, unless allow_extra, that the file holds nothing else), then
  * copies them all. */
-static dy_status load_plan(dy_ctx *ctx, const char *path, ckpt_plan *p, bool allow_extra, bool check_version) {
+static dy_status load_plan(dy_ctx *ctx, const char *path, ckpt_plan *p, bool allow_extra, bool check_version,
+                           int64_t queue_rows) {
     dy_status st;
     dy_st_file f;
     if ((st = dy_st_read(ctx, path, &f)) != DY_OK) return st;
@@ -191,6 +192,18 @@ static dy_status load_plan(dy_ctx *ctx, const char *path, ckpt_plan *p, bool all
                      (long long)version, DY_CHECKPOINT_VERSION);
         goto done;
     }
+    for (int64_t i = 0; check_version && i < p->count; i++) {
+        if (strcmp(p->items[i].name, "trainer.counters")) continue;
+        int64_t c[3];
+        memcpy(c, found[i]->data, sizeof c);
+        if (c[0] < 0 || c[1] < 0 || c[1] > queue_rows || c[2] < 0 || (queue_rows > 0 && c[2] >= queue_rows) ||
+            (queue_rows == 0 && c[2] != 0)) {
+            st = dy_fail(ctx, DY_ERR_FORMAT, "%s: counters (step %lld, queue length %lld, position %lld) do not fit "
+                         "a queue of %lld keys", path, (long long)c[0], (long long)c[1], (long long)c[2],
+                         (long long)queue_rows);
+            goto done;
+        }
+    }
     /* phase 2: copy */
     for (int64_t i = 0; i < p->count; i++) {
         ckpt_item *it = &p->items[i];
@@ -216,7 +229,7 @@ dy_status dy_checkpoint_load(dy_ctx *ctx, const char *path, const dy_ckpt_layout
     ckpt_plan p;
     dy_status st = plan_of(ctx, l, &p);
     if (st != DY_OK) return st;
-    st = load_plan(ctx, path, &p, false, true);
+    st = load_plan(ctx, path, &p, false, true, l->queue ? l->queue_rows : 0);
     if (st == DY_OK) {
         c->step = p.counters[0];
         c->queue_len = p.counters[1];
@@ -234,7 +247,7 @@ dy_status dy_checkpoint_load_model(dy_ctx *ctx, const char *path, dy_model *mode
         free(p.items);
         return dy_fail(ctx, DY_ERR_NOMEM, "out of memory reading %s", path);
     }
-    dy_status st = load_plan(ctx, path, &p, true, false);
+    dy_status st = load_plan(ctx, path, &p, true, false, 0);
     free(p.items);
     return st;
 }
