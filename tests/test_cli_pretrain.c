@@ -211,7 +211,12 @@ int main(void) {
     CHECK(same_file(fa, fb), "exported weights give the same features, bit for bit");
     rc = run(out, sizeof out, "./dystress eval linear --checkpoint %s/a/checkpoint-final.safetensors --probe-epochs 20",
              dir);
-    CHECK(rc == 0 && strstr(out, "top-1"), "linear probe on the checkpoint: %s", out);
+    CHECK(rc == 0 && strstr(out, "top-1") && strstr(out, "linear (cached, 20 epochs)"), "linear probe on the "
+          "checkpoint: %s", out);
+    rc = run(out, sizeof out, "./dystress eval linear --checkpoint %s/a/checkpoint-final.safetensors --probe-epochs 2 "
+             "--probe-normalize", dir);
+    CHECK(rc == 0 && strstr(out, "linear (cached, normalised, 2 epochs)"), "linear probe on normalised features: %s",
+          out);
 
     /* 6. wrong options: one clear line each */
     rc = run(out, sizeof out, "./dystress pretrain --batch-size 1");

@@ -106,7 +106,7 @@ DY_API dy_status dy_knn_evaluate(dy_ctx *ctx, const float *train, const int64_t 
  *
  * Example, the fast mode on cached features:
  *     dy_probe *p;
- *     dy_probe_options po = dy_probe_defaults();   // 100 epochs, batch 256, Adam 1e-3, weight decay 1e-6
+ *     dy_probe_options po = dy_probe_defaults();   // 100 epochs, batch 512, Adam 1e-3, weight decay 1e-6
  *     dy_probe_create(ctx, &p, dim, classes, &po);
  *     dy_probe_train_cached(ctx, p, train_f, train_y, n_train, NULL, NULL);
  *     dy_probe_evaluate(ctx, p, test_f, test_y, n_test, NULL, &acc);
@@ -114,7 +114,7 @@ DY_API dy_status dy_knn_evaluate(dy_ctx *ctx, const float *train, const int64_t 
  */
 typedef struct {
     int64_t epochs;      /* 100 */
-    int64_t batch_size;  /* 256 */
+    int64_t batch_size;  /* 512 (the reference code's linear.py) */
     double lr;           /* 1e-3 (constant) */
     double weight_decay; /* 1e-6 */
     uint64_t seed;       /* 0; initialisation and shuffling */

@@ -32,7 +32,7 @@ static dy_status evaluate(dy_ctx *ctx, dy_model *model, const dy_dataset *train,
     if (st == DY_OK) st = cli_knn(ctx, ftr, train, fte, test, dim, o->knn_k, o->knn_t, false, &row->knn);
     dy_probe_options po = dy_probe_defaults();
     po.seed = (uint64_t)o->seed;
-    if (st == DY_OK) st = cli_linear_cached(ctx, ftr, train, fte, test, dim, &po, false, &row->linear);
+    if (st == DY_OK) st = cli_linear_cached(ctx, ftr, train, fte, test, dim, &po, false, false, &row->linear);
     free(ftr);
     free(fte);
     row->seconds = progress_now() - t0;
@@ -149,8 +149,9 @@ int cmd_demo(int argc, char **argv) {
         cli_error(ctx, "trained encoder");
         goto done;
     }
-    printf("\nFashion-MNIST test top-1 (kNN: k %lld, t %g on L2-normalised features; linear: Adam 1e-3, 100 epochs on "
-           "cached features)\n\n", (long long)o.knn_k, o.knn_t);
+    printf("\nFashion-MNIST test top-1 (kNN: k %lld, t %g, cosine similarity; linear: Adam %g, batch %lld, %lld epochs "
+           "on cached features)\n\n", (long long)o.knn_k, o.knn_t, dy_probe_defaults().lr,
+           (long long)dy_probe_defaults().batch_size, (long long)dy_probe_defaults().epochs);
     printf("  %-34s %8s %8s\n", "features", "kNN", "linear");
     printf("  %-34s %7.2f%% %7.2f%%\n", "raw pixels", 100 * pixels.knn.top1, 100 * pixels.linear.top1);
     char name[80];

@@ -12,7 +12,7 @@ typedef struct {
     const char *checkpoint, *features, *mode, *json;
     int64_t probe_epochs, probe_batch;
     double probe_lr, probe_wd;
-    bool per_class;
+    bool per_class, probe_normalize;
 } eval_options;
 
 static void print_scores(const char *what, const char *protocol, const eval_scores *s) {
@@ -45,9 +45,11 @@ int cmd_eval(int argc, char **argv) {
         {"mode", OPT_CHOICE, &e.mode, "cached", "linear: cached features or augmented views each epoch",
          "cached|augment"},
         {"probe-epochs", OPT_INT, &e.probe_epochs, "100", "linear: epochs", NULL, 1, 100000},
-        {"probe-batch", OPT_INT, &e.probe_batch, "256", "linear: batch size", NULL, 1, 1 << 20},
+        {"probe-batch", OPT_INT, &e.probe_batch, "512", "linear: batch size", NULL, 1, 1 << 20},
         {"probe-lr", OPT_FLOAT, &e.probe_lr, "1e-3", "linear: Adam learning rate", NULL, 0, 10},
         {"probe-wd", OPT_FLOAT, &e.probe_wd, "1e-6", "linear: Adam weight decay", NULL, 0, 1},
+        {"probe-normalize", OPT_BOOL, &e.probe_normalize, "false", "linear: train and test on L2-normalised "
+         "features (default: as the encoder gives them, as the reference code's probe)"},
         {"per-class", OPT_BOOL, &e.per_class, "false", "print the accuracy of every class"},
         {"json", OPT_STRING, &e.json, "", "also write the scores to this JSON file"},
         {0},
@@ -107,14 +109,16 @@ int cmd_eval(int argc, char **argv) {
             status = 2;
             goto done;
         }
-        snprintf(protocol, sizeof protocol, "linear (%s, %lld epochs)", e.mode, (long long)po.epochs);
+        snprintf(protocol, sizeof protocol, "linear (%s%s, %lld epochs)", e.mode,
+                 e.probe_normalize ? ", normalised" : "", (long long)po.epochs);
         if (augment) {
             dy_augment aug;
             st = dy_augment_preset(ctx, &aug, o.augment, train);
             if (st == DY_OK && *o.aug) st = cli_apply_aug_overrides(ctx, &aug, o.aug);
-            if (st == DY_OK) st = cli_linear_augmented(ctx, model, &aug, train, fte, test, &po, e.per_class, &s);
+            if (st == DY_OK) st = cli_linear_augmented(ctx, model, &aug, train, fte, test, &po, e.probe_normalize,
+                                                          e.per_class, &s);
         } else {
-            st = cli_linear_cached(ctx, ftr, train, fte, test, dim, &po, e.per_class, &s);
+            st = cli_linear_cached(ctx, ftr, train, fte, test, dim, &po, e.probe_normalize, e.per_class, &s);
         }
     }
     if (st != DY_OK) {

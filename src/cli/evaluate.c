@@ -12,13 +12,12 @@ dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *train, co
     dy_augment eval_aug;
     dy_status st = dy_augment_preset(ctx, &eval_aug, "eval", train);
     if (st != DY_OK) return st;
-    if (model) return dy_embed_dataset(ctx, model, ds, &eval_aug, 256, true, features, dim);
-    /* raw pixels as METHOD.md measures them: values scaled to [0, 1], flattened (then L2-normalised below) */
-    int64_t d = (int64_t)ds->channels * ds->height * ds->width, row = ds->count;
+    if (model) return dy_embed_dataset(ctx, model, ds, &eval_aug, 256, false, features, dim);
+    /* raw pixels as METHOD.md measures them: values scaled to [0, 1], flattened */
+    int64_t d = (int64_t)ds->channels * ds->height * ds->width;
     float *f = malloc((size_t)(ds->count * d) * sizeof(float));
     if (!f) return dy_fail(ctx, DY_ERR_NOMEM, "out of memory for pixel features");
     for (int64_t i = 0; i < ds->count * d; i++) f[i] = (float)ds->pixels[i] * (1.0f / 255.0f);
-    l2norm_forward(f, f, row, d, 1e-12f);
     *features = f;
     *dim = d;
     return DY_OK;
@@ -71,20 +70,40 @@ dy_status cli_knn(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const 
     return st;
 }
 
+/* A copy of x [n, d] with L2-normalised rows, or NULL (error set) when out of memory. */
+static float *normalized_copy(dy_ctx *ctx, const float *x, int64_t n, int64_t d) {
+    float *y = malloc((size_t)(n * d) * sizeof *y);
+    if (!y) {
+        dy_fail(ctx, DY_ERR_NOMEM, "out of memory for %lld x %lld normalised features", (long long)n, (long long)d);
+        return NULL;
+    }
+    l2norm_forward(y, x, n, d, 1e-12f);
+    return y;
+}
+
 dy_status cli_linear_cached(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte,
-                            const dy_dataset *test, int64_t dim, const dy_probe_options *po, bool per_class,
-                            eval_scores *out) {
+                            const dy_dataset *test, int64_t dim, const dy_probe_options *po, bool normalize,
+                            bool per_class, eval_scores *out) {
     int64_t *ltr = dy_labels_int64(train), *lte = dy_labels_int64(test);
+    float *ntr = NULL, *nte = NULL;
     dy_eval_accuracy acc = {0};
     dy_probe *probe = NULL;
     dy_status st = DY_OK;
     if (!ltr || !lte) st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for labels");
+    if (st == DY_OK && normalize) {
+        if (!(ntr = normalized_copy(ctx, ftr, train->count, dim)) || !(nte = normalized_copy(ctx, fte, test->count, dim)))
+            st = DY_ERR_NOMEM;
+        ftr = ntr;
+        fte = nte;
+    }
     if (st == DY_OK) st = dy_probe_create(ctx, &probe, dim, train->num_classes, po);
     if (st == DY_OK) st = dy_probe_train_cached(ctx, probe, ftr, ltr, train->count, NULL, NULL);
     if (st == DY_OK) st = dy_probe_evaluate(ctx, probe, fte, lte, test->count, NULL, &acc);
     if (st == DY_OK) st = finish_scores(ctx, &acc, train, per_class, out);
     dy_probe_destroy(probe);
     dy_eval_accuracy_free(&acc);
+    free(ntr);
+    free(nte);
     free(ltr);
     free(lte);
     return st;
@@ -97,8 +116,8 @@ typedef struct {
     const dy_dataset *train;
     uint64_t seed;
     float *images;   /* [batch, c, h, w] */
-    float *feats;    /* [batch, dim] before normalisation */
     int64_t dim;
+    bool normalize;  /* L2-normalise the features before the probe sees them */
 } augmented_feed;
 
 static dy_status feed_batch(void *user, int64_t epoch, const int64_t *indices, int64_t count, float *features,
@@ -117,22 +136,27 @@ static dy_status feed_batch(void *user, int64_t epoch, const int64_t *indices, i
     if (st != DY_OK) return st;
     if ((st = dy_model_embed(f->model, f->images, count, f->aug->size[0], f->aug->size[1], features)) != DY_OK)
         return st;
-    l2norm_forward(features, features, count, f->dim, 1e-12f);
+    if (f->normalize) l2norm_forward(features, features, count, f->dim, 1e-12f);
     for (int64_t i = 0; i < count; i++) labels[i] = ds->labels[indices[i]];
     return DY_OK;
 }
 
 dy_status cli_linear_augmented(dy_ctx *ctx, dy_model *model, const dy_augment *aug, const dy_dataset *train,
-                               const float *fte, const dy_dataset *test, const dy_probe_options *po, bool per_class,
-                               eval_scores *out) {
+                               const float *fte, const dy_dataset *test, const dy_probe_options *po, bool normalize,
+                               bool per_class, eval_scores *out) {
     augmented_feed f = {.ctx = ctx, .model = model, .aug = aug, .train = train, .seed = po->seed + 1,
-                        .dim = dy_model_feature_dim(model)};
+                        .dim = dy_model_feature_dim(model), .normalize = normalize};
     f.images = malloc((size_t)(po->batch_size * train->channels * aug->size[0] * aug->size[1]) * sizeof(float));
     int64_t *lte = dy_labels_int64(test);
     dy_probe *probe = NULL;
     dy_eval_accuracy acc = {0};
     dy_status st = DY_OK;
+    float *nte = NULL;
     if (!f.images || !lte) st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for the probe's batches");
+    if (st == DY_OK && normalize) {
+        if (!(nte = normalized_copy(ctx, fte, test->count, f.dim))) st = DY_ERR_NOMEM;
+        fte = nte;
+    }
     if (st == DY_OK) st = dy_probe_create(ctx, &probe, f.dim, train->num_classes, po);
     if (st == DY_OK) st = dy_probe_train(ctx, probe, train->count, feed_batch, NULL, &f);
     if (st == DY_OK) st = dy_probe_evaluate(ctx, probe, fte, lte, test->count, NULL, &acc);
@@ -140,6 +164,7 @@ dy_status cli_linear_augmented(dy_ctx *ctx, dy_model *model, const dy_augment *a
     dy_probe_destroy(probe);
     dy_eval_accuracy_free(&acc);
     free(f.images);
+    free(nte);
     free(lte);
     return st;
 }

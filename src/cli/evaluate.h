@@ -11,20 +11,22 @@ typedef struct {
     bool has_shots;
 } eval_scores;
 
-/* L2-normalised features [ds->count, *dim]: the encoder's h when model is not NULL (inputs prepared by the eval
- * preset with train's normalisation statistics, whichever split ds is), else the raw pixels scaled to [0, 1] and
- * flattened, as METHOD.md's baseline. */
+/* Features [ds->count, *dim] as the encoder gives them (not normalised): h when model is not NULL (inputs prepared
+ * by the eval preset with train's normalisation statistics, whichever split ds is), else the raw pixels scaled to
+ * [0, 1] and flattened, as METHOD.md's baseline. The kNN normalises them itself; the linear probe takes them as they
+ * are (the reference code's linear.py) unless told to normalise. */
 dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *train, const dy_dataset *ds, float **features,
                        int64_t *dim);
 dy_status cli_knn(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte, const dy_dataset *test,
                   int64_t dim, int64_t k, double t, bool per_class, eval_scores *out);
-/* Linear probe on cached features (Adam, the paper's settings unless changed). */
+/* Linear probe on cached features (Adam, the paper's settings unless changed); normalize: on L2-normalised copies
+ * of the features instead of the features as given. */
 dy_status cli_linear_cached(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte,
-                            const dy_dataset *test, int64_t dim, const dy_probe_options *po, bool per_class,
-                            eval_scores *out);
+                            const dy_dataset *test, int64_t dim, const dy_probe_options *po, bool normalize,
+                            bool per_class, eval_scores *out);
 /* The paper's protocol: a fresh augmented view of every training image each epoch through the frozen encoder. */
 dy_status cli_linear_augmented(dy_ctx *ctx, dy_model *model, const dy_augment *aug, const dy_dataset *train,
-                               const float *fte, const dy_dataset *test, const dy_probe_options *po, bool per_class,
-                               eval_scores *out);
+                               const float *fte, const dy_dataset *test, const dy_probe_options *po, bool normalize,
+                               bool per_class, eval_scores *out);
 
 #endif

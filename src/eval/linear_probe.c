@@ -21,7 +21,7 @@ struct dy_probe {
 };
 
 dy_probe_options dy_probe_defaults(void) {
-    return (dy_probe_options){.epochs = 100, .batch_size = 256, .lr = 1e-3, .weight_decay = 1e-6, .seed = 0};
+    return (dy_probe_options){.epochs = 100, .batch_size = 512, .lr = 1e-3, .weight_decay = 1e-6, .seed = 0};
 }
 
 static dy_status check_options(dy_ctx *ctx, const dy_probe_options *o) {
