@@ -8,12 +8,14 @@
 #include "cli/evaluate.h"
 #include "cli/progress.h"
 
-/* The demo's budget: what fits well inside fifteen minutes on two cores (docs/RESULTS.md has the measured run).
+/* The demo's budget and recipe: what fits inside fifteen minutes on two cores (12.6-13.6 min measured) and beats
+ * raw pixels on both protocols; docs/RESULTS.md has the runs that chose it. The constant temperature 0.2 is there
+ * because it measured best at this budget (the cosine profile with tau 0.1-0.3 tied the pixels on the linear probe).
  * Any can be overridden on the command line. */
 static const char *demo_defaults[][2] = {
-    {"width", "16"},        {"epochs", "3"},         {"batch-size", "256"},    {"lr", "0.5"},
-    {"momentum", "0.9"},    {"weight-decay", "1e-4"}, {"warmup-epochs", "0"},  {"knn-every", "-1"},
-    {"aug", "scale=0.2,1"}, {"run-dir", "runs/demo"},
+    {"width", "16"},       {"epochs", "7"},        {"batch-size", "128"},    {"lr", "0.25"},
+    {"momentum", "0.9"},   {"weight-decay", "1e-4"}, {"warmup-epochs", "0"}, {"knn-every", "-1"},
+    {"profile", "const"},  {"tau", "0.2"},         {"aug", "scale=0.2,1"},  {"run-dir", "runs/demo"},
 };
 
 
@@ -157,7 +159,11 @@ int cmd_demo(int argc, char **argv) {
     char name[80];
     snprintf(name, sizeof name, "random ResNet-%lld (width %lld)", (long long)o.depth, (long long)o.width);
     printf("  %-34s %7.2f%% %7.2f%%\n", name, 100 * random_row.knn.top1, 100 * random_row.linear.top1);
-    snprintf(name, sizeof name, "DySTreSS %s, %lld epochs", o.profile, (long long)o.epochs);
+    if (!strcmp(o.profile, "const"))
+        snprintf(name, sizeof name, "pretrained, tau %g, %lld epochs", o.tau, (long long)o.epochs);
+    else
+        snprintf(name, sizeof name, "pretrained, %s tau %g-%g, %lld ep.", o.profile, o.tau_min, o.tau_max,
+                 (long long)o.epochs);
     printf("  %-34s %7.2f%% %7.2f%%\n", name, 100 * trained.knn.top1, 100 * trained.linear.top1);
     printf("\npretraining %.0f s, whole job %.0f s; run directory %s\n", t_train, progress_now() - t_start, o.run_dir);
     status = 0;
