@@ -218,6 +218,23 @@ int main(void) {
     CHECK(rc == 0 && strstr(out, "linear (cached, normalised, 2 epochs)"), "linear probe on normalised features: %s",
           out);
 
+    /* 7. the main job on the tiny set: its defaults (const tau 0.2) apply where the command line is silent, and it
+     * prints the three rows side by side */
+    rc = run(out, sizeof out, "./dystress demo " COMMON " --run-dir %s/demo", data, dir);
+    double px[2] = {-1, -1}, rn[2] = {-1, -1}, pt[2] = {-1, -1};
+    const char *row = strstr(out, "\n  raw pixels"); /* the table's row, not the "evaluating raw pixels" line */
+    if (row) sscanf(row + 13, "%lf%%%lf%%", &px[0], &px[1]);
+    if ((row = strstr(out, "random ResNet-18 (width 4)"))) sscanf(row + 26, "%lf%%%lf%%", &rn[0], &rn[1]);
+    if ((row = strstr(out, "pretrained, tau 0.2, 4 epochs"))) sscanf(row + 29, "%lf%%%lf%%", &pt[0], &pt[1]);
+    bool in_range = true;
+    for (int i = 0; i < 2; i++) in_range &= px[i] >= 0 && px[i] <= 100 && rn[i] >= 0 && rn[i] <= 100 && pt[i] >= 0 &&
+                                         pt[i] <= 100;
+    CHECK(rc == 0 && in_range, "demo prints pixels (%g, %g), random (%g, %g) and pretrained (%g, %g) rows: %s", px[0],
+          px[1], rn[0], rn[1], pt[0], pt[1], out);
+    rc = run(out, sizeof out, "./dystress demo --help");
+    CHECK(rc == 0 && strstr(out, "--profile const|cosine|shifted") && strstr(out, "(default: const)") &&
+              strstr(out, "(default: 7)"), "demo --help shows the main job's defaults");
+
     /* 6. wrong options: one clear line each */
     rc = run(out, sizeof out, "./dystress pretrain --batch-size 1");
     CHECK(rc == 2 && strstr(out, "--batch-size must be between"), "bad value: %s", out);

@@ -151,8 +151,8 @@ int cmd_demo(int argc, char **argv) {
         cli_error(ctx, "trained encoder");
         goto done;
     }
-    printf("\nFashion-MNIST test top-1 (kNN: k %lld, t %g, cosine similarity; linear: Adam %g, batch %lld, %lld epochs "
-           "on cached features)\n\n", (long long)o.knn_k, o.knn_t, dy_probe_defaults().lr,
+    printf("\n%s test top-1 (kNN: k %lld, t %g, cosine similarity; linear: Adam %g, batch %lld, %lld epochs on cached "
+           "features)\n\n", o.data, (long long)o.knn_k, o.knn_t, dy_probe_defaults().lr,
            (long long)dy_probe_defaults().batch_size, (long long)dy_probe_defaults().epochs);
     printf("  %-34s %8s %8s\n", "features", "kNN", "linear");
     printf("  %-34s %7.2f%% %7.2f%%\n", "raw pixels", 100 * pixels.knn.top1, 100 * pixels.linear.top1);
