@@ -107,6 +107,7 @@ int cmd_demo(int argc, char **argv) {
                  o.data, (long long)o.depth, (long long)o.width, o.profile, (long long)o.epochs,
                  (long long)o.batch_size, dy_backend_name(dy_ctx_backend(ctx)), dy_ctx_threads(ctx));
 
+    if (*cli_backend_warning(ctx)) progress_log(&pr, "%s", cli_backend_warning(ctx));
     demo_row pixels, random_row, trained;
     progress_log(&pr, "evaluating raw pixels ...");
     if (evaluate(ctx, NULL, train, test, &o, &pixels) != DY_OK) {

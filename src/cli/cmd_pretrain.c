@@ -113,6 +113,7 @@ int cmd_pretrain(int argc, char **argv) {
                  (long long)train->count, (long long)o.batch_size, (long long)o.epochs,
                  dy_backend_name(dy_ctx_backend(ctx)), dy_ctx_threads(ctx), o.run_dir,
                  o.resume ? " (resumed)" : "");
+    if (*cli_backend_warning(ctx)) progress_log(&pr, "%s", cli_backend_warning(ctx));
     if (o.resume)
         progress_log(&pr, "resuming after step %lld", (long long)dy_trainer_step_count(tr));
     cli_install_signal_handlers();

@@ -101,6 +101,14 @@ dy_ctx *cli_context(int64_t threads, const char *backend) {
     return ctx;
 }
 
+const char *cli_backend_warning(const dy_ctx *ctx) {
+    if (dy_ctx_backend(ctx) != DY_BACKEND_REF) return "";
+    return dy_have_dnnl() ? "note: training on the plain-C reference ops (--backend ref), roughly 50x slower than "
+                            "the oneDNN path this build also has"
+                          : "note: this build has no oneDNN, so training runs on the plain-C reference ops, roughly "
+                            "50x slower; install libdnnl-dev (scripts/deps.sh) and rebuild for the fast path";
+}
+
 dy_status cli_load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test) {
     *train = *test = NULL;
     const char *dir = o->data_dir;

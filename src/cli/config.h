@@ -50,5 +50,8 @@ dy_tau_profile cli_tau_profile(const run_options *o);
 dy_status cli_apply_aug_overrides(dy_ctx *ctx, dy_augment *a, const char *overrides);
 /* Context from --threads/--backend. Prints the reason and returns NULL on failure. */
 dy_ctx *cli_context(int64_t threads, const char *backend);
+/* The line that training on the reference ops prints first: they are the test oracle, not a fast path, and a user
+ * who got them by accident (a build without oneDNN) should know before waiting hours. Empty for oneDNN. */
+const char *cli_backend_warning(const dy_ctx *ctx);
 
 #endif
