@@ -78,7 +78,7 @@ ifeq ($(filter clean deps deps-test uninstall,$(MAKECMDGOALS)),)
 endif
 
 # Test and bench objects come from a chain of pattern rules; keep them (they are not throw-away intermediates).
-.SECONDARY: $(TESTS:%=%.o) $(BENCHES:%=%.o)
+.SECONDARY: $(TESTS:%=%.o) $(BENCHES:%=%.o) $(SUP_OBJ)
 .PHONY: all build test check sanitize valgrind bench fuzz install uninstall demo reproduce deps deps-test clean
 all: $(BUILD)/libdystress.a $(BUILD)/libdystress.so dystress
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/rng.h"
+#include "dystress.h"
 #include "testlib.h"
 
 static char dir[256];  /* scratch folder */
@@ -234,6 +235,16 @@ int main(void) {
     rc = run(out, sizeof out, "./dystress demo --help");
     CHECK(rc == 0 && strstr(out, "--profile const|cosine|shifted") && strstr(out, "(default: const)") &&
               strstr(out, "(default: 7)"), "demo --help shows the main job's defaults");
+
+    /* 8. training on the reference ops says it is the slow path, once; the default backend does not */
+    rc = run(out, sizeof out, "./dystress pretrain " COMMON " --max-steps 1 --knn-every -1 --backend ref --run-dir %s/ref",
+             data, dir);
+    char *note = strstr(out, "reference ops");
+    CHECK(rc == 0 && note && strstr(out, "50x slower") && !strstr(note + 1, "reference ops"),
+          "--backend ref prints one line naming the slow reference path: %s", out);
+    rc = run(out, sizeof out, "./dystress pretrain " COMMON " --max-steps 1 --knn-every -1 --run-dir %s/auto", data, dir);
+    CHECK(rc == 0 && (strstr(out, "reference ops") != NULL) == !dy_have_dnnl(),
+          "the default backend warns only where this build lacks oneDNN: %s", out);
 
     /* 6. wrong options: one clear line each */
     rc = run(out, sizeof out, "./dystress pretrain --batch-size 1");

@@ -29,6 +29,14 @@ check "plain make without the header stops" '[ $rc -ne 0 ]'
 check "its message says how to get oneDNN or choose DNNL=0" 'printf "%s" "$out" | grep -q "libdnnl-dev" && printf "%s" "$out" | grep -q "DNNL=0"'
 check "and nothing was built" '[ ! -e dystress ]'
 
+# the README's test command on the fresh machine (one test binary run, all built)
+make -j2 $fast test DY_TEST_ONLY=test_dnnl_exec > test.log 2>&1; rc=$?
+check "make test on the fresh machine succeeds" '[ $rc -eq 0 ] || tail -n 30 test.log'
+check "its binary reports oneDNN: yes" './dystress --version | grep -q "oneDNN: yes"'
+check "test_dnnl_exec ran checks" 'grep -qE "^ok +test_dnnl_exec +[1-9][0-9]* passed, 0 failed" test.log'
+
+# again from nothing, through `make build`
+rm -rf build dystress fake-include/dnnl.h
 make -j2 $fast build > build.log 2>&1; rc=$?
 check "make build (install, then build) succeeds" '[ $rc -eq 0 ] || tail -n 30 build.log'
 check "the fresh build reports oneDNN: yes" './dystress --version | grep -q "oneDNN: yes"'
