@@ -130,8 +130,10 @@ valgrind:
 	DY_TEST_QUICK=1 DY_TEST_WRAP='valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99' \
 	  tests/run.sh build-vg/tests
 
+# Each bench once; the training step also at the main job's width 16. Run nothing else meanwhile (2 cores).
 bench: all $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+	@echo "== $(BUILD)/bench/bench_step 16"; $(BUILD)/bench/bench_step 16
 
 # libFuzzer targets, each run for FUZZ_SECONDS (clang, Debian's libclang-rt-14-dev).
 FUZZ_SECONDS ?= 30

@@ -3,8 +3,9 @@
  * forward, the DySTreSS loss (cosine temperature profile 0.07-0.2, include/dystress/loss.h), backward, and one SGD
  * step (momentum 0.9, weight decay 5e-4). Warm-up steps, then timed steps; prints the median images/s, the
  * achieved GFLOP/s and the peak memory, then runs the PyTorch twin bench/bench_step_torch.py (same model, same
- * loss, same optimizer, torch threads = 2) and prints the ratio. The twin is skipped with a message when
- * /usr/bin/python3 has no torch.
+ * loss, same optimizer, torch threads = 2) as its users run it (twin.h: tcmalloc; fp32 and bf16 autocast, each with
+ * and without channels-last) and prints the ratios. The twin is skipped with a message when /usr/bin/python3 has
+ * no torch.
  *
  * FLOPs are counted, not measured: for every convolution and linear layer 2 * MACs forward (MACs = output elements
  * x input channels x kernel area), twice that backward (data gradient and weight gradient), except the first
@@ -19,6 +20,7 @@
 #include <time.h>
 
 #include "dystress.h"
+#include "twin.h"
 #include "engine/graph.h"
 #include "model/resnet.h"
 
@@ -72,18 +74,20 @@ static double step_flops(dy_ctx *ctx, const dy_model_config *cfg, int64_t n, int
     return total;
 }
 
-/* Runs the twin and reads its "torch ..." line; returns 0 when it ran. */
-static int run_twin(int64_t width, int64_t per_view, int steps, int warmup, double *ips, double *gflops,
-                    double *peak) {
-    char cmd[512], line[512];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 bench/bench_step_torch.py %lld %lld %d %d 2>&1", (long long)width,
-             (long long)per_view, steps, warmup);
+/* Runs the twin in one mode (fp32, fp32-cl, bf16, bf16-cl: bench_step_torch.py) and reads its result line;
+ * returns 0 when it ran. */
+static int run_twin(const char *mode, int64_t width, int64_t per_view, int steps, int warmup, double *ips,
+                    double *gflops, double *peak) {
+    char cmd[768], line[512], fmt[128];
+    snprintf(cmd, sizeof cmd, "%s/usr/bin/python3 bench/bench_step_torch.py %lld %lld %d %d %s 2>&1", twin_env(),
+             (long long)width, (long long)per_view, steps, warmup, mode);
+    snprintf(fmt, sizeof fmt, "torch %s median %%lf img/s %%lf GFLOP/s peak RSS %%lf MiB", mode);
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
     int found = -1;
     while (fgets(line, sizeof line, p)) {
-        fputs(line, stdout);
-        if (sscanf(line, "torch median %lf img/s %lf GFLOP/s peak RSS %lf MiB", ips, gflops, peak) == 3) found = 0;
+        if (sscanf(line, fmt, ips, gflops, peak) == 3) found = 0;
+        else fputs(line, stdout); /* the twin's step times and losses, or its error */
     }
     pclose(p);
     return found;
@@ -145,20 +149,30 @@ int main(int argc, char **argv) {
     printf("\nloss per step:");
     for (int s = 0; s < warmup + steps; s++) printf(" %.4f", losses[s]);
     printf("\n");
-    printf("dystress median %.1f img/s %.1f GFLOP/s peak RSS %.0f MiB (executor activations + scratch %.0f MiB)\n",
+    printf("dystress fp32    median %7.1f img/s %6.1f GFLOP/s peak RSS %5.0f MiB (executor activations + scratch "
+           "%.0f MiB)\n",
            ips, gflops, peak, (double)dy_model_memory(m) / (1024.0 * 1024.0));
 
-    if (getenv("DY_BENCH_NO_TWIN")) {
-        printf("PyTorch twin skipped (DY_BENCH_NO_TWIN)\n");
-    } else if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
-        printf("PyTorch not found for /usr/bin/python3: the twin is skipped, dystress figures only\n");
-    } else {
-        double t_ips = 0, t_gflops = 0, t_peak = 0;
-        if (run_twin(width, per_view, steps, warmup, &t_ips, &t_gflops, &t_peak) == 0)
-            printf("ratio dystress / torch: %.2fx images/s; peak RSS %.0f vs %.0f MiB (%.2fx)\n", ips / t_ips, peak,
-                   t_peak, peak / t_peak);
-        else
-            printf("the PyTorch twin gave no result line\n");
+    /* PyTorch as its users run it: tcmalloc, with and without channels-last, fp32 and bf16 autocast; each
+     * configuration in its own process (its own peak memory), one result line each, then the ratios against the
+     * fastest PyTorch configuration of each precision. */
+    if (twin_available()) {
+        static const char *modes[] = {"fp32", "fp32-cl", "bf16", "bf16-cl"};
+        double best[2] = {0, 0}, best_peak[2] = {0, 0};
+        for (int i = 0; i < 4; i++) {
+            double t_ips = 0, t_gflops = 0, t_peak = 0;
+            if (run_twin(modes[i], width, per_view, steps, warmup, &t_ips, &t_gflops, &t_peak) != 0) {
+                printf("torch %s gave no result line\n", modes[i]);
+                continue;
+            }
+            printf("torch %-7s median %7.1f img/s %6.1f GFLOP/s peak RSS %5.0f MiB%s\n", modes[i], t_ips, t_gflops,
+                   t_peak, *twin_env() ? "" : " (glibc malloc: handicapped)");
+            const int bf16 = i >= 2;
+            if (t_ips > best[bf16]) best[bf16] = t_ips, best_peak[bf16] = t_peak;
+        }
+        if (best[0] > 0)
+            printf("ratio dystress fp32 / best torch fp32: %.2fx images/s; peak RSS %.2fx\n", ips / best[0],
+                   peak / best_peak[0]);
     }
     free(x), free(z), free(dz), free(times), free(losses);
     dy_loss_destroy(loss);

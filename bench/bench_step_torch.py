@@ -5,7 +5,12 @@ profile 0.07-0.2 computed from the detached similarities), backward, SGD (lr 0.0
 torch threads = 2. Prints the median images/s, GFLOP/s counted as the C bench counts them (conv and linear MACs x 2
 forward, x 2 again backward for data and weight gradients, no data gradient for the first conv) and the peak RSS.
 
-Usage: bench_step_torch.py [width] [images per view] [timed steps] [warm-up steps]"""
+MODE is how PyTorch's CPU users run it (its performance guide): fp32 or bf16 (torch.autocast('cpu',
+dtype=torch.bfloat16) around the model; the loss on the float32 projections, as dystress computes it), each with
+"-cl" for channels-last model and input. Run it with tcmalloc preloaded (bench_step does): with glibc malloc a step
+is 3-4x slower.
+
+Usage: bench_step_torch.py [width] [images per view] [timed steps] [warm-up steps] [fp32|fp32-cl|bf16|bf16-cl]"""
 import math
 import sys
 import time
@@ -83,6 +88,11 @@ def main():
     per_view = int(sys.argv[2]) if len(sys.argv) > 2 else 128
     steps = int(sys.argv[3]) if len(sys.argv) > 3 else 5
     warmup = int(sys.argv[4]) if len(sys.argv) > 4 else 2
+    mode = sys.argv[5] if len(sys.argv) > 5 else "fp32"
+    if mode not in ("fp32", "fp32-cl", "bf16", "bf16-cl"):
+        sys.exit("unknown mode %r (fp32, fp32-cl, bf16, bf16-cl)" % mode)
+    channels_last = mode.endswith("-cl")
+    autocast = mode.startswith("bf16")
     torch.set_num_threads(2)
     torch.manual_seed(1)
     n = 2 * per_view
@@ -91,11 +101,15 @@ def main():
     idx = torch.arange(n * 3 * 32 * 32, dtype=torch.int64)
     x = (((idx * 7919) % 255).float() / 127.5 - 1.0).reshape(n, 3, 32, 32)
     flops = count_flops(model, x)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     times, losses = [], []
     for s in range(warmup + steps):
         t0 = time.perf_counter()
-        z = model(x)
-        loss = dystress_loss(z, per_view)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            z = model(x)
+        loss = dystress_loss(z.float(), per_view)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -105,10 +119,11 @@ def main():
             times.append(t)
     times.sort()
     med = times[len(times) // 2]
-    print("torch %s, %d threads; step times (s): %s; loss per step: %s" % (
-        torch.__version__, torch.get_num_threads(), " ".join("%.3f" % t for t in times),
+    print("torch %s %s, %d threads; step times (s): %s; loss per step: %s" % (
+        mode, torch.__version__, torch.get_num_threads(), " ".join("%.3f" % t for t in times),
         " ".join("%.4f" % v for v in losses)))
-    print("torch median %.1f img/s %.1f GFLOP/s peak RSS %.0f MiB" % (n / med, flops / med * 1e-9, peak_rss_mib()))
+    print("torch %s median %.1f img/s %.1f GFLOP/s peak RSS %.0f MiB" % (
+        mode, n / med, flops / med * 1e-9, peak_rss_mib()))
 
 
 if __name__ == "__main__":
