@@ -71,6 +71,8 @@ static dy_status check_file(dy_model *m, const char *path, const dy_st_file *f, 
             shape_string(exp, sizeof exp, t->ndim, t->shape);
             return dy_fail(m->ctx, DY_ERR_MISMATCH, "%s: tensor %s has shape %s, expected %s", path, t->name, got, exp);
         }
+        dy_status st = dy_st_check_finite(m->ctx, path, s);
+        if (st != DY_OK) return st;
     }
     /* No tensor the model does not have (with_head = false: the file's head, if any, is ignored). */
     for (int64_t i = 0; i < f->count; i++) {

@@ -17,6 +17,7 @@ typedef struct {
     float *f32;             /* memory for F32 (and for I64 kept as float, e.g. num_batches_tracked) */
     int64_t *i64;           /* memory for native I64 */
     double *f64;            /* memory for F64 */
+    const uint8_t *u8;      /* memory for U8 (trainer.config: written, never loaded into the layout) */
 } ckpt_item;
 
 typedef struct {
@@ -86,6 +87,11 @@ static dy_status plan_of(dy_ctx *ctx, const dy_ckpt_layout *l, ckpt_plan *p) {
     it->f64 = &p->best_knn;
     if (!(it = add(p, "trainer.version", DY_ST_I64, 1, &one))) goto nomem;
     it->i64 = &p->version;
+    if (l->config) {
+        int64_t len[1] = {(int64_t)strlen(l->config)};
+        if (!(it = add(p, DY_CHECKPOINT_CONFIG, DY_ST_U8, 1, len))) goto nomem;
+        it->u8 = (const uint8_t *)l->config;
+    }
     return DY_OK;
 nomem:
     free(p->items);
@@ -122,7 +128,8 @@ dy_status dy_checkpoint_save(dy_ctx *ctx, const char *path, const dy_ckpt_layout
             e[i].data = conv + used;
             used += it->numel;
         } else {
-            e[i].data = it->f32 ? (const void *)it->f32 : it->i64 ? (const void *)it->i64 : (const void *)it->f64;
+            e[i].data = it->f32 ? (const void *)it->f32 : it->i64 ? (const void *)it->i64
+                        : it->u8 ? (const void *)it->u8 : (const void *)it->f64;
         }
     }
     st = dy_st_write(ctx, path, e, p.count);
@@ -171,11 +178,13 @@ static dy_status load_plan(dy_ctx *ctx, const char *path, ckpt_plan *p, bool all
                          dy_st_dtype_name(t->dtype), got, dy_st_dtype_name(it->dtype), want);
             goto done;
         }
+        if ((st = dy_st_check_finite(ctx, path, t)) != DY_OK) goto done;
         found[i] = t;
     }
     if (!allow_extra && f.count != p->count) {
         for (int64_t j = 0; j < f.count; j++) {
-            bool known = false;
+            /* the stored configuration is the caller's to read (dy_checkpoint_read_config) */
+            bool known = !strcmp(f.tensors[j].name, DY_CHECKPOINT_CONFIG);
             for (int64_t i = 0; i < p->count && !known; i++) known = !strcmp(f.tensors[j].name, p->items[i].name);
             if (!known) {
                 st = dy_fail(ctx, DY_ERR_MISMATCH, "%s: unexpected tensor '%s' (a checkpoint of another model or "
@@ -249,5 +258,23 @@ dy_status dy_checkpoint_load_model(dy_ctx *ctx, const char *path, dy_model *mode
     }
     dy_status st = load_plan(ctx, path, &p, true, false, 0);
     free(p.items);
+    return st;
+}
+
+dy_status dy_checkpoint_read_config(dy_ctx *ctx, const char *path, char **config) {
+    *config = NULL;
+    dy_st_file f;
+    dy_status st = dy_st_read(ctx, path, &f);
+    if (st != DY_OK) return st;
+    const dy_st_tensor *t = dy_st_find(&f, DY_CHECKPOINT_CONFIG);
+    if (t && (t->dtype != DY_ST_U8 || t->ndim != 1 || memchr(t->data, 0, t->nbytes)))
+        st = dy_fail(ctx, DY_ERR_FORMAT, "%s: tensor '%s' is not a U8 text", path, DY_CHECKPOINT_CONFIG);
+    else if (t && !(*config = malloc(t->nbytes + 1)))
+        st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory reading %s", path);
+    else if (t) {
+        memcpy(*config, t->data, t->nbytes);
+        (*config)[t->nbytes] = 0;
+    }
+    dy_st_free(&f);
     return st;
 }

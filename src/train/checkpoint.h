@@ -7,6 +7,9 @@
 #include "dystress.h"
 
 #define DY_CHECKPOINT_VERSION 1
+/* A U8 tensor holding the text of the run's training configuration (the CLI's canonical options), so that a resumed
+ * run can be checked against the configuration it was trained with. Optional: older checkpoints lack it. */
+#define DY_CHECKPOINT_CONFIG "trainer.config"
 
 typedef struct {
     dy_model *model;
@@ -15,6 +18,7 @@ typedef struct {
     float *exp_avg_sq;     /* [params] Adam second moment, or NULL */
     float *queue;          /* [queue_rows, queue_dim] or NULL */
     int64_t queue_rows, queue_dim;
+    const char *config;    /* saved as DY_CHECKPOINT_CONFIG when not NULL; ignored by the loaders */
 } dy_ckpt_layout;
 
 typedef struct {
@@ -23,12 +27,17 @@ typedef struct {
 } dy_ckpt_counters;
 
 dy_status dy_checkpoint_save(dy_ctx *ctx, const char *path, const dy_ckpt_layout *l, const dy_ckpt_counters *c);
-/* Checks the whole file against the layout first (every tensor present, no stranger, shapes and dtypes right):
+/* Checks the whole file against the layout first (every tensor present and finite, no stranger, shapes and dtypes right):
  * DY_ERR_FORMAT for a corrupt or truncated file, DY_ERR_MISMATCH naming the first tensor that does not fit;
  * only then copies. On error nothing in the layout has changed. */
 dy_status dy_checkpoint_load(dy_ctx *ctx, const char *path, const dy_ckpt_layout *l, dy_ckpt_counters *c);
 
-/* Loads only the model's own tensors (its names; others in the file, such as optimizer state or the head when the
+/* The configuration text stored in a checkpoint (malloc'ed, NUL-terminated), or *config = NULL when it has none.
+ * DY_ERR_IO/DY_ERR_FORMAT when the file cannot be read. */
+dy_status dy_checkpoint_read_config(dy_ctx *ctx, const char *path, char **config);
+
+/* Every floating-point tensor of a file loaded by these functions is checked to be finite first (DY_ERR_NUMERIC
+ * naming the tensor). Loads only the model's own tensors (its names; others in the file, such as optimizer state or the head when the
  * model has none, are ignored): a checkpoint or a weights file from `dystress export` or torchvision. */
 dy_status dy_checkpoint_load_model(dy_ctx *ctx, const char *path, dy_model *model);
 

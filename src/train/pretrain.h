@@ -48,6 +48,8 @@ typedef struct {
     dy_knn_options knn;
     int64_t checkpoint_every; /* steps between checkpoints (0: at the end of each epoch) */
     const char *run_dir;      /* checkpoints and metrics.jsonl go here */
+    const char *config_text;  /* stored in every checkpoint (trainer.config) so that a resume can be checked against
+                               * it; the CLI's canonical options. NULL: none stored. Must outlive the trainer. */
 } dy_pretrain_config;
 
 /* Everything the loop reports to its caller (the CLI prints, the library does not). */
@@ -76,8 +78,10 @@ void dy_trainer_destroy(dy_trainer *t);
 dy_status dy_trainer_load_checkpoint(dy_trainer *t, const char *path);
 dy_status dy_trainer_save_checkpoint(dy_trainer *t, const char *path);
 /* Trains until the last epoch (or max_steps), or until *stop becomes non-zero (then a checkpoint is saved and
- * DY_ERR_INTERRUPTED returned). A NaN/Inf loss stops with DY_ERR_NUMERIC naming the step; the last checkpoint on
- * disk is the last good one. */
+ * DY_ERR_INTERRUPTED returned). A NaN/Inf loss stops with DY_ERR_NUMERIC naming the step; a failed write of
+ * metrics.jsonl or of a checkpoint stops with DY_ERR_IO naming the file and the OS error. Either way the last
+ * checkpoint on disk is the last good one. metrics.jsonl is opened without following a symlink; at step 0 it is
+ * started afresh, after a restored checkpoint its lines past the checkpoint's step are dropped (atomically). */
 dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatile sig_atomic_t *stop);
 int64_t dy_trainer_step_count(const dy_trainer *t);
 dy_model *dy_trainer_model(dy_trainer *t);
