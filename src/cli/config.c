@@ -263,10 +263,12 @@ dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_datase
 }
 
 /* Which options are the run's configuration. Invocation options say how this process runs (they never change the
- * numbers, or the README says so) and are not stored; changeable ones are stored and checked, but an explicit
+ * numbers, or the README says so) and are not stored; settings are kept in config.json but leave the numbers alone,
+ * so they are not in the checkpoint's configuration and may change on resume; changeable ones are stored and checked, but an explicit
  * command-line value on --resume replaces the stored one, with a notice; the rest are fixed for the life of a run. */
 static const char *const invocation_options[] = {"threads", "loader-threads", "max-steps", "backend", "run-dir",
-                                                 "resume", "overwrite", "checkpoint-every", NULL};
+                                                 "resume", "overwrite", NULL};
+static const char *const setting_options[] = {"checkpoint-every", NULL};
 static const char *const changeable_options[] = {"epochs", "data-dir", "test-dir", "knn-every", "knn-k", "knn-t",
                                                  NULL};
 
@@ -278,6 +280,7 @@ static bool listed(const char *const *list, const char *name) {
 
 run_option_role run_option_role_of(const char *name) {
     if (listed(invocation_options, name)) return RUN_OPTION_INVOCATION;
+    if (listed(setting_options, name)) return RUN_OPTION_SETTING;
     if (listed(changeable_options, name)) return RUN_OPTION_CHANGEABLE;
     return RUN_OPTION_FIXED;
 }
@@ -351,7 +354,8 @@ char *run_config_canonical(const opt_spec *specs) {
     text_buf b = {0};
     put(&b, "dystress-config 1\n");
     for (const opt_spec *s = specs; s->name; s++) {
-        if (run_option_role_of(s->name) == RUN_OPTION_INVOCATION) continue;
+        run_option_role role = run_option_role_of(s->name);
+        if (role == RUN_OPTION_INVOCATION || role == RUN_OPTION_SETTING) continue;
         put(&b, "%s=", s->name);
         put_value(&b, s);
         put(&b, "\n");

@@ -39,9 +39,11 @@ typedef struct {
 int run_option_table(opt_spec *specs, run_options *o);
 
 /* What an option is to a run (src/cli/config.c has the lists): invocation options (threads, backend, run-dir,
- * max-steps, ...) are not part of its configuration; changeable ones (epochs, data paths, the kNN monitor) are, but
- * may be changed on the command line of a resume, with a notice; fixed ones never change. */
-typedef enum { RUN_OPTION_FIXED, RUN_OPTION_CHANGEABLE, RUN_OPTION_INVOCATION } run_option_role;
+ * max-steps, ...) are not part of its configuration; settings (checkpoint-every) are kept in config.json, may change
+ * on resume and leave the numbers alone, so checkpoints do not store them; changeable ones (epochs, data paths, the
+ * kNN monitor) are stored, but may be changed on the command line of a resume, with a notice; fixed ones never
+ * change. */
+typedef enum { RUN_OPTION_FIXED, RUN_OPTION_CHANGEABLE, RUN_OPTION_SETTING, RUN_OPTION_INVOCATION } run_option_role;
 run_option_role run_option_role_of(const char *name);
 /* "--epochs, --data-dir, ...": the changeable options, for messages. */
 const char *run_option_changeable_list(void);
