@@ -577,7 +577,9 @@ static bool wait_for(pid_t pid, const char *run_dir, bool (*cond)(const char *, 
     return false;
 }
 static bool reached_step(const char *run_dir, int step) { return last_step(run_dir) >= step; }
-static bool writing_checkpoint(const char *run_dir, int unused) { return temporaries(run_dir, "checkpoint-latest") > 0; }
+static bool writing_checkpoint(const char *run_dir, int unused) {
+    return temporaries(run_dir, "checkpoint-latest") > 0;
+}
 static bool not_writing(const char *run_dir, int unused) { return temporaries(run_dir, "checkpoint-latest") == 0; }
 
 static void fault_injection_sigkill(void) {

@@ -263,9 +263,10 @@ dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_datase
 }
 
 /* Which options are the run's configuration. Invocation options say how this process runs (they never change the
- * numbers, or the README says so) and are not stored; settings are kept in config.json but leave the numbers alone,
- * so they are not in the checkpoint's configuration and may change on resume; changeable ones are stored and checked, but an explicit
- * command-line value on --resume replaces the stored one, with a notice; the rest are fixed for the life of a run. */
+ * numbers, or the README says so) and are not stored. Settings are kept in config.json but leave the numbers alone:
+ * not in the checkpoint's configuration, free to change on resume. Changeable ones are stored and checked, but an
+ * explicit command-line value on --resume replaces the stored one, with a notice. The rest are fixed for the life of
+ * a run. */
 static const char *const invocation_options[] = {"threads", "loader-threads", "max-steps", "backend", "run-dir",
                                                  "resume", "overwrite", NULL};
 static const char *const setting_options[] = {"checkpoint-every", NULL};

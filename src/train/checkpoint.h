@@ -27,18 +27,19 @@ typedef struct {
 } dy_ckpt_counters;
 
 dy_status dy_checkpoint_save(dy_ctx *ctx, const char *path, const dy_ckpt_layout *l, const dy_ckpt_counters *c);
-/* Checks the whole file against the layout first (every tensor present and finite, no stranger, shapes and dtypes right):
- * DY_ERR_FORMAT for a corrupt or truncated file, DY_ERR_MISMATCH naming the first tensor that does not fit;
- * only then copies. On error nothing in the layout has changed. */
+/* Checks the whole file against the layout first (every tensor present, no stranger, shapes and dtypes right,
+ * values finite): DY_ERR_FORMAT for a corrupt or truncated file, DY_ERR_MISMATCH naming the first tensor that does
+ * not fit, DY_ERR_NUMERIC naming a tensor that holds NaN or Inf; only then copies. On error nothing in the layout has
+ * changed. */
 dy_status dy_checkpoint_load(dy_ctx *ctx, const char *path, const dy_ckpt_layout *l, dy_ckpt_counters *c);
 
 /* The configuration text stored in a checkpoint (malloc'ed, NUL-terminated), or *config = NULL when it has none.
  * DY_ERR_IO/DY_ERR_FORMAT when the file cannot be read. */
 dy_status dy_checkpoint_read_config(dy_ctx *ctx, const char *path, char **config);
 
-/* Every floating-point tensor of a file loaded by these functions is checked to be finite first (DY_ERR_NUMERIC
- * naming the tensor). Loads only the model's own tensors (its names; others in the file, such as optimizer state or the head when the
- * model has none, are ignored): a checkpoint or a weights file from `dystress export` or torchvision. */
+/* Loads only the model's own tensors (its names; others in the file, such as optimizer state or the head when the
+ * model has none, are ignored): a checkpoint or a weights file from `dystress export` or torchvision. Their values
+ * are checked to be finite first, as dy_checkpoint_load does. */
 dy_status dy_checkpoint_load_model(dy_ctx *ctx, const char *path, dy_model *model);
 
 #endif
