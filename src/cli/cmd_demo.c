@@ -105,7 +105,9 @@ int cmd_demo(int argc, char **argv) {
     bool demo_made = used && access(path, F_OK) == 0;
     if (used && !demo_made && !o.overwrite) {
         fprintf(stderr, "dystress demo: %s holds files not made by a demo (%s); choose another --run-dir, or give "
-                "--overwrite to delete its run files\n", o.run_dir, entry);
+                "--overwrite to delete its run files%s\n", o.run_dir, entry,
+                opt_find(specs, "run-dir")->set ? "" : " (a demo's folder from before the demo marked its own with "
+                CLI_DEMO_MARKER " is refused once too)");
         status = 2;
         goto done;
     }
