@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/evaluate.h"
 #include "cli/progress.h"
+#include "io/atomic_file.h"
 #include "io/npy.h"
 
 typedef struct {
@@ -60,6 +61,15 @@ int cmd_eval(int argc, char **argv) {
     /* argv[2] is the protocol: parse from argv[3] on by shifting */
     int rc = cli_parse_model_command(usage, specs, &o, extra, argc - 1, argv + 1, &e.checkpoint, &text);
     if (rc) return rc == 1 ? 0 : 2;
+    if (*e.json) {
+        char config[4200];
+        cli_config_beside(e.checkpoint, config, sizeof config);
+        const char *inputs[] = {e.checkpoint, config, NULL};
+        if (cli_check_output("eval", e.json, o.overwrite, inputs) != 0) {
+            free(text);
+            return 2;
+        }
+    }
     dy_ctx *ctx = cli_context(o.threads, o.backend);
     if (!ctx) {
         free(text);
@@ -129,16 +139,20 @@ int cmd_eval(int argc, char **argv) {
     fprintf(stderr, "(%lld train / %lld test images of %s, %.0f s)\n", (long long)train->count,
             (long long)test->count, o.data, progress_now() - t0);
     if (*e.json) {
-        FILE *f = fopen(e.json, "w");
-        if (!f) {
-            fprintf(stderr, "dystress eval: cannot write %s\n", e.json);
+        dy_atomic_file af;
+        if (dy_atomic_open(ctx, &af, e.json) != DY_OK) {
+            cli_error(ctx, "eval");
             goto done;
         }
+        FILE *f = af.fp;
         fprintf(f, "{\"features\": \"%s\", \"protocol\": \"%s\", \"top1\": %.6f, \"top5\": %.6f", what, argv[2],
                 s.top1, s.top5);
         if (s.has_shots) fprintf(f, ", \"many\": %.6f, \"medium\": %.6f, \"few\": %.6f", s.many, s.medium, s.few);
         fprintf(f, "}\n");
-        fclose(f);
+        if (dy_atomic_commit(ctx, &af) != DY_OK) {
+            cli_error(ctx, "eval");
+            goto done;
+        }
     }
     status = 0;
 done:

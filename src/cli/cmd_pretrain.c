@@ -2,15 +2,116 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "cli/progress.h"
+#include "io/atomic_file.h"
+#include "train/pretrain.h"
 
+/* A fresh run needs a run directory of its own: one that holds anything is refused unless --overwrite (which deletes
+ * the run files there first, see cli_clear_run_files). 0 to go on, else the exit status. */
+static int check_fresh_run_dir(const run_options *o) {
+    char name[256];
+    int used = cli_dir_entry(o->run_dir, name, sizeof name);
+    if (used < 0) {
+        fprintf(stderr, "dystress pretrain: cannot read --run-dir %s: %s\n", o->run_dir, strerror(errno));
+        return 1;
+    }
+    if (used && !o->overwrite) {
+        fprintf(stderr, "dystress pretrain: %s already holds a run (%s); continue it with --resume, start it afresh "
+                "with --overwrite (its run files are deleted), or choose another --run-dir\n", o->run_dir, name);
+        return 2;
+    }
+    return 0;
+}
 
-/* Options a resumed run may change: they do not alter the numbers (or say so in the README). */
-static bool may_change_on_resume(const char *name) {
-    return !strcmp(name, "threads") || !strcmp(name, "loader-threads") || !strcmp(name, "max-steps") || !strcmp(name, "backend") ||
-           !strcmp(name, "run-dir") || !strcmp(name, "resume");
+/* --resume: the run's config.json, checked against the configuration its checkpoint was trained with, then the
+ * command line on top: invocation options freely, changeable ones with a notice, others refused. On success *config
+ * holds config.json's text (the options' strings point into it) and *changed counts the changed options. */
+static int resume_options(opt_spec *specs, int argc, char **argv, char **config, char **owned,
+                          int *changed) {
+    run_options given;
+    opt_spec given_specs[RUN_OPTION_COUNT];
+    run_option_table(given_specs, &given);
+    char err[512];
+    *changed = 0;
+    if (opt_parse(given_specs, argc, argv, 2, NULL, 0, NULL, err, sizeof err) != 0) return 2;
+    for (int i = 0; given_specs[i].name; i++) {
+        if (given_specs[i].set && run_option_role_of(given_specs[i].name) == RUN_OPTION_FIXED) {
+            fprintf(stderr, "dystress pretrain: --%s cannot change when resuming (the run's config.json holds it; "
+                    "on --resume only %s may change)\n", given_specs[i].name, run_option_changeable_list());
+            return 2;
+        }
+    }
+    if (cli_load_run_config(given.run_dir, specs, config) != 0) return 1;
+    /* config.json as it is now against the configuration the checkpoint was trained with */
+    char ckpt[4200];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint-latest.safetensors", given.run_dir);
+    dy_ctx *ctx = cli_context(1, "ref");
+    if (!ctx) return 1;
+    char *stored = NULL;
+    if (access(ckpt, F_OK) == 0 && dy_checkpoint_read_config(ctx, ckpt, &stored) != DY_OK) {
+        cli_error(ctx, "resume");
+        dy_ctx_destroy(ctx);
+        return 1;
+    }
+    dy_ctx_destroy(ctx);
+    char *now = run_config_canonical(specs);
+    if (!now) {
+        free(stored);
+        fprintf(stderr, "dystress pretrain: out of memory\n");
+        return 1;
+    }
+    char name[64], in_config[512], in_ckpt[512];
+    if (stored && run_config_diff(now, stored, name, sizeof name, in_config, in_ckpt, sizeof in_config)) {
+        fprintf(stderr, "dystress pretrain: %s/config.json does not match the checkpoint it resumes: %s is %s there "
+                "but %s in %s (was config.json edited?). ", given.run_dir, name, in_config, in_ckpt, ckpt);
+        if (run_option_role_of(name) == RUN_OPTION_CHANGEABLE)
+            fprintf(stderr, "--%s may change on resume, explicitly: give --%s %s on the command line, or put %s back "
+                    "in config.json\n", name, name, in_config, in_ckpt);
+        else
+            fprintf(stderr, "--%s cannot change during a run: put %s back in config.json, or start a new run\n",
+                    name, in_ckpt);
+        free(stored);
+        free(now);
+        return 2;
+    }
+    if (!stored && access(ckpt, F_OK) == 0)
+        fprintf(stderr, "dystress pretrain: note: %s stores no configuration (written by an older dystress), so "
+                "config.json is taken as it is\n", ckpt);
+    free(stored);
+    /* the command line on top, changes announced; invocation options (threads, max-steps, ...) are this command
+     * line's or their defaults, never config.json's */
+    for (opt_spec *sp = specs; sp->name; sp++)
+        if (run_option_role_of(sp->name) == RUN_OPTION_INVOCATION) opt_set(sp, sp->def, err, sizeof err);
+    if (opt_parse_over(specs, argc, argv, 2, NULL, 0, NULL, err, sizeof err) != 0) {
+        free(now);
+        fprintf(stderr, "dystress pretrain: %s\n", err);
+        return 2;
+    }
+    if (run_options_absolute_paths(specs, owned, err, sizeof err) != 0) {
+        free(now);
+        fprintf(stderr, "dystress pretrain: %s\n", err);
+        return 2;
+    }
+    char *next = run_config_canonical(specs);
+    for (opt_spec *sp = specs; next && sp->name; sp++) {
+        if (!sp->set || run_option_role_of(sp->name) != RUN_OPTION_CHANGEABLE) continue;
+        char before[512], after[512];
+        run_config_value(now, sp->name, before, sizeof before);
+        run_config_value(next, sp->name, after, sizeof after);
+        if (!strcmp(before, after)) continue;
+        fprintf(stderr, "dystress pretrain: --%s changes from %s to %s on resume%s\n", sp->name, before, after,
+                !strcmp(sp->name, "epochs") ? " (the learning-rate schedule stretches to the new length: the result "
+                "differs from a run started with it)" : "");
+        (*changed)++;
+    }
+    bool ok = next != NULL;
+    free(now);
+    free(next);
+    if (!ok) fprintf(stderr, "dystress pretrain: out of memory\n");
+    return ok ? 0 : 1;
 }
 
 int cmd_pretrain(int argc, char **argv) {
@@ -30,33 +131,24 @@ int cmd_pretrain(int argc, char **argv) {
         fprintf(stderr, "dystress pretrain: %s\n", err);
         return 2;
     }
-    char *config_text = NULL;
+    char *config_text = NULL, *owned[2] = {NULL, NULL}, *canonical = NULL;
+    int changed = 0;
     if (o.resume) {
-        /* the run's own configuration, with only the harmless options taken from this command line */
-        run_options given = o;
-        opt_spec given_specs[RUN_OPTION_COUNT];
-        run_option_table(given_specs, &given);
-        if (opt_parse(given_specs, argc, argv, 2, NULL, 0, NULL, err, sizeof err) != 0) return 2;
-        if (cli_load_run_config(given.run_dir, specs, &config_text) != 0) return 1;
-        for (int i = 0; given_specs[i].name; i++) {
-            if (!given_specs[i].set) continue;
-            if (!may_change_on_resume(given_specs[i].name)) {
-                fprintf(stderr, "dystress pretrain: --%s cannot change when resuming (the run's config.json "
-                        "holds it)\n", given_specs[i].name);
-                free(config_text);
-                return 2;
-            }
+        if ((rc = resume_options(specs, argc, argv, &config_text, owned, &changed)) != 0) {
+            free(config_text);
+            free(owned[0]);
+            free(owned[1]);
+            return rc;
         }
-        o.threads = given.threads;
-        o.loader_threads = given.loader_threads;
-        o.max_steps = given.max_steps; /* where this invocation stops; not part of the run */
-        o.backend = given.backend;
-        o.run_dir = given.run_dir;
         o.resume = true;
+    } else if ((rc = check_fresh_run_dir(&o)) != 0) {
+        return rc;
     }
     dy_ctx *ctx = cli_context(o.threads, o.backend);
     if (!ctx) {
         free(config_text);
+        free(owned[0]);
+        free(owned[1]);
         return 1;
     }
     int status = 1;
@@ -72,37 +164,52 @@ int cmd_pretrain(int argc, char **argv) {
         status = 2;
         goto done;
     }
+    /* data paths as absolute paths: the run resumes, and its checkpoints evaluate, from any working directory */
+    if (!o.resume && run_options_absolute_paths(specs, owned, err, sizeof err) != 0) {
+        fprintf(stderr, "dystress pretrain: %s\n", err);
+        status = 2;
+        goto done;
+    }
+    if (!(canonical = run_config_canonical(specs))) {
+        fprintf(stderr, "dystress pretrain: out of memory\n");
+        goto done;
+    }
+    cfg.config_text = canonical; /* every checkpoint stores it; --resume compares config.json with it */
     if (cli_mkdirs(o.run_dir) != 0) {
         fprintf(stderr, "dystress pretrain: cannot create run directory %s: %s\n", o.run_dir, strerror(errno));
         goto done;
     }
-    char path[4096];
+    char path[4096], cpath[4096];
     snprintf(path, sizeof path, "%s/checkpoint-latest.safetensors", o.run_dir);
-    if (!o.resume) {
-        FILE *existing = fopen(path, "rb");
-        if (existing) {
-            fclose(existing);
-            fprintf(stderr, "dystress pretrain: %s already holds a run; continue it with --resume or choose another "
-                    "--run-dir\n", o.run_dir);
-            status = 2;
+    snprintf(cpath, sizeof cpath, "%s/config.json", o.run_dir);
+    bool have_checkpoint = o.resume && access(path, F_OK) == 0;
+    if (!o.resume && o.overwrite) {
+        int removed = cli_clear_run_files(o.run_dir);
+        if (removed < 0) {
+            fprintf(stderr, "dystress pretrain: --overwrite: cannot delete the run files in %s: %s\n", o.run_dir,
+                    strerror(errno));
             goto done;
         }
-        char cpath[4096];
-        snprintf(cpath, sizeof cpath, "%s/config.json", o.run_dir);
-        if (cli_write_config(ctx, cpath, specs) != DY_OK) {
-            cli_error(ctx, "config");
-            goto done;
+        if (removed) fprintf(stderr, "dystress pretrain: --overwrite: deleted %d files of the previous run in %s\n",
+                             removed, o.run_dir);
+    }
+    if (o.resume) /* temporary files of writes that a kill cut short */
+        for (int i = 0; cli_run_files[i]; i++) {
+            char stale[4400];
+            snprintf(stale, sizeof stale, "%s/%s", o.run_dir, cli_run_files[i]);
+            dy_atomic_remove_stale(stale);
         }
+    if ((!o.resume || changed) && cli_write_config(ctx, cpath, specs) != DY_OK) {
+        cli_error(ctx, "config");
+        goto done;
     }
     if (dy_trainer_create(ctx, &cfg, train, test, &tr) != DY_OK) {
         cli_error(ctx, "pretrain");
         goto done;
     }
-    if (o.resume) {
-        if (dy_trainer_load_checkpoint(tr, path) != DY_OK) {
-            cli_error(ctx, "resume");
-            goto done;
-        }
+    if (have_checkpoint && dy_trainer_load_checkpoint(tr, path) != DY_OK) {
+        cli_error(ctx, "resume");
+        goto done;
     }
     progress pr;
     progress_init(&pr, stderr, 50);
@@ -114,8 +221,10 @@ int cmd_pretrain(int argc, char **argv) {
                  dy_backend_name(dy_ctx_backend(ctx)), dy_ctx_threads(ctx), o.run_dir,
                  o.resume ? " (resumed)" : "");
     if (*cli_backend_warning(ctx)) progress_log(&pr, "%s", cli_backend_warning(ctx));
-    if (o.resume)
+    if (have_checkpoint)
         progress_log(&pr, "resuming after step %lld", (long long)dy_trainer_step_count(tr));
+    else if (o.resume)
+        progress_log(&pr, "no checkpoint yet in %s: starting from step 0 with its config.json", o.run_dir);
     cli_install_signal_handlers();
     dy_pretrain_callbacks cb = {.on_step = cli_on_step, .on_message = cli_on_message, .user = &pr};
     dy_status st = dy_trainer_run(tr, &cb, &cli_stop_signal);
@@ -136,5 +245,8 @@ done:
     dy_dataset_free(test);
     dy_ctx_destroy(ctx);
     free(config_text);
+    free(canonical);
+    free(owned[0]);
+    free(owned[1]);
     return status;
 }

@@ -11,16 +11,32 @@ int cmd_demo(int argc, char **argv);
 /* Shared helpers (src/cli/common.c). */
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include "cli/config.h"
 
 extern volatile sig_atomic_t cli_stop_signal; /* the signal number that asked us to stop, else 0 */
 void cli_install_signal_handlers(void);
 /* mkdir -p; 0 or -1 with errno. */
 int cli_mkdirs(const char *path);
+/* The files a run directory holds (NULL-terminated): what --overwrite deletes, and what names a used directory. */
+#define CLI_DEMO_MARKER "made-by-demo.txt"
+extern const char *const cli_run_files[];
+/* 1 when the folder holds anything (its name, a run file's when there is one, goes to name), 0 when it is empty or
+ * absent, -1 with errno when it cannot be read. */
+int cli_dir_entry(const char *dir, char *name, size_t name_size);
+/* Deletes the run files of dir (not the demo's mark) and temporary files left by a killed writer; the count, or -1
+ * with errno. */
+int cli_clear_run_files(const char *dir);
+/* Checks an output path before a command writes it: refused (message printed, returns 2) when it is one of the
+ * inputs (NULL-terminated; compared as files, by device and inode, so no other spelling or link gets past), a folder,
+ * or when it exists and overwrite is false. 0 when it may be written. */
+int cli_check_output(const char *command, const char *out, bool overwrite, const char *const *inputs);
 /* Writes the options as JSON to path atomically. */
 dy_status cli_write_config(dy_ctx *ctx, const char *path, const opt_spec *specs);
 /* Fills o from the config.json of a run directory (defaults first). 0, or -1 with a message printed. */
 int cli_load_run_config(const char *run_dir, opt_spec *specs, char **text_out);
+/* The path of the config.json beside a checkpoint (that the model commands read). */
+void cli_config_beside(const char *checkpoint, char *out, size_t size);
 /* The options of a command that works on a trained model: the run table (model, data) followed by extra
  * (NULL-terminated). Values are layered: defaults < config.json beside --checkpoint (when there is one) < the
  * command line. *text keeps the configuration's strings alive (free it). Returns 0, 1 for --help (help printed with

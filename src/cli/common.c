@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "cli/progress.h"
@@ -48,12 +50,98 @@ int cli_mkdirs(const char *path) {
     return 0;
 }
 
+/* What one invocation asked for, not what the run is: never saved as true, so that a later command reading the
+ * configuration (export, embed, eval) does not inherit it. */
+static const char *const one_shot_options[] = {"resume", "overwrite", NULL};
+
 dy_status cli_write_config(dy_ctx *ctx, const char *path, const opt_spec *specs) {
+    bool saved[4] = {false};
+    for (int i = 0; one_shot_options[i]; i++) {
+        const opt_spec *s = opt_find((opt_spec *)specs, one_shot_options[i]);
+        if (s) {
+            saved[i] = *(bool *)s->value;
+            *(bool *)s->value = false;
+        }
+    }
     dy_atomic_file af;
     dy_status st = dy_atomic_open(ctx, &af, path);
-    if (st != DY_OK) return st;
-    opt_write_json(af.fp, specs, "  ");
-    return dy_atomic_commit(ctx, &af);
+    if (st == DY_OK) {
+        opt_write_json(af.fp, specs, "  ");
+        st = dy_atomic_commit(ctx, &af);
+    }
+    for (int i = 0; one_shot_options[i]; i++) {
+        const opt_spec *s = opt_find((opt_spec *)specs, one_shot_options[i]);
+        if (s) *(bool *)s->value = saved[i];
+    }
+    return st;
+}
+
+const char *const cli_run_files[] = {"config.json", "metrics.jsonl", "checkpoint-latest.safetensors",
+                                     "checkpoint-final.safetensors", "checkpoint-best-knn-on-test.safetensors",
+                                     CLI_DEMO_MARKER, NULL};
+
+int cli_dir_entry(const char *dir, char *name, size_t name_size) {
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : -1;
+    int found = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        /* a run file names the run best; otherwise the first entry */
+        bool run_file = false;
+        for (int i = 0; cli_run_files[i] && !run_file; i++) run_file = !strcmp(de->d_name, cli_run_files[i]);
+        if (!found || run_file) snprintf(name, name_size, "%s", de->d_name);
+        found = 1;
+        if (run_file) break;
+    }
+    closedir(d);
+    return found;
+}
+
+int cli_clear_run_files(const char *dir) {
+    int removed = 0;
+    for (int i = 0; cli_run_files[i]; i++) {
+        char path[4096];
+        if (snprintf(path, sizeof path, "%s/%s", dir, cli_run_files[i]) >= (int)sizeof path) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        removed += dy_atomic_remove_stale(path);
+        if (!strcmp(cli_run_files[i], CLI_DEMO_MARKER)) continue; /* the demo keeps its mark */
+        if (unlink(path) == 0) removed++;
+        else if (errno != ENOENT) return -1;
+    }
+    char probe[4096];
+    snprintf(probe, sizeof probe, "%s/.", dir);
+    if (removed && dy_fsync_parent(probe) != 0) return -1;
+    return removed;
+}
+
+int cli_check_output(const char *command, const char *out, bool overwrite, const char *const *inputs) {
+    struct stat so;
+    if (stat(out, &so) != 0) {
+        if (errno == ENOENT) return 0;
+        fprintf(stderr, "dystress %s: cannot use %s as output: %s\n", command, out, strerror(errno));
+        return 2;
+    }
+    for (int i = 0; inputs[i]; i++) {
+        struct stat si;
+        if (!*inputs[i] || stat(inputs[i], &si) != 0) continue;
+        if (si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+            fprintf(stderr, "dystress %s: the output %s is the input %s (the same file): refusing to overwrite an "
+                    "input, even with --overwrite\n", command, out, inputs[i]);
+            return 2;
+        }
+    }
+    if (S_ISDIR(so.st_mode)) {
+        fprintf(stderr, "dystress %s: the output %s is a folder\n", command, out);
+        return 2;
+    }
+    if (!overwrite) {
+        fprintf(stderr, "dystress %s: %s exists; give --overwrite to replace it, or choose another name\n", command,
+                out);
+        return 2;
+    }
+    return 0;
 }
 
 int cli_load_run_config(const char *run_dir, opt_spec *specs, char **text_out) {
@@ -73,6 +161,10 @@ int cli_load_run_config(const char *run_dir, opt_spec *specs, char **text_out) {
         free(text);
         return -1;
     }
+    for (int i = 0; one_shot_options[i]; i++) {
+        opt_spec *s = opt_find(specs, one_shot_options[i]);
+        if (s) *(bool *)s->value = false;
+    }
     *text_out = text;
     return 0;
 }
@@ -80,6 +172,12 @@ int cli_load_run_config(const char *run_dir, opt_spec *specs, char **text_out) {
 int cli_error(dy_ctx *ctx, const char *what) {
     fprintf(stderr, "dystress: %s: %s\n", what, ctx ? dy_ctx_error(ctx) : "failed");
     return 1;
+}
+
+void cli_config_beside(const char *checkpoint, char *out, size_t size) {
+    const char *slash = strrchr(checkpoint, '/');
+    if (slash) snprintf(out, size, "%.*s/config.json", (int)(slash - checkpoint), checkpoint);
+    else snprintf(out, size, "config.json");
 }
 
 int cli_parse_model_command(const char *usage, opt_spec *specs, run_options *o, const opt_spec *extra, int argc,
@@ -107,7 +205,7 @@ int cli_parse_model_command(const char *usage, opt_spec *specs, run_options *o, 
         if (slash) *slash = 0;
         else snprintf(dir, sizeof dir, ".");
         char cfg[4200];
-        snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+        cli_config_beside(*checkpoint, cfg, sizeof cfg);
         FILE *f = fopen(cfg, "rb");
         if (f) {
             fclose(f);

@@ -2,6 +2,8 @@
 
 #include "core/context.h"
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +75,8 @@ int run_option_table(opt_spec *s, run_options *o) {
          "README)"},
         {"run-dir", OPT_STRING, &o->run_dir, "runs/pretrain", "run directory: config.json, metrics.jsonl, checkpoints"},
         {"resume", OPT_BOOL, &o->resume, "false", "continue the run in --run-dir from its latest checkpoint"},
+        {"overwrite", OPT_BOOL, &o->overwrite, "false", "replace what is there: pretrain/demo delete the run files of a "
+         "used --run-dir and start afresh; export/embed/eval replace an existing output (never an input)"},
         {"checkpoint-every", OPT_INT, &o->checkpoint_every, "0", "steps between checkpoints (0: every epoch)", NULL, 0,
          (double)(1ll << 40)},
         {"knn-every", OPT_INT, &o->knn_every, "10", "epochs between kNN monitors (0: only at the end, -1: never)",
@@ -256,4 +260,184 @@ dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_datase
     c->checkpoint_every = o->checkpoint_every;
     c->run_dir = o->run_dir;
     return DY_OK;
+}
+
+/* Which options are the run's configuration. Invocation options say how this process runs (they never change the
+ * numbers, or the README says so) and are not stored. Settings are kept in config.json but leave the numbers alone:
+ * not in the checkpoint's configuration, free to change on resume. Changeable ones are stored and checked, but an
+ * explicit command-line value on --resume replaces the stored one, with a notice. The rest are fixed for the life of
+ * a run. */
+static const char *const invocation_options[] = {"threads", "loader-threads", "max-steps", "backend", "run-dir",
+                                                 "resume", "overwrite", NULL};
+static const char *const setting_options[] = {"checkpoint-every", NULL};
+static const char *const changeable_options[] = {"epochs", "data-dir", "test-dir", "knn-every", "knn-k", "knn-t",
+                                                 NULL};
+
+static bool listed(const char *const *list, const char *name) {
+    for (; *list; list++)
+        if (!strcmp(*list, name)) return true;
+    return false;
+}
+
+run_option_role run_option_role_of(const char *name) {
+    if (listed(invocation_options, name)) return RUN_OPTION_INVOCATION;
+    if (listed(setting_options, name)) return RUN_OPTION_SETTING;
+    if (listed(changeable_options, name)) return RUN_OPTION_CHANGEABLE;
+    return RUN_OPTION_FIXED;
+}
+
+const char *run_option_changeable_list(void) {
+    return "--epochs, --data-dir, --test-dir, --knn-every, --knn-k, --knn-t";
+}
+
+/* Appends to a growing buffer; *failed on overflow of memory. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+    bool failed;
+} text_buf;
+
+static void put(text_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(text_buf *b, const char *fmt, ...) {
+    if (b->failed) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->failed = true;
+            return;
+        }
+        if (b->s && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap ? 2 * b->cap : 1024) + (size_t)n;
+        char *ns = realloc(b->s, cap);
+        if (!ns) {
+            b->failed = true;
+            return;
+        }
+        b->s = ns;
+        b->cap = cap;
+    }
+}
+
+/* One option's value as canonical text: numbers as parsed (0.2 and 2e-1 agree), strings with '\\' and control
+ * characters escaped, so that a value is one line. */
+static void put_value(text_buf *b, const opt_spec *s) {
+    switch (s->type) {
+    case OPT_INT: put(b, "%lld", (long long)*(int64_t *)s->value); break;
+    case OPT_FLOAT: { /* the fewest digits that give the number back: 0.1, not 0.10000000000000001 */
+        double v = *(double *)s->value;
+        char digits[40];
+        for (int precision = 15; precision <= 17; precision++) {
+            snprintf(digits, sizeof digits, "%.*g", precision, v);
+            if (strtod(digits, NULL) == v) break;
+        }
+        put(b, "%s", digits);
+        break;
+    }
+    case OPT_BOOL: put(b, "%s", *(bool *)s->value ? "true" : "false"); break;
+    case OPT_STRING:
+    case OPT_CHOICE:
+        for (const unsigned char *c = *(const unsigned char *const *)s->value; c && *c; c++) {
+            if (*c == '\\') put(b, "\\\\");
+            else if (*c < 0x20 || *c == 0x7f) put(b, "\\x%02x", *c);
+            else put(b, "%c", *c);
+        }
+        break;
+    }
+}
+
+char *run_config_canonical(const opt_spec *specs) {
+    text_buf b = {0};
+    put(&b, "dystress-config 1\n");
+    for (const opt_spec *s = specs; s->name; s++) {
+        run_option_role role = run_option_role_of(s->name);
+        if (role == RUN_OPTION_INVOCATION || role == RUN_OPTION_SETTING) continue;
+        put(&b, "%s=", s->name);
+        put_value(&b, s);
+        put(&b, "\n");
+    }
+    if (b.failed) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
+}
+
+/* The value of option name in a canonical text, as [*value, *value + *len); false when absent. */
+static bool find_line(const char *text, const char *name, const char **value, size_t *len) {
+    size_t n = strlen(name);
+    for (const char *p = text; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t line = nl ? (size_t)(nl - p) : strlen(p);
+        if (line > n && !strncmp(p, name, n) && p[n] == '=') {
+            *value = p + n + 1;
+            *len = line - n - 1;
+            return true;
+        }
+        p = nl ? nl + 1 : NULL;
+    }
+    return false;
+}
+
+void run_config_value(const char *text, const char *name, char *value, size_t size) {
+    const char *v;
+    size_t len;
+    if (find_line(text, name, &v, &len)) snprintf(value, size, "%.*s", (int)len, v);
+    else snprintf(value, size, "(absent)");
+}
+
+bool run_config_diff(const char *a, const char *b, char *name, size_t name_size, char *va, char *vb, size_t v_size) {
+    /* every option line of either text, in the order of a then b */
+    for (int pass = 0; pass < 2; pass++) {
+        const char *text = pass ? b : a, *other = pass ? a : b;
+        for (const char *p = text; p && *p;) {
+            const char *nl = strchr(p, '\n');
+            size_t line = nl ? (size_t)(nl - p) : strlen(p);
+            const char *eq = memchr(p, '=', line);
+            if (eq) {
+                snprintf(name, name_size, "%.*s", (int)(eq - p), p);
+                const char *v = NULL;
+                size_t vl = 0;
+                bool has = find_line(other, name, &v, &vl);
+                size_t ml = line - (size_t)(eq + 1 - p);
+                if (!has || vl != ml || memcmp(v, eq + 1, ml)) {
+                    const char *mine = eq + 1;
+                    snprintf(pass ? vb : va, v_size, "%.*s", (int)ml, mine);
+                    if (has) snprintf(pass ? va : vb, v_size, "%.*s", (int)vl, v);
+                    else snprintf(pass ? va : vb, v_size, "(absent)");
+                    return true;
+                }
+            } else if (strncmp(p, "dystress-config ", 16) || strncmp(p, other, line + 1)) {
+                snprintf(name, name_size, "(format)");
+                snprintf(va, v_size, "%.*s", (int)line, p);
+                snprintf(vb, v_size, "(another format)");
+                return true;
+            }
+            p = nl ? nl + 1 : NULL;
+        }
+    }
+    return false;
+}
+
+int run_options_absolute_paths(opt_spec *specs, char **owned, char *err, size_t err_size) {
+    static const char *const names[] = {"data-dir", "test-dir"};
+    for (int i = 0; i < 2; i++) {
+        opt_spec *s = opt_find(specs, names[i]);
+        const char *v = *(const char **)s->value;
+        if (!v || !*v) continue;
+        char *abs = realpath(v, NULL);
+        if (!abs) {
+            snprintf(err, err_size, "--%s %s: %s", names[i], v, strerror(errno));
+            return -1;
+        }
+        free(owned[i]);
+        owned[i] = abs;
+        *(const char **)s->value = abs;
+    }
+    return 0;
 }

@@ -3,6 +3,7 @@
 #include "io/read_file.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -497,8 +498,45 @@ dy_status dy_st_write(dy_ctx *ctx, const char *path, const dy_st_entry *entries,
     }
     free(h.s);
     if (!ok) {
+        int e = errno;
         dy_atomic_abort(&f);
-        return dy_fail(ctx, DY_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+        return dy_fail(ctx, DY_ERR_IO, "cannot write %s: %s", path, strerror(e));
     }
     return dy_atomic_commit(ctx, &f);
+}
+
+dy_status dy_st_check_finite(dy_ctx *ctx, const char *what, const dy_st_tensor *t) {
+    size_t size = dy_st_dtype_size(t->dtype);
+    int64_t bad = 0, first = -1;
+    double first_value = 0;
+    for (int64_t i = 0; i < t->numel; i++) {
+        const uint8_t *p = t->data + (size_t)i * size;
+        bool finite = true;
+        double v = 0;
+        if (t->dtype == DY_ST_F32) {
+            float x;
+            memcpy(&x, p, sizeof x);
+            finite = isfinite(x);
+            v = x;
+        } else if (t->dtype == DY_ST_F64) {
+            memcpy(&v, p, sizeof v);
+            finite = isfinite(v);
+        } else if (t->dtype == DY_ST_F16 || t->dtype == DY_ST_BF16) {
+            uint16_t h = (uint16_t)(p[0] | p[1] << 8); /* little-endian */
+            bool half = t->dtype == DY_ST_F16;
+            uint16_t exponent = half ? 0x7c00 : 0x7f80, mantissa = half ? 0x03ff : 0x007f;
+            finite = (h & exponent) != exponent;
+            v = (h & mantissa) ? NAN : (h & 0x8000) ? -INFINITY : INFINITY; /* used only when not finite */
+        } else {
+            return DY_OK;
+        }
+        if (!finite && bad++ == 0) {
+            first = i;
+            first_value = v;
+        }
+    }
+    if (!bad) return DY_OK;
+    return dy_fail(ctx, DY_ERR_NUMERIC, "%s: tensor '%s' holds %s at element %lld (%lld of its %lld values are not "
+                   "finite): the file is not usable", what, t->name, isnan(first_value) ? "NaN" : first_value > 0 ?
+                   "+Inf" : "-Inf", (long long)first, (long long)bad, (long long)t->numel);
 }

@@ -64,4 +64,9 @@ typedef struct {
  * (src/io/atomic_file.h), with "__metadata__": {"format": "pt"} as PyTorch's writers do. */
 dy_status dy_st_write(dy_ctx *ctx, const char *path, const dy_st_entry *entries, int64_t count);
 
+/* DY_OK when every element of a floating-point tensor (F16, BF16, F32, F64) is finite; integer tensors pass. Else
+ * DY_ERR_NUMERIC with a message naming what (the file), the tensor, the first bad element and how many there are:
+ * weights that load are weights that can be used. */
+dy_status dy_st_check_finite(dy_ctx *ctx, const char *what, const dy_st_tensor *t);
+
 #endif

@@ -2,12 +2,14 @@
 #include "train/pretrain.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/context.h"
 #include "core/rng.h"
@@ -15,6 +17,7 @@
 #include "io/tensor_file.h"
 #include "loss/loss_state.h"
 #include "model/model.h"
+#include "io/atomic_file.h"
 
 struct dy_trainer {
     dy_ctx *ctx;
@@ -32,6 +35,8 @@ struct dy_trainer {
     dy_schedule sched;               /* learning rate per step */
     double best_knn;                 /* best kNN top-1 so far (chosen on the test split: labelled so) */
     FILE *metrics;                   /* run_dir/metrics.jsonl */
+    char metrics_path[4096];
+    int64_t saved_step;              /* step of the last checkpoint-latest written or loaded (-1: none) */
 };
 
 static double now_seconds(void) {
@@ -91,6 +96,7 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
     t->train = train;
     t->test = test;
     t->best_knn = -1;
+    t->saved_step = -1;
     dy_comm_init_local(&t->comm);
     dy_status st;
     if ((st = dy_model_create(ctx, &cfg->model, cfg->seed, &t->model)) != DY_OK) goto fail;
@@ -215,6 +221,12 @@ dy_status dy_trainer_save_checkpoint(dy_trainer *t, const char *path) {
     dy_loss_queue_position(t->loss, &counters[1], &counters[2]);
     dy_tensor_list l = {0};
     list_state(t, &l, counters, &version);
+    if (t->cfg.config_text) {
+        /* the options the run was made with, so that a resume can be checked against them (never loaded back) */
+        int64_t len = (int64_t)strlen(t->cfg.config_text);
+        dy_tensor_list_add(&l, "", DY_CHECKPOINT_CONFIG, DY_DTYPE_U8, DY_DTYPE_U8, 1, &len,
+                           (void *)t->cfg.config_text);
+    }
     dy_status st = dy_tensor_file_save(t->ctx, path, &l);
     dy_tensor_list_free(&l);
     return st;
@@ -241,7 +253,9 @@ dy_status dy_trainer_load_checkpoint(dy_trainer *t, const char *path) {
     }
     dy_tensor_list l = {0};
     list_state(t, &l, counters, &version);
-    dy_tensor_file_rules rules = {.what = "a checkpoint of this model and training setup"};
+    /* the stored configuration is the caller's to compare (dy_checkpoint_read_config), not state to restore */
+    dy_tensor_file_rules rules = {.what = "a checkpoint of this model and training setup",
+                                  .ignore_prefix = DY_CHECKPOINT_CONFIG};
     if ((st = dy_tensor_file_check(t->ctx, path, &f, &l, &rules)) == DY_OK) {
         int64_t c[3];
         file_i64(&f, "trainer.counters", c, 3);
@@ -255,6 +269,7 @@ dy_status dy_trainer_load_checkpoint(dy_trainer *t, const char *path) {
         } else {
             dy_tensor_file_copy(&f, &l);
             t->step = counters[0];
+            t->saved_step = t->step;
             dy_loss_queue_set_position(t->loss, counters[1], counters[2]);
             if (t->step < t->total_steps)
                 st = dy_loader_seek(t->loader, t->step / t->steps_per_epoch, t->step % t->steps_per_epoch);
@@ -262,6 +277,24 @@ dy_status dy_trainer_load_checkpoint(dy_trainer *t, const char *path) {
     }
     dy_tensor_list_free(&l);
 done:
+    dy_st_free(&f);
+    return st;
+}
+
+dy_status dy_checkpoint_read_config(dy_ctx *ctx, const char *path, char **config) {
+    *config = NULL;
+    dy_st_file f;
+    dy_status st = dy_st_read(ctx, path, &f);
+    if (st != DY_OK) return st;
+    const dy_st_tensor *t = dy_st_find(&f, DY_CHECKPOINT_CONFIG);
+    if (t && (t->dtype != DY_ST_U8 || t->ndim != 1 || memchr(t->data, 0, t->nbytes)))
+        st = dy_fail(ctx, DY_ERR_FORMAT, "%s: tensor '%s' is not a U8 text", path, DY_CHECKPOINT_CONFIG);
+    else if (t && !(*config = malloc(t->nbytes + 1)))
+        st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory reading %s", path);
+    else if (t) {
+        memcpy(*config, t->data, t->nbytes);
+        (*config)[t->nbytes] = 0;
+    }
     dy_st_free(&f);
     return st;
 }
@@ -395,50 +428,117 @@ static void path_in_run(char *buf, size_t n, const dy_trainer *t, const char *na
     snprintf(buf, n, "%s/%s", t->cfg.run_dir, name);
 }
 
-/* Keeps the metric lines of steps up to `step` (a resumed run rewrites what came after its checkpoint). */
-static dy_status open_metrics(dy_trainer *t) {
-    char path[4096], tmp[4200];
-    path_in_run(path, sizeof path, t, "metrics.jsonl");
-    FILE *old = fopen(path, "r");
-    if (old && t->step > 0) {
-        snprintf(tmp, sizeof tmp, "%s.tmp", path);
-        FILE *nw = fopen(tmp, "w");
-        if (!nw) {
-            fclose(old);
-            return dy_fail(t->ctx, DY_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-        }
-        char line[8192];
-        while (fgets(line, sizeof line, old)) {
-            const char *s = strstr(line, "\"step\": ");
-            if (s && strtoll(s + 8, NULL, 10) > t->step) continue;
-            fputs(line, nw);
-        }
-        fclose(nw);
-        fclose(old);
-        if (rename(tmp, path) != 0) return dy_fail(t->ctx, DY_ERR_IO, "cannot replace %s", path);
-    } else if (old) {
-        fclose(old);
+/* The step of a metrics line, or -1 when it has none (a line cut short by a crash). */
+static int64_t line_step(const char *line) {
+    static const char key[] = "{\"step\": ";
+    if (strncmp(line, key, sizeof key - 1)) return -1;
+    char *end;
+    long long v = strtoll(line + sizeof key - 1, &end, 10);
+    return end == line + sizeof key - 1 || *end != ',' ? -1 : v;
+}
+
+/* Opens path for reading or appending without following a symlink planted there. */
+static FILE *open_nofollow(const char *path, int flags, const char *mode) {
+    int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, mode);
+    if (!f) {
+        int e = errno;
+        close(fd);
+        errno = e;
     }
-    t->metrics = fopen(path, t->step > 0 ? "a" : "w");
-    if (!t->metrics) return dy_fail(t->ctx, DY_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    return f;
+}
+
+static dy_status metrics_error(dy_trainer *t, const char *what, int e) {
+    char last[96] = "no checkpoint was written";
+    if (t->saved_step >= 0)
+        snprintf(last, sizeof last, "checkpoint-latest (step %lld) is intact", (long long)t->saved_step);
+    return dy_fail(t->ctx, DY_ERR_IO, "cannot %s %s: %s; stopped after step %lld, %s", what, t->metrics_path,
+                   e ? strerror(e) : "write error", (long long)t->step, last);
+}
+
+/* Keeps the complete metric lines of steps up to `step` (a resumed run rewrites what came after its checkpoint):
+ * written to a temporary file and renamed over the old one, every read and write checked. */
+static dy_status rewrite_metrics(dy_trainer *t) {
+    FILE *old = open_nofollow(t->metrics_path, O_RDONLY, "r");
+    if (!old) return errno == ENOENT ? DY_OK : metrics_error(t, "read", errno);
+    dy_atomic_file nw;
+    dy_status st = dy_atomic_open(t->ctx, &nw, t->metrics_path);
+    if (st != DY_OK) {
+        fclose(old);
+        return st;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    bool ok = true;
+    errno = 0;
+    while (ok && (len = getline(&line, &cap, old)) > 0) {
+        int64_t s = line_step(line);
+        if (line[len - 1] != '\n' || s < 0 || s > t->step) continue;
+        ok = fwrite(line, 1, (size_t)len, nw.fp) == (size_t)len;
+    }
+    int e = errno;
+    if (ok && ferror(old)) {
+        free(line);
+        fclose(old);
+        dy_atomic_abort(&nw);
+        return metrics_error(t, "read", e);
+    }
+    free(line);
+    fclose(old);
+    if (!ok) {
+        dy_atomic_abort(&nw);
+        return metrics_error(t, "rewrite", e);
+    }
+    return dy_atomic_commit(t->ctx, &nw);
+}
+
+static dy_status open_metrics(dy_trainer *t) {
+    path_in_run(t->metrics_path, sizeof t->metrics_path, t, "metrics.jsonl");
+    dy_status st;
+    if (t->step > 0 && (st = rewrite_metrics(t)) != DY_OK) return st;
+    int flags = O_WRONLY | O_CREAT | (t->step > 0 ? O_APPEND : O_TRUNC);
+    t->metrics = open_nofollow(t->metrics_path, flags, t->step > 0 ? "a" : "w");
+    if (!t->metrics) return metrics_error(t, "open", errno);
     return DY_OK;
 }
 
-static void log_step(dy_trainer *t, const dy_step_report *r) {
+/* Every metrics line is flushed as it is written, so that `tail -f` and plotting scripts see it at once, and so that
+ * a full disk stops the run here, naming the file. */
+static dy_status metrics_flush(dy_trainer *t, bool ok) {
+    errno = 0;
+    if (!ok || fflush(t->metrics) != 0 || ferror(t->metrics)) return metrics_error(t, "write", errno);
+    return DY_OK;
+}
+
+static dy_status log_step(dy_trainer *t, const dy_step_report *r) {
     const dy_loss_diag *g = &r->diag;
-    fprintf(t->metrics,
+    int n = fprintf(t->metrics,
             "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.7g, \"lr\": %.7g, \"pos_sim\": %.6g, \"neg_sim\": %.6g, "
             "\"neg_sim_max\": %.6g, \"pos_tau\": %.6g, \"neg_tau\": %.6g, \"frac_tau_min\": %.6g, "
             "\"frac_tau_max\": %.6g, \"images_per_s\": %.1f}\n",
             (long long)r->step + 1, (long long)r->epoch + 1, r->loss, r->lr, g->pos_sim_mean, g->neg_sim_mean,
             g->neg_sim_max, g->pos_tau_mean, g->neg_tau_mean, g->frac_near_tau_min, g->frac_near_tau_max,
             r->images_per_s);
+    return metrics_flush(t, n > 0);
 }
 
+/* Writes a checkpoint of the run; a failed write stops the run with a message that says what is still good. */
 static dy_status checkpoint_named(dy_trainer *t, const char *name) {
     char path[4096];
     path_in_run(path, sizeof path, t, name);
-    return dy_trainer_save_checkpoint(t, path);
+    dy_status st = dy_trainer_save_checkpoint(t, path);
+    if (st != DY_OK) {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "%s", dy_ctx_error(t->ctx));
+        if (t->saved_step >= 0)
+            return dy_fail(t->ctx, st, "%s; stopped after step %lld, checkpoint-latest (step %lld) is intact", msg,
+                           (long long)t->step, (long long)t->saved_step);
+        return dy_fail(t->ctx, st, "%s; stopped after step %lld, no checkpoint was written", msg, (long long)t->step);
+    }
+    return DY_OK;
 }
 
 static dy_status after_epoch(dy_trainer *t, const dy_pretrain_callbacks *cb, int64_t epoch, bool last) {
@@ -449,10 +549,10 @@ static dy_status after_epoch(dy_trainer *t, const dy_pretrain_callbacks *cb, int
     double top1 = 0, top5 = 0, t0 = now_seconds();
     dy_status st = knn_monitor(t, &top1, &top5);
     if (st != DY_OK) return st;
-    fprintf(t->metrics, "{\"step\": %lld, \"epoch\": %lld, \"knn_top1\": %.6f, \"knn_top5\": %.6f, \"knn_k\": %lld, "
-            "\"knn_t\": %g, \"knn_on\": \"test\"}\n", (long long)t->step, (long long)epoch + 1, top1, top5,
-            (long long)c->knn.k, (double)c->knn.temperature);
-    fflush(t->metrics);
+    int n = fprintf(t->metrics, "{\"step\": %lld, \"epoch\": %lld, \"knn_top1\": %.6f, \"knn_top5\": %.6f, "
+                    "\"knn_k\": %lld, \"knn_t\": %g, \"knn_on\": \"test\"}\n", (long long)t->step,
+                    (long long)epoch + 1, top1, top5, (long long)c->knn.k, (double)c->knn.temperature);
+    if ((st = metrics_flush(t, n > 0)) != DY_OK) return st;
     say(cb, "epoch %lld: kNN top-1 %.2f %%, top-5 %.2f %% (k %lld, t %g, on the test split; %.0f s)",
         (long long)epoch + 1, 100 * top1, 100 * top5, (long long)c->knn.k, (double)c->knn.temperature,
         now_seconds() - t0);
@@ -497,8 +597,7 @@ dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatil
         }
         r.images_per_s = (double)(b.batch_size * b.views) / fmax(now_seconds() - t0, 1e-9);
         t->step++;
-        log_step(t, &r);
-        fflush(t->metrics); /* so that `tail -f metrics.jsonl` and plotting scripts see every step */
+        if ((st = log_step(t, &r)) != DY_OK) return st;
         if (cb && cb->on_step) cb->on_step(cb->user, &r);
         bool epoch_done = t->step % t->steps_per_epoch == 0;
         /* the monitor runs at epoch ends only, so an invocation cut short by --max-steps or a signal leaves the
@@ -507,14 +606,15 @@ dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatil
         bool periodic = c->checkpoint_every > 0 ? t->step % c->checkpoint_every == 0 : epoch_done;
         bool stopping = stop && *stop;
         if (periodic || stopping || t->step == end) {
-            fflush(t->metrics);
+            /* the metric lines up to the checkpoint reach the disk first: a resume keeps them */
+            if (fsync(fileno(t->metrics)) != 0 && errno != EINVAL) return metrics_error(t, "sync", errno);
             if ((st = checkpoint_named(t, "checkpoint-latest.safetensors")) != DY_OK) return st;
+            t->saved_step = t->step;
         }
         if (stopping && t->step < end)
             return dy_fail(t->ctx, DY_ERR_INTERRUPTED, "interrupted after step %lld; checkpoint saved, continue "
                            "with --resume", (long long)t->step);
     }
-    fflush(t->metrics);
     if (t->step == t->total_steps) return checkpoint_named(t, "checkpoint-final.safetensors");
     return DY_OK;
 }
