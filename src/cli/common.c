@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "cli/progress.h"
@@ -47,27 +49,54 @@ int cli_mkdirs(const char *path) {
     return 0;
 }
 
-char *cli_read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (len + 1 == cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
+char *cli_read_file(const char *path, size_t max_bytes, size_t *length, char *err, size_t err_size) {
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer before fstat can refuse it */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, err_size, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        snprintf(err, err_size, "%s is not a regular file", path);
+        close(fd);
+        return NULL;
+    }
+    if ((uint64_t)sb.st_size > max_bytes) {
+        snprintf(err, err_size, "%s is %lld bytes, more than the %zu a configuration may have", path,
+                 (long long)sb.st_size, max_bytes);
+        close(fd);
+        return NULL;
+    }
+    size_t cap = (size_t)sb.st_size + 1, len = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf) {
+        snprintf(err, err_size, "out of memory reading %s", path);
+        close(fd);
+        return NULL;
+    }
+    /* read up to one byte more than stat said, to notice a file that grew in between */
+    for (;;) {
+        ssize_t got = read(fd, buf + len, cap - len);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            snprintf(err, err_size, "cannot read %s: %s", path, strerror(errno));
+            free(buf);
+            close(fd);
+            return NULL;
+        }
+        if (got == 0) break;
+        len += (size_t)got;
+        if (len == cap) {
+            snprintf(err, err_size, "%s changed while it was read", path);
+            free(buf);
+            close(fd);
+            return NULL;
         }
     }
-    fclose(f);
-    if (buf) buf[len] = 0;
+    close(fd);
+    buf[len] = 0;
+    *length = len;
     return buf;
 }
 
@@ -80,17 +109,18 @@ dy_status cli_write_config(dy_ctx *ctx, const char *path, const opt_spec *specs)
 }
 
 int cli_load_run_config(const char *run_dir, opt_spec *specs, char **text_out) {
-    char path[4096], err[512];
+    char path[4096], err[1024];
     snprintf(path, sizeof path, "%s/config.json", run_dir);
-    char *text = cli_read_file(path);
+    size_t length = 0;
+    char *text = cli_read_file(path, CLI_CONFIG_MAX_BYTES, &length, err, sizeof err);
     if (!text) {
-        fprintf(stderr, "dystress: cannot read %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "dystress: %s\n", err);
         return -1;
     }
     for (opt_spec *s = specs; s->name; s++)
         if (opt_set(s, s->def, err, sizeof err) != 0) break;
-    if (opt_read_json(specs, text, err, sizeof err) != 0) {
-        fprintf(stderr, "dystress: %s: %s\n", path, err);
+    if (opt_read_json(specs, path, text, length, err, sizeof err) != 0) {
+        fprintf(stderr, "dystress: %s\n", err);
         free(text);
         return -1;
     }
@@ -140,6 +170,10 @@ int cli_parse_model_command(const char *usage, opt_spec *specs, run_options *o, 
                 return 2;
             }
         }
+    }
+    if (run_options_check(o, err, sizeof err) != 0) {
+        fprintf(stderr, "dystress: %s\n", err);
+        return 2;
     }
     return 0;
 }

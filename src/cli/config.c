@@ -2,6 +2,8 @@
 
 #include "core/context.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +24,7 @@ int run_option_table(opt_spec *s, run_options *o) {
         {"skip-bad", OPT_BOOL, &o->skip_bad, "false", "folder data: skip undecodable images (counted) instead of failing"},
         {"stl10-unlabeled", OPT_BOOL, &o->stl10_unlabeled, "false", "STL-10: pretrain on the 100k unlabelled images"},
         /* model */
-        {"depth", OPT_INT, &o->depth, "18", "ResNet depth: 18 or 50", NULL, 18, 50},
+        {"depth", OPT_INT, &o->depth, "18", "ResNet depth", "18|50"},
         {"width", OPT_INT, &o->width, "64", "base width (64 standard; 16-32 for quick CPU runs)", NULL, 1, 1024},
         {"stem", OPT_CHOICE, &o->stem, "cifar", "first layers: cifar (3x3, no pool) or imagenet (7x7/2 + pool)",
          "cifar|imagenet"},
@@ -33,9 +35,10 @@ int run_option_table(opt_spec *s, run_options *o) {
         {"framework", OPT_CHOICE, &o->framework, "simclr", "simclr (batch negatives) or moco (momentum encoder + queue)",
          "simclr|moco"},
         {"profile", OPT_CHOICE, &o->profile, "cosine", "temperature profile", "const|cosine|shifted"},
-        {"tau", OPT_FLOAT, &o->tau, "0.2", "const profile: the temperature", NULL, 1e-6, 100},
-        {"tau-min", OPT_FLOAT, &o->tau_min, "0.07", "cosine/shifted: tau at the profile's minimum", NULL, 1e-6, 100},
-        {"tau-max", OPT_FLOAT, &o->tau_max, "0.2", "cosine/shifted: tau at the plateau", NULL, 1e-6, 100},
+        /* temperatures: the range dy_tau_check accepts */
+        {"tau", OPT_FLOAT, &o->tau, "0.2", "const profile: the temperature", NULL, 1e-4, 1e4},
+        {"tau-min", OPT_FLOAT, &o->tau_min, "0.07", "cosine/shifted: tau at the profile's minimum", NULL, 1e-4, 1e4},
+        {"tau-max", OPT_FLOAT, &o->tau_max, "0.2", "cosine/shifted: tau at the plateau", NULL, 1e-4, 1e4},
         {"shift-offset", OPT_FLOAT, &o->shift_offset, "-0.4", "shifted profile: offset o (plateau for s > -o)", NULL,
          -2, 2},
         {"shift-scale", OPT_FLOAT, &o->shift_scale, "0.7", "shifted profile: scale k", NULL, 1e-6, 100},
@@ -51,11 +54,12 @@ int run_option_table(opt_spec *s, run_options *o) {
         {"weight-decay", OPT_FLOAT, &o->weight_decay, "5e-4", "weight decay", NULL, 0, 1},
         {"exclude-bn-bias", OPT_BOOL, &o->exclude_bn_bias, "false",
          "no weight decay (LARS: no adaptation either) on BN parameters and biases (always on for LARS)"},
-        {"lars-eta", OPT_FLOAT, &o->lars_eta, "0.001", "LARS trust coefficient", NULL, 0, 1},
+        {"lars-eta", OPT_FLOAT, &o->lars_eta, "0.001", "LARS trust coefficient", NULL, 1e-9, 1},
         {"schedule", OPT_CHOICE, &o->schedule, "cosine", "learning-rate schedule", "cosine|step|constant"},
         {"warmup-epochs", OPT_FLOAT, &o->warmup_epochs, "0", "linear warm-up epochs", NULL, 0, 1e6},
         {"final-lr", OPT_FLOAT, &o->final_lr, "0", "cosine: learning rate at the end", NULL, 0, 1e3},
-        {"milestones", OPT_STRING, &o->milestones, "", "step schedule: epochs, comma-separated, e.g. 120,160"},
+        {"milestones", OPT_INT_LIST, &o->milestones, "", "step schedule: up to 16 epochs, comma-separated, e.g. "
+         "120,160 (none after --epochs)", NULL, 1, 1 << 20},
         {"gamma", OPT_FLOAT, &o->gamma, "0.1", "step schedule: factor at each milestone", NULL, 0, 1},
         /* loop */
         {"batch-size", OPT_INT, &o->batch_size, "128", "images per batch (each gives two views)", NULL, 2, 1 << 20},
@@ -193,13 +197,15 @@ dy_status cli_apply_aug_overrides(dy_ctx *ctx, dy_augment *a, const char *overri
     return st;
 }
 
+/* The epochs of --milestones (already checked by the option table: at most 16 integers in range). */
 static int parse_milestones(const char *text, int64_t *out, int max) {
     int n = 0;
     const char *p = text;
     while (*p) {
         char *end;
+        errno = 0;
         long long v = strtoll(p, &end, 10);
-        if (end == p || v < 0 || n == max) return -1;
+        if (end == p || errno || v < 0 || n == max) return -1;
         out[n++] = v;
         p = end;
         if (*p == ',') p++;
@@ -208,8 +214,36 @@ static int parse_milestones(const char *text, int64_t *out, int max) {
     return n;
 }
 
+int run_options_check(const run_options *o, char *err, size_t err_size) {
+    if (o->nesterov && !(o->momentum > 0)) {
+        snprintf(err, err_size, "--nesterov needs --momentum above 0");
+        return -1;
+    }
+    if (strcmp(o->profile, "const") != 0 && o->tau_min > o->tau_max) {
+        snprintf(err, err_size, "--tau-min %g is above --tau-max %g (the %s profile goes from one to the other)",
+                 o->tau_min, o->tau_max, o->profile);
+        return -1;
+    }
+    int64_t m[OPT_INT_LIST_MAX];
+    int n = parse_milestones(o->milestones, m, OPT_INT_LIST_MAX);
+    if (n < 0) {
+        snprintf(err, err_size, "--milestones must be up to %d epochs separated by commas, got '%s'",
+                 OPT_INT_LIST_MAX, o->milestones);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (m[i] > o->epochs) {
+            snprintf(err, err_size, "--milestones: epoch %lld is after the last epoch (--epochs %lld)",
+                     (long long)m[i], (long long)o->epochs);
+            return -1;
+        }
+    return 0;
+}
+
 dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_dataset *train, dy_pretrain_config *c) {
     memset(c, 0, sizeof *c);
+    char err[512];
+    if (run_options_check(o, err, sizeof err) != 0) return dy_fail(ctx, DY_ERR_INVALID, "%s", err);
     c->model = cli_model_config(o, train->channels);
     c->framework = !strcmp(o->framework, "moco") ? DY_FRAMEWORK_MOCO : DY_FRAMEWORK_SIMCLR;
     c->moco_momentum = o->moco_momentum;
@@ -229,8 +263,6 @@ dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_datase
     c->adam_beta1 = 0.9;
     c->adam_beta2 = 0.999;
     c->nesterov = o->nesterov;
-    if (c->nesterov && c->momentum <= 0)
-        return dy_fail(ctx, DY_ERR_INVALID, "--nesterov needs --momentum above 0");
     c->exclude_bn_bias = o->exclude_bn_bias || c->optimizer == DY_OPTIMIZER_LARS;
     c->schedule = !strcmp(o->schedule, "step") ? DY_SCHEDULE_STEP
                   : !strcmp(o->schedule, "constant") ? DY_SCHEDULE_CONSTANT
