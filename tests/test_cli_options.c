@@ -209,6 +209,8 @@ static void item12_option_ranges(void) {
         {"--nesterov --momentum 0.9", NULL},
         {"--lars-eta 0", "--lars-eta must be between"},
         {"--seed 99999999999999999999", "at most 19 digits"},
+        {"--data-dir caf\xE9", "--data-dir is not valid UTF-8 (byte 0xe9 at offset 3"},
+        {"--data-dir caf\xC3\xA9", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int rc = parse_run(&o, t, cases[i].line, err, sizeof err);

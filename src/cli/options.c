@@ -91,7 +91,17 @@ int opt_set(opt_spec *s, const char *text, char *err, size_t err_size) {
         *(double *)s->value = v;
         return 0;
     }
-    case OPT_STRING: *(const char **)s->value = text; return 0;
+    case OPT_STRING: {
+        /* config.json keeps the value: it must be text JSON can hold (paths in another encoding cannot be) */
+        size_t bad = 0;
+        if (!dy_json_valid_utf8(text, strlen(text), &bad)) {
+            snprintf(err, err_size, "--%s is not valid UTF-8 (byte 0x%02x at offset %zu of '%s')", s->name,
+                     (unsigned char)text[bad], bad, text);
+            return -1;
+        }
+        *(const char **)s->value = text;
+        return 0;
+    }
     case OPT_INT_LIST: return int_list_check(s, text, err, err_size);
     case OPT_CHOICE:
         if (!choice_ok(s->choices, text)) {

@@ -203,6 +203,22 @@ static size_t utf8_sequence(const unsigned char *s, size_t left) {
     return len;
 }
 
+bool dy_json_valid_utf8(const char *s, size_t n, size_t *bad) {
+    for (size_t i = 0; i < n;) {
+        if ((unsigned char)s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = utf8_sequence((const unsigned char *)s + i, n - i);
+        if (!k) {
+            if (bad) *bad = i;
+            return false;
+        }
+        i += k;
+    }
+    return true;
+}
+
 static size_t utf8_encode(uint32_t cp, char *out) {
     if (cp < 0x80) {
         out[0] = (char)cp;

@@ -67,6 +67,9 @@ const dy_json *dy_json_root(const dy_json_doc *doc);
 const dy_json *dy_json_member(const dy_json *object, const char *key);
 /* "null", "boolean", "number", "string", "array", "object". */
 const char *dy_json_type_name(dy_json_type type);
+/* Whether n bytes at s are valid UTF-8 as a JSON string must hold (RFC 3629); when not, *bad (if not NULL) is the
+ * offset of the first invalid byte. */
+bool dy_json_valid_utf8(const char *s, size_t n, size_t *bad);
 /* Line and column (1-based, as dy_json_error) of a byte offset into text. */
 void dy_json_locate(const char *text, size_t length, size_t offset, int64_t *line, int64_t *column);
 
