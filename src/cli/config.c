@@ -113,6 +113,45 @@ const char *cli_backend_warning(const dy_ctx *ctx) {
                             "50x slower; install libdnnl-dev (scripts/deps.sh) and rebuild for the fast path";
 }
 
+/* Appends to buf the names in a (sorted) that are not in b (sorted), at most 5 then a count. */
+static void names_missing(char *buf, size_t size, char *const *a, int na, char *const *b, int nb) {
+    int shown = 0, more = 0;
+    size_t len = strlen(buf);
+    for (int i = 0, j = 0; i < na; i++) {
+        while (j < nb && strcmp(b[j], a[i]) < 0) j++;
+        if (j < nb && !strcmp(b[j], a[i])) continue;
+        if (shown == 5) {
+            more++;
+            continue;
+        }
+        len += (size_t)snprintf(buf + len, len < size ? size - len : 0, "%s'%s'", shown ? ", " : "", a[i]);
+        if (len >= size) len = size - 1;
+        shown++;
+    }
+    if (more) snprintf(buf + len, size - len, " and %d more", more);
+    if (!shown) snprintf(buf + len, size - len, "none");
+}
+
+/* Image folders label images by the sorted names of their class folders: train and test must have the same names, or
+ * label 3 means one class in one and another in the other (and kNN/linear scores are silently wrong). */
+static dy_status same_classes(dy_ctx *ctx, const dy_dataset *train, const dy_dataset *test, const char *train_dir,
+                              const char *test_dir) {
+    bool same = train->num_classes == test->num_classes && train->class_names && test->class_names;
+    for (int c = 0; same && c < train->num_classes; c++) same = !strcmp(train->class_names[c], test->class_names[c]);
+    if (same) return DY_OK;
+    if (!train->class_names || !test->class_names)
+        return dy_fail(ctx, DY_ERR_FORMAT, "%s and %s: class names missing, cannot check that they match", train_dir,
+                       test_dir);
+    char only_train[512] = "", only_test[512] = "";
+    names_missing(only_train, sizeof only_train, train->class_names, train->num_classes, test->class_names,
+                  test->num_classes);
+    names_missing(only_test, sizeof only_test, test->class_names, test->num_classes, train->class_names,
+                  train->num_classes);
+    return dy_fail(ctx, DY_ERR_FORMAT, "the class folders of --data-dir %s (%d classes) and --test-dir %s (%d) differ: "
+                   "only in the training folder: %s; only in the test folder: %s", train_dir, train->num_classes,
+                   test_dir, test->num_classes, only_train, only_test);
+}
+
 dy_status cli_load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test) {
     *train = *test = NULL;
     const char *dir = o->data_dir;
@@ -143,6 +182,7 @@ dy_status cli_load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, d
         fo.labelled = *o->test_dir != 0;
         if ((st = dy_dataset_load_image_folder(ctx, train, dir, &fo)) != DY_OK) return st;
         if (*o->test_dir) st = dy_dataset_load_image_folder(ctx, test, o->test_dir, &fo);
+        if (st == DY_OK && *test) st = same_classes(ctx, *train, *test, dir, o->test_dir);
     }
     if (st == DY_OK && strstr(o->data, "-lt")) {
         dy_dataset *lt = NULL;
