@@ -2,9 +2,12 @@
 #include "io/safetensors.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/context.h"
 #include "io/atomic_file.h"
@@ -238,10 +241,31 @@ static dy_status parse_tensor(json *j, dy_st_tensor *t, uint64_t offsets[2]) {
     return DY_OK;
 }
 
+/* qsort has no context argument: the tensors being sorted, per thread (readers may run in several threads). */
+static _Thread_local const dy_st_tensor *sort_tensors;
+
+static int by_name_local(const void *a, const void *b) {
+    return strcmp(sort_tensors[*(const int64_t *)a].name, sort_tensors[*(const int64_t *)b].name);
+}
+
+static dy_status sort_names(dy_ctx *ctx, const char *what, dy_st_file *f) {
+    f->by_name = malloc(sizeof *f->by_name * (size_t)(f->count + 1));
+    if (!f->by_name) return dy_fail(ctx, DY_ERR_NOMEM, "%s: out of memory", what);
+    for (int64_t i = 0; i < f->count; i++) f->by_name[i] = i;
+    sort_tensors = f->tensors;
+    qsort(f->by_name, (size_t)f->count, sizeof *f->by_name, by_name_local);
+    for (int64_t i = 1; i < f->count; i++)
+        if (!strcmp(f->tensors[f->by_name[i]].name, f->tensors[f->by_name[i - 1]].name))
+            return dy_fail(ctx, DY_ERR_FORMAT, "%s: tensor %s appears twice in the header", what,
+                           f->tensors[f->by_name[i]].name);
+    return DY_OK;
+}
+
 void dy_st_free(dy_st_file *f) {
     if (!f) return;
     for (int64_t i = 0; i < f->count; i++) free(f->tensors[i].name);
     free(f->tensors);
+    free(f->by_name);
     free(f->owned);
     memset(f, 0, sizeof *f);
 }
@@ -294,11 +318,6 @@ dy_status dy_st_parse(dy_ctx *ctx, const char *what, const uint8_t *buf, size_t 
                 if ((st = parse_metadata(&j)) != DY_OK) goto done;
                 continue;
             }
-            if (dy_st_find(out, name)) {
-                st = dy_fail(ctx, DY_ERR_FORMAT, "%s: tensor %s appears twice in the header", what, name);
-                free(name);
-                goto done;
-            }
             if (out->count == cap) {
                 cap *= 2;
                 void *o = realloc(offsets, sizeof *offsets * (size_t)cap);
@@ -327,6 +346,9 @@ dy_status dy_st_parse(dy_ctx *ctx, const char *what, const uint8_t *buf, size_t 
         st = bad(&j, "text after the header object");
         goto done;
     }
+    /* Names are unique: sorted once (O(n log n); a check at each insertion made 100k names take seconds), and the
+     * order kept for dy_st_find's binary search. */
+    if ((st = sort_names(ctx, what, out)) != DY_OK) goto done;
     /* Sizes and offsets against the data buffer. */
     for (int64_t i = 0; i < out->count; i++) {
         dy_st_tensor *t = &out->tensors[i];
@@ -380,43 +402,97 @@ done:
     return st;
 }
 
+/* Reads exactly n bytes at offset from fd into dst; false on an error or an early end. */
+static bool read_exact(int fd, uint8_t *dst, size_t n, uint64_t offset) {
+    while (n > 0) {
+        ssize_t got = pread(fd, dst, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n, (off_t)offset);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return false;
+        dst += got;
+        n -= (size_t)got;
+        offset += (uint64_t)got;
+    }
+    return true;
+}
+
 dy_status dy_st_read(dy_ctx *ctx, const char *path, dy_st_file *out) {
     memset(out, 0, sizeof *out);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return dy_fail(ctx, DY_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    /* O_NONBLOCK: a FIFO must not block the open before fstat can refuse it */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return dy_fail(ctx, DY_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat sb;
+    dy_status st = DY_OK;
     uint8_t *buf = NULL;
-    size_t size = 0, cap = 0;
-    for (;;) {
-        if (size == cap) {
-            cap = cap ? 2 * cap : 1 << 20;
-            uint8_t *b = realloc(buf, cap);
-            if (!b) {
-                free(buf);
-                fclose(fp);
-                return dy_fail(ctx, DY_ERR_NOMEM, "out of memory reading %s", path);
-            }
-            buf = b;
+    if (fstat(fd, &sb) != 0) {
+        st = dy_fail(ctx, DY_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+        goto done;
+    }
+    /* The whole file is read into memory: only regular files, of a size known before reading, and bounded. */
+    if (!S_ISREG(sb.st_mode)) {
+        st = dy_fail(ctx, DY_ERR_IO, "%s is not a regular file (a safetensors file is read whole, so a device, FIFO "
+                     "or folder cannot be one)", path);
+        goto done;
+    }
+    uint64_t size = (uint64_t)sb.st_size;
+    if (size > DY_ST_MAX_FILE) {
+        st = dy_fail(ctx, DY_ERR_FORMAT, "%s is %llu bytes, more than the %llu GiB a safetensors file may have here",
+                     path, (unsigned long long)size, (unsigned long long)(DY_ST_MAX_FILE >> 30));
+        goto done;
+    }
+    /* The header's length first, so a bad one is refused before the rest is read. */
+    uint8_t head[8];
+    if (size >= 8 && !read_exact(fd, head, 8, 0)) {
+        st = dy_fail(ctx, DY_ERR_IO, "cannot read %s: %s", path, errno ? strerror(errno) : "it got shorter");
+        goto done;
+    }
+    if (size >= 8) {
+        uint64_t n = 0;
+        for (int i = 7; i >= 0; i--) n = n << 8 | head[i];
+        if (n < 2 || n > DY_ST_MAX_HEADER || n > size - 8) {
+            st = dy_fail(ctx, DY_ERR_FORMAT, "%s: safetensors header size %llu does not fit the file of %llu bytes "
+                         "(or is above the %d MB limit)", path, (unsigned long long)n, (unsigned long long)size,
+                         DY_ST_MAX_HEADER >> 20);
+            goto done;
         }
-        size_t got = fread(buf + size, 1, cap - size, fp);
-        size += got;
-        if (got == 0) break;
     }
-    bool failed = ferror(fp);
-    fclose(fp);
-    if (failed) {
-        free(buf);
-        return dy_fail(ctx, DY_ERR_IO, "cannot read %s", path);
+    buf = malloc(size ? (size_t)size : 1);
+    if (!buf) {
+        st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory reading %s (%llu bytes)", path, (unsigned long long)size);
+        goto done;
     }
-    dy_status st = dy_st_parse(ctx, path, buf, size, out);
-    if (st != DY_OK) {
-        free(buf);
-        return st;
+    errno = 0;
+    if (!read_exact(fd, buf, (size_t)size, 0)) {
+        st = dy_fail(ctx, DY_ERR_IO, "cannot read %s: %s", path, errno ? strerror(errno) : "it got shorter while read");
+        goto done;
     }
-    out->owned = buf;
-    return DY_OK;
+    uint8_t extra;
+    if (pread(fd, &extra, 1, (off_t)size) > 0) {
+        st = dy_fail(ctx, DY_ERR_IO, "cannot read %s: it grew while read (being written?)", path);
+        goto done;
+    }
+    st = dy_st_parse(ctx, path, buf, (size_t)size, out);
+    if (st == DY_OK) {
+        out->owned = buf;
+        buf = NULL;
+    }
+done:
+    close(fd);
+    free(buf);
+    return st;
 }
 
 const dy_st_tensor *dy_st_find(const dy_st_file *f, const char *name) {
+    if (f->by_name) { /* binary search in the name order made by the parser */
+        int64_t lo = 0, hi = f->count;
+        while (lo < hi) {
+            int64_t mid = lo + (hi - lo) / 2;
+            int c = strcmp(f->tensors[f->by_name[mid]].name, name);
+            if (c == 0) return &f->tensors[f->by_name[mid]];
+            if (c < 0) lo = mid + 1;
+            else hi = mid;
+        }
+        return NULL;
+    }
     for (int64_t i = 0; i < f->count; i++)
         if (f->tensors[i].name && strcmp(f->tensors[i].name, name) == 0) return &f->tensors[i];
     return NULL;
