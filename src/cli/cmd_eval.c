@@ -18,8 +18,14 @@ typedef struct {
 
 static void print_scores(const char *what, const char *protocol, const eval_scores *s) {
     printf("%-10s %-28s top-1 %6.2f %%  top-5 %6.2f %%", what, protocol, 100 * s->top1, 100 * s->top5);
-    if (s->has_shots)
-        printf("  many %6.2f %%  medium %6.2f %%  few %6.2f %%", 100 * s->many, 100 * s->medium, 100 * s->few);
+    if (s->has_shots) {
+        const char *names[3] = {"many", "medium", "few"};
+        double v[3] = {s->many, s->medium, s->few};
+        for (int g = 0; g < 3; g++) { /* NaN: no class in the group */
+            if (isfinite(v[g])) printf("  %s %6.2f %%", names[g], 100 * v[g]);
+            else printf("  %s    n/a  ", names[g]);
+        }
+    }
     printf("\n");
 }
 
@@ -138,21 +144,9 @@ int cmd_eval(int argc, char **argv) {
     print_scores(what, protocol, &s);
     fprintf(stderr, "(%lld train / %lld test images of %s, %.0f s)\n", (long long)train->count,
             (long long)test->count, o.data, progress_now() - t0);
-    if (*e.json) {
-        dy_atomic_file af;
-        if (dy_atomic_open(ctx, &af, e.json) != DY_OK) {
-            cli_error(ctx, "eval");
-            goto done;
-        }
-        FILE *f = af.fp;
-        fprintf(f, "{\"features\": \"%s\", \"protocol\": \"%s\", \"top1\": %.6f, \"top5\": %.6f", what, argv[2],
-                s.top1, s.top5);
-        if (s.has_shots) fprintf(f, ", \"many\": %.6f, \"medium\": %.6f, \"few\": %.6f", s.many, s.medium, s.few);
-        fprintf(f, "}\n");
-        if (dy_atomic_commit(ctx, &af) != DY_OK) {
-            cli_error(ctx, "eval");
-            goto done;
-        }
+    if (*e.json && cli_write_scores_json(ctx, e.json, what, argv[2], &s) != DY_OK) {
+        cli_error(ctx, "--json");
+        goto done;
     }
     status = 0;
 done:

@@ -144,6 +144,11 @@ int cmd_pretrain(int argc, char **argv) {
     } else if ((rc = check_fresh_run_dir(&o)) != 0) {
         return rc;
     }
+    if (run_options_check(&o, err, sizeof err) != 0) {
+        fprintf(stderr, "dystress pretrain: %s\n", err);
+        free(config_text);
+        return 2;
+    }
     dy_ctx *ctx = cli_context(o.threads, o.backend);
     if (!ctx) {
         free(config_text);

@@ -31,6 +31,10 @@ int cli_clear_run_files(const char *dir);
  * inputs (NULL-terminated; compared as files, by device and inode, so no other spelling or link gets past), a folder,
  * or when it exists and overwrite is false. 0 when it may be written. */
 int cli_check_output(const char *command, const char *out, bool overwrite, const char *const *inputs);
+/* dy_read_file (src/io/read_file.h) for the CLI, which has no context yet when it reads a run's config.json: the
+ * file in a NUL-terminated malloc'ed buffer (its length in *length), or NULL with the message in err. */
+char *cli_read_file(const char *path, size_t max_bytes, size_t *length, char *err, size_t err_size);
+#define CLI_CONFIG_MAX_BYTES ((size_t)1 << 20) /* a config.json is about 2 KB */
 /* Writes the options as JSON to path atomically. */
 dy_status cli_write_config(dy_ctx *ctx, const char *path, const opt_spec *specs);
 /* Fills o from the config.json of a run directory (defaults first). 0, or -1 with a message printed. */

@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "io/atomic_file.h"
+#include "core/context.h"
 #include "io/read_file.h"
 #include "model/model.h"
 
@@ -48,6 +49,16 @@ int cli_mkdirs(const char *path) {
         return -1;
     }
     return 0;
+}
+
+char *cli_read_file(const char *path, size_t max_bytes, size_t *length, char *err, size_t err_size) {
+    struct dy_ctx messages = {0}; /* receives dy_read_file's message only: no threads, no backend */
+    uint8_t *data;
+    if (dy_read_file(&messages, path, &data, length, max_bytes) != DY_OK) {
+        snprintf(err, err_size, "%s", messages.error);
+        return NULL;
+    }
+    return (char *)data;
 }
 
 /* What one invocation asked for, not what the run is: never saved as true, so that a later command reading the
@@ -145,19 +156,18 @@ int cli_check_output(const char *command, const char *out, bool overwrite, const
 }
 
 int cli_load_run_config(const char *run_dir, opt_spec *specs, char **text_out) {
-    char path[4096], err[512];
+    char path[4096], err[1024];
     snprintf(path, sizeof path, "%s/config.json", run_dir);
-    char *text;
-    size_t size;
-    errno = 0;
-    if (dy_read_file(NULL, path, (uint8_t **)&text, &size, (size_t)1 << 24) != DY_OK) {
-        fprintf(stderr, "dystress: cannot read %s: %s\n", path, errno ? strerror(errno) : "larger than 16 MiB");
+    size_t length = 0;
+    char *text = cli_read_file(path, CLI_CONFIG_MAX_BYTES, &length, err, sizeof err);
+    if (!text) {
+        fprintf(stderr, "dystress: %s\n", err);
         return -1;
     }
     for (opt_spec *s = specs; s->name; s++)
         if (opt_set(s, s->def, err, sizeof err) != 0) break;
-    if (opt_read_json(specs, text, err, sizeof err) != 0) {
-        fprintf(stderr, "dystress: %s: %s\n", path, err);
+    if (opt_read_json(specs, path, text, length, err, sizeof err) != 0) {
+        fprintf(stderr, "dystress: %s\n", err);
         free(text);
         return -1;
     }
@@ -217,6 +227,10 @@ int cli_parse_model_command(const char *usage, opt_spec *specs, run_options *o, 
                 return 2;
             }
         }
+    }
+    if (run_options_check(o, err, sizeof err) != 0) {
+        fprintf(stderr, "dystress: %s\n", err);
+        return 2;
     }
     return 0;
 }

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +25,7 @@ int run_option_table(opt_spec *s, run_options *o) {
         {"skip-bad", OPT_BOOL, &o->skip_bad, "false", "folder data: skip undecodable images (counted) instead of failing"},
         {"stl10-unlabeled", OPT_BOOL, &o->stl10_unlabeled, "false", "STL-10: pretrain on the 100k unlabelled images"},
         /* model */
-        {"depth", OPT_INT, &o->depth, "18", "ResNet depth: 18 or 50", NULL, 18, 50},
+        {"depth", OPT_INT, &o->depth, "18", "ResNet depth", "18|50"},
         {"width", OPT_INT, &o->width, "64", "base width (64 standard; 16-32 for quick CPU runs)", NULL, 1, 1024},
         {"stem", OPT_CHOICE, &o->stem, "cifar", "first layers: cifar (3x3, no pool) or imagenet (7x7/2 + pool)",
          "cifar|imagenet"},
@@ -35,9 +36,10 @@ int run_option_table(opt_spec *s, run_options *o) {
         {"framework", OPT_CHOICE, &o->framework, "simclr", "simclr (batch negatives) or moco (momentum encoder + queue)",
          "simclr|moco"},
         {"profile", OPT_CHOICE, &o->profile, "cosine", "temperature profile", "const|cosine|shifted"},
-        {"tau", OPT_FLOAT, &o->tau, "0.2", "const profile: the temperature", NULL, 1e-6, 100},
-        {"tau-min", OPT_FLOAT, &o->tau_min, "0.07", "cosine/shifted: tau at the profile's minimum", NULL, 1e-6, 100},
-        {"tau-max", OPT_FLOAT, &o->tau_max, "0.2", "cosine/shifted: tau at the plateau", NULL, 1e-6, 100},
+        /* temperatures: the range dy_tau_check accepts */
+        {"tau", OPT_FLOAT, &o->tau, "0.2", "const profile: the temperature", NULL, 1e-4, 1e4},
+        {"tau-min", OPT_FLOAT, &o->tau_min, "0.07", "cosine/shifted: tau at the profile's minimum", NULL, 1e-4, 1e4},
+        {"tau-max", OPT_FLOAT, &o->tau_max, "0.2", "cosine/shifted: tau at the plateau", NULL, 1e-4, 1e4},
         {"shift-offset", OPT_FLOAT, &o->shift_offset, "-0.4", "shifted profile: offset o (plateau for s > -o)", NULL,
          -2, 2},
         {"shift-scale", OPT_FLOAT, &o->shift_scale, "0.7", "shifted profile: scale k", NULL, 1e-6, 100},
@@ -53,11 +55,12 @@ int run_option_table(opt_spec *s, run_options *o) {
         {"weight-decay", OPT_FLOAT, &o->weight_decay, "5e-4", "weight decay", NULL, 0, 1},
         {"exclude-bn-bias", OPT_BOOL, &o->exclude_bn_bias, "false",
          "no weight decay (LARS: no adaptation either) on BN parameters and biases (always on for LARS)"},
-        {"lars-eta", OPT_FLOAT, &o->lars_eta, "0.001", "LARS trust coefficient", NULL, 0, 1},
+        {"lars-eta", OPT_FLOAT, &o->lars_eta, "0.001", "LARS trust coefficient", NULL, 1e-9, 1},
         {"schedule", OPT_CHOICE, &o->schedule, "cosine", "learning-rate schedule", "cosine|step|constant"},
         {"warmup-epochs", OPT_FLOAT, &o->warmup_epochs, "0", "linear warm-up epochs", NULL, 0, 1e6},
         {"final-lr", OPT_FLOAT, &o->final_lr, "0", "cosine: learning rate at the end", NULL, 0, 1e3},
-        {"milestones", OPT_STRING, &o->milestones, "", "step schedule: epochs, comma-separated, e.g. 120,160"},
+        {"milestones", OPT_INT_LIST, &o->milestones, "", "step schedule: up to 16 epochs, comma-separated, e.g. "
+         "120,160 (none after --epochs)", NULL, 1, 1 << 20},
         {"gamma", OPT_FLOAT, &o->gamma, "0.1", "step schedule: factor at each milestone", NULL, 0, 1},
         /* loop */
         {"batch-size", OPT_INT, &o->batch_size, "128", "images per batch (each gives two views)", NULL, 2, 1 << 20},
@@ -113,6 +116,45 @@ const char *cli_backend_warning(const dy_ctx *ctx) {
                             "50x slower; install libdnnl-dev (scripts/deps.sh) and rebuild for the fast path";
 }
 
+/* Appends to buf the names in a (sorted) that are not in b (sorted), at most 5 then a count. */
+static void names_missing(char *buf, size_t size, char *const *a, int na, char *const *b, int nb) {
+    int shown = 0, more = 0;
+    size_t len = strlen(buf);
+    for (int i = 0, j = 0; i < na; i++) {
+        while (j < nb && strcmp(b[j], a[i]) < 0) j++;
+        if (j < nb && !strcmp(b[j], a[i])) continue;
+        if (shown == 5) {
+            more++;
+            continue;
+        }
+        len += (size_t)snprintf(buf + len, len < size ? size - len : 0, "%s'%s'", shown ? ", " : "", a[i]);
+        if (len >= size) len = size - 1;
+        shown++;
+    }
+    if (more) snprintf(buf + len, size - len, " and %d more", more);
+    if (!shown) snprintf(buf + len, size - len, "none");
+}
+
+/* Image folders label images by the sorted names of their class folders: train and test must have the same names, or
+ * label 3 means one class in one and another in the other (and kNN/linear scores are silently wrong). */
+static dy_status same_classes(dy_ctx *ctx, const dy_dataset *train, const dy_dataset *test, const char *train_dir,
+                              const char *test_dir) {
+    bool same = train->num_classes == test->num_classes && train->class_names && test->class_names;
+    for (int c = 0; same && c < train->num_classes; c++) same = !strcmp(train->class_names[c], test->class_names[c]);
+    if (same) return DY_OK;
+    if (!train->class_names || !test->class_names)
+        return dy_fail(ctx, DY_ERR_FORMAT, "%s and %s: class names missing, cannot check that they match", train_dir,
+                       test_dir);
+    char only_train[512] = "", only_test[512] = "";
+    names_missing(only_train, sizeof only_train, train->class_names, train->num_classes, test->class_names,
+                  test->num_classes);
+    names_missing(only_test, sizeof only_test, test->class_names, test->num_classes, train->class_names,
+                  train->num_classes);
+    return dy_fail(ctx, DY_ERR_FORMAT, "the class folders of --data-dir %s (%d classes) and --test-dir %s (%d) differ: "
+                   "only in the training folder: %s; only in the test folder: %s", train_dir, train->num_classes,
+                   test_dir, test->num_classes, only_train, only_test);
+}
+
 dy_status cli_load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test) {
     *train = *test = NULL;
     const char *dir = o->data_dir;
@@ -143,6 +185,7 @@ dy_status cli_load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, d
         fo.labelled = *o->test_dir != 0;
         if ((st = dy_dataset_load_image_folder(ctx, train, dir, &fo)) != DY_OK) return st;
         if (*o->test_dir) st = dy_dataset_load_image_folder(ctx, test, o->test_dir, &fo);
+        if (st == DY_OK && *test) st = same_classes(ctx, *train, *test, dir, o->test_dir);
     }
     if (st == DY_OK && strstr(o->data, "-lt")) {
         dy_dataset *lt = NULL;
@@ -197,13 +240,15 @@ dy_status cli_apply_aug_overrides(dy_ctx *ctx, dy_augment *a, const char *overri
     return st;
 }
 
+/* The epochs of --milestones (already checked by the option table: at most 16 integers in range). */
 static int parse_milestones(const char *text, int64_t *out, int max) {
     int n = 0;
     const char *p = text;
     while (*p) {
         char *end;
+        errno = 0;
         long long v = strtoll(p, &end, 10);
-        if (end == p || v < 0 || n == max) return -1;
+        if (end == p || errno || v < 0 || n == max) return -1;
         out[n++] = v;
         p = end;
         if (*p == ',') p++;
@@ -212,8 +257,36 @@ static int parse_milestones(const char *text, int64_t *out, int max) {
     return n;
 }
 
+int run_options_check(const run_options *o, char *err, size_t err_size) {
+    if (o->nesterov && !(o->momentum > 0)) {
+        snprintf(err, err_size, "--nesterov needs --momentum above 0");
+        return -1;
+    }
+    if (strcmp(o->profile, "const") != 0 && o->tau_min > o->tau_max) {
+        snprintf(err, err_size, "--tau-min %g is above --tau-max %g (the %s profile goes from one to the other)",
+                 o->tau_min, o->tau_max, o->profile);
+        return -1;
+    }
+    int64_t m[OPT_INT_LIST_MAX];
+    int n = parse_milestones(o->milestones, m, OPT_INT_LIST_MAX);
+    if (n < 0) {
+        snprintf(err, err_size, "--milestones must be up to %d epochs separated by commas, got '%s'",
+                 OPT_INT_LIST_MAX, o->milestones);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (m[i] > o->epochs) {
+            snprintf(err, err_size, "--milestones: epoch %lld is after the last epoch (--epochs %lld)",
+                     (long long)m[i], (long long)o->epochs);
+            return -1;
+        }
+    return 0;
+}
+
 dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_dataset *train, dy_pretrain_config *c) {
     memset(c, 0, sizeof *c);
+    char err[512];
+    if (run_options_check(o, err, sizeof err) != 0) return dy_fail(ctx, DY_ERR_INVALID, "%s", err);
     c->model = cli_model_config(o, train->channels);
     c->framework = !strcmp(o->framework, "moco") ? DY_FRAMEWORK_MOCO : DY_FRAMEWORK_SIMCLR;
     c->moco_momentum = o->moco_momentum;
@@ -233,8 +306,6 @@ dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_datase
     c->adam_beta1 = 0.9;
     c->adam_beta2 = 0.999;
     c->nesterov = o->nesterov;
-    if (c->nesterov && c->momentum <= 0)
-        return dy_fail(ctx, DY_ERR_INVALID, "--nesterov needs --momentum above 0");
     c->exclude_bn_bias = o->exclude_bn_bias || c->optimizer == DY_OPTIMIZER_LARS;
     c->schedule = !strcmp(o->schedule, "step") ? DY_SCHEDULE_STEP
                   : !strcmp(o->schedule, "constant") ? DY_SCHEDULE_CONSTANT

@@ -61,6 +61,9 @@ void run_config_value(const char *text, const char *name, char *value, size_t si
  * does not resolve. */
 int run_options_absolute_paths(opt_spec *specs, char **owned, char *err, size_t err_size);
 
+/* The checks that involve more than one option (each option's own range is in the table, checked when parsed):
+ * --nesterov needs momentum, tau-min <= tau-max, no milestone after the last epoch. 0, or -1 with a message. */
+int run_options_check(const run_options *o, char *err, size_t err_size);
 /* Loads the training and test splits the options name (test may come back NULL for unlabelled data). */
 dy_status cli_load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test);
 /* Model configuration from the options (in_channels 0 = the data's). */

@@ -83,6 +83,12 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
     if (cfg->batch_size < 2) return dy_fail(ctx, DY_ERR_INVALID, "batch size must be at least 2, got %lld",
                                             (long long)cfg->batch_size);
     if (cfg->epochs < 1) return dy_fail(ctx, DY_ERR_INVALID, "epochs must be at least 1");
+    if (cfg->n_milestones < 0 || cfg->n_milestones > 16)
+        return dy_fail(ctx, DY_ERR_INVALID, "%d milestones: expected 0 to 16", cfg->n_milestones);
+    for (int i = 0; i < cfg->n_milestones; i++)
+        if (cfg->milestones[i] < 0 || cfg->milestones[i] > cfg->epochs)
+            return dy_fail(ctx, DY_ERR_INVALID, "milestone %lld is outside the epochs [0, %lld]",
+                           (long long)cfg->milestones[i], (long long)cfg->epochs);
     if (train->count < cfg->batch_size)
         return dy_fail(ctx, DY_ERR_INVALID, "the training set has %lld images, fewer than one batch of %lld",
                        (long long)train->count, (long long)cfg->batch_size);
@@ -163,6 +169,11 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
     ldo.augment = cfg->augment;
     if ((st = dy_loader_create(ctx, &t->loader, train, &ldo)) != DY_OK) goto fail;
     t->steps_per_epoch = dy_loader_steps_per_epoch(t->loader);
+    if (cfg->epochs > INT64_MAX / t->steps_per_epoch) {
+        st = dy_fail(ctx, DY_ERR_INVALID, "%lld epochs of %lld steps overflow the step counter",
+                     (long long)cfg->epochs, (long long)t->steps_per_epoch);
+        goto fail;
+    }
     t->total_steps = t->steps_per_epoch * cfg->epochs;
 
     dy_schedule *sc = &t->sched;
