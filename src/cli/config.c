@@ -413,6 +413,7 @@ static void put_value(text_buf *b, const opt_spec *s) {
     case OPT_BOOL: put(b, "%s", *(bool *)s->value ? "true" : "false"); break;
     case OPT_STRING:
     case OPT_CHOICE:
+    case OPT_INT_LIST: /* kept as its text, "30,60" */
         for (const unsigned char *c = *(const unsigned char *const *)s->value; c && *c; c++) {
             if (*c == '\\') put(b, "\\\\");
             else if (*c < 0x20 || *c == 0x7f) put(b, "\\x%02x", *c);
