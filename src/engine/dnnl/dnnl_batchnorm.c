@@ -31,16 +31,20 @@ static dnnl_memory_desc_t channel_md(int64_t c) {
     return md;
 }
 
-/* Training on nChw16c runs the plain-C kernels of dnnl_bn_blocked.c (see there why). */
-static bool blocked_host(dd_builder *b, int32_t in) {
+/* Training on nChw16c runs the plain-C kernels of dnnl_bn_blocked.c, on nhwc those of dnnl_bn_nhwc.c (see there
+ * why); DD_ITEM_PRIMITIVE where oneDNN's batch norm runs (evaluation, the head's 2-D batch norms). */
+static dd_item_kind host_kind(dd_builder *b, int32_t in, bool forward) {
     const dnnl_memory_desc_t *md = dd_value_md(b, in);
-    if (!b->train || md->ndims != 4 || md->dims[1] % 16 != 0) return false;
-    dnnl_memory_desc_t blocked;
-    dnnl_memory_desc_init_by_tag(&blocked, 4, md->dims, dnnl_f32, dnnl_aBcd16b);
-    return dd_md_equal(md, &blocked);
+    if (!b->train || md->ndims != 4) return DD_ITEM_PRIMITIVE;
+    dnnl_memory_desc_t layout;
+    dnnl_memory_desc_init_by_tag(&layout, 4, md->dims, dnnl_f32, dnnl_aBcd16b);
+    if (md->dims[1] % 16 == 0 && dd_md_equal(md, &layout)) return forward ? DD_ITEM_BN_FORWARD : DD_ITEM_BN_BACKWARD;
+    dnnl_memory_desc_init_by_tag(&layout, 4, md->dims, dnnl_f32, dnnl_acdb);
+    if (dd_md_equal(md, &layout)) return forward ? DD_ITEM_BN_NHWC_FORWARD : DD_ITEM_BN_NHWC_BACKWARD;
+    return DD_ITEM_PRIMITIVE;
 }
 
-static dy_status host_forward(dd_builder *b, const dd_group *gr) {
+static dy_status host_forward(dd_builder *b, const dd_group *gr, dd_item_kind kind) {
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
     const dy_value_shape sh = b->shapes[in];
@@ -53,7 +57,7 @@ static dy_status host_forward(dd_builder *b, const dd_group *gr) {
                       nd->running_mean >= 0 ? dd_user_mem(b, &cmd, DD_STATE, nd->running_mean) : -1,
                       nd->running_var >= 0 ? dd_user_mem(b, &cmd, DD_STATE, nd->running_var) : -1,
                       nd->num_batches >= 0 ? dd_user_mem(b, &one, DD_STATE, nd->num_batches) : -1};
-    dd_item *it = m_y < 0 || m_mean < 0 || m_var < 0 ? NULL : dd_add_item(b, DD_ITEM_BN_FORWARD);
+    dd_item *it = m_y < 0 || m_mean < 0 || m_var < 0 ? NULL : dd_add_item(b, kind);
     if (!it) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
     it->nargs = 9;
     for (int k = 0; k < 9; k++) it->arg_mem[k] = ops[k];
@@ -68,7 +72,7 @@ static dy_status host_forward(dd_builder *b, const dd_group *gr) {
     return DY_OK;
 }
 
-static dy_status host_backward(dd_builder *b, const dd_group *gr) {
+static dy_status host_backward(dd_builder *b, const dd_group *gr, dd_item_kind kind) {
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
     const dy_value_shape sh = b->shapes[in];
@@ -80,7 +84,7 @@ static dy_status host_backward(dd_builder *b, const dd_group *gr) {
                       b->aux[gr->main][1], nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, nd->weight) : -1,
                       nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_GRADS, nd->weight) : -1,
                       nd->bias >= 0 ? dd_user_mem(b, &cmd, DD_GRADS, nd->bias) : -1};
-    dd_item *it = m_dx < 0 ? NULL : dd_add_item(b, DD_ITEM_BN_BACKWARD);
+    dd_item *it = m_dx < 0 ? NULL : dd_add_item(b, kind);
     if (!it) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
     it->nargs = 9;
     for (int k = 0; k < 9; k++) it->arg_mem[k] = ops[k];
@@ -90,7 +94,8 @@ static dy_status host_backward(dd_builder *b, const dd_group *gr) {
 }
 
 dy_status dd_bn_forward(dd_builder *b, const dd_group *gr) {
-    if (blocked_host(b, b->g->nodes[gr->main].in[0])) return host_forward(b, gr);
+    const dd_item_kind host = host_kind(b, b->g->nodes[gr->main].in[0], true);
+    if (host != DD_ITEM_PRIMITIVE) return host_forward(b, gr, host);
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
     const int64_t c = b->shapes[in].c;
@@ -154,7 +159,8 @@ dy_status dd_bn_forward(dd_builder *b, const dd_group *gr) {
 }
 
 dy_status dd_bn_backward(dd_builder *b, const dd_group *gr) {
-    if (blocked_host(b, b->g->nodes[gr->main].in[0])) return host_backward(b, gr);
+    const dd_item_kind host = host_kind(b, b->g->nodes[gr->main].in[0], false);
+    if (host != DD_ITEM_PRIMITIVE) return host_backward(b, gr, host);
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
     const dnnl_memory_desc_t cmd = channel_md(b->shapes[in].c);

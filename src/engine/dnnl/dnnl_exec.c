@@ -411,6 +411,8 @@ static dy_status run(dd_exec *e, const dd_program *p) {
         case DD_ITEM_L2NORM_BACKWARD: dnnl_stream_wait(stream), dd_run_l2norm_backward(e, it); break;
         case DD_ITEM_BN_FORWARD: dnnl_stream_wait(stream), dd_run_bn_blocked_forward(e, it); break;
         case DD_ITEM_BN_BACKWARD: dnnl_stream_wait(stream), dd_run_bn_blocked_backward(e, it); break;
+        case DD_ITEM_BN_NHWC_FORWARD: dnnl_stream_wait(stream), dd_run_bn_nhwc_forward(e, it); break;
+        case DD_ITEM_BN_NHWC_BACKWARD: dnnl_stream_wait(stream), dd_run_bn_nhwc_backward(e, it); break;
         }
     }
     dnnl_stream_wait(stream);

@@ -57,7 +57,9 @@ typedef enum {
     DD_ITEM_L2NORM_FORWARD,
     DD_ITEM_L2NORM_BACKWARD,
     DD_ITEM_BN_FORWARD,    /* training batch norm (+ ReLU) on nChw16c (dnnl_bn_blocked.c) */
-    DD_ITEM_BN_BACKWARD
+    DD_ITEM_BN_BACKWARD,
+    DD_ITEM_BN_NHWC_FORWARD, /* the same on nhwc (dnnl_bn_nhwc.c), same operands */
+    DD_ITEM_BN_NHWC_BACKWARD
 } dd_item_kind;
 
 #define DD_MAX_ARGS 16
@@ -220,6 +222,8 @@ void dd_run_l2norm_forward(dd_exec *e, const dd_item *it);
 void dd_run_l2norm_backward(dd_exec *e, const dd_item *it);
 void dd_run_bn_blocked_forward(dd_exec *e, const dd_item *it);
 void dd_run_bn_blocked_backward(dd_exec *e, const dd_item *it);
+void dd_run_bn_nhwc_forward(dd_exec *e, const dd_item *it);
+void dd_run_bn_nhwc_backward(dd_exec *e, const dd_item *it);
 float *dd_ptr(dd_exec *e, int32_t mem);
 
 /* dnnl_memory_plan.c: offsets for every tensor so that tensors alive at the same time do not overlap; returns
