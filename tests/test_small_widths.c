@@ -11,6 +11,7 @@
  *    4- and 5-pixel images (odd sizes need the right padding that dnnl_conv.c computes), batch 4.
  * 3. Chosen widths at larger sizes, where the heap overflow struck and the earlier mismatches were: width 1 and 8
  *    at 64 pixels, 9 and 17 at 33.
+ * With DY_TEST_QUICK (sanitizers, valgrind) part 2 stops at width 32.
  * `DY_TEST_WIDTHS=1` runs the exhaustive sweep instead (`make test-widths`): every width 1..64 x image sizes 16, 28,
  * 32, 33, 48, 64, and the whole ResNet-18 at ten widths; it prints the tables of docs/SMALL_WIDTHS.md.
  *
@@ -22,13 +23,18 @@
  * and batch norms in double (dnnl_bn_blocked.c, dnnl_bn_nhwc.c). Against a float64 evaluation of the same step
  * (tools/width_oracle.py) both executors are then 1e-6 to 4e-5 off on well-conditioned cases. Two kinds of case are
  * conditioned worse, each handled for its reason, not by a looser tolerance:
- * - Ill-conditioned steps. Mostly a ReLU whose input lies within rounding of 0 (found 2e-7 of its channel's spread
- *   from it): it passes the gradient on one executor and not on the other, and gradients upstream move by 1e-3 to
- *   3e-2; also batch norms over few values (the head's, over the batch) amplify rounding. That is the network's
- *   conditioning, not arithmetic. The test measures it: a tensor above 1e-4 passes when the reference, run again on
- *   the input moved by +-1e-7 relative (about 2 ulps) along a random direction, moves that tensor by at least a
- *   tenth of the difference (the oneDNN path rounds at every layer, not only its input, hence the factor). A defect
- *   of the oneDNN path cannot pass this way: it does not make the reference sensitive. Such cases are counted.
+ * - Ill-conditioned steps. Mostly a ReLU whose input lies within rounding of 0 (found down to 2e-7 of its channel's
+ *   spread from it): it passes the gradient on one executor and not on the other, and gradients upstream move by
+ *   1e-3 to 0.3 (the float64 evaluation then sides with one of the two); also batch norms over few values (the
+ *   head's, over the batch) amplify rounding. That is the network's conditioning, not arithmetic. The test measures
+ *   it: a tensor above 1e-4 passes when the reference, run again on the input moved by +-1e-6 relative (16 ulps; the
+ *   oneDNN path's forward values differ from the reference's by 1e-7 to 1e-6) along two random directions, moves
+ *   that tensor by at least half as much. Each executor rounds its float32 values at every layer, which moves its
+ *   result as a perturbation of some ulps at each layer would, and the difference of the two is at most the sum of
+ *   their own errors: in the worst smooth case seen (width 63, 5 px) the reference is 1.0e-4 and the oneDNN path
+ *   1.35e-4 from a float64 evaluation, they differ by 2.4e-4, and the 1e-6 perturbation moves the reference by
+ *   2e-4. At a kink one of the four runs crosses it. A defect of the oneDNN path cannot pass this way: it does not
+ *   make the reference sensitive. Such cases are counted and named.
  * - A 1x1 convolution from a single channel into a batch norm (width 1's layer2.0.downsample.0): batch norm cancels
  *   the scale w_o of each such weight, so w_o dW_o = gamma_o dgamma_o eps / (var_o + eps) exactly, 1e-6 .. 1e-4 of
  *   what it would be without batch norm, and dW_o is a sum of terms that cancel to that: a float32 sum (oneDNN's)
@@ -61,7 +67,8 @@ int main(void) {
 #include "model/resnet.h"
 
 #define TOL 1e-4
-#define PERTURB 1e-7 /* relative input perturbation that measures the reference's own sensitivity */
+#define PERTURB 1e-6 /* relative input perturbation that measures the reference's own sensitivity */
+#define N_MOVED 4     /* two random directions, both signs */
 
 static dy_ctx *ctx;
 
@@ -233,8 +240,8 @@ typedef struct {
 /* One training step of the case on both executors: each tensor within the tolerance, or (see the top) as sensitive
  * on the reference. One check per tensor kind; the errors go into the cell. */
 static void compare_case(const case_data *cd, cell *acc) {
-    step_result ref = {0}, fast = {0}, moved[2] = {{0}};
-    static tensor_list t_ref, t_fast, t_moved[2];
+    step_result ref = {0}, fast = {0}, moved[N_MOVED] = {{0}};
+    static tensor_list t_ref, t_fast, t_moved[N_MOVED];
     static double err[MAX_TENSORS];
     bool over = false, ill = false;
     if (!run_step(cd, &dy_ref_exec_backend, cd->input, &ref) ||
@@ -246,18 +253,18 @@ static void compare_case(const case_data *cd, cell *acc) {
         err[i] = tensor_error(cd, &t_fast, &t_ref, ref.grad, i);
         over |= !(err[i] <= TOL);
     }
-    if (over) { /* the reference again, on the input moved by +-PERTURB relative along one random direction */
+    if (over) { /* the reference again, on the input moved by +-PERTURB relative along two random directions */
         float *in2 = floats(cd->in_count);
-        for (int s = 0; s < 2; s++) {
+        for (int s = 0; s < N_MOVED; s++) {
             dy_rng r;
-            dy_rng_init(&r, 4242, DY_RNG_EVAL, 9, 0);
+            dy_rng_init(&r, 4242, DY_RNG_EVAL, 9, (uint32_t)(s / 2));
             for (int64_t i = 0; i < cd->in_count; i++)
-                in2[i] = cd->input[i] * (float)(1.0 + (s ? -PERTURB : PERTURB) * dy_rng_normal(&r));
+                in2[i] = cd->input[i] * (float)(1.0 + (s % 2 ? -PERTURB : PERTURB) * dy_rng_normal(&r));
             if (!run_step(cd, &dy_ref_exec_backend, in2, &moved[s])) break;
             list_tensors(cd, &moved[s], &t_moved[s]);
         }
         free(in2);
-        if (!moved[1].dx) goto done;
+        if (!moved[N_MOVED - 1].dx) goto done;
     }
     char bad[N_KINDS][1024] = {{0}};
     for (int i = 0; i < t_ref.n; i++) {
@@ -267,8 +274,8 @@ static void compare_case(const case_data *cd, cell *acc) {
             continue;
         }
         double sens = 0;
-        for (int s = 0; s < 2; s++) sens = fmax(sens, tensor_error(cd, &t_moved[s], &t_ref, ref.grad, i));
-        if (isfinite(err[i]) && err[i] <= 10 * sens) {
+        for (int s = 0; s < N_MOVED; s++) sens = fmax(sens, tensor_error(cd, &t_moved[s], &t_ref, ref.grad, i));
+        if (isfinite(err[i]) && err[i] <= 2 * sens) {
             ill = true;
             continue;
         }
@@ -283,11 +290,12 @@ static void compare_case(const case_data *cd, cell *acc) {
     acc->cases++;
     if (ill) {
         acc->ill++;
-        printf("%s: tensors above 1e-4 that the reference's own result moves as much for when the input moves by "
-               "1e-7 (a ReLU input within rounding of 0)\n", cd->what);
+        printf("%s: tensors above 1e-4 whose reference moves as much when the input moves by 1e-6 (a ReLU input within "
+               "rounding of 0)\n", cd->what);
     }
 done:
-    free_step(&ref), free_step(&fast), free_step(&moved[0]), free_step(&moved[1]);
+    free_step(&ref), free_step(&fast);
+    for (int s = 0; s < N_MOVED; s++) free_step(&moved[s]);
 }
 
 /* Builds a case's inputs for g and runs it. whole: PyTorch's initialisation (a whole ResNet), else parameters far
@@ -521,7 +529,7 @@ int main(void) {
         sweep();
     } else {
         cell acc = {{0}};
-        for (int64_t c = 1; c <= 64; c++) short_case(c, 4 + c % 2, 4, &acc);
+        for (int64_t c = 1; c <= (test_quick() ? 32 : 64); c++) short_case(c, 4 + c % 2, 4, &acc);
         static const int64_t chosen[][2] = {{1, 64}, {8, 64}, {9, 33}, {17, 33}}; /* width, image size */
         for (size_t i = 0; i < sizeof chosen / sizeof chosen[0]; i++) short_case(chosen[i][0], chosen[i][1], 4, &acc);
         printf("largest errors against the reference:");
