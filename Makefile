@@ -117,7 +117,7 @@ test: all $(TESTS)
 check: test
 
 # Narrow networks on both executors, exhaustively: every width 1..64 x image sizes 16, 28, 32, 33, 48, 64 and the whole
-# ResNet-18 at ten widths (about 15 minutes on 2 cores); the tables it ends with are in docs/SMALL_WIDTHS.md.
+# ResNet-18 at ten widths (about 20 minutes on 2 cores); the tables it ends with are in docs/SMALL_WIDTHS.md.
 test-widths: all $(BUILD)/tests/test_small_widths
 	OMP_WAIT_POLICY=passive DY_TEST_WIDTHS=1 $(BUILD)/tests/test_small_widths | tee $(BUILD)/test-widths.txt
 
