@@ -10,7 +10,7 @@
 /* Options a resumed run may change: they do not alter the numbers (or say so in the README). */
 static bool may_change_on_resume(const char *name) {
     return !strcmp(name, "threads") || !strcmp(name, "loader-threads") || !strcmp(name, "max-steps") || !strcmp(name, "backend") ||
-           !strcmp(name, "run-dir") || !strcmp(name, "resume");
+           !strcmp(name, "run-dir") || !strcmp(name, "resume") || !strcmp(name, "report");
 }
 
 int cmd_pretrain(int argc, char **argv) {
@@ -53,6 +53,7 @@ int cmd_pretrain(int argc, char **argv) {
         o.backend = given.backend;
         o.run_dir = given.run_dir;
         o.resume = true;
+        o.report = given.report;
     }
     dy_ctx *ctx = cli_context(o.threads, o.backend);
     if (!ctx) {
@@ -104,30 +105,39 @@ int cmd_pretrain(int argc, char **argv) {
             goto done;
         }
     }
-    progress pr;
-    progress_init(&pr, stderr, 50);
+    char command[8192];
+    cli_reproduce_command(specs, command, sizeof command);
+    cli_training ui = {.ctx = ctx, .run_dir = o.run_dir, .command = command, .report = o.report};
+    progress *pr = &ui.pr;
+    progress_init(pr, stderr, 50);
     const dy_model_config *mc = &cfg.model;
-    progress_log(&pr, "dystress pretrain: %s, ResNet-%d width %lld (%s stem), %s, %s profile, %s; %lld train images, "
+    progress_log(pr, "dystress pretrain: %s, ResNet-%d width %lld (%s stem), %s, %s profile, %s; %lld train images, "
                  "batch %lld, %lld epochs; backend %s, %d threads; run %s%s",
                  o.data, mc->depth, (long long)mc->width, o.stem, o.framework, o.profile, o.optimizer,
                  (long long)train->count, (long long)o.batch_size, (long long)o.epochs,
                  dy_backend_name(dy_ctx_backend(ctx)), dy_ctx_threads(ctx), o.run_dir,
                  o.resume ? " (resumed)" : "");
-    if (*cli_backend_warning(ctx)) progress_log(&pr, "%s", cli_backend_warning(ctx));
+    if (*cli_backend_warning(ctx)) progress_log(pr, "%s", cli_backend_warning(ctx));
     if (o.resume)
-        progress_log(&pr, "resuming after step %lld", (long long)dy_trainer_step_count(tr));
+        progress_log(pr, "resuming after step %lld", (long long)dy_trainer_step_count(tr));
     cli_install_signal_handlers();
-    dy_pretrain_callbacks cb = {.on_step = cli_on_step, .on_message = cli_on_message, .user = &pr};
+    dy_pretrain_callbacks cb = {.on_step = cli_on_step, .on_message = cli_on_message,
+                                .on_epoch_end = cli_on_epoch_end, .user = &ui};
     dy_status st = dy_trainer_run(tr, &cb, &cli_stop_signal);
-    progress_end(&pr);
+    /* the run's state as it stopped (an interruption mid-epoch included); the trainer's message is kept */
+    char message[1100];
+    snprintf(message, sizeof message, "%s", dy_ctx_error(ctx));
+    if (o.report && (st != DY_OK || dy_trainer_step_count(tr) % (train->count / o.batch_size) != 0))
+        cli_write_report(&ui);
+    progress_end(pr);
     if (st == DY_ERR_INTERRUPTED) {
-        fprintf(stderr, "dystress pretrain: %s\n", dy_ctx_error(ctx));
+        fprintf(stderr, "dystress pretrain: %s\n", message);
         status = 128 + (int)cli_stop_signal;
     } else if (st != DY_OK) {
-        cli_error(ctx, "pretrain");
+        fprintf(stderr, "dystress: pretrain: %s\n", message);
     } else {
-        fprintf(stderr, "dystress pretrain: done after %lld steps; weights in %s\n",
-                (long long)dy_trainer_step_count(tr), o.run_dir);
+        fprintf(stderr, "dystress pretrain: done after %lld steps; weights%s in %s\n",
+                (long long)dy_trainer_step_count(tr), o.report ? " and report.html" : "", o.run_dir);
         status = 0;
     }
 done:

@@ -79,6 +79,8 @@ int run_option_table(opt_spec *s, run_options *o) {
          NULL, -1, 1 << 20},
         {"knn-k", OPT_INT, &o->knn_k, "200", "kNN neighbours", NULL, 1, 1 << 20},
         {"knn-t", OPT_FLOAT, &o->knn_t, "0.1", "kNN temperature", NULL, 1e-6, 100},
+        {"report", OPT_BOOL, &o->report, "true", "refresh RUN_DIR/report.html at each epoch end (dystress report "
+         "RUN_DIR writes it at any time)"},
         {0},
     };
     int n = 0;

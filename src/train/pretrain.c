@@ -12,6 +12,7 @@
 #include "core/context.h"
 #include "core/rng.h"
 #include "engine/ref/ops.h"
+#include "report/encoder_view.h"
 #include "train/checkpoint.h"
 
 struct dy_trainer {
@@ -34,6 +35,8 @@ struct dy_trainer {
     dy_schedule sched;               /* learning rate per step */
     double best_knn;                 /* best kNN top-1 so far (chosen on the test split: labelled so) */
     FILE *metrics;                   /* run_dir/metrics.jsonl */
+    FILE *histograms;                /* run_dir/histograms.jsonl: the loss's similarity histograms */
+    int64_t hist_every;              /* steps between histogram lines */
 };
 
 static double now_seconds(void) {
@@ -161,6 +164,7 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
     if ((st = dy_loader_create(ctx, &t->loader, train, &ldo)) != DY_OK) goto fail;
     t->steps_per_epoch = dy_loader_steps_per_epoch(t->loader);
     t->total_steps = t->steps_per_epoch * cfg->epochs;
+    t->hist_every = t->total_steps / DY_HIST_LINES > 1 ? t->total_steps / DY_HIST_LINES : 1;
 
     dy_schedule *sc = &t->sched;
     sc->kind = cfg->schedule;
@@ -192,6 +196,7 @@ void dy_trainer_destroy(dy_trainer *t) {
     dy_free(t->exp_avg_sq);
     free(t->segments);
     if (t->metrics) fclose(t->metrics);
+    if (t->histograms) fclose(t->histograms);
     free(t);
 }
 
@@ -379,8 +384,10 @@ int64_t *dy_labels_int64(const dy_dataset *ds) {
     return l;
 }
 
-/* Weighted kNN top-1/top-5 of the current encoder: train features as the memory bank, test as queries. */
-static dy_status knn_monitor(dy_trainer *t, double *top1, double *top5) {
+/* Weighted kNN top-1/top-5 of the current encoder: train features as the memory bank, test as queries. The same
+ * features give the report's retrieval grid and embedding maps (a failure there is only reported). */
+static dy_status knn_monitor(dy_trainer *t, const dy_pretrain_callbacks *cb, int64_t epoch, double *top1,
+                             double *top5) {
     dy_augment eval_aug;
     dy_status st = dy_augment_preset(t->ctx, &eval_aug, "eval", t->train);
     if (st != DY_OK) return st;
@@ -398,6 +405,9 @@ static dy_status knn_monitor(dy_trainer *t, double *top1, double *top5) {
     if (st == DY_OK) {
         *top1 = acc.top1;
         *top5 = acc.top5;
+        if (dy_encoder_view_write(t->ctx, t->cfg.run_dir, t->train, ftr, t->test, fte, dim, epoch + 1, t->step) !=
+            DY_OK)
+            say(cb, "warning: the report's retrieval grid and embedding map were not written: %s", dy_ctx_error(t->ctx));
     }
 done:
     dy_eval_accuracy_free(&acc);
@@ -414,10 +424,11 @@ static void path_in_run(char *buf, size_t n, const dy_trainer *t, const char *na
     snprintf(buf, n, "%s/%s", t->cfg.run_dir, name);
 }
 
-/* Keeps the metric lines of steps up to `step` (a resumed run rewrites what came after its checkpoint). */
-static dy_status open_metrics(dy_trainer *t) {
+/* Opens a log of the run directory for appending, keeping its lines of steps up to `step` (a resumed run rewrites
+ * what came after its checkpoint). */
+static dy_status open_log(dy_trainer *t, const char *name, FILE **out) {
     char path[4096], tmp[4200];
-    path_in_run(path, sizeof path, t, "metrics.jsonl");
+    path_in_run(path, sizeof path, t, name);
     FILE *old = fopen(path, "r");
     if (old && t->step > 0) {
         snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -438,9 +449,15 @@ static dy_status open_metrics(dy_trainer *t) {
     } else if (old) {
         fclose(old);
     }
-    t->metrics = fopen(path, t->step > 0 ? "a" : "w");
-    if (!t->metrics) return dy_fail(t->ctx, DY_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    *out = fopen(path, t->step > 0 ? "a" : "w");
+    if (!*out) return dy_fail(t->ctx, DY_ERR_IO, "cannot write %s: %s", path, strerror(errno));
     return DY_OK;
+}
+
+static dy_status open_metrics(dy_trainer *t) {
+    dy_status st = open_log(t, "metrics.jsonl", &t->metrics);
+    if (st == DY_OK) st = open_log(t, "histograms.jsonl", &t->histograms);
+    return st;
 }
 
 static void log_step(dy_trainer *t, const dy_step_report *r) {
@@ -452,6 +469,16 @@ static void log_step(dy_trainer *t, const dy_step_report *r) {
             (long long)r->step + 1, (long long)r->epoch + 1, r->loss, r->lr, g->pos_sim_mean, g->neg_sim_mean,
             g->neg_sim_max, g->pos_tau_mean, g->neg_tau_mean, g->frac_near_tau_min, g->frac_near_tau_max,
             r->images_per_s);
+    /* the similarity histograms at the first step and every hist_every steps (about DY_HIST_LINES in a run) */
+    int64_t step = r->step + 1;
+    if (step != 1 && step % t->hist_every != 0 && step != t->total_steps) return;
+    fprintf(t->histograms, "{\"step\": %lld, \"epoch\": %lld, \"bins\": %d, \"pos\": [", (long long)step,
+            (long long)r->epoch + 1, DY_LOSS_HIST_BINS);
+    for (int b = 0; b < DY_LOSS_HIST_BINS; b++) fprintf(t->histograms, "%s%lld", b ? ", " : "", (long long)g->pos_hist[b]);
+    fputs("], \"neg\": [", t->histograms);
+    for (int b = 0; b < DY_LOSS_HIST_BINS; b++) fprintf(t->histograms, "%s%lld", b ? ", " : "", (long long)g->neg_hist[b]);
+    fputs("]}\n", t->histograms);
+    fflush(t->histograms);
 }
 
 static dy_status checkpoint_named(dy_trainer *t, const char *name) {
@@ -460,13 +487,49 @@ static dy_status checkpoint_named(dy_trainer *t, const char *name) {
     return dy_trainer_save_checkpoint(t, path);
 }
 
+/* Alignment and uniformity (Wang & Isola 2020, on the projections z as the loss sees them) of a fixed held-out
+ * batch: the first DY_REPR_IMAGES images of the test split (else of the training set), each in two views drawn with
+ * the training augmentation from a fixed stream, so that every monitor sees the same pairs. Evaluation mode: the
+ * training state is not touched. */
+static dy_status repr_monitor(dy_trainer *t, double *align, double *unif, int64_t *count, const char **on) {
+    const dy_dataset *ds = t->test && t->test->count >= 2 ? t->test : t->train;
+    *on = ds == t->test ? "test" : "train";
+    int64_t n = ds->count < DY_REPR_IMAGES ? ds->count : DY_REPR_IMAGES, d = t->out_dim;
+    const dy_augment *a = &t->cfg.augment;
+    int64_t plane = (int64_t)ds->channels * a->size[0] * a->size[1];
+    int64_t in = (int64_t)ds->channels * ds->height * ds->width;
+    float *views = malloc(sizeof(float) * (size_t)(2 * n * plane)), *z = malloc(sizeof(float) * (size_t)(2 * n * d));
+    dy_status st = views && z ? DY_OK : dy_fail(t->ctx, DY_ERR_NOMEM, "out of memory for the representation monitor");
+    for (int64_t v = 0; v < 2 && st == DY_OK; v++)
+        for (int64_t i = 0; i < n && st == DY_OK; i++)
+            st = dy_augment_view(t->ctx, a, ds->pixels + i * in, ds->channels, ds->height, ds->width,
+                                 views + (v * n + i) * plane, t->cfg.seed, DY_REPR_EPOCH, i, (int)v);
+    for (int64_t v = 0; v < 2 && st == DY_OK; v++)
+        st = dy_model_forward_eval(t->model, views + v * n * plane, n, a->size[0], a->size[1], NULL, z + v * n * d);
+    if (st == DY_OK) st = dy_metric_alignment(t->ctx, n, d, z, z + n * d, 2.0, align);
+    if (st == DY_OK) st = dy_metric_uniformity(t->ctx, n, d, z, 2.0, unif);
+    *count = n;
+    free(views);
+    free(z);
+    return st;
+}
+
 static dy_status after_epoch(dy_trainer *t, const dy_pretrain_callbacks *cb, int64_t epoch, bool last) {
     const dy_pretrain_config *c = &t->cfg;
+    double align, unif;
+    int64_t count;
+    const char *on;
+    dy_status st = repr_monitor(t, &align, &unif, &count, &on);
+    if (st != DY_OK) return st;
+    fprintf(t->metrics, "{\"step\": %lld, \"epoch\": %lld, \"alignment\": %.6f, \"uniformity\": %.6f, "
+            "\"repr_images\": %lld, \"repr_on\": \"%s\"}\n", (long long)t->step, (long long)epoch + 1, align, unif,
+            (long long)count, on);
+    fflush(t->metrics);
     bool monitor = t->test && c->knn_every >= 0 && t->test->num_classes > 0 &&
                    (last || (c->knn_every > 0 && (epoch + 1) % c->knn_every == 0));
     if (!monitor) return DY_OK;
     double top1 = 0, top5 = 0, t0 = now_seconds();
-    dy_status st = knn_monitor(t, &top1, &top5);
+    st = knn_monitor(t, cb, epoch, &top1, &top5);
     if (st != DY_OK) return st;
     fprintf(t->metrics, "{\"step\": %lld, \"epoch\": %lld, \"knn_top1\": %.6f, \"knn_top5\": %.6f, \"knn_k\": %lld, "
             "\"knn_t\": %g, \"knn_on\": \"test\"}\n", (long long)t->step, (long long)epoch + 1, top1, top5,
@@ -529,6 +592,7 @@ dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatil
             fflush(t->metrics);
             if ((st = checkpoint_named(t, "checkpoint-latest.safetensors")) != DY_OK) return st;
         }
+        if (epoch_done && cb && cb->on_epoch_end) cb->on_epoch_end(cb->user, epoch);
         if (stopping && t->step < end)
             return dy_fail(t->ctx, DY_ERR_INTERRUPTED, "interrupted after step %lld; checkpoint saved, continue "
                            "with --resume", (long long)t->step);
