@@ -290,6 +290,7 @@ static void training_section(FILE *f, const dy_run_data *r) {
 
     figure_open(f, "fig-knn", NULL);
     p = dy_svg_plot_init("p-knn", "kNN monitor", "epoch", "test accuracy (%)");
+    p.x_integer = true;
     accuracy_axis(&p, &r->knn_top1);
     s[0] = curve(&r->knn_epoch, &r->knn_top1, 100, "top-1", palette[0], &m[0]);
     s[1] = curve(&r->knn_epoch, &r->knn_top5, 100, "top-5", palette[1], &m[1]);
@@ -438,12 +439,14 @@ static void representation_section(FILE *f, const dy_run_data *r) {
     dy_svg_series s;
     figure_open(f, "fig-alignment", NULL);
     dy_svg_plot p = dy_svg_plot_init("p-align", "Alignment", "epoch", "alignment (squared distance)");
+    p.x_integer = true;
     s = curve(&r->repr_epoch, &r->alignment, 1, "alignment", palette[4], &m);
     dy_svg_plot_write(f, &p, &s, 1);
     free(m);
     figure_close(f, "Mean squared distance between the unit projections of the two views of each held-out image.");
     figure_open(f, "fig-uniformity", NULL);
     p = dy_svg_plot_init("p-unif", "Uniformity", "epoch", "uniformity (log mean Gaussian potential)");
+    p.x_integer = true;
     s = curve(&r->repr_epoch, &r->uniformity, 1, "uniformity", palette[6], &m);
     dy_svg_plot_write(f, &p, &s, 1);
     free(m);
@@ -708,6 +711,7 @@ static void compare_curves(FILE *f, dy_run_data *runs, int n, const char *id, co
     snprintf(pid, sizeof pid, "p-%s", id + 4);
     figure_open(f, id, NULL);
     dy_svg_plot p = dy_svg_plot_init(pid, title, xlabel, ylabel);
+    p.x_integer = which == 1 || which == 3 || which == 4;
     if (which == 2) p.y0 = 0, p.y1 = 100;
     if (which == 1) {
         double lo = 100;

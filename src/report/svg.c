@@ -208,6 +208,11 @@ int64_t dy_svg_plot_write(FILE *f, const dy_svg_plot *p, const dy_svg_series *s,
     if (!isnan(p->y21)) y2h = p->y21;
     double xt[32], yt[32], y2t[32], xs, ys, y2s;
     int nx = dy_svg_ticks(&xl, &xh, 7, false, xt, 32, &xs);
+    if (p->x_integer && xs < 1) {
+        nx = 0;
+        for (double v = ceil(xl); v <= xh && nx < 32; v++) xt[nx++] = v;
+        xs = 1;
+    }
     int ny = dy_svg_ticks(&yl, &yh, 6, isnan(p->y0) || isnan(p->y1), yt, 32, &ys);
     int ny2 = y2 ? dy_svg_ticks(&y2l, &y2h, 6, isnan(p->y20) || isnan(p->y21), y2t, 32, &y2s) : 0;
     fr.x0 = xl, fr.x1 = xh, fr.y0 = yl, fr.y1 = yh, fr.y20 = y2l, fr.y21 = y2h;

@@ -32,6 +32,7 @@ typedef struct {
     double x0, x1;          /* axis ranges; NaN (the default after dy_svg_plot_init): from the data */
     double y0, y1, y20, y21;
     bool legend;
+    bool x_integer;         /* x takes whole values (epochs): no ticks between them */
 } dy_svg_plot;
 
 /* A plot with every range NaN, 560 x 300, legend on. */
