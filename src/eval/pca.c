@@ -107,7 +107,8 @@ dy_status dy_pca(dy_ctx *ctx, const float *x, int64_t n, int64_t dim, int k, flo
         if (!isfinite(x[i]))
             return dy_fail(ctx, DY_ERR_NUMERIC, "PCA: row %lld has NaN or Inf", (long long)(i / dim));
     int b = k + PCA_EXTRA < dim ? k + PCA_EXTRA : (int)dim;
-    int threads = dy_ctx_threads(ctx) > 0 ? dy_ctx_threads(ctx) : 1;
+    /* a product with X is n dim work; below about a million the threads' fork and join cost more than they save */
+    int threads = n * dim < (1 << 20) ? 1 : dy_ctx_threads(ctx) > 0 ? dy_ctx_threads(ctx) : 1;
     double *mean = calloc((size_t)dim, sizeof(double)), *v = malloc(sizeof(double) * (size_t)(b * dim));
     double *w = malloc(sizeof(double) * (size_t)(b * dim)), *t = malloc(sizeof(double) * (size_t)n);
     double *bm = malloc(sizeof(double) * (size_t)(b * b)), *e = malloc(sizeof(double) * (size_t)(b * b));

@@ -57,7 +57,9 @@ dy_status dy_tsne(dy_ctx *ctx, const float *x, int64_t n, int64_t dim, const dy_
         if (!isfinite(x[i])) return dy_fail(ctx, DY_ERR_NUMERIC, "t-SNE: row %lld has NaN or Inf", (long long)(i / dim));
     double perp = fmin(o->perplexity, (double)(n - 1) / 3);
     if (perp < 1) perp = 1;
-    int threads = dy_ctx_threads(ctx) > 0 ? dy_ctx_threads(ctx) : 1;
+    /* each iteration is a few passes of n^2 / threads work: below a few hundred points the threads' fork and join
+     * would cost more than they save (and much more on a busy machine) */
+    int threads = n < 384 ? 1 : dy_ctx_threads(ctx) > 0 ? dy_ctx_threads(ctx) : 1;
     size_t nn = (size_t)n * (size_t)n;
     double *P = malloc(sizeof(double) * nn), *W = malloc(sizeof(double) * nn);
     double *y = malloc(sizeof(double) * (size_t)(2 * n)), *vel = calloc((size_t)(2 * n), sizeof(double));

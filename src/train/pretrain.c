@@ -498,14 +498,20 @@ static dy_status repr_monitor(dy_trainer *t, double *align, double *unif, int64_
     const dy_augment *a = &t->cfg.augment;
     int64_t plane = (int64_t)ds->channels * a->size[0] * a->size[1];
     int64_t in = (int64_t)ds->channels * ds->height * ds->width;
-    float *views = malloc(sizeof(float) * (size_t)(2 * n * plane)), *z = malloc(sizeof(float) * (size_t)(2 * n * d));
+    /* images through the encoder at once: the kNN monitor's batch of 256 (its planned executor is reused), or 64 where
+     * 256 views would take more than 64 MB (224-pixel images) */
+    const int64_t chunk = (int64_t)sizeof(float) * 256 * plane <= (64 << 20) ? 256 : 64;
+    float *views = malloc(sizeof(float) * (size_t)(chunk * plane)), *z = malloc(sizeof(float) * (size_t)(2 * n * d));
     dy_status st = views && z ? DY_OK : dy_fail(t->ctx, DY_ERR_NOMEM, "out of memory for the representation monitor");
     for (int64_t v = 0; v < 2 && st == DY_OK; v++)
-        for (int64_t i = 0; i < n && st == DY_OK; i++)
-            st = dy_augment_view(t->ctx, a, ds->pixels + i * in, ds->channels, ds->height, ds->width,
-                                 views + (v * n + i) * plane, t->cfg.seed, DY_REPR_EPOCH, i, (int)v);
-    for (int64_t v = 0; v < 2 && st == DY_OK; v++)
-        st = dy_model_forward_eval(t->model, views + v * n * plane, n, a->size[0], a->size[1], NULL, z + v * n * d);
+        for (int64_t i0 = 0; i0 < n && st == DY_OK; i0 += chunk) {
+            int64_t m = n - i0 < chunk ? n - i0 : chunk;
+            for (int64_t i = i0; i < i0 + m && st == DY_OK; i++)
+                st = dy_augment_view(t->ctx, a, ds->pixels + i * in, ds->channels, ds->height, ds->width,
+                                     views + (i - i0) * plane, t->cfg.seed, DY_REPR_EPOCH, i, (int)v);
+            if (st == DY_OK)
+                st = dy_model_forward_eval(t->model, views, m, a->size[0], a->size[1], NULL, z + (v * n + i0) * d);
+        }
     if (st == DY_OK) st = dy_metric_alignment(t->ctx, n, d, z, z + n * d, 2.0, align);
     if (st == DY_OK) st = dy_metric_uniformity(t->ctx, n, d, z, 2.0, unif);
     *count = n;
