@@ -228,11 +228,32 @@ int main(int argc, char **argv) {
     write_cifar("test_batch.bin", 10, 99); /* 100 test images */
     snprintf(run_dir, sizeof run_dir, "%s/run", dir);
 
-    /* a short run: report.html appears at its epoch ends */
+    /* a short run, stopped after 20 steps and resumed: report.html appears at its epoch ends */
     int rc = run(out, sizeof out, "./dystress pretrain --data cifar10 --data-dir %s --width 4 --batch-size 32 "
                  "--epochs 3 --lr 0.1 --momentum 0.9 --knn-k 20 --knn-every 1 --threads 2 --loader-threads 2 --seed 3 "
-                 "--run-dir %s", data, run_dir);
-    CHECK(rc == 0 && strstr(out, "report.html"), "pretrain exits 0 and names the report: %s", out);
+                 "--max-steps 20 --run-dir %s", data, run_dir);
+    CHECK(rc == 0, "pretrain runs 20 steps: %s", out);
+    rc = run(out, sizeof out, "./dystress pretrain --resume --run-dir %s", run_dir);
+    CHECK(rc == 0 && strstr(out, "report.html"), "the resumed run exits 0 and names the report: %s", out);
+    /* the logs hold each step once after the resume: histogram steps increase, one alignment line per epoch */
+    snprintf(path, sizeof path, "%s/histograms.jsonl", run_dir);
+    char *text = slurp(path);
+    int last = 0, lines = 0;
+    bool increasing = text != NULL;
+    for (char *l = text ? strtok(text, "\n") : NULL; l; l = strtok(NULL, "\n")) {
+        int step = -1;
+        sscanf(l, "{\"step\": %d", &step);
+        increasing &= step > last;
+        last = step, lines++;
+    }
+    free(text);
+    CHECK(increasing && lines == 36 && last == 36, "histograms.jsonl: %d lines, steps increasing to %d", lines, last);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+    text = slurp(path);
+    int align = 0;
+    for (const char *p = text; p && (p = strstr(p, "\"alignment\"")); p++) align++;
+    free(text);
+    CHECK(align == 3, "one alignment line per epoch (%d)", align);
     snprintf(path, sizeof path, "%s/report.html", run_dir);
     char *html = slurp(path);
     CHECK(html && strstr(html, "epoch 3 of 3") && strstr(html, "id=\"fig-retrieval\""),
