@@ -24,12 +24,10 @@ static void run_command(const char *dir, char *buf, size_t size) {
 int cmd_report(int argc, char **argv) {
     bool compare = false;
     const char *out = "";
-    int64_t threads = 0;
     opt_spec specs[] = {
         {"compare", OPT_BOOL, &compare, "false", "overlay several runs (RUN_DIR...) on the same axes"},
         {"out", OPT_STRING, &out, "", "the page to write (default: RUN_DIR/report.html; with --compare: "
          "compare.html in the current folder)"},
-        {"threads", OPT_INT, &threads, "1", "threads (the report only reads files)", NULL, 0, 4096},
         {0},
     };
     const char *dirs[DY_REPORT_MAX_RUNS + 1];
@@ -68,7 +66,7 @@ int cmd_report(int argc, char **argv) {
             return 1;
         }
     }
-    dy_ctx *ctx = cli_context(threads, "ref");
+    dy_ctx *ctx = cli_context(1, "ref"); /* the report only reads files */
     if (!ctx) return 1;
     static char commands[DY_REPORT_MAX_RUNS][8192];
     const char *cmd_ptr[DY_REPORT_MAX_RUNS];
