@@ -200,6 +200,10 @@ int64_t dy_svg_plot_write(FILE *f, const dy_svg_plot *p, const dy_svg_series *s,
         double pad = 0.04 * (xh - xl);
         xl -= pad, xh += pad;
     }
+    if (points && yl < yh) {
+        double pad = 0.04 * (yh - yl);
+        yl -= pad, yh += pad;
+    }
     if (!isnan(p->x0)) xl = p->x0;
     if (!isnan(p->x1)) xh = p->x1;
     if (!isnan(p->y0)) yl = p->y0;
