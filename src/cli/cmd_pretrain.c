@@ -53,7 +53,7 @@ int cmd_pretrain(int argc, char **argv) {
         o.backend = given.backend;
         o.run_dir = given.run_dir;
         o.resume = true;
-        o.report = given.report;
+        if (opt_find(given_specs, "report")->set) o.report = given.report; /* else as the run had it */
     }
     dy_ctx *ctx = cli_context(o.threads, o.backend);
     if (!ctx) {
@@ -124,11 +124,11 @@ int cmd_pretrain(int argc, char **argv) {
     dy_pretrain_callbacks cb = {.on_step = cli_on_step, .on_message = cli_on_message,
                                 .on_epoch_end = cli_on_epoch_end, .user = &ui};
     dy_status st = dy_trainer_run(tr, &cb, &cli_stop_signal);
-    /* the run's state as it stopped (an interruption mid-epoch included); the trainer's message is kept */
+    /* the report of the run as it stopped (mid-epoch after an interruption or --max-steps; a run resumed only to
+     * write it); the trainer's message is kept */
     char message[1100];
     snprintf(message, sizeof message, "%s", dy_ctx_error(ctx));
-    if (o.report && (st != DY_OK || dy_trainer_step_count(tr) % (train->count / o.batch_size) != 0))
-        cli_write_report(&ui);
+    if (o.report) cli_write_report(&ui);
     progress_end(pr);
     if (st == DY_ERR_INTERRUPTED) {
         fprintf(stderr, "dystress pretrain: %s\n", message);
