@@ -48,7 +48,8 @@ static void test_plane(dy_ctx *ctx) {
      * eigenvectors of the 2x2 sample covariance in the (u, v) basis */
     double cab = 0;
     for (int i = 0; i < N; i++) cab += a[i] * b[i] / N;
-    double tr = va + vb, det = va * vb - cab * cab, l1 = tr / 2 + sqrt(tr * tr / 4 - det), l2 = tr / 2 - sqrt(tr * tr / 4 - det);
+    double tr = va + vb, det = va * vb - cab * cab, l1 = tr / 2 + sqrt(tr * tr / 4 - det),
+           l2 = tr / 2 - sqrt(tr * tr / 4 - det);
     float out[N * 3], comp[3 * D];
     double var[3], total;
     dy_status st = dy_pca(ctx, x, N, D, 3, out, var, &total, comp);
@@ -123,7 +124,8 @@ static void test_thread_invariance(dy_ctx *ctx, dy_ctx *ctx1) {
         for (int j = 0; j < D; j++) x[i * D + j] = (float)(dy_rng_normal(&r) * (j == 3 ? 6.0 : j == 9 ? 4.0 : 1.0));
     double va[2], vb[2];
     CHECK(dy_pca(ctx, x, N, D, 2, a, va, NULL, NULL) == DY_OK && dy_pca(ctx1, x, N, D, 2, b, vb, NULL, NULL) == DY_OK &&
-              !memcmp(a, b, sizeof(float) * N * 2) && va[0] == vb[0], "PCA of 2100 x 512: the same with 1 and 2 threads");
+              !memcmp(a, b, sizeof(float) * N * 2) && va[0] == vb[0],
+          "PCA of 2100 x 512: the same with 1 and 2 threads");
     dy_tsne_options o = dy_tsne_defaults();
     o.iterations = 120;
     o.exaggeration_iters = 60;

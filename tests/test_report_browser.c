@@ -1,9 +1,10 @@
-/* The run report in a real browser. (And the main job's report on the same tiny set, checked as text.) A short run (the tiny synthetic CIFAR-10 set test_cli_pretrain.c uses, width 4,
- * three epochs, a kNN monitor each epoch) writes report.html at its epoch ends; `dystress report` rewrites it with an
- * `eval --json` row. Headless Chromium then renders it: a copy with a small checking script injected (the report has
- * none) dumps its DOM with, per figure, the SVG elements inside and their rendered size, and whether the embedded
- * PNG decodes; the report itself is screenshotted. Checked: every figure is present and drawn, no console errors
- * (and the console capture does catch a deliberate one), the screenshot is not blank (decoded with libpng).
+/* The run report in a real browser. A short run (the tiny synthetic CIFAR-10 set test_cli_pretrain.c uses, width 4,
+ * three epochs, a kNN monitor each epoch, stopped after 20 steps and resumed) writes report.html at its epoch ends;
+ * `dystress report` rewrites it with an `eval --json` row. Headless Chromium then renders it: a copy with a small
+ * checking script injected (the report has none) dumps its DOM with, per figure, the SVG elements inside and their
+ * rendered size, and whether the embedded PNG decodes; the report itself is screenshotted. Checked: every figure is
+ * present and drawn, no console errors (and the console capture does catch a deliberate one), the screenshot is not
+ * blank (decoded with libpng). The main job's report on the same tiny set is checked as text.
  * Without Chromium the test says so and skips the browser part, unless DY_REQUIRE_BROWSER=1 (CI): then it fails.
  * The screenshot is kept next to the test binary as report-screenshot.png. */
 #include <math.h>
@@ -99,7 +100,8 @@ static const char *find_browser(void) {
 
 /* Headless Chromium on a local page; extra: --dump-dom or --screenshot=...; stdout to out_path, the browser's log
  * (console messages included) to log_path. A fresh profile each time; nothing can be fetched. */
-static int browse(const char *browser, const char *page, const char *extra, const char *out_path, const char *log_path) {
+static int browse(const char *browser, const char *page, const char *extra, const char *out_path,
+                  const char *log_path) {
     static int n;
     char profile[300];
     snprintf(profile, sizeof profile, "%s/profile-%d", dir, n++);
@@ -290,10 +292,12 @@ int main(int argc, char **argv) {
              "--knn-k 20 --threads 2 --loader-threads 2 --run-dir %s/demo", data, dir);
     snprintf(path, sizeof path, "%s/demo/report.html", dir);
     html = slurp(path);
-    CHECK(rc == 0 && html && strstr(html, "<td>raw pixels</td>") && strstr(html, "<td>random ResNet-18 (width 4)</td>") &&
-              strstr(html, "results.jsonl") && strstr(html, "href=\"data:image/png;base64,") &&
-              strstr(html, "t-SNE of 100 test embeddings"), "the demo writes report.html with its three rows, the "
-          "retrieval grid and the maps (exit %d): %s", rc, out);
+    CHECK(rc == 0 && html && strstr(html, "<td>raw pixels</td>") &&
+              strstr(html, "<td>random ResNet-18 (width 4)</td>") && strstr(html, "results.jsonl") &&
+              strstr(html, "href=\"data:image/png;base64,") && strstr(html, "t-SNE of 100 test embeddings"),
+          "the demo writes report.html with its three rows, the "
+          "retrieval grid and the maps (exit %d): %s",
+          rc, out);
     free(html);
 
     const char *browser = find_browser();
@@ -306,7 +310,9 @@ int main(int argc, char **argv) {
         /* 1. the console capture works: a page with a deliberate error is caught */
         snprintf(path, sizeof path, "%s/broken.html", dir);
         FILE *f = fopen(path, "w");
-        if (f) fputs("<!DOCTYPE html><html><body><p>x</p><script>noSuchFunction();</script></body></html>\n", f), fclose(f);
+        if (f)
+            fputs("<!DOCTYPE html><html><body><p>x</p><script>noSuchFunction();</script></body></html>\n", f),
+                fclose(f);
         snprintf(log, sizeof log, "%s/broken.log", dir);
         snprintf(dom_path, sizeof dom_path, "%s/broken.dom", dir);
         browse(browser, path, "--dump-dom", dom_path, log);
@@ -344,8 +350,10 @@ int main(int argc, char **argv) {
                   want[i].id, ff.svg, ff.elems, ff.width, ff.height, ff.rows, ff.text);
         }
         figure_facts ret = facts(dom, "fig-retrieval");
-        CHECK(ret.images == 1 && strstr(dom, "<pre id=\"dy-image\">decoded "), "the retrieval grid's PNG decodes in the "
-              "browser: %.40s", strstr(dom, "<pre id=\"dy-image\">") ? strstr(dom, "<pre id=\"dy-image\">") : "(none)");
+        CHECK(ret.images == 1 && strstr(dom, "<pre id=\"dy-image\">decoded "),
+              "the retrieval grid's PNG decodes in the "
+              "browser: %.40s",
+              strstr(dom, "<pre id=\"dy-image\">") ? strstr(dom, "<pre id=\"dy-image\">") : "(none)");
         CHECK(strstr(dom, "\nmissing 0\n") != NULL, "no part of the report says it is missing");
         CHECK(strstr(dom, "<pre id=\"dy-errors\"></pre>") != NULL, "no script errors recorded on the page");
         CHECK(console_errors(log, first, sizeof first) == 0, "no console errors while rendering: %s", first);

@@ -122,7 +122,8 @@ static void test_base64(void) {
     const char *want[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
     for (int i = 0; i < 7; i++) {
         char *got = dy_base64_encode((const uint8_t *)in[i], strlen(in[i]));
-        CHECK(got && !strcmp(got, want[i]), "base64(\"%s\") = \"%s\" (want \"%s\")", in[i], got ? got : "NULL", want[i]);
+        CHECK(got && !strcmp(got, want[i]), "base64(\"%s\") = \"%s\" (want \"%s\")", in[i], got ? got : "NULL",
+              want[i]);
         free(got);
     }
     uint8_t all[256];
@@ -199,9 +200,11 @@ static void test_svg(void) {
      * bottom margin 46: y = 54 + 200 * (1 - y) */
     CHECK(strstr(svg, "d=\"M64.0 254.0 L183.5 204.0\"") && strstr(svg, "d=\"M422.5 104.0 L542.0 54.0\""),
           "points land where the axes say, and the NaN splits the line in two");
-    CHECK(drawn == 2 + 4 && count(svg, "<path") == 2, "two line pieces and four bars drawn (got %lld)", (long long)drawn);
+    CHECK(drawn == 2 + 4 && count(svg, "<path") == 2, "two line pieces and four bars drawn (got %lld)",
+          (long long)drawn);
     CHECK(count(svg, "<circle") == 4, "a short line gets a marker on each finite point (%d)", count(svg, "<circle"));
-    CHECK(strstr(svg, ">loss</text>") && strstr(svg, ">step</text>") && strstr(svg, ">0.4</text>") && strstr(svg, ">8</text>"),
+    CHECK(strstr(svg, ">loss</text>") && strstr(svg, ">step</text>") && strstr(svg, ">0.4</text>") &&
+              strstr(svg, ">8</text>"),
           "axis labels and ticks are written");
     free(svg);
     dy_svg_plot e = dy_svg_plot_init("t2", "empty", "x", "y");
@@ -281,8 +284,9 @@ static void test_retrieval_frames(dy_ctx *ctx) {
     double ql[2], nl[16];
     CHECK(json && json_lite_numbers(json_lite_find(json, "query_label"), ql, 2) == 2 && ql[0] == 0 && ql[1] == 1,
           "one query per class");
-    CHECK(json && json_lite_numbers(json_lite_find(json, "neighbour_label"), nl, 16) == 16 && nl[0] == 1 && nl[5] == 1 &&
-              nl[6] == 0 && nl[8] == 1, "neighbours sorted by similarity: six of class 1 first");
+    CHECK(json && json_lite_numbers(json_lite_find(json, "neighbour_label"), nl, 16) == 16 && nl[0] == 1 &&
+              nl[5] == 1 && nl[6] == 0 && nl[8] == 1,
+          "neighbours sorted by similarity: six of class 1 first");
     double cell = 0, border = 0, gap = 0, sep = 0, w = 0;
     json_lite_get_number(json, "cell", &cell), json_lite_get_number(json, "border", &border);
     json_lite_get_number(json, "gap", &gap), json_lite_get_number(json, "sep", &sep);
@@ -335,10 +339,11 @@ static void synthetic_run(const char *run, int epochs, int spe, double frac_max,
     int total = epochs * spe, every = total / 200 > 1 ? total / 200 : 1;
     for (int s = 1; s <= total; s++) {
         int e = (s - 1) / spe + 1;
-        fprintf(f, "{\"step\": %d, \"epoch\": %d, \"loss\": %.7g, \"lr\": %.7g, \"pos_sim\": 0.8, \"neg_sim\": 0.1, "
+        fprintf(f,
+                "{\"step\": %d, \"epoch\": %d, \"loss\": %.7g, \"lr\": %.7g, \"pos_sim\": 0.8, \"neg_sim\": 0.1, "
                 "\"neg_sim_max\": 0.6, \"pos_tau\": 0.2, \"neg_tau\": 0.1, \"frac_tau_min\": 0.02, \"frac_tau_max\": "
-                "%.6g, \"images_per_s\": %.1f}\n", s, e, 6 - 2.0 * s / total + 0.1 * sin(s), 0.2 * cos(1.57 * s / total),
-                frac_max, 900.0 + s % 7);
+                "%.6g, \"images_per_s\": %.1f}\n",
+                s, e, 6 - 2.0 * s / total + 0.1 * sin(s), 0.2 * cos(1.57 * s / total), frac_max, 900.0 + s % 7);
         if (s % spe == 0) {
             fprintf(f, "{\"step\": %d, \"epoch\": %d, \"alignment\": %.6f, \"uniformity\": %.6f, \"repr_images\": 256, "
                     "\"repr_on\": \"test\"}\n", s, e, 0.5 + 0.1 * e / epochs, -1 - 2.0 * e / epochs);
@@ -400,8 +405,9 @@ static void test_reports(dy_ctx *ctx) {
     snprintf(run, sizeof run, "%s/const", dir);
     synthetic_run(run, 3, 20, 1.0, "const");
     snprintf(page, sizeof page, "%s/results.jsonl", run);
-    write_file(page, "{\"features\": \"raw pixels\", \"knn_top1\": 0.7885, \"knn_top5\": 0.97, \"linear_top1\": 0.8465, "
-                     "\"linear_top5\": 0.99}\n");
+    write_file(page,
+               "{\"features\": \"raw pixels\", \"knn_top1\": 0.7885, \"knn_top5\": 0.97, \"linear_top1\": 0.8465, "
+               "\"linear_top5\": 0.99}\n");
     snprintf(page, sizeof page, "%s/eval-knn.json", run);
     write_file(page, "{\"features\": \"checkpoint-final.safetensors\", \"protocol\": \"knn\", \"top1\": 0.8207, "
                      "\"top5\": 0.99}\n");

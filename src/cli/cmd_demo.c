@@ -59,9 +59,10 @@ int cmd_demo(int argc, char **argv) {
     }
     if (rc == 0) rc = opt_parse_over(specs, argc, argv, 2, NULL, 0, NULL, err, sizeof err);
     if (rc == 1) {
-        printf("usage: dystress demo [options]\n\nThe main job: pretrain briefly on Fashion-MNIST, then compare kNN and "
-               "linear-probe accuracy of the\ntrained encoder with raw pixels and a random encoder. Takes the options "
-               "of dystress pretrain:\n");
+        printf(
+            "usage: dystress demo [options]\n\nThe main job: pretrain briefly on Fashion-MNIST, then compare kNN and "
+            "linear-probe accuracy of the\ntrained encoder with raw pixels and a random encoder. Takes the options "
+            "of dystress pretrain:\n");
         opt_print_help(stdout, specs);
         return 0;
     }

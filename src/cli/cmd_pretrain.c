@@ -9,8 +9,8 @@
 
 /* Options a resumed run may change: they do not alter the numbers (or say so in the README). */
 static bool may_change_on_resume(const char *name) {
-    return !strcmp(name, "threads") || !strcmp(name, "loader-threads") || !strcmp(name, "max-steps") || !strcmp(name, "backend") ||
-           !strcmp(name, "run-dir") || !strcmp(name, "resume") || !strcmp(name, "report");
+    return !strcmp(name, "threads") || !strcmp(name, "loader-threads") || !strcmp(name, "max-steps") ||
+           !strcmp(name, "backend") || !strcmp(name, "run-dir") || !strcmp(name, "resume") || !strcmp(name, "report");
 }
 
 int cmd_pretrain(int argc, char **argv) {

@@ -160,8 +160,8 @@ dy_status cli_open_model(dy_ctx *ctx, const run_options *o, int data_channels, c
 }
 
 void cli_on_step(void *user, const dy_step_report *r) {
-    progress_step(&((cli_training *)user)->pr, r->epoch, r->epochs, r->step_in_epoch, r->steps_per_epoch, r->step, r->total_steps, r->loss,
-                  r->lr, r->images_per_s);
+    progress_step(&((cli_training *)user)->pr, r->epoch, r->epochs, r->step_in_epoch, r->steps_per_epoch, r->step,
+                  r->total_steps, r->loss, r->lr, r->images_per_s);
 }
 
 void cli_on_message(void *user, const char *text) { progress_log(&((cli_training *)user)->pr, "%s", text); }

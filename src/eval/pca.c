@@ -122,7 +122,8 @@ dy_status dy_pca(dy_ctx *ctx, const float *x, int64_t n, int64_t dim, int k, flo
     for (int64_t j = 0; j < dim; j++) mean[j] /= (double)n;
     double total = 0;
     for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < dim; j++) total += ((double)x[i * dim + j] - mean[j]) * ((double)x[i * dim + j] - mean[j]);
+        for (int64_t j = 0; j < dim; j++)
+            total += ((double)x[i * dim + j] - mean[j]) * ((double)x[i * dim + j] - mean[j]);
     total /= (double)n;
     dy_rng rng;
     dy_rng_init(&rng, 0x9ca, DY_RNG_EVAL, 0x2d, 0);

@@ -54,7 +54,8 @@ dy_status dy_tsne(dy_ctx *ctx, const float *x, int64_t n, int64_t dim, const dy_
         return dy_fail(ctx, DY_ERR_INVALID, "t-SNE: perplexity %g, %d iterations, learning rate %g: all must be "
                        "positive", o->perplexity, o->iterations, o->learning_rate);
     for (int64_t i = 0; i < n * dim; i++)
-        if (!isfinite(x[i])) return dy_fail(ctx, DY_ERR_NUMERIC, "t-SNE: row %lld has NaN or Inf", (long long)(i / dim));
+        if (!isfinite(x[i]))
+            return dy_fail(ctx, DY_ERR_NUMERIC, "t-SNE: row %lld has NaN or Inf", (long long)(i / dim));
     double perp = fmin(o->perplexity, (double)(n - 1) / 3);
     if (perp < 1) perp = 1;
     /* each iteration is a few passes of n^2 / threads work: below a few hundred points the threads' fork and join

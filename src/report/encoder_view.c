@@ -47,13 +47,15 @@ static void draw_cell(uint8_t *rgb, int W, int x0, int y0, int cell, const dy_da
         for (int x = 0; x < cell; x++) {
             int sx = x * ds->width / cell;
             uint8_t *d = rgb + ((size_t)(y0 + BORDER + y) * (size_t)W + (size_t)(x0 + BORDER + x)) * 3;
-            for (int c = 0; c < 3; c++) d[c] = src[(ds->channels == 3 ? (size_t)c * plane : 0) + (size_t)sy * ds->width + sx];
+            for (int c = 0; c < 3; c++)
+                d[c] = src[(ds->channels == 3 ? (size_t)c * plane : 0) + (size_t)sy * ds->width + sx];
         }
     }
 }
 
 static dy_status write_retrieval(dy_ctx *ctx, const char *run_dir, const dy_dataset *train, const float *train_f,
-                                 const dy_dataset *test, const float *test_f, int64_t dim, int64_t epoch, int64_t step) {
+                                 const dy_dataset *test, const float *test_f, int64_t dim, int64_t epoch,
+                                 int64_t step) {
     int C = test->num_classes, Q = 0, K = DY_RETRIEVAL_NEIGHBOURS;
     if (train->count < K) K = (int)train->count;
     int64_t query[DY_RETRIEVAL_QUERIES];

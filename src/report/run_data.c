@@ -200,7 +200,8 @@ dy_status dy_run_data_load(dy_ctx *ctx, const char *dir, dy_run_data *r) {
     char path[4300];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     char *text = dy_read_whole_file(path, NULL);
-    if (!text) return dy_fail(ctx, DY_ERR_IO, "cannot read %s: %s (is %s a run directory?)", path, strerror(errno), dir);
+    if (!text)
+        return dy_fail(ctx, DY_ERR_IO, "cannot read %s: %s (is %s a run directory?)", path, strerror(errno), dir);
     bool ok = each_line(r, text, metrics_line);
     free(text);
     snprintf(path, sizeof path, "%s/histograms.jsonl", dir);
@@ -228,6 +229,39 @@ dy_status dy_run_data_load(dy_ctx *ctx, const char *dir, dy_run_data *r) {
     snprintf(path, sizeof path, "%s/retrieval.png", dir);
     r->retrieval_png = (uint8_t *)dy_read_whole_file(path, &r->retrieval_png_size);
     return DY_OK;
+}
+
+/* Mean of the finite values in the last `frac` of v (at least one value); NaN when none. */
+double dy_dvec_tail_mean(const dy_dvec *v, double frac) {
+    int64_t from = v->n - (int64_t)ceil(frac * (double)v->n);
+    if (from >= v->n) from = v->n - 1;
+    if (from < 0) from = 0;
+    double s = 0;
+    int64_t n = 0;
+    for (int64_t i = from; i < v->n; i++)
+        if (isfinite(v->v[i])) s += v->v[i], n++;
+    return n ? s / (double)n : NAN;
+}
+
+double dy_dvec_last(const dy_dvec *v) { return v->n ? v->v[v->n - 1] : NAN; }
+
+double dy_dvec_median(const dy_dvec *v) {
+    if (!v->n) return NAN;
+    double *c = malloc(sizeof(double) * (size_t)v->n);
+    if (!c) return NAN;
+    int64_t n = 0;
+    for (int64_t i = 0; i < v->n; i++)
+        if (isfinite(v->v[i])) c[n++] = v->v[i];
+    for (int64_t i = 1; i < n; i++) { /* insertion sort is fine for a one-off; keep it simple but bounded */
+        if (n > 20000) break;
+        double x = c[i];
+        int64_t j = i;
+        while (j > 0 && c[j - 1] > x) c[j] = c[j - 1], j--;
+        c[j] = x;
+    }
+    double m = n ? c[n / 2] : NAN;
+    free(c);
+    return m;
 }
 
 void dy_run_data_free(dy_run_data *r) {

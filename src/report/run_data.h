@@ -52,6 +52,12 @@ typedef struct {
     size_t retrieval_png_size;
 } dy_run_data;
 
+/* Mean of the finite values in the last `frac` of v (at least one value), its last value, its median; NaN when
+ * there is none. */
+double dy_dvec_tail_mean(const dy_dvec *v, double frac);
+double dy_dvec_last(const dy_dvec *v);
+double dy_dvec_median(const dy_dvec *v);
+
 /* Reads a run directory. DY_ERR_IO (metrics.jsonl missing or unreadable), DY_ERR_NOMEM; a malformed line is
  * skipped. */
 dy_status dy_run_data_load(dy_ctx *ctx, const char *dir, dy_run_data *r);

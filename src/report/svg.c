@@ -123,7 +123,8 @@ static void data_range(const dy_svg_series *s, int ns, bool right, double *xl, d
 }
 
 static void text(FILE *f, double x, double y, const char *anchor, const char *extra, const char *s) {
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\"%s%s>", x, y, anchor, extra ? " " : "", extra ? extra : "");
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\"%s%s>", x, y, anchor, extra ? " " : "",
+            extra ? extra : "");
     dy_svg_escape(f, s);
     fputs("</text>\n", f);
 }
@@ -139,7 +140,8 @@ static int64_t draw_line(FILE *f, const frame *fr, const dy_svg_series *s) {
                 fprintf(f, "<path fill=\"%s\" fill-opacity=\"0.18\" stroke=\"none\" d=\"", s->color);
                 for (int64_t k = i; k < j; k++)
                     fprintf(f, "%s%.1f %.1f", k == i ? "M" : " L", px(fr, s->x[k]), py(fr, s->lo[k], s->right));
-                for (int64_t k = j - 1; k >= i; k--) fprintf(f, " L%.1f %.1f", px(fr, s->x[k]), py(fr, s->hi[k], s->right));
+                for (int64_t k = j - 1; k >= i; k--)
+                    fprintf(f, " L%.1f %.1f", px(fr, s->x[k]), py(fr, s->hi[k], s->right));
                 fputs(" Z\"/>\n", f);
                 drawn++;
             }
@@ -295,8 +297,8 @@ int64_t dy_svg_plot_write(FILE *f, const dy_svg_plot *p, const dy_svg_series *s,
         }
     }
     fputs("</g>\n", f);
-    if (empty || drawn == 0) text(f, fr.left + fr.w / 2, fr.top + fr.h / 2, "middle", "font-size=\"13\" fill=\"#9ca3af\"",
-                                  "no data yet");
+    if (empty || drawn == 0)
+        text(f, fr.left + fr.w / 2, fr.top + fr.h / 2, "middle", "font-size=\"13\" fill=\"#9ca3af\"", "no data yet");
     /* the legend */
     if (p->legend) {
         double x = fr.left, y = 30;
@@ -306,11 +308,12 @@ int64_t dy_svg_plot_write(FILE *f, const dy_svg_plot *p, const dy_svg_series *s,
             double w = 26 + CHAR_W * (double)strlen(s[k].label) + 14;
             if (row == 0 || x + w > fr.left + avail) row++, x = fr.left, y = 30 + 18 * (row - 1) + 4;
             if (s[k].style == DY_SVG_LINE)
-                fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2.5\"%s/>\n",
-                        x, x + 20, y, y, s[k].color, s[k].dashed ? " stroke-dasharray=\"5 3\"" : "");
+                fprintf(
+                    f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2.5\"%s/>\n",
+                    x, x + 20, y, y, s[k].color, s[k].dashed ? " stroke-dasharray=\"5 3\"" : "");
             else if (s[k].style == DY_SVG_BARS)
-                fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"20\" height=\"9\" fill=\"%s\" fill-opacity=\"0.6\"/>\n", x,
-                        y - 4.5, s[k].color);
+                fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"20\" height=\"9\" fill=\"%s\" fill-opacity=\"0.6\"/>\n",
+                        x, y - 4.5, s[k].color);
             else
                 fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>\n", x + 10, y, s[k].color);
             text(f, x + 26, y, "start", "dy=\"0.32em\"", s[k].label);

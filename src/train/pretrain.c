@@ -407,7 +407,8 @@ static dy_status knn_monitor(dy_trainer *t, const dy_pretrain_callbacks *cb, int
         *top5 = acc.top5;
         if (dy_encoder_view_write(t->ctx, t->cfg.run_dir, t->train, ftr, t->test, fte, dim, epoch + 1, t->step) !=
             DY_OK)
-            say(cb, "warning: the report's retrieval grid and embedding map were not written: %s", dy_ctx_error(t->ctx));
+            say(cb, "warning: the report's retrieval grid and embedding map were not written: %s",
+                dy_ctx_error(t->ctx));
     }
 done:
     dy_eval_accuracy_free(&acc);
@@ -474,9 +475,11 @@ static void log_step(dy_trainer *t, const dy_step_report *r) {
     if (step != 1 && step % t->hist_every != 0 && step != t->total_steps) return;
     fprintf(t->histograms, "{\"step\": %lld, \"epoch\": %lld, \"bins\": %d, \"pos\": [", (long long)step,
             (long long)r->epoch + 1, DY_LOSS_HIST_BINS);
-    for (int b = 0; b < DY_LOSS_HIST_BINS; b++) fprintf(t->histograms, "%s%lld", b ? ", " : "", (long long)g->pos_hist[b]);
+    for (int b = 0; b < DY_LOSS_HIST_BINS; b++)
+        fprintf(t->histograms, "%s%lld", b ? ", " : "", (long long)g->pos_hist[b]);
     fputs("], \"neg\": [", t->histograms);
-    for (int b = 0; b < DY_LOSS_HIST_BINS; b++) fprintf(t->histograms, "%s%lld", b ? ", " : "", (long long)g->neg_hist[b]);
+    for (int b = 0; b < DY_LOSS_HIST_BINS; b++)
+        fprintf(t->histograms, "%s%lld", b ? ", " : "", (long long)g->neg_hist[b]);
     fputs("]}\n", t->histograms);
     fflush(t->histograms);
 }
