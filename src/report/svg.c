@@ -202,6 +202,9 @@ int64_t dy_svg_plot_write(FILE *f, const dy_svg_plot *p, const dy_svg_series *s,
         double pad = 0.04 * (xh - xl);
         xl -= pad, xh += pad;
     }
+    bool bars = false;
+    for (int k = 0; k < ns; k++) bars |= s[k].style == DY_SVG_BARS && !s[k].right;
+    if (bars && yl < yh) yh += 0.04 * (yh - yl); /* the tallest bar does not end on the frame, as if cut */
     if (points && yl < yh) {
         double pad = 0.04 * (yh - yl);
         yl -= pad, yh += pad;
