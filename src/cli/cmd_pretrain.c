@@ -63,16 +63,23 @@ static int resume_options(opt_spec *specs, int argc, char **argv, char **config,
         fprintf(stderr, "dystress pretrain: out of memory\n");
         return 1;
     }
-    char name[64], in_config[512], in_ckpt[512];
-    if (stored && run_config_diff(now, stored, name, sizeof name, in_config, in_ckpt, sizeof in_config)) {
+    /* every stored option as config.json has it now, except a changeable one this command line sets explicitly */
+    for (opt_spec *sp = specs; stored && sp->name; sp++) {
+        char in_config[512], in_ckpt[512];
+        run_option_role role = run_option_role_of(sp->name);
+        if (role == RUN_OPTION_INVOCATION || role == RUN_OPTION_SETTING) continue;
+        if (role == RUN_OPTION_CHANGEABLE && opt_find(given_specs, sp->name)->set) continue;
+        run_config_value(now, sp->name, in_config, sizeof in_config);
+        run_config_value(stored, sp->name, in_ckpt, sizeof in_ckpt);
+        if (!strcmp(in_config, in_ckpt)) continue;
         fprintf(stderr, "dystress pretrain: %s/config.json does not match the checkpoint it resumes: %s is %s there "
-                "but %s in %s (was config.json edited?). ", given.run_dir, name, in_config, in_ckpt, ckpt);
-        if (run_option_role_of(name) == RUN_OPTION_CHANGEABLE)
+                "but %s in %s (was config.json edited?). ", given.run_dir, sp->name, in_config, in_ckpt, ckpt);
+        if (role == RUN_OPTION_CHANGEABLE)
             fprintf(stderr, "--%s may change on resume, explicitly: give --%s %s on the command line, or put %s back "
-                    "in config.json\n", name, name, in_config, in_ckpt);
+                    "in config.json\n", sp->name, sp->name, in_config, in_ckpt);
         else
             fprintf(stderr, "--%s cannot change during a run: put %s back in config.json, or start a new run\n",
-                    name, in_ckpt);
+                    sp->name, in_ckpt);
         free(stored);
         free(now);
         return 2;
@@ -80,17 +87,18 @@ static int resume_options(opt_spec *specs, int argc, char **argv, char **config,
     if (!stored && access(ckpt, F_OK) == 0)
         fprintf(stderr, "dystress pretrain: note: %s stores no configuration (written by an older dystress), so "
                 "config.json is taken as it is\n", ckpt);
-    free(stored);
     /* the command line on top, changes announced; invocation options (threads, max-steps, ...) are this command
      * line's or their defaults, never config.json's */
     for (opt_spec *sp = specs; sp->name; sp++)
         if (run_option_role_of(sp->name) == RUN_OPTION_INVOCATION) opt_set(sp, sp->def, err, sizeof err);
     if (opt_parse_over(specs, argc, argv, 2, NULL, 0, NULL, err, sizeof err) != 0) {
+        free(stored);
         free(now);
         fprintf(stderr, "dystress pretrain: %s\n", err);
         return 2;
     }
     if (run_options_absolute_paths(specs, owned, err, sizeof err) != 0) {
+        free(stored);
         free(now);
         fprintf(stderr, "dystress pretrain: %s\n", err);
         return 2;
@@ -98,8 +106,8 @@ static int resume_options(opt_spec *specs, int argc, char **argv, char **config,
     char *next = run_config_canonical(specs);
     for (opt_spec *sp = specs; next && sp->name; sp++) {
         if (!sp->set || run_option_role_of(sp->name) != RUN_OPTION_CHANGEABLE) continue;
-        char before[512], after[512];
-        run_config_value(now, sp->name, before, sizeof before);
+        char before[512], after[512]; /* what the run had: its checkpoint's value, else config.json's */
+        run_config_value(stored ? stored : now, sp->name, before, sizeof before);
         run_config_value(next, sp->name, after, sizeof after);
         if (!strcmp(before, after)) continue;
         fprintf(stderr, "dystress pretrain: --%s changes from %s to %s on resume%s\n", sp->name, before, after,
@@ -108,6 +116,7 @@ static int resume_options(opt_spec *specs, int argc, char **argv, char **config,
         (*changed)++;
     }
     bool ok = next != NULL;
+    free(stored);
     free(now);
     free(next);
     if (!ok) fprintf(stderr, "dystress pretrain: out of memory\n");
@@ -216,32 +225,41 @@ int cmd_pretrain(int argc, char **argv) {
         cli_error(ctx, "resume");
         goto done;
     }
-    progress pr;
-    progress_init(&pr, stderr, 50);
+    char command[8192];
+    cli_reproduce_command(specs, command, sizeof command);
+    cli_training ui = {.ctx = ctx, .run_dir = o.run_dir, .command = command, .report = o.report};
+    progress *pr = &ui.pr;
+    progress_init(pr, stderr, 50);
     const dy_model_config *mc = &cfg.model;
-    progress_log(&pr, "dystress pretrain: %s, ResNet-%d width %lld (%s stem), %s, %s profile, %s; %lld train images, "
+    progress_log(pr, "dystress pretrain: %s, ResNet-%d width %lld (%s stem), %s, %s profile, %s; %lld train images, "
                  "batch %lld, %lld epochs; backend %s, %d threads; run %s%s",
                  o.data, mc->depth, (long long)mc->width, o.stem, o.framework, o.profile, o.optimizer,
                  (long long)train->count, (long long)o.batch_size, (long long)o.epochs,
                  dy_backend_name(dy_ctx_backend(ctx)), dy_ctx_threads(ctx), o.run_dir,
                  o.resume ? " (resumed)" : "");
-    if (*cli_backend_warning(ctx)) progress_log(&pr, "%s", cli_backend_warning(ctx));
+    if (*cli_backend_warning(ctx)) progress_log(pr, "%s", cli_backend_warning(ctx));
     if (have_checkpoint)
-        progress_log(&pr, "resuming after step %lld", (long long)dy_trainer_step_count(tr));
+        progress_log(pr, "resuming after step %lld", (long long)dy_trainer_step_count(tr));
     else if (o.resume)
-        progress_log(&pr, "no checkpoint yet in %s: starting from step 0 with its config.json", o.run_dir);
+        progress_log(pr, "no checkpoint yet in %s: starting from step 0 with its config.json", o.run_dir);
     cli_install_signal_handlers();
-    dy_pretrain_callbacks cb = {.on_step = cli_on_step, .on_message = cli_on_message, .user = &pr};
+    dy_pretrain_callbacks cb = {.on_step = cli_on_step, .on_message = cli_on_message,
+                                .on_epoch_end = cli_on_epoch_end, .user = &ui};
     dy_status st = dy_trainer_run(tr, &cb, &cli_stop_signal);
-    progress_end(&pr);
+    /* the report of the run as it stopped (mid-epoch after an interruption or --max-steps; a run resumed only to
+     * write it); the trainer's message is kept */
+    char message[1100];
+    snprintf(message, sizeof message, "%s", dy_ctx_error(ctx));
+    if (o.report) cli_write_report(&ui);
+    progress_end(pr);
     if (st == DY_ERR_INTERRUPTED) {
-        fprintf(stderr, "dystress pretrain: %s\n", dy_ctx_error(ctx));
+        fprintf(stderr, "dystress pretrain: %s\n", message);
         status = 128 + (int)cli_stop_signal;
     } else if (st != DY_OK) {
-        cli_error(ctx, "pretrain");
+        fprintf(stderr, "dystress: pretrain: %s\n", message);
     } else {
-        fprintf(stderr, "dystress pretrain: done after %lld steps; weights in %s\n",
-                (long long)dy_trainer_step_count(tr), o.run_dir);
+        fprintf(stderr, "dystress pretrain: done after %lld steps; weights%s in %s\n",
+                (long long)dy_trainer_step_count(tr), o.report ? " and report.html" : "", o.run_dir);
         status = 0;
     }
 done:

@@ -18,6 +18,13 @@
 #include "loss/loss_state.h"
 #include "model/model.h"
 #include "io/atomic_file.h"
+#include "report/encoder_view.h"
+
+/* A log of the run directory (metrics.jsonl, histograms.jsonl), one JSON object per line. */
+typedef struct {
+    FILE *fp;
+    char path[4096];
+} run_log;
 
 struct dy_trainer {
     dy_ctx *ctx;
@@ -34,8 +41,9 @@ struct dy_trainer {
     float *keys;                     /* MoCo: [B, out] */
     dy_schedule sched;               /* learning rate per step */
     double best_knn;                 /* best kNN top-1 so far (chosen on the test split: labelled so) */
-    FILE *metrics;                   /* run_dir/metrics.jsonl */
-    char metrics_path[4096];
+    run_log metrics;                 /* run_dir/metrics.jsonl: a line per step and per monitor */
+    run_log histograms;              /* run_dir/histograms.jsonl: the loss's similarity histograms */
+    int64_t hist_every;              /* steps between histogram lines */
     int64_t saved_step;              /* step of the last checkpoint-latest written or loaded (-1: none) */
 };
 
@@ -175,6 +183,7 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
         goto fail;
     }
     t->total_steps = t->steps_per_epoch * cfg->epochs;
+    t->hist_every = t->total_steps / DY_HIST_LINES > 1 ? t->total_steps / DY_HIST_LINES : 1;
 
     dy_schedule *sc = &t->sched;
     sc->kind = cfg->schedule;
@@ -203,7 +212,8 @@ void dy_trainer_destroy(dy_trainer *t) {
     dy_free(t->z);
     dy_free(t->dz);
     dy_free(t->keys);
-    if (t->metrics) fclose(t->metrics);
+    if (t->metrics.fp) fclose(t->metrics.fp);
+    if (t->histograms.fp) fclose(t->histograms.fp);
     free(t);
 }
 
@@ -404,8 +414,10 @@ int64_t *dy_labels_int64(const dy_dataset *ds) {
     return l;
 }
 
-/* Weighted kNN top-1/top-5 of the current encoder: train features as the memory bank, test as queries. */
-static dy_status knn_monitor(dy_trainer *t, double *top1, double *top5) {
+/* Weighted kNN top-1/top-5 of the current encoder: train features as the memory bank, test as queries. The same
+ * features give the report's retrieval grid and embedding maps (a failure there is only reported). */
+static dy_status knn_monitor(dy_trainer *t, const dy_pretrain_callbacks *cb, int64_t epoch, double *top1,
+                             double *top5) {
     dy_augment eval_aug;
     dy_status st = dy_augment_preset(t->ctx, &eval_aug, "eval", t->train);
     if (st != DY_OK) return st;
@@ -423,6 +435,10 @@ static dy_status knn_monitor(dy_trainer *t, double *top1, double *top5) {
     if (st == DY_OK) {
         *top1 = acc.top1;
         *top5 = acc.top5;
+        if (dy_encoder_view_write(t->ctx, t->cfg.run_dir, t->train, ftr, t->test, fte, dim, epoch + 1, t->step) !=
+            DY_OK)
+            say(cb, "warning: the report's retrieval grid and embedding map were not written: %s",
+                dy_ctx_error(t->ctx));
     }
 done:
     dy_eval_accuracy_free(&acc);
@@ -461,21 +477,21 @@ static FILE *open_nofollow(const char *path, int flags, const char *mode) {
     return f;
 }
 
-static dy_status metrics_error(dy_trainer *t, const char *what, int e) {
+static dy_status log_error(dy_trainer *t, const run_log *log, const char *what, int e) {
     char last[96] = "no checkpoint was written";
     if (t->saved_step >= 0)
         snprintf(last, sizeof last, "checkpoint-latest (step %lld) is intact", (long long)t->saved_step);
-    return dy_fail(t->ctx, DY_ERR_IO, "cannot %s %s: %s; stopped after step %lld, %s", what, t->metrics_path,
+    return dy_fail(t->ctx, DY_ERR_IO, "cannot %s %s: %s; stopped after step %lld, %s", what, log->path,
                    e ? strerror(e) : "write error", (long long)t->step, last);
 }
 
-/* Keeps the complete metric lines of steps up to `step` (a resumed run rewrites what came after its checkpoint):
- * written to a temporary file and renamed over the old one, every read and write checked. */
-static dy_status rewrite_metrics(dy_trainer *t) {
-    FILE *old = open_nofollow(t->metrics_path, O_RDONLY, "r");
-    if (!old) return errno == ENOENT ? DY_OK : metrics_error(t, "read", errno);
+/* Keeps the complete lines of steps up to `step` (a resumed run rewrites what came after its checkpoint): written
+ * to a temporary file and renamed over the old one, every read and write checked. */
+static dy_status rewrite_log(dy_trainer *t, run_log *log) {
+    FILE *old = open_nofollow(log->path, O_RDONLY, "r");
+    if (!old) return errno == ENOENT ? DY_OK : log_error(t, log, "read", errno);
     dy_atomic_file nw;
-    dy_status st = dy_atomic_open(t->ctx, &nw, t->metrics_path);
+    dy_status st = dy_atomic_open(t->ctx, &nw, log->path);
     if (st != DY_OK) {
         fclose(old);
         return st;
@@ -495,45 +511,63 @@ static dy_status rewrite_metrics(dy_trainer *t) {
         free(line);
         fclose(old);
         dy_atomic_abort(&nw);
-        return metrics_error(t, "read", e);
+        return log_error(t, log, "read", e);
     }
     free(line);
     fclose(old);
     if (!ok) {
         dy_atomic_abort(&nw);
-        return metrics_error(t, "rewrite", e);
+        return log_error(t, log, "rewrite", e);
     }
     return dy_atomic_commit(t->ctx, &nw);
 }
 
-static dy_status open_metrics(dy_trainer *t) {
-    path_in_run(t->metrics_path, sizeof t->metrics_path, t, "metrics.jsonl");
+/* Opens a log of the run directory: started afresh at step 0, else cut back to the restored checkpoint's step and
+ * appended to. */
+static dy_status open_log(dy_trainer *t, run_log *log, const char *name) {
+    path_in_run(log->path, sizeof log->path, t, name);
     dy_status st;
-    if (t->step > 0 && (st = rewrite_metrics(t)) != DY_OK) return st;
+    if (t->step > 0 && (st = rewrite_log(t, log)) != DY_OK) return st;
     int flags = O_WRONLY | O_CREAT | (t->step > 0 ? O_APPEND : O_TRUNC);
-    t->metrics = open_nofollow(t->metrics_path, flags, t->step > 0 ? "a" : "w");
-    if (!t->metrics) return metrics_error(t, "open", errno);
+    log->fp = open_nofollow(log->path, flags, t->step > 0 ? "a" : "w");
+    if (!log->fp) return log_error(t, log, "open", errno);
     return DY_OK;
 }
 
-/* Every metrics line is flushed as it is written, so that `tail -f` and plotting scripts see it at once, and so that
- * a full disk stops the run here, naming the file. */
-static dy_status metrics_flush(dy_trainer *t, bool ok) {
+static dy_status open_logs(dy_trainer *t) {
+    dy_status st = open_log(t, &t->metrics, "metrics.jsonl");
+    return st == DY_OK ? open_log(t, &t->histograms, "histograms.jsonl") : st;
+}
+
+/* Every line is flushed as it is written, so that `tail -f`, plotting scripts and the report see it at once, and so
+ * that a full disk stops the run here, naming the file. ok: the line's fprintf succeeded. */
+static dy_status log_flush(dy_trainer *t, run_log *log, bool ok) {
     errno = 0;
-    if (!ok || fflush(t->metrics) != 0 || ferror(t->metrics)) return metrics_error(t, "write", errno);
+    if (!ok || fflush(log->fp) != 0 || ferror(log->fp)) return log_error(t, log, "write", errno);
     return DY_OK;
 }
 
 static dy_status log_step(dy_trainer *t, const dy_step_report *r) {
     const dy_loss_diag *g = &r->diag;
-    int n = fprintf(t->metrics,
+    int n = fprintf(t->metrics.fp,
             "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.7g, \"lr\": %.7g, \"pos_sim\": %.6g, \"neg_sim\": %.6g, "
             "\"neg_sim_max\": %.6g, \"pos_tau\": %.6g, \"neg_tau\": %.6g, \"frac_tau_min\": %.6g, "
             "\"frac_tau_max\": %.6g, \"images_per_s\": %.1f}\n",
             (long long)r->step + 1, (long long)r->epoch + 1, r->loss, r->lr, g->pos_sim_mean, g->neg_sim_mean,
             g->neg_sim_max, g->pos_tau_mean, g->neg_tau_mean, g->frac_near_tau_min, g->frac_near_tau_max,
             r->images_per_s);
-    return metrics_flush(t, n > 0);
+    dy_status st = log_flush(t, &t->metrics, n > 0);
+    /* the similarity histograms at the first step and every hist_every steps (about DY_HIST_LINES in a run) */
+    int64_t step = r->step + 1;
+    if (st != DY_OK || (step != 1 && step % t->hist_every != 0 && step != t->total_steps)) return st;
+    FILE *h = t->histograms.fp;
+    bool ok = fprintf(h, "{\"step\": %lld, \"epoch\": %lld, \"bins\": %d, \"pos\": [", (long long)step,
+                      (long long)r->epoch + 1, DY_LOSS_HIST_BINS) > 0;
+    for (int b = 0; b < DY_LOSS_HIST_BINS; b++) ok &= fprintf(h, "%s%lld", b ? ", " : "", (long long)g->pos_hist[b]) > 0;
+    ok &= fputs("], \"neg\": [", h) >= 0;
+    for (int b = 0; b < DY_LOSS_HIST_BINS; b++) ok &= fprintf(h, "%s%lld", b ? ", " : "", (long long)g->neg_hist[b]) > 0;
+    ok &= fputs("]}\n", h) >= 0;
+    return log_flush(t, &t->histograms, ok);
 }
 
 /* Writes a checkpoint of the run; a failed write stops the run with a message that says what is still good. */
@@ -552,18 +586,60 @@ static dy_status checkpoint_named(dy_trainer *t, const char *name) {
     return DY_OK;
 }
 
+/* Alignment and uniformity (Wang & Isola 2020, on the projections z as the loss sees them) of a fixed held-out
+ * batch: the first DY_REPR_IMAGES images of the test split (else of the training set), each in two views drawn with
+ * the training augmentation from a fixed stream, so that every monitor sees the same pairs. Evaluation mode: the
+ * training state is not touched. */
+static dy_status repr_monitor(dy_trainer *t, double *align, double *unif, int64_t *count, const char **on) {
+    const dy_dataset *ds = t->test && t->test->count >= 2 ? t->test : t->train;
+    *on = ds == t->test ? "test" : "train";
+    int64_t n = ds->count < DY_REPR_IMAGES ? ds->count : DY_REPR_IMAGES, d = t->out_dim;
+    const dy_augment *a = &t->cfg.augment;
+    int64_t plane = (int64_t)ds->channels * a->size[0] * a->size[1];
+    int64_t in = (int64_t)ds->channels * ds->height * ds->width;
+    /* images through the encoder at once: the kNN monitor's batch of 256 (its planned executor is reused), or 64 where
+     * 256 views would take more than 64 MB (224-pixel images) */
+    const int64_t chunk = (int64_t)sizeof(float) * 256 * plane <= (64 << 20) ? 256 : 64;
+    float *views = malloc(sizeof(float) * (size_t)(chunk * plane)), *z = malloc(sizeof(float) * (size_t)(2 * n * d));
+    dy_status st = views && z ? DY_OK : dy_fail(t->ctx, DY_ERR_NOMEM, "out of memory for the representation monitor");
+    for (int64_t v = 0; v < 2 && st == DY_OK; v++)
+        for (int64_t i0 = 0; i0 < n && st == DY_OK; i0 += chunk) {
+            int64_t m = n - i0 < chunk ? n - i0 : chunk;
+            for (int64_t i = i0; i < i0 + m && st == DY_OK; i++)
+                st = dy_augment_view(t->ctx, a, ds->pixels + i * in, ds->channels, ds->height, ds->width,
+                                     views + (i - i0) * plane, t->cfg.seed, DY_REPR_EPOCH, i, (int)v);
+            if (st == DY_OK)
+                st = dy_model_forward_eval(t->model, views, m, a->size[0], a->size[1], NULL, z + (v * n + i0) * d);
+        }
+    if (st == DY_OK) st = dy_metric_alignment(t->ctx, n, d, z, z + n * d, 2.0, align);
+    if (st == DY_OK) st = dy_metric_uniformity(t->ctx, n, d, z, 2.0, unif);
+    *count = n;
+    free(views);
+    free(z);
+    return st;
+}
+
 static dy_status after_epoch(dy_trainer *t, const dy_pretrain_callbacks *cb, int64_t epoch, bool last) {
     const dy_pretrain_config *c = &t->cfg;
+    double align, unif;
+    int64_t count;
+    const char *on;
+    dy_status st = repr_monitor(t, &align, &unif, &count, &on);
+    if (st != DY_OK) return st;
+    int n = fprintf(t->metrics.fp, "{\"step\": %lld, \"epoch\": %lld, \"alignment\": %.6f, \"uniformity\": %.6f, "
+                    "\"repr_images\": %lld, \"repr_on\": \"%s\"}\n", (long long)t->step, (long long)epoch + 1, align,
+                    unif, (long long)count, on);
+    if ((st = log_flush(t, &t->metrics, n > 0)) != DY_OK) return st;
     bool monitor = t->test && c->knn_every >= 0 && t->test->num_classes > 0 &&
                    (last || (c->knn_every > 0 && (epoch + 1) % c->knn_every == 0));
     if (!monitor) return DY_OK;
     double top1 = 0, top5 = 0, t0 = now_seconds();
-    dy_status st = knn_monitor(t, &top1, &top5);
+    st = knn_monitor(t, cb, epoch, &top1, &top5);
     if (st != DY_OK) return st;
-    int n = fprintf(t->metrics, "{\"step\": %lld, \"epoch\": %lld, \"knn_top1\": %.6f, \"knn_top5\": %.6f, "
+    n = fprintf(t->metrics.fp, "{\"step\": %lld, \"epoch\": %lld, \"knn_top1\": %.6f, \"knn_top5\": %.6f, "
                     "\"knn_k\": %lld, \"knn_t\": %g, \"knn_on\": \"test\"}\n", (long long)t->step,
                     (long long)epoch + 1, top1, top5, (long long)c->knn.k, (double)c->knn.temperature);
-    if ((st = metrics_flush(t, n > 0)) != DY_OK) return st;
+    if ((st = log_flush(t, &t->metrics, n > 0)) != DY_OK) return st;
     say(cb, "epoch %lld: kNN top-1 %.2f %%, top-5 %.2f %% (k %lld, t %g, on the test split; %.0f s)",
         (long long)epoch + 1, 100 * top1, 100 * top5, (long long)c->knn.k, (double)c->knn.temperature,
         now_seconds() - t0);
@@ -577,7 +653,7 @@ static dy_status after_epoch(dy_trainer *t, const dy_pretrain_callbacks *cb, int
 
 dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatile sig_atomic_t *stop) {
     const dy_pretrain_config *c = &t->cfg;
-    dy_status st = open_metrics(t);
+    dy_status st = open_logs(t);
     if (st != DY_OK) return st;
     int64_t end = t->total_steps;
     if (c->max_steps > 0 && c->max_steps < end) end = c->max_steps;
@@ -618,10 +694,11 @@ dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatil
         bool stopping = stop && *stop;
         if (periodic || stopping || t->step == end) {
             /* the metric lines up to the checkpoint reach the disk first: a resume keeps them */
-            if (fsync(fileno(t->metrics)) != 0 && errno != EINVAL) return metrics_error(t, "sync", errno);
+            if (fsync(fileno(t->metrics.fp)) != 0 && errno != EINVAL) return log_error(t, &t->metrics, "sync", errno);
             if ((st = checkpoint_named(t, "checkpoint-latest.safetensors")) != DY_OK) return st;
             t->saved_step = t->step;
         }
+        if (epoch_done && cb && cb->on_epoch_end) cb->on_epoch_end(cb->user, epoch);
         if (stopping && t->step < end)
             return dy_fail(t->ctx, DY_ERR_INTERRUPTED, "interrupted after step %lld; checkpoint saved, continue "
                            "with --resume", (long long)t->step);

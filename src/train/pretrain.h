@@ -61,8 +61,18 @@ typedef struct {
 typedef struct {
     void (*on_step)(void *user, const dy_step_report *r);
     void (*on_message)(void *user, const char *text);
+    /* after each epoch's monitors and checkpoint, with every log of the run directory flushed (may be NULL) */
+    void (*on_epoch_end)(void *user, int64_t epoch);
     void *user;
 } dy_pretrain_callbacks;
+
+/* What the loop writes for the run report besides metrics.jsonl: histograms.jsonl, about DY_HIST_LINES lines of the
+ * loss's similarity histograms over a run; an alignment/uniformity line in metrics.jsonl at each epoch end, from
+ * DY_REPR_IMAGES held-out images in two fixed views (augmentation stream epoch DY_REPR_EPOCH, which training never
+ * reaches); the retrieval grid and embedding maps at each kNN monitor (src/report/encoder_view.h). */
+#define DY_HIST_LINES 200
+#define DY_REPR_IMAGES 256
+#define DY_REPR_EPOCH ((int64_t)0xffffffff)
 
 typedef struct dy_trainer dy_trainer;
 
