@@ -77,7 +77,7 @@ static float *normalized_copy(dy_ctx *ctx, const float *x, int64_t n, int64_t d)
         dy_fail(ctx, DY_ERR_NOMEM, "out of memory for %lld x %lld normalised features", (long long)n, (long long)d);
         return NULL;
     }
-    l2norm_forward(y, x, n, d, 1e-12f);
+    l2norm_forward(y, x, n, d, 1e-12f, dy_ctx_threads(ctx));
     return y;
 }
 
@@ -136,7 +136,7 @@ static dy_status feed_batch(void *user, int64_t epoch, const int64_t *indices, i
     if (st != DY_OK) return st;
     if ((st = dy_model_embed(f->model, f->images, count, f->aug->size[0], f->aug->size[1], features)) != DY_OK)
         return st;
-    if (f->normalize) l2norm_forward(features, features, count, f->dim, 1e-12f);
+    if (f->normalize) l2norm_forward(features, features, count, f->dim, 1e-12f, dy_ctx_threads(f->ctx));
     for (int64_t i = 0; i < count; i++) labels[i] = ds->labels[indices[i]];
     return DY_OK;
 }

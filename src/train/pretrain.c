@@ -324,7 +324,7 @@ static dy_status moco_step(dy_trainer *t, const dy_batch *b, double *loss, dy_lo
     if (st != DY_OK) return st;
     if ((st = dy_model_forward_train(t->model, b->images, B, b->height, b->width, NULL, t->z)) != DY_OK) return st;
     /* the queue holds unit rows, so keys are normalised here, once */
-    l2norm_forward(t->keys, t->keys, B, d, 1e-12f);
+    l2norm_forward(t->keys, t->keys, B, d, 1e-12f, t->ctx->threads);
     float lf;
     st = dy_loss_moco(t->loss, t->ctx, B, t->z, t->keys, t->queue, t->queue_len, t->dz, &lf, diag);
     if (st != DY_OK) return st;
@@ -366,7 +366,7 @@ dy_status dy_embed_dataset(dy_ctx *ctx, dy_model *model, const dy_dataset *ds, c
         free(f);
         return st;
     }
-    if (normalize) l2norm_forward(f, f, ds->count, fd, 1e-12f);
+    if (normalize) l2norm_forward(f, f, ds->count, fd, 1e-12f, ctx->threads);
     *features = f;
     *dim = fd;
     return DY_OK;

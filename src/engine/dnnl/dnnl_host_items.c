@@ -47,12 +47,13 @@ void dd_run_fold_bn(dd_exec *e, const dd_item *it) {
 }
 
 void dd_run_l2norm_forward(dd_exec *e, const dd_item *it) {
-    l2norm_forward(dd_ptr(e, it->arg_mem[1]), dd_ptr(e, it->arg_mem[0]), it->count, it->extra, it->eps);
+    l2norm_forward(dd_ptr(e, it->arg_mem[1]), dd_ptr(e, it->arg_mem[0]), it->count, it->extra, it->eps,
+                   e->base.ctx->threads);
 }
 
 void dd_run_l2norm_backward(dd_exec *e, const dd_item *it) {
     l2norm_backward(dd_ptr(e, it->arg_mem[2]), dd_ptr(e, it->arg_mem[1]), dd_ptr(e, it->arg_mem[0]), it->count,
-                    it->extra, it->eps);
+                    it->extra, it->eps, e->base.ctx->threads);
 }
 
 /* ---- the L2-normalisation group: the reference op on plain rows ---- */
