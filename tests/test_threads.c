@@ -56,7 +56,9 @@ static void region_body(void *p) {
 
 typedef void (*gomp_parallel_fn)(void (*)(void *), void *, unsigned, unsigned);
 
-void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags) {
+/* Exported from the executable (the build hides symbols by default), so that libdnnl's calls come here too. */
+__attribute__((visibility("default"))) void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads,
+                                                          unsigned flags) {
     static gomp_parallel_fn real;
     if (!real) real = (gomp_parallel_fn)dlvsym(RTLD_NEXT, "GOMP_parallel", "GOMP_4.0");
     if (!real) real = (gomp_parallel_fn)dlsym(RTLD_NEXT, "GOMP_parallel");
