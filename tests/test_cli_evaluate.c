@@ -9,6 +9,7 @@
 #include "cli/evaluate.h"
 #include "core/rng.h"
 #include "testlib.h"
+#include "eval/embed.h"
 #include "train/pretrain.h"
 
 enum { N_TRAIN = 240, N_TEST = 60, SIDE = 4, PIX = SIDE * SIDE, CLASSES = 3 };

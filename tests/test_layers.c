@@ -6,6 +6,7 @@
  * double), perturbing a sample of the elements of each input and parameter one at a time. */
 #include "core/rng.h"
 #include "engine/ref/ops.h"
+#include "dystress.h"
 #include "fixture.h"
 #include "testlib.h"
 
@@ -597,9 +598,37 @@ static void test_shapes_and_aliasing(void) {
     CHECK(isnan(py[0]), "maxpool propagates NaN");
 }
 
+/* dy_l2_normalize, the public path for features and keys, is the op of the L2-norm node (checked against PyTorch
+ * above): the same rows, in place too, a zero row included; bad sizes refused with a message. */
+static void test_public_normalize(void) {
+    const int64_t n = 6, d = 9;
+    dy_rng rng;
+    dy_rng_init(&rng, 11, DY_RNG_EVAL, 1, 0);
+    float *x = random_normal(&rng, n * d, 1.0);
+    for (int64_t j = 0; j < d; j++) x[2 * d + j] = 0.0f;
+    dy_ctx *ctx = NULL;
+    dy_ctx_options co = {.threads = OP_THREADS, .backend = DY_BACKEND_REF};
+    if (!CHECK(dy_ctx_create(&ctx, &co) == DY_OK, "context")) return;
+    float *y = buffer(n * d), *op = buffer(n * d), *inplace = buffer(n * d);
+    l2norm_forward(op, x, n, d, 1e-12f, OP_THREADS);
+    memcpy(inplace, x, sizeof(float) * (size_t)(n * d));
+    CHECK(dy_l2_normalize(ctx, y, x, n, d) == DY_OK && !memcmp(y, op, sizeof(float) * (size_t)(n * d)),
+          "dy_l2_normalize gives the L2-norm op's rows bit for bit");
+    CHECK(dy_l2_normalize(ctx, inplace, inplace, n, d) == DY_OK &&
+              !memcmp(inplace, op, sizeof(float) * (size_t)(n * d)),
+          "dy_l2_normalize in place");
+    CHECK(dy_l2_normalize(ctx, y, x, n, 0) == DY_ERR_INVALID && strstr(dy_ctx_error(ctx), "sizes"),
+          "dy_l2_normalize refuses rows of 0 values: %s", dy_ctx_error(ctx));
+    CHECK(dy_l2_normalize(ctx, NULL, x, n, d) == DY_ERR_INVALID && strstr(dy_ctx_error(ctx), "NULL"),
+          "dy_l2_normalize refuses a NULL output: %s", dy_ctx_error(ctx));
+    free(x), free(y), free(op), free(inplace);
+    dy_ctx_destroy(ctx);
+}
+
 int main(void) {
     test_fixtures();
     test_finite_differences();
     test_shapes_and_aliasing();
+    test_public_normalize();
     return test_finish();
 }
