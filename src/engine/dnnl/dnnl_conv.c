@@ -1,6 +1,8 @@
 /* Convolution groups. Training: one convolution (forward, backward data, backward weights). Evaluation: the
  * convolution with the following batch norm folded into its weights and bias, then optionally the residual add
  * (a sum post-op writing over the shortcut) and the ReLU (an eltwise post-op): one primitive per ResNet stage. */
+#include <math.h>
+
 #include "engine/dnnl/dnnl_exec_internal.h"
 
 typedef struct {
@@ -74,24 +76,35 @@ static dy_status fold_bn(dd_builder *b, const dd_group *gr, const conv_descs *cd
                        bn->name);
     *w_plain = dd_arena_mem(b, &cd->weights_plain);
     *bias = dd_arena_mem(b, &cd->bias);
-    dnnl_memory_desc_t cmd = cd->bias;
-    int32_t m_w = dd_user_mem(b, &cd->weights_plain, DD_PARAMS, conv->weight);
-    int32_t m_b = conv->bias >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, conv->bias) : -1;
-    int32_t m_g = bn->weight >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, bn->weight) : -1;
-    int32_t m_s = bn->bias >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, bn->bias) : -1;
-    int32_t m_rm = dd_user_mem(b, &cmd, DD_STATE, bn->running_mean);
-    int32_t m_rv = dd_user_mem(b, &cmd, DD_STATE, bn->running_var);
-    if (*w_plain < 0 || *bias < 0 || m_w < 0 || m_rm < 0 || m_rv < 0)
-        return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
-    dd_item *it = dd_add_item(b, DD_ITEM_FOLD_BN);
-    if (!it) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
-    int32_t ops[] = {m_w, m_b, m_g, m_s, m_rm, m_rv, *w_plain, *bias};
-    it->nargs = 8;
-    for (int k = 0; k < 8; k++) it->arg_mem[k] = ops[k];
-    it->count = conv->channels;
-    it->extra = cd->weights_plain.dims[1] * cd->weights_plain.dims[2] * cd->weights_plain.dims[3];
-    it->eps = bn->eps;
+    const dnnl_memory_desc_t *cmd = &cd->bias;
+    dd_fold_bn_item f = {
+        .weight = dd_user_mem(b, &cd->weights_plain, DD_PARAMS, conv->weight),
+        .bias = conv->bias >= 0 ? dd_user_mem(b, cmd, DD_PARAMS, conv->bias) : -1,
+        .gamma = bn->weight >= 0 ? dd_user_mem(b, cmd, DD_PARAMS, bn->weight) : -1,
+        .beta = bn->bias >= 0 ? dd_user_mem(b, cmd, DD_PARAMS, bn->bias) : -1,
+        .running_mean = dd_user_mem(b, cmd, DD_STATE, bn->running_mean),
+        .running_var = dd_user_mem(b, cmd, DD_STATE, bn->running_var),
+        .weight_out = *w_plain, .bias_out = *bias, .channels = conv->channels,
+        .per_channel = cd->weights_plain.dims[1] * cd->weights_plain.dims[2] * cd->weights_plain.dims[3],
+        .eps = bn->eps};
+    dd_item *it = *w_plain < 0 || *bias < 0 || f.weight < 0 || f.running_mean < 0 || f.running_var < 0
+                      ? NULL
+                      : dd_add_item(b, DD_ITEM_FOLD_BN);
+    if (!it) return dd_nomem(b);
+    it->fold = f;
     return DY_OK;
+}
+
+/* w'[k] = w[k] * s_k and b'[k] = beta_k + (b_k - mean_k) * s_k with s_k = gamma_k / sqrt(var_k + eps). */
+void dd_fold_bn(float *w_out, float *b_out, const float *w, const float *bias, const float *gamma, const float *beta,
+                const float *running_mean, const float *running_var, int64_t channels, int64_t per_channel, float eps,
+                int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t k = 0; k < channels; k++) {
+        float s = (gamma ? gamma[k] : 1.0f) / sqrtf(running_var[k] + eps);
+        for (int64_t j = 0; j < per_channel; j++) w_out[k * per_channel + j] = w[k * per_channel + j] * s;
+        b_out[k] = (beta ? beta[k] : 0.0f) + ((bias ? bias[k] : 0.0f) - running_mean[k]) * s;
+    }
 }
 
 dy_status dd_conv_forward(dd_builder *b, const dd_group *gr) {
@@ -114,7 +127,7 @@ dy_status dd_conv_forward(dd_builder *b, const dd_group *gr) {
         st = fold_bn(b, gr, &cd, &w_plain, &m_bias);
         if (st == DY_OK && !dd_md_equal(&wmd, &cd.weights_plain)) {
             m_w = dd_arena_mem(b, &wmd);
-            st = m_w < 0 ? dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory") : dd_add_reorder(b, w_plain, m_w);
+            st = m_w < 0 ? dd_nomem(b) : dd_add_reorder(b, w_plain, m_w);
         } else {
             m_w = w_plain;
         }
@@ -132,7 +145,7 @@ dy_status dd_conv_forward(dd_builder *b, const dd_group *gr) {
     const dnnl_memory_desc_t smd = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     if (!dd_md_equal(&smd, dd_md(b, m_src))) {
         m_src = dd_arena_mem(b, &smd);
-        st = m_src < 0 ? dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory")
+        st = m_src < 0 ? dd_nomem(b)
                        : dd_add_reorder(b, b->value_mem[in], m_src);
         if (st != DY_OK) {
             dnnl_primitive_desc_destroy(pd);
@@ -157,7 +170,7 @@ dy_status dd_conv_forward(dd_builder *b, const dd_group *gr) {
     }
     if (st != DY_OK || m_dst < 0) {
         dnnl_primitive_desc_destroy(pd);
-        return st != DY_OK ? st : dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory");
+        return st != DY_OK ? st : dd_nomem(b);
     }
     int args[] = {DNNL_ARG_SRC, m_src, DNNL_ARG_WEIGHTS, m_w, DNNL_ARG_DST, m_dst,
                   m_bias >= 0 ? DNNL_ARG_BIAS : -1, m_bias, -1};

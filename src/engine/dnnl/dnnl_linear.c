@@ -45,7 +45,7 @@ dy_status dd_linear_forward(dd_builder *b, const dd_group *gr) {
     int32_t m_bias = ld.has_bias ? dd_user_mem(b, &ld.bias, DD_PARAMS, nd->bias) : -1;
     if (st != DY_OK || m_dst < 0) {
         dnnl_primitive_desc_destroy(pd);
-        return st != DY_OK ? st : dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+        return st != DY_OK ? st : dd_nomem(b);
     }
     DY_TRY(dd_add_primitive(b, pd,
                             (int[]){DNNL_ARG_SRC, b->value_mem[in], DNNL_ARG_WEIGHTS, m_w, DNNL_ARG_DST, m_dst,
