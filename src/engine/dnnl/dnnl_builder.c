@@ -168,11 +168,11 @@ dy_status dd_add_primitive(dd_builder *b, dnnl_primitive_desc_t pd, const int *a
         if (arg_pairs[2 * k + 1] < 0)
             return dy_fail(b->ctx, DY_ERR_INTERNAL, "oneDNN executor: missing memory for argument %d (node %d)",
                            arg_pairs[2 * k], (int)b->node);
-        p->arg_kind[p->nargs] = arg_pairs[2 * k];
+        p->args[p->nargs].arg = arg_pairs[2 * k];
         p->arg_mem[p->nargs++] = arg_pairs[2 * k + 1];
     }
     if (scratch_bytes) {
-        p->arg_kind[p->nargs] = DNNL_ARG_SCRATCHPAD;
+        p->args[p->nargs].arg = DNNL_ARG_SCRATCHPAD;
         p->arg_mem[p->nargs++] = m_scratch;
         if (scratch_bytes > b->e->scratch_bytes) b->e->scratch_bytes = scratch_bytes;
     }

@@ -95,43 +95,34 @@ static dy_status build(dd_builder *b) {
 /* ---- after building: lifetimes, the arena, memory objects, argument lists ---- */
 
 /* The memories an item reads or writes, into mem (-1 for absent operands); returns how many. */
+#define OPERANDS(...)                                                                                              \
+    do {                                                                                                           \
+        const int32_t list_[] = {__VA_ARGS__};                                                                     \
+        memcpy(mem, list_, sizeof list_);                                                                          \
+        return (int)(sizeof list_ / sizeof list_[0]);                                                              \
+    } while (0)
+
 static int item_operands(const dd_item *it, int32_t *mem) {
+    const dd_running_stats_item *s = &it->stats;
+    const dd_fold_bn_item *f = &it->fold;
+    const dd_l2norm_forward_item *lf = &it->l2norm_forward;
+    const dd_l2norm_backward_item *lb = &it->l2norm_backward;
+    const dd_bn_forward_item *bf = &it->bn_forward;
+    const dd_bn_backward_item *bb = &it->bn_backward;
     switch (it->kind) {
     case DD_ITEM_PRIMITIVE:
-        for (int k = 0; k < it->prim.nargs; k++) mem[k] = it->prim.arg_mem[k];
+        memcpy(mem, it->prim.arg_mem, sizeof(int32_t) * (size_t)it->prim.nargs);
         return it->prim.nargs;
-    case DD_ITEM_RUNNING_STATS: {
-        const dd_running_stats_item *s = &it->stats;
-        const int32_t m[] = {s->mean, s->var, s->running_mean, s->running_var, s->num_batches};
-        memcpy(mem, m, sizeof m);
-        return 5;
-    }
-    case DD_ITEM_FOLD_BN: {
-        const dd_fold_bn_item *f = &it->fold;
-        const int32_t m[] = {f->weight, f->bias, f->gamma, f->beta, f->running_mean, f->running_var, f->weight_out,
-                             f->bias_out};
-        memcpy(mem, m, sizeof m);
-        return 8;
-    }
-    case DD_ITEM_L2NORM_FORWARD:
-        mem[0] = it->l2norm_forward.x, mem[1] = it->l2norm_forward.y;
-        return 2;
-    case DD_ITEM_L2NORM_BACKWARD:
-        mem[0] = it->l2norm_backward.x, mem[1] = it->l2norm_backward.dy, mem[2] = it->l2norm_backward.dx;
-        return 3;
-    case DD_ITEM_BN_FORWARD: {
-        const dd_bn_forward_item *f = &it->bn_forward;
-        const int32_t m[] = {f->x, f->y, f->mean, f->var, f->gamma, f->beta, f->running_mean, f->running_var,
-                             f->num_batches};
-        memcpy(mem, m, sizeof m);
-        return 9;
-    }
-    case DD_ITEM_BN_BACKWARD: {
-        const dd_bn_backward_item *bw = &it->bn_backward;
-        const int32_t m[] = {bw->x, bw->y, bw->dy, bw->dx, bw->mean, bw->var, bw->gamma, bw->dgamma, bw->dbeta};
-        memcpy(mem, m, sizeof m);
-        return 9;
-    }
+    case DD_ITEM_RUNNING_STATS: OPERANDS(s->mean, s->var, s->running_mean, s->running_var, s->num_batches);
+    case DD_ITEM_FOLD_BN:
+        OPERANDS(f->weight, f->bias, f->gamma, f->beta, f->running_mean, f->running_var, f->weight_out, f->bias_out);
+    case DD_ITEM_L2NORM_FORWARD: OPERANDS(lf->x, lf->y);
+    case DD_ITEM_L2NORM_BACKWARD: OPERANDS(lb->x, lb->dy, lb->dx);
+    case DD_ITEM_BN_FORWARD:
+        OPERANDS(bf->x, bf->y, bf->mean, bf->var, bf->gamma, bf->beta, bf->running_mean, bf->running_var,
+                 bf->num_batches);
+    case DD_ITEM_BN_BACKWARD:
+        OPERANDS(bb->x, bb->y, bb->dy, bb->dx, bb->mean, bb->var, bb->gamma, bb->dgamma, bb->dbeta);
     }
     return 0;
 }
@@ -176,21 +167,12 @@ static dy_status finish(dd_builder *b) {
         else if (m->where == DD_SCRATCH) handle = e->scratch;
         DD_TRY(b, dnnl_memory_create(&m->mem, &m->md, b->engine, handle), "memory creation");
     }
-    int64_t total = 0;
     dd_program *progs[2] = {&e->fwd, &e->bwd};
-    for (int p = 0; p < 2; p++)
-        for (int32_t i = 0; i < progs[p]->n; i++)
-            if (progs[p]->items[i].kind == DD_ITEM_PRIMITIVE) total += progs[p]->items[i].prim.nargs;
-    e->arg_pool = calloc((size_t)(total > 0 ? total : 1), sizeof *e->arg_pool);
-    if (!e->arg_pool) return dd_nomem(b);
-    dnnl_exec_arg_t *next = e->arg_pool;
     for (int p = 0; p < 2; p++)
         for (int32_t i = 0; i < progs[p]->n; i++) {
             dd_primitive_item *prim = &progs[p]->items[i].prim;
             if (progs[p]->items[i].kind != DD_ITEM_PRIMITIVE) continue;
-            prim->args = next;
-            for (int k = 0; k < prim->nargs; k++)
-                *next++ = (dnnl_exec_arg_t){prim->arg_kind[k], e->mems[prim->arg_mem[k]]->mem};
+            for (int k = 0; k < prim->nargs; k++) prim->args[k].memory = e->mems[prim->arg_mem[k]]->mem;
         }
     return DY_OK;
 }
@@ -199,7 +181,8 @@ static dy_status finish(dd_builder *b) {
 
 static void program_free(dd_program *p) {
     for (int32_t i = 0; i < p->n; i++)
-        if (p->items[i].kind == DD_ITEM_PRIMITIVE && p->items[i].prim.prim) dnnl_primitive_destroy(p->items[i].prim.prim);
+        if (p->items[i].kind == DD_ITEM_PRIMITIVE && p->items[i].prim.prim)
+            dnnl_primitive_destroy(p->items[i].prim.prim);
     free(p->items);
     p->items = NULL;
     p->n = p->cap = 0;
@@ -215,26 +198,24 @@ static void dnnl_exec_destroy(dy_exec *base) {
     for (int32_t i = 0; i < e->n_mems; i++) free(e->mems[i]);
     free(e->mems);
     free(e->tensors);
-    free(e->arg_pool);
     dy_free(e->arena);
     dy_free(e->scratch);
     free(e);
 }
 
+/* Arguments are checked once, by the interface (engine/exec.c). */
 static dy_status dnnl_exec_create(dy_ctx *ctx, const dy_graph *g, int64_t n, int64_t h, int64_t w, dy_exec_mode mode,
                                   dy_exec **out) {
     *out = NULL;
     if (!ctx->dnnl_engine || !ctx->dnnl_stream)
         return dy_fail(ctx, DY_ERR_INVALID, "oneDNN executor: the context has no oneDNN engine (backend %s)",
                        dy_backend_name(ctx->backend));
-    if (n < 1 || h < 1 || w < 1)
-        return dy_fail(ctx, DY_ERR_INVALID, "oneDNN executor: batch %lld of %lldx%lld images", (long long)n,
-                       (long long)h, (long long)w);
     if (mode == DY_EXEC_TRAIN && g->output < 1)
         return dy_fail(ctx, DY_ERR_INVALID, "oneDNN executor: the graph has no output to train");
     dd_exec *e = calloc(1, sizeof *e);
     if (!e) return dy_fail(ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory");
-    e->base = (dy_exec){.backend = &dy_dnnl_exec_backend, .ctx = ctx, .graph = g, .n = n, .h = h, .w = w, .mode = mode};
+    e->base = (dy_exec){.backend = &dy_dnnl_exec_backend, .ctx = ctx, .graph = g, .n = n, .h = h, .w = w,
+                        .mode = mode};
     const int32_t nv = g->n_nodes + 1;
     dd_builder b = {.e = e, .ctx = ctx, .g = g, .engine = (dnnl_engine_t)ctx->dnnl_engine,
                     .train = mode == DY_EXEC_TRAIN, .node = -1};
@@ -254,12 +235,7 @@ static dy_status dnnl_exec_create(dy_ctx *ctx, const dy_graph *g, int64_t n, int
         }
         st = dy_graph_infer(ctx, g, h, w, b.shapes);
     }
-    if (st == DY_OK) {
-        if (dnnl_primitive_attr_create(&b.attr_plain) != dnnl_success)
-            st = dy_fail(ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory");
-        else
-            dnnl_primitive_attr_set_scratchpad_mode(b.attr_plain, dnnl_scratchpad_mode_user);
-    }
+    if (st == DY_OK) st = dd_attr_create(&b, &b.attr_plain, false, false); /* user scratchpad, no post-ops */
     if (st == DY_OK) st = build(&b);
     if (st == DY_OK) st = finish(&b);
     if (b.attr_plain) dnnl_primitive_attr_destroy(b.attr_plain);
@@ -360,8 +336,6 @@ static dy_status run(dd_exec *e, const dd_program *p) {
 static dy_status dnnl_exec_forward(dy_exec *base, const float *params, float *state, const float *input,
                                    float *features, float *output) {
     dd_exec *e = (dd_exec *)base;
-    if (!params || !input || (!state && base->graph->n_state > 0))
-        return dy_fail(base->ctx, DY_ERR_INVALID, "oneDNN executor: forward needs params, state and input");
     memset(e->user, 0, sizeof e->user);
     e->user[DD_PARAMS] = (void *)params;
     e->user[DD_STATE] = state;
@@ -402,10 +376,6 @@ static dy_status dnnl_exec_forward(dy_exec *base, const float *params, float *st
 static dy_status dnnl_exec_backward(dy_exec *base, const float *params, float *grads, const float *doutput,
                                     float *dinput) {
     dd_exec *e = (dd_exec *)base;
-    if (base->mode != DY_EXEC_TRAIN || !base->forward_done)
-        return dy_fail(base->ctx, DY_ERR_INVALID, "oneDNN executor: backward needs a training-mode forward first");
-    if (!params || !grads || !doutput)
-        return dy_fail(base->ctx, DY_ERR_INVALID, "oneDNN executor: backward needs params, grads and doutput");
     memset(e->user, 0, sizeof e->user);
     e->user[DD_PARAMS] = (void *)params;
     e->user[DD_GRADS] = grads;

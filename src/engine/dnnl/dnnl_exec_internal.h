@@ -8,8 +8,9 @@
  * How it works. At creation the graph is cut into fused groups (dnnl_groups.c): conv, bn+relu, add+relu, ... in
  * training; conv+bn(+add)(+relu) folded into one convolution in evaluation. Each group appends oneDNN primitives and
  * a few plain-C steps ("items") to a forward program and, in training, to a backward program. An item names its
- * operands by memory index, in fields named for its kind (dd_item's union); a memory lives either in one of the caller's buffers (parameters, gradients, state,
- * input, ...) at a fixed float offset, or in a tensor of the executor's own arena. After all items are known, each
+ * operands by memory index, in fields named for its kind (dd_item's union); a memory lives either in one of the
+ * caller's buffers (parameters, gradients, state, input, ...) at a fixed float offset, or in a tensor of the
+ * executor's own arena. After all items are known, each
  * arena tensor's lifetime (first and last item that touches it) decides where it goes in one arena (dy_plan_place,
  * the planner's placement), so tensors that are never alive together share bytes. A step then only sets the handles
  * of the caller's buffers and runs the items: it allocates nothing.
@@ -99,19 +100,13 @@ typedef struct {              /* DD_ITEM_BN_BACKWARD */
 typedef struct {              /* DD_ITEM_PRIMITIVE */
     dnnl_primitive_t prim;
     int nargs;
-    int arg_kind[DD_MAX_ARGS];    /* DNNL_ARG_* */
     int32_t arg_mem[DD_MAX_ARGS]; /* the memory of each argument */
-    dnnl_exec_arg_t *args;        /* resolved at the end of creation */
+    dnnl_exec_arg_t args[DD_MAX_ARGS]; /* DNNL_ARG_* when built; the memory objects once the arena is placed */
 } dd_primitive_item;
 
 typedef enum {
-    DD_ITEM_PRIMITIVE,
-    DD_ITEM_RUNNING_STATS,
-    DD_ITEM_FOLD_BN,
-    DD_ITEM_L2NORM_FORWARD,
-    DD_ITEM_L2NORM_BACKWARD,
-    DD_ITEM_BN_FORWARD,
-    DD_ITEM_BN_BACKWARD
+    DD_ITEM_PRIMITIVE, DD_ITEM_RUNNING_STATS, DD_ITEM_FOLD_BN, DD_ITEM_L2NORM_FORWARD, DD_ITEM_L2NORM_BACKWARD,
+    DD_ITEM_BN_FORWARD, DD_ITEM_BN_BACKWARD
 } dd_item_kind;
 
 typedef struct {
@@ -148,7 +143,6 @@ typedef struct {
     unsigned char *scratch;
     size_t scratch_bytes;
     int32_t output_mem;          /* the memory the output is copied to (its dims give the output's size) */
-    dnnl_exec_arg_t *arg_pool;   /* every primitive's resolved argument list, one allocation */
     /* caller buffers of the current call, by dd_where */
     void *user[DD_N_WHERE];
 } dd_exec;
@@ -174,7 +168,9 @@ typedef struct {
 } dd_builder;
 
 /* The groups: one node or a few fused (dnnl_groups.c cuts the graph). */
-typedef enum { DD_G_CONV, DD_G_BN, DD_G_RELU, DD_G_ADD, DD_G_MAXPOOL, DD_G_AVGPOOL, DD_G_LINEAR, DD_G_L2NORM } dd_group_kind;
+typedef enum {
+    DD_G_CONV, DD_G_BN, DD_G_RELU, DD_G_ADD, DD_G_MAXPOOL, DD_G_AVGPOOL, DD_G_LINEAR, DD_G_L2NORM
+} dd_group_kind;
 
 typedef struct {
     dd_group_kind kind;

@@ -86,58 +86,38 @@ dy_status dd_make_groups(dy_ctx *ctx, const dy_graph *g, bool train, dd_group *g
     return DY_OK;
 }
 
-dy_status dd_group_forward(dd_builder *b, const dd_group *gr) {
-    switch (gr->kind) {
-    case DD_G_CONV: return dd_conv_forward(b, gr);
-    case DD_G_BN: return dd_bn_forward(b, gr);
-    case DD_G_RELU: return dd_relu_forward(b, gr);
-    case DD_G_ADD: return dd_add_forward(b, gr);
-    case DD_G_MAXPOOL:
-    case DD_G_AVGPOOL: return dd_pool_forward(b, gr);
-    case DD_G_LINEAR: return dd_linear_forward(b, gr);
-    case DD_G_L2NORM: return dd_l2norm_forward(b, gr);
-    }
-    return DY_ERR_INTERNAL;
-}
+/* Each family's builders by group kind, and whether its backward reads the group's input. */
+typedef dy_status (*group_builder)(dd_builder *b, const dd_group *gr);
+static const struct {
+    group_builder forward, backward;
+    bool backward_reads_input;
+} families[] = {
+    [DD_G_CONV] = {dd_conv_forward, dd_conv_backward, true},
+    [DD_G_BN] = {dd_bn_forward, dd_bn_backward, true},
+    [DD_G_RELU] = {dd_relu_forward, dd_relu_backward, false},
+    [DD_G_ADD] = {dd_add_forward, dd_add_backward, false},
+    [DD_G_MAXPOOL] = {dd_pool_forward, dd_pool_backward, false}, /* max pooling keeps its workspace instead */
+    [DD_G_AVGPOOL] = {dd_pool_forward, dd_pool_backward, false},
+    [DD_G_LINEAR] = {dd_linear_forward, dd_linear_backward, true},
+    [DD_G_L2NORM] = {dd_l2norm_forward, dd_l2norm_backward, true},
+};
+
+dy_status dd_group_forward(dd_builder *b, const dd_group *gr) { return families[gr->kind].forward(b, gr); }
 
 dy_status dd_group_backward(dd_builder *b, const dd_group *gr) {
     if (dd_diff_get(b, gr->last + 1) < 0)
         return dy_fail(b->ctx, DY_ERR_UNSUPPORTED,
                        "oneDNN executor: node %d (%s) does not lead to the output; cannot train it", (int)gr->last,
                        b->g->nodes[gr->last].name);
-    switch (gr->kind) {
-    case DD_G_CONV: return dd_conv_backward(b, gr);
-    case DD_G_BN: return dd_bn_backward(b, gr);
-    case DD_G_RELU: return dd_relu_backward(b, gr);
-    case DD_G_ADD: return dd_add_backward(b, gr);
-    case DD_G_MAXPOOL:
-    case DD_G_AVGPOOL: return dd_pool_backward(b, gr);
-    case DD_G_LINEAR: return dd_linear_backward(b, gr);
-    case DD_G_L2NORM: return dd_l2norm_backward(b, gr);
-    }
-    return DY_ERR_INTERNAL;
+    return families[gr->kind].backward(b, gr);
 }
 
-/* Which values the backward program reads, given the groups. */
+/* Which values the backward program reads, given the groups: a family's input, and the output of every ReLU,
+ * alone or fused (its backward, and the plain-C blocked batch norm's, take the mask from the output). */
 void dd_mark_backward_reads(dd_builder *b, const dd_group *groups, int32_t ng) {
     for (int32_t k = 0; k < ng; k++) {
         const dd_group *gr = &groups[k];
-        const dy_node *nd = &b->g->nodes[gr->main];
-        switch (gr->kind) {
-        case DD_G_BN:
-            /* the plain-C blocked batch norm takes its ReLU mask from the output */
-            if (gr->relu >= 0) b->needed_backward[gr->last + 1] = true;
-            b->needed_backward[nd->in[0]] = true;
-            break;
-        case DD_G_CONV:
-        case DD_G_LINEAR:
-        case DD_G_L2NORM: b->needed_backward[nd->in[0]] = true; break;
-        case DD_G_RELU: b->needed_backward[gr->last + 1] = true; break;
-        case DD_G_ADD:
-            if (gr->relu >= 0) b->needed_backward[gr->last + 1] = true;
-            break;
-        case DD_G_MAXPOOL:
-        case DD_G_AVGPOOL: break; /* max pooling keeps its workspace instead */
-        }
+        if (families[gr->kind].backward_reads_input) b->needed_backward[b->g->nodes[gr->main].in[0]] = true;
+        if (gr->relu >= 0 || gr->kind == DD_G_RELU) b->needed_backward[gr->last + 1] = true;
     }
 }
