@@ -226,7 +226,7 @@ int main(void) {
 #if defined(__clang__)
             printf("skipped: no OpenMP region came through GOMP_parallel (clang's OpenMP runtime), so the team sizes "
                    "cannot be seen in this build\n");
-            return 0;
+            return test_finish();
 #else
             CHECK(false, "no OpenMP region came through GOMP_parallel: the team sizes cannot be seen");
             break;

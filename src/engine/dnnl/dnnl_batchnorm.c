@@ -1,6 +1,10 @@
 /* Batch-norm groups: batch normalisation on the layout of its input (2-D [n, c] in the head, blocked 4-D after
  * convolutions), with a following ReLU fused in through the fuse_norm_relu flag (its workspace, a bit mask, is kept
- * for backward). Training also updates the running statistics from the batch mean and variance oneDNN returns. */
+ * for backward). Training also updates the running statistics from the batch mean and variance oneDNN returns.
+ * The plain-C steps of batch norm are here too: that update, and the fold of an evaluation batch norm into the
+ * convolution before it (the convolution groups append it). */
+#include <math.h>
+
 #include "engine/dnnl/dnnl_exec_internal.h"
 
 static unsigned bn_flags(dd_builder *b, const dd_group *gr) {
@@ -203,4 +207,16 @@ dy_status dd_bn_backward(dd_builder *b, const dd_group *gr) {
     args[k] = -1;
     DY_TRY(dd_add_primitive(b, pd, args));
     return dd_diff_commit(b, in, m_dx);
+}
+
+/* w'[k] = w[k] * s_k and b'[k] = beta_k + (b_k - mean_k) * s_k with s_k = gamma_k / sqrt(var_k + eps). */
+void dd_fold_bn(float *w_out, float *b_out, const float *w, const float *bias, const float *gamma, const float *beta,
+                const float *running_mean, const float *running_var, int64_t channels, int64_t per_channel, float eps,
+                int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t k = 0; k < channels; k++) {
+        float s = (gamma ? gamma[k] : 1.0f) / sqrtf(running_var[k] + eps);
+        for (int64_t j = 0; j < per_channel; j++) w_out[k * per_channel + j] = w[k * per_channel + j] * s;
+        b_out[k] = (beta ? beta[k] : 0.0f) + ((bias ? bias[k] : 0.0f) - running_mean[k]) * s;
+    }
 }

@@ -1,8 +1,6 @@
 /* Convolution groups. Training: one convolution (forward, backward data, backward weights). Evaluation: the
  * convolution with the following batch norm folded into its weights and bias, then optionally the residual add
  * (a sum post-op writing over the shortcut) and the ReLU (an eltwise post-op): one primitive per ResNet stage. */
-#include <math.h>
-
 #include "engine/dnnl/dnnl_exec_internal.h"
 
 typedef struct {
@@ -93,18 +91,6 @@ static dy_status fold_bn(dd_builder *b, const dd_group *gr, const conv_descs *cd
     if (!it) return dd_nomem(b);
     it->fold = f;
     return DY_OK;
-}
-
-/* w'[k] = w[k] * s_k and b'[k] = beta_k + (b_k - mean_k) * s_k with s_k = gamma_k / sqrt(var_k + eps). */
-void dd_fold_bn(float *w_out, float *b_out, const float *w, const float *bias, const float *gamma, const float *beta,
-                const float *running_mean, const float *running_var, int64_t channels, int64_t per_channel, float eps,
-                int threads) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t k = 0; k < channels; k++) {
-        float s = (gamma ? gamma[k] : 1.0f) / sqrtf(running_var[k] + eps);
-        for (int64_t j = 0; j < per_channel; j++) w_out[k * per_channel + j] = w[k * per_channel + j] * s;
-        b_out[k] = (beta ? beta[k] : 0.0f) + ((bias ? bias[k] : 0.0f) - running_mean[k]) * s;
-    }
 }
 
 dy_status dd_conv_forward(dd_builder *b, const dd_group *gr) {

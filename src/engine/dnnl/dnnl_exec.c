@@ -126,6 +126,7 @@ static int item_operands(const dd_item *it, int32_t *mem) {
     }
     return 0;
 }
+#undef OPERANDS
 
 /* Each arena tensor lives from the first to the last item that touches it (forward items, then backward); each
  * item notes the caller buffers it needs. */

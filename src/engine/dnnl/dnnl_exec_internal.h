@@ -270,11 +270,10 @@ dy_status dd_l2norm_forward(dd_builder *b, const dd_group *gr);
 dy_status dd_l2norm_backward(dd_builder *b, const dd_group *gr);
 
 /* ---- the plain-C kernels of the items, on plain pointers (run by dnnl_exec.c) ---- */
-/* dnnl_batchnorm.c: PyTorch's running-statistics update; num_batches (may be NULL) goes up by one. */
+/* dnnl_batchnorm.c: PyTorch's running-statistics update (num_batches may be NULL), and the evaluation batch norm
+ * folded into a convolution's w_out [channels, per_channel] and b_out [channels] (bias, gamma, beta may be NULL). */
 void dd_running_stats(float *running_mean, float *running_var, float *num_batches, const float *mean,
                       const float *var, int64_t channels, int64_t count, float momentum);
-/* dnnl_conv.c: w_out [channels, per_channel] and b_out [channels] with the batch norm folded in (bias, gamma, beta
- * may be NULL). */
 void dd_fold_bn(float *w_out, float *b_out, const float *w, const float *bias, const float *gamma, const float *beta,
                 const float *running_mean, const float *running_var, int64_t channels, int64_t per_channel, float eps,
                 int threads);
