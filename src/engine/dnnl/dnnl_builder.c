@@ -285,3 +285,40 @@ dy_status dd_weights_out_finish(dd_builder *b, int32_t mem, int32_t user_mem) {
     if (mem == user_mem) return DY_OK;
     return dd_add_reorder(b, mem, user_mem);
 }
+
+dy_status dd_weighted_backward(dd_builder *b, const dy_node *nd, int32_t in, dnnl_primitive_desc_t pd_weights,
+                               dnnl_primitive_desc_t pd_data, int32_t m_src, int32_t m_dy,
+                               const dnnl_memory_desc_t *weights_plain, const dnnl_memory_desc_t *bias,
+                               const dnnl_memory_desc_t *dx) {
+    int32_t m_dw = -1, m_dw_user = -1;
+    dy_status st = dd_weights_out(b, dnnl_primitive_desc_query_md(pd_weights, dnnl_query_diff_weights_md, 0),
+                                  weights_plain, nd->weight, &m_dw, &m_dw_user);
+    if (st != DY_OK) {
+        dnnl_primitive_desc_destroy(pd_weights);
+        dnnl_primitive_desc_destroy(pd_data);
+        return st;
+    }
+    const int32_t m_db = nd->bias >= 0 ? dd_user_mem(b, bias, DD_GRADS, nd->bias) : -1;
+    st = dd_add_primitive(b, pd_weights,
+                          (int[]){DNNL_ARG_SRC, m_src, DNNL_ARG_DIFF_DST, m_dy, DNNL_ARG_DIFF_WEIGHTS, m_dw,
+                                  m_db >= 0 ? DNNL_ARG_DIFF_BIAS : -1, m_db, -1});
+    if (st == DY_OK) st = dd_weights_out_finish(b, m_dw, m_dw_user);
+    if (st != DY_OK) {
+        dnnl_primitive_desc_destroy(pd_data);
+        return st;
+    }
+    b->dinput_only = in == 0; /* the network input's gradient only when the caller asks for it */
+    int32_t m_w = -1;
+    st = dd_weights_in(b, dnnl_primitive_desc_query_md(pd_data, dnnl_query_weights_md, 0), weights_plain, DD_PARAMS,
+                       nd->weight, &m_w);
+    if (st != DY_OK) {
+        dnnl_primitive_desc_destroy(pd_data);
+    } else {
+        const int32_t m_dx = dd_md_equal(dx, dd_value_md(b, in)) ? dd_diff_target(b, in, -1) : dd_arena_mem(b, dx);
+        st = dd_add_primitive(b, pd_data,
+                              (int[]){DNNL_ARG_DIFF_DST, m_dy, DNNL_ARG_WEIGHTS, m_w, DNNL_ARG_DIFF_SRC, m_dx, -1});
+        if (st == DY_OK) st = dd_diff_commit(b, in, m_dx);
+    }
+    b->dinput_only = false;
+    return st;
+}

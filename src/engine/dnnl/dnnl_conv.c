@@ -217,53 +217,23 @@ dy_status dd_conv_backward(dd_builder *b, const dd_group *gr) {
     dnnl_primitive_desc_t hint;
     DY_TRY(forward_pd(b, gr, &cd, NULL, &hint));
 
-    /* weights (and bias) gradient, reordered into the flat gradient buffer */
-    dnnl_convolution_desc_t desc;
-    dnnl_primitive_desc_t pd = NULL;
+    dnnl_convolution_desc_t wdesc, ddesc;
+    dnnl_primitive_desc_t pd_w = NULL, pd_d = NULL;
     dy_status st = dd_check(b,
                             dnnl_convolution_backward_weights_desc_init(
-                                &desc, dnnl_convolution_direct, &cd.src, &cd.weights_any,
+                                &wdesc, dnnl_convolution_direct, &cd.src, &cd.weights_any,
                                 cd.has_bias ? &cd.bias : NULL, dst, cd.strides, cd.pad, cd.pad_r),
                             "convolution backward-weights descriptor");
-    if (st == DY_OK) st = backward_weights_pd(b, nd, &cd, &desc, hint, &pd);
-    int32_t m_dw = -1, m_dw_user = -1;
-    if (st == DY_OK) {
-        st = dd_weights_out(b, dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0), &cd.weights_plain,
-                            nd->weight, &m_dw, &m_dw_user);
-        if (st != DY_OK) dnnl_primitive_desc_destroy(pd);
-    }
-    if (st == DY_OK) {
-        int32_t m_db = nd->bias >= 0 ? dd_user_mem(b, &cd.bias, DD_GRADS, nd->bias) : -1;
-        int args[] = {DNNL_ARG_SRC, m_src, DNNL_ARG_DIFF_DST, m_dy, DNNL_ARG_DIFF_WEIGHTS, m_dw,
-                      m_db >= 0 ? DNNL_ARG_DIFF_BIAS : -1, m_db, -1};
-        st = dd_add_primitive(b, pd, args);
-    }
-    if (st == DY_OK) st = dd_weights_out_finish(b, m_dw, m_dw_user);
-
-    /* data gradient; for the network input only when the caller asks for it */
-    if (st == DY_OK) {
-        b->dinput_only = in == 0;
-        pd = NULL;
+    if (st == DY_OK) st = backward_weights_pd(b, nd, &cd, &wdesc, hint, &pd_w);
+    if (st == DY_OK)
         st = dd_check(b,
-                      dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &cd.src,
+                      dnnl_convolution_backward_data_desc_init(&ddesc, dnnl_convolution_direct, &cd.src,
                                                                &cd.weights_any, dst, cd.strides, cd.pad, cd.pad_r),
                       "convolution backward-data descriptor");
-        if (st == DY_OK) st = dd_pd_create(b, &pd, &desc, NULL, hint, "convolution backward data");
-        int32_t m_w = -1;
-        if (st == DY_OK) {
-            st = dd_weights_in(b, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &cd.weights_plain,
-                               DD_PARAMS, nd->weight, &m_w);
-            if (st != DY_OK) dnnl_primitive_desc_destroy(pd);
-        }
-        if (st == DY_OK) {
-            int32_t m_dx = dd_md_equal(&cd.src, dd_value_md(b, in)) ? dd_diff_target(b, in, -1)
-                                                                   : dd_arena_mem(b, &cd.src);
-            st = dd_add_primitive(b, pd,
-                                  (int[]){DNNL_ARG_DIFF_DST, m_dy, DNNL_ARG_WEIGHTS, m_w, DNNL_ARG_DIFF_SRC, m_dx, -1});
-            if (st == DY_OK) st = dd_diff_commit(b, in, m_dx);
-        }
-        b->dinput_only = false;
-    }
+    if (st == DY_OK) st = dd_pd_create(b, &pd_d, &ddesc, NULL, hint, "convolution backward data");
+    if (st == DY_OK)
+        st = dd_weighted_backward(b, nd, in, pd_w, pd_d, m_src, m_dy, &cd.weights_plain, &cd.bias, &cd.src);
+    else if (pd_w) dnnl_primitive_desc_destroy(pd_w);
     dnnl_primitive_desc_destroy(hint);
     dd_diff_release(b, out);
     return st;

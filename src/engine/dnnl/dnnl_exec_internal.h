@@ -244,6 +244,14 @@ dy_status dd_weights_in(dd_builder *b, const dnnl_memory_desc_t *want, const dnn
 dy_status dd_weights_out(dd_builder *b, const dnnl_memory_desc_t *have, const dnnl_memory_desc_t *plain,
                          int64_t offset, int32_t *mem, int32_t *user_mem);
 dy_status dd_weights_out_finish(dd_builder *b, int32_t mem, int32_t user_mem);
+/* The backward of a layer with weights (convolution, linear) from its two primitive descriptors, both consumed:
+ * d(weights) and d(bias) (when nd has one, in descriptor bias) from src and dy, into the gradient buffer from the
+ * layout pd_weights gives them in; then d(input value in) in layout dx from pd_data, summed into the value's
+ * gradient (for the network input only when the caller asks for it). */
+dy_status dd_weighted_backward(dd_builder *b, const dy_node *nd, int32_t in, dnnl_primitive_desc_t pd_weights,
+                               dnnl_primitive_desc_t pd_data, int32_t m_src, int32_t m_dy,
+                               const dnnl_memory_desc_t *weights_plain, const dnnl_memory_desc_t *bias,
+                               const dnnl_memory_desc_t *dx);
 
 /* ---- dnnl_groups.c: the graph cut into groups, each group's items ---- */
 /* groups [n_nodes] in the order they run; *n_groups of them. */
