@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/distributed.h"
 #include "cli/progress.h"
 
 
@@ -54,12 +55,24 @@ int cmd_pretrain(int argc, char **argv) {
         o.run_dir = given.run_dir;
         o.resume = true;
     }
-    dy_ctx *ctx = cli_context(o.threads, o.backend);
-    if (!ctx) {
+    /* under mpirun/srun: one process of a data-parallel run (every exit below reaches cli_dist_agree or aborts) */
+    cli_dist dist;
+    int status = cli_dist_init(&dist);
+    if (status != 0) {
         free(config_text);
-        return 1;
+        return status;
     }
-    int status = 1;
+    cli_process_label = dist.label;
+    const bool lead = dist.comm.rank == 0; /* writes the run directory and reports */
+    dy_ctx *ctx = cli_context(cli_dist_threads(&dist, o.threads), o.backend);
+    if (!ctx) {
+        status = cli_dist_agree(&dist, 1);
+        cli_dist_end(&dist);
+        free(config_text);
+        return status;
+    }
+    dist.comm.ctx = ctx;
+    status = 1;
     dy_dataset *train = NULL, *test = NULL;
     dy_trainer *tr = NULL;
     dy_pretrain_config cfg;
@@ -68,28 +81,31 @@ int cmd_pretrain(int argc, char **argv) {
         goto done;
     }
     if (cli_pretrain_config(ctx, &o, train, &cfg) != DY_OK) {
-        fprintf(stderr, "dystress pretrain: %s\n", dy_ctx_error(ctx));
+        if (lead) fprintf(stderr, "dystress pretrain: %s\n", dy_ctx_error(ctx));
         status = 2;
         goto done;
     }
     if (cli_mkdirs(o.run_dir) != 0) {
-        fprintf(stderr, "dystress pretrain: cannot create run directory %s: %s\n", o.run_dir, strerror(errno));
+        fprintf(stderr, "dystress pretrain: %scannot create run directory %s: %s\n", dist.label, o.run_dir,
+                strerror(errno));
         goto done;
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/checkpoint-latest.safetensors", o.run_dir);
+    cfg.comm = dist.on ? &dist.comm : NULL;
     if (!o.resume) {
         FILE *existing = fopen(path, "rb");
         if (existing) {
             fclose(existing);
-            fprintf(stderr, "dystress pretrain: %s already holds a run; continue it with --resume or choose another "
-                    "--run-dir\n", o.run_dir);
+            if (lead)
+                fprintf(stderr, "dystress pretrain: %s already holds a run; continue it with --resume or choose "
+                        "another --run-dir\n", o.run_dir);
             status = 2;
             goto done;
         }
         char cpath[4096];
         snprintf(cpath, sizeof cpath, "%s/config.json", o.run_dir);
-        if (cli_write_config(ctx, cpath, specs) != DY_OK) {
+        if (lead && cli_write_config(ctx, cpath, specs) != DY_OK) {
             cli_error(ctx, "config");
             goto done;
         }
@@ -104,37 +120,46 @@ int cmd_pretrain(int argc, char **argv) {
             goto done;
         }
     }
+    if ((status = cli_dist_agree(&dist, 0)) != 0) goto done;
+    status = 1;
     progress pr;
     progress_init(&pr, stderr, 50);
     const dy_model_config *mc = &cfg.model;
-    progress_log(&pr, "dystress pretrain: %s, ResNet-%d width %lld (%s stem), %s, %s profile, %s; %lld train images, "
-                 "batch %lld, %lld epochs; backend %s, %d threads; run %s%s",
+    char procs[64] = "";
+    if (dist.comm.size > 1)
+        snprintf(procs, sizeof procs, " in each of %d processes%s", dist.comm.size, cfg.sync_bn ? " (sync-bn)" : "");
+    if (lead) progress_log(&pr, "dystress pretrain: %s, ResNet-%d width %lld (%s stem), %s, %s profile, %s; %lld train images, "
+                 "batch %lld, %lld epochs; backend %s, %d threads%s; run %s%s",
                  o.data, mc->depth, (long long)mc->width, o.stem, o.framework, o.profile, o.optimizer,
                  (long long)train->count, (long long)o.batch_size, (long long)o.epochs,
-                 dy_backend_name(dy_ctx_backend(ctx)), dy_ctx_threads(ctx), o.run_dir,
+                 dy_backend_name(dy_ctx_backend(ctx)), dy_ctx_threads(ctx), procs, o.run_dir,
                  o.resume ? " (resumed)" : "");
-    if (*cli_backend_warning(ctx)) progress_log(&pr, "%s", cli_backend_warning(ctx));
-    if (o.resume)
+    if (lead && *cli_backend_warning(ctx)) progress_log(&pr, "%s", cli_backend_warning(ctx));
+    if (lead && o.resume)
         progress_log(&pr, "resuming after step %lld", (long long)dy_trainer_step_count(tr));
     cli_install_signal_handlers();
     dy_pretrain_callbacks cb = {.on_step = cli_on_step, .on_message = cli_on_message, .user = &pr};
-    dy_status st = dy_trainer_run(tr, &cb, &cli_stop_signal);
+    dy_status st = dy_trainer_run(tr, lead ? &cb : NULL, &cli_stop_signal);
     progress_end(&pr);
     if (st == DY_ERR_INTERRUPTED) {
-        fprintf(stderr, "dystress pretrain: %s\n", dy_ctx_error(ctx));
-        status = 128 + (int)cli_stop_signal;
+        if (lead) fprintf(stderr, "dystress pretrain: %s\n", dy_ctx_error(ctx));
+        status = 128 + (cli_stop_signal ? (int)cli_stop_signal : SIGTERM); /* another process may have had it */
     } else if (st != DY_OK) {
         cli_error(ctx, "pretrain");
+        cli_dist_abort(&dist, 1); /* the others wait in a collective: end them with this message as the reason */
     } else {
-        fprintf(stderr, "dystress pretrain: done after %lld steps; weights in %s\n",
-                (long long)dy_trainer_step_count(tr), o.run_dir);
+        if (lead)
+            fprintf(stderr, "dystress pretrain: done after %lld steps; weights in %s\n",
+                    (long long)dy_trainer_step_count(tr), o.run_dir);
         status = 0;
     }
 done:
+    if (!dist.agreed) status = cli_dist_agree(&dist, status); /* a setup failure here: tell the others */
     dy_trainer_destroy(tr);
     dy_dataset_free(train);
     dy_dataset_free(test);
     dy_ctx_destroy(ctx);
+    cli_dist_end(&dist);
     free(config_text);
     return status;
 }

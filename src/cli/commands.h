@@ -36,7 +36,9 @@ dy_status cli_open_model(dy_ctx *ctx, const run_options *o, int data_channels, c
 /* The trainer's callbacks, printing through a progress (src/cli/progress.h) passed as user. */
 void cli_on_step(void *user, const dy_step_report *r);
 void cli_on_message(void *user, const char *text);
-/* Prints "dystress: <what>: <ctx error>" to stderr and returns 1. */
+/* Prints "dystress: <label><what>: <ctx error>" to stderr and returns 1. */
 int cli_error(dy_ctx *ctx, const char *what);
+/* Names this process in messages under mpirun ("rank 1 of 4: "), "" alone. */
+extern const char *cli_process_label;
 
 #endif

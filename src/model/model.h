@@ -28,4 +28,8 @@ struct dy_model {
     uint64_t clock;
 };
 
+/* Batch-norm statistics over the processes of a data-parallel run (sync-bn), or NULL for each process's own. sync
+ * must outlive the model; executors planned before are dropped (they are planned again on next use). */
+void dy_model_set_bn_sync(dy_model *m, const dy_bn_sync *sync);
+
 #endif

@@ -12,6 +12,7 @@
 #include "core/context.h"
 #include "core/rng.h"
 #include "engine/ref/ops.h"
+#include "model/model.h"
 #include "train/checkpoint.h"
 
 struct dy_trainer {
@@ -21,11 +22,16 @@ struct dy_trainer {
     dy_model *model, *key_model;     /* key_model: MoCo's momentum encoder, else NULL */
     dy_loss *loss;
     dy_loader *loader;
-    dy_comm comm;
+    dy_comm local_comm, *comm;       /* comm: cfg->comm, else local_comm (one process) */
+    dy_bn_sync bn_sync;              /* sync-bn: batch-norm statistics summed through comm */
     int64_t n_params, out_dim, steps_per_epoch, total_steps;
     int64_t step;                    /* optimizer steps done */
-    float *z, *dz;                   /* SimCLR: [2 B size, out]; MoCo: q, dq [B, out] */
-    float *keys;                     /* MoCo: [B, out] */
+    float *z, *dz;                   /* SimCLR: [2 B, out] (B the global batch); MoCo: q, dq [b, out] (b = B / P) */
+    float *keys;                     /* MoCo: [B, out], every process's keys (they all join the queue) */
+    float *key_images, *key_local;   /* MoCo's shuffled BN over P > 1: view 1 of the global batch and this process's
+                                        slice of its permutation [B + b, C, H, W]; the slice's keys and the
+                                        permuted batch's [b + B, out] */
+    int64_t *shuffle;                /* [B] that permutation */
     float *queue;                    /* MoCo: [moco_queue, out] unit rows, a ring */
     int64_t queue_len, queue_head;
     float *exp_avg_sq;               /* Adam/AdamW second moments [n_params] (first moments: the model's momentum) */
@@ -69,6 +75,12 @@ static dy_status build_segments(dy_trainer *t) {
     return DY_OK;
 }
 
+/* sync-bn's reduction: per-channel sums in double over the processes */
+static dy_status bn_allreduce(void *user, double *buf, int64_t n) {
+    dy_comm *c = user;
+    return c->allreduce_sum_f64(c, buf, n);
+}
+
 dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy_dataset *train,
                             const dy_dataset *test, dy_trainer **out) {
     *out = NULL;
@@ -88,9 +100,26 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
     t->train = train;
     t->test = test;
     t->best_knn = -1;
-    dy_comm_init_local(&t->comm);
+    dy_comm_init_local(&t->local_comm);
+    t->local_comm.ctx = ctx;
+    t->comm = cfg->comm ? cfg->comm : &t->local_comm;
+    const int64_t P = t->comm->size;
     dy_status st;
+    if (cfg->batch_size % P != 0) {
+        st = dy_fail(ctx, DY_ERR_INVALID, "the batch size %lld is not divisible by the %lld processes: --batch-size "
+                     "is the global batch and each process takes an equal slice of it (choose a multiple of %lld)",
+                     (long long)cfg->batch_size, (long long)P, (long long)P);
+        goto fail;
+    }
+    if (cfg->framework == DY_FRAMEWORK_MOCO && cfg->batch_size / P < 2) {
+        st = dy_fail(ctx, DY_ERR_INVALID, "the batch size %lld leaves %lld image per process: MoCo's batch norm needs "
+                     "at least 2 (a larger --batch-size, or fewer processes)", (long long)cfg->batch_size,
+                     (long long)(cfg->batch_size / P));
+        goto fail;
+    }
     if ((st = dy_model_create(ctx, &cfg->model, cfg->seed, &t->model)) != DY_OK) goto fail;
+    t->bn_sync = (dy_bn_sync){.allreduce = bn_allreduce, .user = t->comm};
+    if (cfg->sync_bn) dy_model_set_bn_sync(t->model, &t->bn_sync);
     dy_model_params(t->model, &t->n_params);
     t->out_dim = dy_model_output_dim(t->model);
     if ((st = build_segments(t)) != DY_OK) goto fail;
@@ -101,12 +130,12 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
     lo.normalized_input = false;
     lo.dim = t->out_dim;
     lo.tile = cfg->loss_tile;
-    int64_t b = cfg->batch_size;
+    const int64_t B = cfg->batch_size, b = B / P; /* the global batch, this process's slice */
     if (cfg->framework == DY_FRAMEWORK_SIMCLR) {
         lo.form = DY_LOSS_SIMCLR;
-        lo.max_batch = b * t->comm.size;
-        t->z = dy_alloc((size_t)(2 * b * t->comm.size * t->out_dim) * sizeof(float));
-        t->dz = dy_alloc((size_t)(2 * b * t->comm.size * t->out_dim) * sizeof(float));
+        lo.max_batch = B;
+        t->z = dy_alloc((size_t)(2 * B * t->out_dim) * sizeof(float));
+        t->dz = dy_alloc((size_t)(2 * B * t->out_dim) * sizeof(float));
     } else {
         if (cfg->moco_queue < 1) {
             st = dy_fail(ctx, DY_ERR_INVALID, "the MoCo queue needs at least one key");
@@ -116,8 +145,18 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
         lo.max_batch = b;
         t->z = dy_alloc((size_t)(b * t->out_dim) * sizeof(float));
         t->dz = dy_alloc((size_t)(b * t->out_dim) * sizeof(float));
-        t->keys = dy_alloc((size_t)(b * t->out_dim) * sizeof(float));
+        t->keys = dy_alloc((size_t)(B * t->out_dim) * sizeof(float));
         t->queue = dy_alloc((size_t)(cfg->moco_queue * t->out_dim) * sizeof(float));
+        if (P > 1 && !cfg->sync_bn) {
+            const int64_t in = (int64_t)train->channels * cfg->augment.size[0] * cfg->augment.size[1];
+            t->key_images = dy_alloc((size_t)((B + b) * in) * sizeof(float));
+            t->key_local = dy_alloc((size_t)((b + B) * t->out_dim) * sizeof(float));
+            t->shuffle = malloc((size_t)B * sizeof *t->shuffle);
+            if (!t->key_images || !t->key_local || !t->shuffle) {
+                st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for MoCo's shuffled batch norm");
+                goto fail;
+            }
+        }
         if (!t->keys || !t->queue) {
             st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for the MoCo queue");
             goto fail;
@@ -138,6 +177,8 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
         if ((st = dy_model_create(ctx, &cfg->model, cfg->seed, &t->key_model)) != DY_OK) goto fail;
         memcpy(dy_model_params(t->key_model, NULL), dy_model_params(t->model, NULL),
                (size_t)t->n_params * sizeof(float));
+        /* with sync-bn the keys' statistics are global too (MoCo v3); else BN is shuffled across processes */
+        if (cfg->sync_bn) dy_model_set_bn_sync(t->key_model, &t->bn_sync);
     }
     if (!t->z || !t->dz) {
         st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for embeddings");
@@ -153,7 +194,9 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
     }
 
     dy_loader_options ldo = dy_loader_defaults();
-    ldo.batch_size = b;
+    ldo.batch_size = B; /* global: this process prepares its slice */
+    ldo.shard = t->comm->rank;
+    ldo.shards = (int)P;
     ldo.views = 2;
     ldo.threads = cfg->loader_threads;
     ldo.seed = cfg->seed;
@@ -188,6 +231,9 @@ void dy_trainer_destroy(dy_trainer *t) {
     dy_free(t->z);
     dy_free(t->dz);
     dy_free(t->keys);
+    dy_free(t->key_images);
+    dy_free(t->key_local);
+    free(t->shuffle);
     dy_free(t->queue);
     dy_free(t->exp_avg_sq);
     free(t->segments);
@@ -242,10 +288,11 @@ static dy_status optimizer_step(dy_trainer *t, double lr) {
     float *p = dy_model_params(t->model, NULL), *g = dy_model_grads(t->model, NULL);
     float *m = dy_model_momentum(t->model, NULL);
     const dy_pretrain_config *c = &t->cfg;
-    dy_status st = t->comm.allreduce_sum(&t->comm, g, t->n_params);
+    /* one fused all-reduce of the flat gradient buffer (ResNet-18: 45 MB) */
+    dy_status st = t->comm->allreduce_sum(t->comm, g, t->n_params);
     if (st != DY_OK) return st;
     /* The loss is a mean over the global batch and each process differentiated it for its own rows only, so the
-     * sum over processes is the gradient: nothing to rescale. */
+     * sum over processes is the gradient: nothing to rescale (MoCo's step scales its dq for that). */
     switch (c->optimizer) {
     case DY_OPTIMIZER_SGD: {
         dy_sgd_options o = {.lr = lr, .momentum = c->momentum, .weight_decay = c->weight_decay,
@@ -291,13 +338,13 @@ static dy_status optimizer_step(dy_trainer *t, double lr) {
 
 /* SimCLR: both views through the encoder as one batch of 2B, the loss over the global batch. */
 static dy_status simclr_step(dy_trainer *t, const dy_batch *b, double *loss, dy_loss_diag *diag) {
-    int64_t B = b->batch_size, d = t->out_dim, P = t->comm.size, r = t->comm.rank;
+    int64_t B = b->batch_size, d = t->out_dim, P = t->comm->size, r = t->comm->rank;
     float *zl = t->dz; /* the local embeddings go to dz's memory first: it is free until the loss writes it */
     dy_status st = dy_model_forward_train(t->model, b->images, 2 * B, b->height, b->width, NULL, zl);
     if (st != DY_OK) return st;
     /* global layout [view0 of every process; view1 of every process], so row i's positive is row i + B P */
     for (int v = 0; v < 2; v++)
-        if ((st = t->comm.allgather_rows(&t->comm, t->z + v * B * P * d, zl + v * B * d, B, d)) != DY_OK) return st;
+        if ((st = t->comm->allgather_rows(t->comm, t->z + v * B * P * d, zl + v * B * d, B, d)) != DY_OK) return st;
     float lf;
     if ((st = dy_loss_contrastive(t->loss, t->ctx, B * P, t->z, t->dz, &lf, diag)) != DY_OK) return st;
     *loss = lf;
@@ -308,10 +355,43 @@ static dy_status simclr_step(dy_trainer *t, const dy_batch *b, double *loss, dy_
     return dy_model_backward(t->model, t->dz);
 }
 
+/* MoCo's keys over P > 1 processes without sync-bn, with batch norm shuffled as MoCo does: view 1 of the global
+ * batch is gathered, permuted (the same permutation on every process), each process computes the keys of its slice
+ * of the permuted batch, and the keys are gathered and put back in order. A process's BN statistics then mix images
+ * of every process, so its keys cannot cheat through batch statistics shared with its own queries. */
+static dy_status moco_shuffled_keys(dy_trainer *t, const dy_batch *b) {
+    const int64_t bl = b->batch_size, P = t->comm->size, B = bl * P, d = t->out_dim, r = t->comm->rank;
+    const int64_t in = (int64_t)b->channels * b->height * b->width;
+    float *all = t->key_images, *slice = t->key_images + B * in; /* [B, in] gathered, [b, in] this slice */
+    dy_status st = t->comm->allgather_rows(t->comm, all, b->images + bl * in, bl, in);
+    if (st != DY_OK) return st;
+    for (int64_t i = 0; i < B; i++) t->shuffle[i] = i;
+    dy_rng rng;
+    dy_rng_init(&rng, t->cfg.seed, DY_RNG_SHUFFLE_BN, (uint32_t)t->step, 0);
+    for (int64_t i = B - 1; i > 0; i--) {
+        int64_t j = (int64_t)dy_rng_below(&rng, (uint64_t)i + 1), x = t->shuffle[i];
+        t->shuffle[i] = t->shuffle[j];
+        t->shuffle[j] = x;
+    }
+    for (int64_t i = 0; i < bl; i++)
+        memcpy(slice + i * in, all + t->shuffle[r * bl + i] * in, (size_t)in * sizeof(float));
+    st = dy_model_forward_train(t->key_model, slice, bl, b->height, b->width, NULL, t->key_local);
+    if (st != DY_OK) return st;
+    l2norm_forward(t->key_local, t->key_local, bl, d, 1e-12f); /* the queue holds unit rows */
+    /* the keys in the permuted order, then back in the batch's */
+    float *permuted = t->key_local + bl * d;
+    if ((st = t->comm->allgather_rows(t->comm, permuted, t->key_local, bl, d)) != DY_OK) return st;
+    for (int64_t j = 0; j < B; j++)
+        memcpy(t->keys + t->shuffle[j] * d, permuted + j * d, (size_t)d * sizeof(float));
+    return DY_OK;
+}
+
 /* MoCo v2: queries from view 0 through the encoder, keys from view 1 through the momentum encoder (its own BN),
- * negatives from the queue; then the keys join the queue. */
+ * negatives from the queue; then the keys of every process join the queue (every process holds the same queue).
+ * Over P processes each computes the loss of its b queries; the reported loss is their mean, and dq is scaled by
+ * 1 / P so that the summed gradients are those of that mean. */
 static dy_status moco_step(dy_trainer *t, const dy_batch *b, double *loss, dy_loss_diag *diag) {
-    int64_t B = b->batch_size, d = t->out_dim;
+    int64_t bl = b->batch_size, d = t->out_dim, P = t->comm->size, r = t->comm->rank;
     int64_t in = (int64_t)b->channels * b->height * b->width;
     const dy_pretrain_config *c = &t->cfg;
     /* momentum update of the key encoder before computing keys, as MoCo does */
@@ -320,17 +400,37 @@ static dy_status moco_step(dy_trainer *t, const dy_batch *b, double *loss, dy_lo
     float m = (float)c->moco_momentum;
 #pragma omp parallel for num_threads(t->ctx->threads)
     for (int64_t i = 0; i < t->n_params; i++) pk[i] = m * pk[i] + (1.0f - m) * pq[i];
-    dy_status st = dy_model_forward_train(t->key_model, b->images + B * in, B, b->height, b->width, NULL, t->keys);
-    if (st != DY_OK) return st;
-    if ((st = dy_model_forward_train(t->model, b->images, B, b->height, b->width, NULL, t->z)) != DY_OK) return st;
-    /* the queue holds unit rows, so keys are normalised here, once */
-    l2norm_forward(t->keys, t->keys, B, d, 1e-12f);
+    dy_status st;
+    if (t->shuffle) { /* P > 1 without sync-bn */
+        if ((st = moco_shuffled_keys(t, b)) != DY_OK) return st;
+    } else {
+        float *own = t->keys + r * bl * d;
+        st = dy_model_forward_train(t->key_model, b->images + bl * in, bl, b->height, b->width, NULL, own);
+        if (st != DY_OK) return st;
+        /* the queue holds unit rows, so keys are normalised here, once */
+        l2norm_forward(own, own, bl, d, 1e-12f);
+        if (P > 1 && (st = t->comm->allgather_rows(t->comm, t->keys, own, bl, d)) != DY_OK) return st;
+    }
+    if ((st = dy_model_forward_train(t->model, b->images, bl, b->height, b->width, NULL, t->z)) != DY_OK) return st;
     float lf;
-    st = dy_loss_moco(t->loss, t->ctx, B, t->z, t->keys, t->queue, t->queue_len, t->dz, &lf, diag);
+    st = dy_loss_moco(t->loss, t->ctx, bl, t->z, t->keys + r * bl * d, t->queue, t->queue_len, t->dz, &lf, diag);
     if (st != DY_OK) return st;
     *loss = lf;
+    if (P > 1) {
+        const float inv = 1.0f / (float)P;
+        for (int64_t i = 0; i < bl * d; i++) t->dz[i] *= inv;
+        /* the reported figures: means over the processes (the hardest negative stays this process's) */
+        double f[7] = {lf, diag->pos_sim_mean, diag->neg_sim_mean, diag->pos_tau_mean, diag->neg_tau_mean,
+                       diag->frac_near_tau_min, diag->frac_near_tau_max};
+        if ((st = t->comm->allreduce_sum_f64(t->comm, f, 7)) != DY_OK) return st;
+        *loss = f[0] / (double)P;
+        diag->loss = *loss;
+        diag->pos_sim_mean = f[1] / (double)P, diag->neg_sim_mean = f[2] / (double)P;
+        diag->pos_tau_mean = f[3] / (double)P, diag->neg_tau_mean = f[4] / (double)P;
+        diag->frac_near_tau_min = f[5] / (double)P, diag->frac_near_tau_max = f[6] / (double)P;
+    }
     if ((st = dy_model_backward(t->model, t->dz)) != DY_OK) return st;
-    for (int64_t i = 0; i < B; i++) {
+    for (int64_t i = 0; i < bl * P; i++) {
         memcpy(t->queue + t->queue_head * d, t->keys + i * d, (size_t)d * sizeof(float));
         t->queue_head = (t->queue_head + 1) % c->moco_queue;
         if (t->queue_len < c->moco_queue) t->queue_len++;
@@ -444,17 +544,21 @@ static dy_status open_metrics(dy_trainer *t) {
 }
 
 static void log_step(dy_trainer *t, const dy_step_report *r) {
+    if (!t->metrics) return; /* not rank 0 */
     const dy_loss_diag *g = &r->diag;
     fprintf(t->metrics,
             "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.7g, \"lr\": %.7g, \"pos_sim\": %.6g, \"neg_sim\": %.6g, "
             "\"neg_sim_max\": %.6g, \"pos_tau\": %.6g, \"neg_tau\": %.6g, \"frac_tau_min\": %.6g, "
-            "\"frac_tau_max\": %.6g, \"images_per_s\": %.1f}\n",
+            "\"frac_tau_max\": %.6g, \"images_per_s\": %.1f",
             (long long)r->step + 1, (long long)r->epoch + 1, r->loss, r->lr, g->pos_sim_mean, g->neg_sim_mean,
             g->neg_sim_max, g->pos_tau_mean, g->neg_tau_mean, g->frac_near_tau_min, g->frac_near_tau_max,
             r->images_per_s);
+    if (t->comm->size > 1) fprintf(t->metrics, ", \"processes\": %d, \"comm_s\": %.6f", t->comm->size, r->comm_s);
+    fputs("}\n", t->metrics);
 }
 
 static dy_status checkpoint_named(dy_trainer *t, const char *name) {
+    if (t->comm->rank != 0) return DY_OK; /* every process holds the same global state: rank 0 writes it */
     char path[4096];
     path_in_run(path, sizeof path, t, name);
     return dy_trainer_save_checkpoint(t, path);
@@ -462,7 +566,7 @@ static dy_status checkpoint_named(dy_trainer *t, const char *name) {
 
 static dy_status after_epoch(dy_trainer *t, const dy_pretrain_callbacks *cb, int64_t epoch, bool last) {
     const dy_pretrain_config *c = &t->cfg;
-    bool monitor = t->test && c->knn_every >= 0 && t->test->num_classes > 0 &&
+    bool monitor = t->comm->rank == 0 && t->test && c->knn_every >= 0 && t->test->num_classes > 0 &&
                    (last || (c->knn_every > 0 && (epoch + 1) % c->knn_every == 0));
     if (!monitor) return DY_OK;
     double top1 = 0, top5 = 0, t0 = now_seconds();
@@ -485,13 +589,13 @@ static dy_status after_epoch(dy_trainer *t, const dy_pretrain_callbacks *cb, int
 
 dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatile sig_atomic_t *stop) {
     const dy_pretrain_config *c = &t->cfg;
-    dy_status st = open_metrics(t);
+    dy_status st = t->comm->rank == 0 ? open_metrics(t) : DY_OK;
     if (st != DY_OK) return st;
     int64_t end = t->total_steps;
     if (c->max_steps > 0 && c->max_steps < end) end = c->max_steps;
     while (t->step < end) {
         int64_t epoch = t->step / t->steps_per_epoch, in_epoch = t->step % t->steps_per_epoch;
-        double t0 = now_seconds();
+        double t0 = now_seconds(), comm0 = t->comm->seconds;
         dy_batch b;
         if ((st = dy_loader_next(t->loader, &b)) != DY_OK) return st;
         if (b.epoch != epoch || b.step != in_epoch)
@@ -514,26 +618,30 @@ dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatil
             }
             return st;
         }
-        r.images_per_s = (double)(b.batch_size * b.views) / fmax(now_seconds() - t0, 1e-9);
+        /* every process stops after the same step: the stop flag (a signal to any of them) is agreed on */
+        int stop_flag = stop && *stop;
+        if ((st = t->comm->any(t->comm, &stop_flag)) != DY_OK) return st;
+        r.images_per_s = (double)(b.batch_size * b.views * t->comm->size) / fmax(now_seconds() - t0, 1e-9);
+        r.comm_s = t->comm->seconds - comm0;
         t->step++;
         log_step(t, &r);
-        fflush(t->metrics); /* so that `tail -f metrics.jsonl` and plotting scripts see every step */
+        if (t->metrics) fflush(t->metrics); /* so that `tail -f metrics.jsonl` and plotting scripts see every step */
         if (cb && cb->on_step) cb->on_step(cb->user, &r);
         bool epoch_done = t->step % t->steps_per_epoch == 0;
         /* the monitor runs at epoch ends only, so an invocation cut short by --max-steps or a signal leaves the
          * same state (best kNN, its checkpoint) as an uninterrupted run */
         if (epoch_done && (st = after_epoch(t, cb, epoch, t->step == t->total_steps)) != DY_OK) return st;
         bool periodic = c->checkpoint_every > 0 ? t->step % c->checkpoint_every == 0 : epoch_done;
-        bool stopping = stop && *stop;
+        bool stopping = stop_flag != 0;
         if (periodic || stopping || t->step == end) {
-            fflush(t->metrics);
+            if (t->metrics) fflush(t->metrics);
             if ((st = checkpoint_named(t, "checkpoint-latest.safetensors")) != DY_OK) return st;
         }
         if (stopping && t->step < end)
             return dy_fail(t->ctx, DY_ERR_INTERRUPTED, "interrupted after step %lld; checkpoint saved, continue "
                            "with --resume", (long long)t->step);
     }
-    fflush(t->metrics);
+    if (t->metrics) fflush(t->metrics);
     if (t->step == t->total_steps) return checkpoint_named(t, "checkpoint-final.safetensors");
     return DY_OK;
 }

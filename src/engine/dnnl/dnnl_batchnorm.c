@@ -90,6 +90,7 @@ static dy_status host_backward(dd_builder *b, const dd_group *gr) {
 }
 
 dy_status dd_bn_forward(dd_builder *b, const dd_group *gr) {
+    if (b->train && b->g->bn_sync) return dd_bn_sync_forward(b, gr); /* statistics over the processes */
     if (blocked_host(b, b->g->nodes[gr->main].in[0])) return host_forward(b, gr);
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
@@ -154,6 +155,7 @@ dy_status dd_bn_forward(dd_builder *b, const dd_group *gr) {
 }
 
 dy_status dd_bn_backward(dd_builder *b, const dd_group *gr) {
+    if (b->train && b->g->bn_sync) return dd_bn_sync_backward(b, gr);
     if (blocked_host(b, b->g->nodes[gr->main].in[0])) return host_backward(b, gr);
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;

@@ -411,6 +411,14 @@ static dy_status run(dd_exec *e, const dd_program *p) {
         case DD_ITEM_L2NORM_BACKWARD: dnnl_stream_wait(stream), dd_run_l2norm_backward(e, it); break;
         case DD_ITEM_BN_FORWARD: dnnl_stream_wait(stream), dd_run_bn_blocked_forward(e, it); break;
         case DD_ITEM_BN_BACKWARD: dnnl_stream_wait(stream), dd_run_bn_blocked_backward(e, it); break;
+        case DD_ITEM_BN_SYNC_FORWARD:
+        case DD_ITEM_BN_SYNC_BACKWARD: {
+            dnnl_stream_wait(stream);
+            dy_status st = it->kind == DD_ITEM_BN_SYNC_FORWARD ? dd_run_bn_sync_forward(e, it)
+                                                                : dd_run_bn_sync_backward(e, it);
+            if (st != DY_OK) return st;
+            break;
+        }
         }
     }
     dnnl_stream_wait(stream);

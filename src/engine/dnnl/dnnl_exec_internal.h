@@ -57,7 +57,9 @@ typedef enum {
     DD_ITEM_L2NORM_FORWARD,
     DD_ITEM_L2NORM_BACKWARD,
     DD_ITEM_BN_FORWARD,    /* training batch norm (+ ReLU) on nChw16c (dnnl_bn_blocked.c) */
-    DD_ITEM_BN_BACKWARD
+    DD_ITEM_BN_BACKWARD,
+    DD_ITEM_BN_SYNC_FORWARD, /* training batch norm (+ ReLU) over the processes, any layout (dnnl_bn_sync.c) */
+    DD_ITEM_BN_SYNC_BACKWARD
 } dd_item_kind;
 
 #define DD_MAX_ARGS 16
@@ -221,6 +223,12 @@ void dd_run_l2norm_backward(dd_exec *e, const dd_item *it);
 void dd_run_bn_blocked_forward(dd_exec *e, const dd_item *it);
 void dd_run_bn_blocked_backward(dd_exec *e, const dd_item *it);
 float *dd_ptr(dd_exec *e, int32_t mem);
+
+/* Sync-bn (dnnl_bn_sync.c): with the graph's bn_sync set, every training batch norm is built and run there. */
+dy_status dd_bn_sync_forward(dd_builder *b, const dd_group *gr);
+dy_status dd_bn_sync_backward(dd_builder *b, const dd_group *gr);
+dy_status dd_run_bn_sync_forward(dd_exec *e, const dd_item *it);
+dy_status dd_run_bn_sync_backward(dd_exec *e, const dd_item *it);
 
 /* dnnl_memory_plan.c: offsets for every tensor so that tensors alive at the same time do not overlap; returns
  * the arena size in bytes. */
