@@ -114,11 +114,11 @@ int main(int argc, char **argv) {
     if (dy_loss_create(ctx, &lo, &loss) != DY_OK) return fprintf(stderr, "%s\n", dy_ctx_error(ctx)), 1;
     int64_t n_params = 0;
     float *params = dy_model_params(m, &n_params), *grads = dy_model_grads(m, NULL);
-    float *momentum = dy_model_momentum(m, NULL);
+    float *momentum = calloc((size_t)n_params, sizeof(float)); /* the optimizer's state */
     float *x = malloc(sizeof(float) * (size_t)(n * 3 * size * size));
     float *z = malloc(sizeof(float) * (size_t)(n * out_dim)), *dz = malloc(sizeof(float) * (size_t)(n * out_dim));
     double *times = malloc(sizeof(double) * (size_t)(steps > 0 ? steps : 1));
-    if (!x || !z || !dz || !times) return fprintf(stderr, "out of memory\n"), 1;
+    if (!x || !z || !dz || !times || !momentum) return fprintf(stderr, "out of memory\n"), 1;
     /* the two views of 128 images: any numbers do for timing; a fixed pattern keeps runs comparable */
     for (int64_t i = 0; i < n * 3 * size * size; i++) x[i] = (float)((i * 7919) % 255) / 127.5f - 1.0f;
     dy_sgd_options so = {.lr = 0.06, .momentum = 0.9, .weight_decay = 5e-4};
@@ -174,7 +174,7 @@ int main(int argc, char **argv) {
             printf("ratio dystress fp32 / best torch fp32: %.2fx images/s; peak RSS %.2fx\n", ips / best[0],
                    peak / best_peak[0]);
     }
-    free(x), free(z), free(dz), free(times), free(losses);
+    free(x), free(momentum), free(z), free(dz), free(times), free(losses);
     dy_loss_destroy(loss);
     dy_model_destroy(m);
     dy_ctx_destroy(ctx);

@@ -4,6 +4,7 @@
 #include "dystress.h"
 #include "fixture.h"
 #include "loss/fastmath.h"
+#include "loss/loss_state.h"
 #include "loss/temperature.h"
 #include "testlib.h"
 
@@ -369,6 +370,54 @@ static void test_moco_queue_ring(void) {
     dy_loss_destroy(L);
 }
 
+/* The loss's own queue receives keys the caller normalised exactly as given (normalising again could move a last
+ * bit), other keys as the loss normalises them; its named tensor and position are what a checkpoint saves. */
+static void test_moco_queue_keys_as_given(void) {
+    const int64_t n = 4, d = 16, cap = 8;
+    dy_loss *L = make_loss(ctx1, DY_LOSS_MOCO, dy_tau_cosine(0.07f, 0.2f), false, true, n, d, 0, cap);
+    if (!L) return;
+    float q[4 * 16], raw[4 * 16], unit[4 * 16], loss;
+    for (int i = 0; i < n * d; i++) {
+        q[i] = (float)((i * 5) % 11) - 5.0f + 0.5f;
+        raw[i] = (float)((i * 7) % 13) - 6.0f + 0.25f;
+    }
+    double norm[4];
+    for (int64_t r = 0; r < n; r++) {
+        double ss = 0;
+        for (int64_t c = 0; c < d; c++) ss += (double)raw[r * d + c] * raw[r * d + c];
+        norm[r] = sqrt(ss);
+        for (int64_t c = 0; c < d; c++) unit[r * d + c] = (float)(raw[r * d + c] * (1.0 / norm[r])); /* the caller's */
+    }
+    dy_tensor_list l = {0};
+    dy_loss_list_tensors(L, &l);
+    const dy_named_tensor *qt = dy_tensor_list_find(&l, "moco.queue");
+    if (!CHECK(qt && qt->ndim == 2 && qt->shape[0] == cap && qt->shape[1] == d, "the queue is the named tensor "
+               "moco.queue [%lld, %lld]", (long long)cap, (long long)d)) {
+        dy_tensor_list_free(&l);
+        dy_loss_destroy(L);
+        return;
+    }
+    const float *queue = qt->data;
+    CHECK(dy_loss_moco(L, ctx1, n, q, unit, NULL, 0, NULL, &loss, NULL) == DY_OK, "unit keys: %s", dy_ctx_error(ctx1));
+    CHECK(memcmp(queue, unit, sizeof unit) == 0, "keys of unit norm enter the queue bit for bit as given");
+    CHECK(dy_loss_moco(L, ctx1, n, q, raw, NULL, 0, NULL, &loss, NULL) == DY_OK, "raw keys: %s", dy_ctx_error(ctx1));
+    bool normalised = true;
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t c = 0; c < d; c++) normalised &= queue[(n + r) * d + c] == (float)(raw[r * d + c] / norm[r]);
+    CHECK(normalised, "raw keys enter normalised");
+    int64_t len, head;
+    dy_loss_queue_position(L, &len, &head);
+    CHECK(len == cap && head == 0, "the queue is full and wrapped: length %lld, head %lld", (long long)len,
+          (long long)head);
+    CHECK(dy_loss_queue_position_fits(L, 3, 7) && !dy_loss_queue_position_fits(L, 9, 0) &&
+              !dy_loss_queue_position_fits(L, 3, 8) && !dy_loss_queue_position_fits(L, -1, 0),
+          "a saved position must fit the queue");
+    dy_loss_queue_set_position(L, 3, 7);
+    CHECK(dy_loss_queue_length(L) == 3, "a restored position holds");
+    dy_tensor_list_free(&l);
+    dy_loss_destroy(L);
+}
+
 static void test_moco_threads_identical(void) {
     const int64_t n = 300, d = 64, K = 2000; /* n K d above the loss's threshold for a second thread */
     dy_loss *L = make_loss(ctx2, DY_LOSS_MOCO, dy_tau_shifted(0.07f, 0.2f, 0.2f, 0.8f), false, true, n, d, 16, 0);
@@ -703,6 +752,7 @@ int main(void) {
         }
     test_fixture_moco("loss_mocodcl_cosine_raw.bin");
     test_moco_queue_ring();
+    test_moco_queue_keys_as_given();
     test_moco_threads_identical();
     test_blocked_vs_naive();
     test_shifted_mask_matters();

@@ -185,7 +185,7 @@ static void test_resnet18_train(dy_ctx *ctx) {
     /* Three SGD steps as torch.optim.SGD(lr 0.1, momentum 0.9, weight decay 5e-4), the loss sum(z * dz). */
     dy_sgd_options o = {.lr = 0.1, .momentum = 0.9, .weight_decay = 5e-4};
     int64_t np;
-    float *params = dy_model_params(m, &np);
+    float *params = dy_model_params(m, &np), *momentum = calloc((size_t)np, sizeof(float)); /* the optimizer's state */
     static const char *keep[] = {"conv1.weight", "layer1.0.bn1.weight", "layer3.1.conv2.weight",
                                  "layer2.0.downsample.0.weight", "head.3.weight", "head.4.bias"};
     for (int step = 0; step < 3; step++) {
@@ -196,7 +196,7 @@ static void test_resnet18_train(dy_ctx *ctx) {
             close_to(fx, name, z, n * out, TOL);
             CHECK(dy_model_backward(m, dz) == DY_OK, "backward %d", step);
         }
-        CHECK(dy_sgd_step(ctx, &o, params, dy_model_grads(m, NULL), dy_model_momentum(m, NULL), np, step) == DY_OK,
+        CHECK(dy_sgd_step(ctx, &o, params, dy_model_grads(m, NULL), momentum, np, step) == DY_OK,
               "sgd step %d: %s", step, dy_ctx_error(ctx));
         for (int k = 0; k < 6; k++) {
             const dy_tensor_info *t = tensor(m, keep[k]);
@@ -205,6 +205,7 @@ static void test_resnet18_train(dy_ctx *ctx) {
         }
     }
     check_state(m, fx, "final.");
+    free(momentum);
     free(input);
     free(dz);
     free(h);

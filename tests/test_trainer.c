@@ -9,6 +9,7 @@
 
 #include "core/rng.h"
 #include "data/dataset.h"
+#include "io/safetensors.h"
 #include "testlib.h"
 #include "train/pretrain.h"
 
@@ -23,6 +24,29 @@ static dy_dataset *tiny_dataset(dy_ctx *ctx, int64_t count) {
     }
     if (dy_dataset_set_classes(ctx, ds, 4, NULL, "tiny") != DY_OK) return NULL;
     return ds;
+}
+
+/* Copies the safetensors file from to to with element k of the I64 tensor name set to v. */
+static dy_status rewrite_i64(dy_ctx *ctx, const char *from, const char *to, const char *name, int64_t k, int64_t v) {
+    dy_st_file f;
+    dy_status st = dy_st_read(ctx, from, &f);
+    if (st != DY_OK) return st;
+    dy_st_entry *e = calloc((size_t)f.count, sizeof *e);
+    int64_t changed[8] = {0};
+    for (int64_t i = 0; e && i < f.count; i++) {
+        const dy_st_tensor *t = &f.tensors[i];
+        e[i] = (dy_st_entry){.name = t->name, .dtype = t->dtype, .ndim = t->ndim, .data = t->data};
+        memcpy(e[i].shape, t->shape, sizeof e[i].shape);
+        if (!strcmp(t->name, name) && t->dtype == DY_ST_I64 && k < t->numel && t->numel <= 8) {
+            memcpy(changed, t->data, t->nbytes);
+            changed[k] = v;
+            e[i].data = changed;
+        }
+    }
+    st = e ? dy_st_write(ctx, to, e, f.count) : DY_ERR_NOMEM;
+    free(e);
+    dy_st_free(&f);
+    return st;
 }
 
 static dy_pretrain_config base_config(dy_ctx *ctx, const dy_dataset *ds, const char *run_dir) {
@@ -156,6 +180,24 @@ int main(void) {
     st = dy_trainer_load_checkpoint(t3, ckpt);
     CHECK(st == DY_ERR_MISMATCH && strstr(dy_ctx_error(ctx), "key_encoder"), "a SimCLR checkpoint is not a MoCo one: %s",
           dy_ctx_error(ctx));
+
+    /* another format version is refused, naming it; counters that do not fit the queue are refused; nothing changes */
+    char other[600];
+    snprintf(other, sizeof other, "%s/other.safetensors", dir);
+    for (int64_t i = 0; i < n; i++) p[i] += 1.0f;
+    CHECK(rewrite_i64(ctx, ckpt, other, "trainer.version", 0, 2) == DY_OK, "a version 2 file written");
+    st = dy_trainer_load_checkpoint(t, other);
+    CHECK(st == DY_ERR_MISMATCH && strstr(dy_ctx_error(ctx), "version 2, this build reads 1"),
+          "another format version refused: %s", dy_ctx_error(ctx));
+    CHECK(rewrite_i64(ctx, ckpt, other, "trainer.counters", 1, 5) == DY_OK, "a file with a queue length written");
+    st = dy_trainer_load_checkpoint(t, other);
+    CHECK(st == DY_ERR_FORMAT && strstr(dy_ctx_error(ctx), "queue length 5"),
+          "a queue length without a queue refused: %s", dy_ctx_error(ctx));
+    CHECK(rewrite_i64(ctx, ckpt, other, "trainer.counters", 0, 1000000) == DY_OK, "a file past the end written");
+    st = dy_trainer_load_checkpoint(t, other);
+    CHECK(st == DY_ERR_MISMATCH && strstr(dy_ctx_error(ctx), "outside this run"), "a step past the run refused: %s",
+          dy_ctx_error(ctx));
+    CHECK(p[0] == copy[0] + 1.0f && dy_trainer_step_count(t) == 0, "refused loads changed nothing");
 
     /* bad configurations are refused with a message */
     dy_pretrain_config bad = c;

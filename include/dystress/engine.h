@@ -1,7 +1,7 @@
 /* dystress — engine API: ResNet encoders with a projection head, trained on the CPU. Included by dystress.h.
  *
  * A dy_model holds a network (ResNet-18 or -50 with the CIFAR or ImageNet stem, optionally the SimCLR projection
- * head), its parameters, gradients, optimizer state and batch-norm statistics — each ONE contiguous float buffer —
+ * head), its parameters, gradients and batch-norm statistics — each ONE contiguous float buffer —
  * and planned executors for the batch and image sizes it has seen. Tensor layouts are PyTorch's; names are
  * torchvision's ("conv1.weight", "layer2.0.downsample.1.running_mean", the head under "head.").
  *
@@ -9,8 +9,8 @@
  *     dy_model_forward_train(m, x, n, h, w, feats, z);   // x [n, c, h, w] -> feats [n, d], z [n, out]
  *     ... loss, dz [n, out] ...
  *     dy_model_backward(m, dz);                          // grads = d(loss)/d(params), assigned
- *     float *p = dy_model_params(m, &count), *g = dy_model_grads(m, NULL), *v = dy_model_momentum(m, NULL);
- *     ... optimizer over the flat buffers ...
+ *     float *p = dy_model_params(m, &count), *g = dy_model_grads(m, NULL);
+ *     ... optimizer over the flat buffers (include/dystress/optim.h; its state is the caller's, [count] floats) ...
  */
 #ifndef DYSTRESS_ENGINE_H
 #define DYSTRESS_ENGINE_H
@@ -41,7 +41,7 @@ typedef struct dy_model dy_model;
 
 /* Builds the network of config and initialises it as PyTorch does by default (kaiming-normal fan-out convs,
  * BN weight 1 bias 0, running mean 0 var 1, head linears U(-1/sqrt(fan_in), 1/sqrt(fan_in))) from the seeded
- * Philox stream (seed, DY_RNG_INIT, tensor index). Gradients and momentum start at zero. The model keeps ctx
+ * Philox stream (seed, DY_RNG_INIT, tensor index). Gradients start at zero. The model keeps ctx
  * (which must outlive it) and runs on ctx's backend. */
 DY_API dy_status dy_model_create(dy_ctx *ctx, const dy_model_config *config, uint64_t seed, dy_model **out);
 DY_API void dy_model_destroy(dy_model *m);
@@ -51,13 +51,13 @@ DY_API int64_t dy_model_feature_dim(const dy_model *m);
 /* Width of the model output: head_out with the head, the feature width without. */
 DY_API int64_t dy_model_output_dim(const dy_model *m);
 
-/* The flat buffers; *count (when count is not NULL) receives the number of floats. Parameters, gradients and
- * momentum share one layout (a tensor's offset is the same in all three); state holds BN running statistics.
+/* The flat buffers; *count (when count is not NULL) receives the number of floats. Parameters and gradients (and
+ * an optimizer's state over them) share one layout (a tensor's offset is the same in each); state holds BN running
+ * statistics.
  * Two models of the same configuration have the same layouts, so copying between their buffers is valid (a MoCo
  * key encoder, an exponential moving average, a checkpoint). dy_model_tensors gives the offset of each tensor. */
 DY_API float *dy_model_params(dy_model *m, int64_t *count);
 DY_API float *dy_model_grads(dy_model *m, int64_t *count);
-DY_API float *dy_model_momentum(dy_model *m, int64_t *count);
 DY_API float *dy_model_state(dy_model *m, int64_t *count);
 
 /* Training-mode forward on input [n, in_channels, h, w] (NCHW): batch statistics, running statistics updated.
@@ -80,7 +80,7 @@ DY_API int64_t dy_model_memory(const dy_model *m);
 
 /* The named tensors of the model in torchvision's state_dict order. */
 typedef enum {
-    DY_TENSOR_PARAM = 0, /* in the parameter (and gradient, momentum) buffer */
+    DY_TENSOR_PARAM = 0, /* in the parameter (and gradient) buffer */
     DY_TENSOR_STATE = 1  /* in the state buffer (BN running statistics) */
 } dy_tensor_kind;
 

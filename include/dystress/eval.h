@@ -173,6 +173,10 @@ typedef struct {
     double knn_seconds, linear_seconds;   /* wall-clock time of each protocol */
 } dy_raw_baseline;
 
+/* The raw-pixel features themselves: images [n, pixels] as floats scaled to [0, 1] (what the baseline evaluates and
+ * what `dystress eval` uses without a checkpoint); *features is allocated [n, pixels], free with free(). */
+DY_API dy_status dy_eval_pixel_features(dy_ctx *ctx, const uint8_t *images, int64_t n, int64_t pixels,
+                                        float **features);
 DY_API dy_status dy_eval_raw_pixels(dy_ctx *ctx, const uint8_t *train_images, const int64_t *train_labels,
                                     int64_t n_train, const uint8_t *test_images, const int64_t *test_labels,
                                     int64_t n_test, int64_t pixels, int64_t classes, const dy_knn_options *knn_opts,

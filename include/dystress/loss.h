@@ -14,7 +14,7 @@
  *     loss_i = -a(q_i, k_i) + log( exp(a(q_i, k_i)) + sum_j exp(a(q_i, c_j)) ),   loss = (1/N) sum_i loss_i
  * (decoupled: the positive term leaves the denominator). The gradient is taken with respect to the queries only
  * (the keys come from a momentum encoder). The queue is kept by the caller (passed to each call, rows already
- * L2-normalised) or by the loss object (a ring buffer of queue_capacity rows, filled after each call).
+ * L2-normalised) or by the loss object (a ring buffer of queue_capacity rows, filled with the keys after each call).
  *
  * The computation is blocked: similarities are computed tile by tile with GEMM, the per-row normaliser with a
  * running maximum (log-sum-exp), and the backward recomputes the tiles (as flash attention does), so the 2N x 2N
@@ -142,8 +142,8 @@ DY_API dy_status dy_loss_contrastive(dy_loss *loss, dy_ctx *ctx, int64_t n, cons
 
 /* The MoCo form. n queries (1 <= n <= max_batch): q and k are n x dim (raw or normalised as the options say;
  * keys are normalised too but get no gradient). queue: queue_len x dim unit-norm rows kept by the caller, or NULL to
- * use the library's ring buffer, which then receives this call's (normalised) keys after the loss is computed
- * (the oldest rows are overwritten). dq: n x dim, d loss / d q (may be NULL). A decoupled loss needs at least one
+ * use the library's ring buffer, which then receives this call's keys after the loss is computed (the oldest rows
+ * are overwritten): a key of unit norm (within 1e-6: the caller normalised it) as given, another normalised. dq: n x dim, d loss / d q (may be NULL). A decoupled loss needs at least one
  * queue row. Errors as dy_loss_contrastive, plus NaN/Inf or non-unit rows in the queue. */
 DY_API dy_status dy_loss_moco(dy_loss *loss, dy_ctx *ctx, int64_t n, const float *q, const float *k,
                               const float *queue, int64_t queue_len, float *dq, float *loss_out, dy_loss_diag *diag);

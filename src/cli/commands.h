@@ -17,8 +17,6 @@ extern volatile sig_atomic_t cli_stop_signal; /* the signal number that asked us
 void cli_install_signal_handlers(void);
 /* mkdir -p; 0 or -1 with errno. */
 int cli_mkdirs(const char *path);
-/* Reads a whole file into a NUL-terminated malloc'ed buffer; NULL on failure. */
-char *cli_read_file(const char *path);
 /* Writes the options as JSON to path atomically. */
 dy_status cli_write_config(dy_ctx *ctx, const char *path, const opt_spec *specs);
 /* Fills o from the config.json of a run directory (defaults first). 0, or -1 with a message printed. */

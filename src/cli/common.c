@@ -8,7 +8,8 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "io/atomic_file.h"
-#include "train/checkpoint.h"
+#include "io/read_file.h"
+#include "model/model.h"
 
 volatile sig_atomic_t cli_stop_signal = 0;
 
@@ -47,30 +48,6 @@ int cli_mkdirs(const char *path) {
     return 0;
 }
 
-char *cli_read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (len + 1 == cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (buf) buf[len] = 0;
-    return buf;
-}
-
 dy_status cli_write_config(dy_ctx *ctx, const char *path, const opt_spec *specs) {
     dy_atomic_file af;
     dy_status st = dy_atomic_open(ctx, &af, path);
@@ -82,9 +59,11 @@ dy_status cli_write_config(dy_ctx *ctx, const char *path, const opt_spec *specs)
 int cli_load_run_config(const char *run_dir, opt_spec *specs, char **text_out) {
     char path[4096], err[512];
     snprintf(path, sizeof path, "%s/config.json", run_dir);
-    char *text = cli_read_file(path);
-    if (!text) {
-        fprintf(stderr, "dystress: cannot read %s: %s\n", path, strerror(errno));
+    char *text;
+    size_t size;
+    errno = 0;
+    if (dy_read_file(NULL, path, (uint8_t **)&text, &size, (size_t)1 << 24) != DY_OK) {
+        fprintf(stderr, "dystress: cannot read %s: %s\n", path, errno ? strerror(errno) : "larger than 16 MiB");
         return -1;
     }
     for (opt_spec *s = specs; s->name; s++)
@@ -152,7 +131,7 @@ dy_status cli_open_model(dy_ctx *ctx, const run_options *o, int data_channels, c
     mc.head = with_head;
     dy_status st = dy_model_create(ctx, &mc, (uint64_t)o->seed, out);
     if (st != DY_OK || !*checkpoint) return st;
-    st = dy_checkpoint_load_model(ctx, checkpoint, *out);
+    st = dy_model_load_from(*out, checkpoint);
     if (st != DY_OK) {
         dy_model_destroy(*out);
         *out = NULL;

@@ -14,13 +14,8 @@ dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *train, co
     if (st != DY_OK) return st;
     if (model) return dy_embed_dataset(ctx, model, ds, &eval_aug, 256, false, features, dim);
     /* raw pixels as METHOD.md measures them: values scaled to [0, 1], flattened */
-    int64_t d = (int64_t)ds->channels * ds->height * ds->width;
-    float *f = malloc((size_t)(ds->count * d) * sizeof(float));
-    if (!f) return dy_fail(ctx, DY_ERR_NOMEM, "out of memory for pixel features");
-    for (int64_t i = 0; i < ds->count * d; i++) f[i] = (float)ds->pixels[i] * (1.0f / 255.0f);
-    *features = f;
-    *dim = d;
-    return DY_OK;
+    *dim = (int64_t)ds->channels * ds->height * ds->width;
+    return dy_eval_pixel_features(ctx, ds->pixels, ds->count, *dim, features);
 }
 
 static dy_status finish_scores(dy_ctx *ctx, const dy_eval_accuracy *acc, const dy_dataset *train, bool per_class,

@@ -1,5 +1,6 @@
 /* Data set lifetime, class bookkeeping, statistics and the small file helpers every reader uses. */
 #include "data/dataset.h"
+#include "io/read_file.h"
 
 #include <errno.h>
 #include <math.h>
@@ -71,50 +72,6 @@ dy_status dy_dataset_set_classes(dy_ctx *ctx, dy_dataset *ds, int num_classes, c
         ds->class_names[c] = strdup(tmp);
         if (!ds->class_names[c]) return dy_fail(ctx, DY_ERR_NOMEM, "%s: out of memory for class names", what);
     }
-    return DY_OK;
-}
-
-dy_status dy_read_file(dy_ctx *ctx, const char *path, uint8_t **data, size_t *size, size_t max_bytes) {
-    *data = NULL;
-    *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return dy_fail(ctx, DY_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = malloc(cap);
-    if (!buf) {
-        fclose(f);
-        return dy_fail(ctx, DY_ERR_NOMEM, "%s: out of memory", path);
-    }
-    for (;;) {
-        if (n == cap) {
-            if (max_bytes && cap >= max_bytes) {
-                free(buf);
-                fclose(f);
-                return dy_fail(ctx, DY_ERR_FORMAT, "%s: larger than the limit of %zu bytes", path, max_bytes);
-            }
-            size_t ncap = cap * 2;
-            if (max_bytes && ncap > max_bytes) ncap = max_bytes;
-            uint8_t *nb = realloc(buf, ncap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return dy_fail(ctx, DY_ERR_NOMEM, "%s: out of memory reading %zu bytes", path, ncap);
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(buf);
-        return dy_fail(ctx, DY_ERR_IO, "%s: read error", path);
-    }
-    *data = buf;
-    *size = n;
     return DY_OK;
 }
 

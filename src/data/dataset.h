@@ -1,10 +1,11 @@
-/* Internal helpers shared by the data set readers: allocation, whole-file reads, class bookkeeping, and the
+/* Internal helpers shared by the data set readers: allocation, class bookkeeping, and the
  * in-memory entry points of each binary reader (used by the file readers and by the fuzz targets). */
 #ifndef DY_DATA_DATASET_H
 #define DY_DATA_DATASET_H
 
 #include "core/context.h"
 #include "dystress/data.h"
+#include "io/read_file.h"
 
 /* An empty data set of count images [channels, height, width]; labels all -1; NULL when out of memory or the size
  * overflows. */
@@ -13,8 +14,6 @@ dy_dataset *dy_dataset_alloc(int64_t count, int channels, int height, int width)
  * -1 or in [0, num_classes). what names the source in the error. */
 dy_status dy_dataset_set_classes(dy_ctx *ctx, dy_dataset *ds, int num_classes, char **names, const char *what);
 
-/* Reads a whole file (at most max_bytes; 0 = no limit). *data is malloc'ed (free with free). */
-dy_status dy_read_file(dy_ctx *ctx, const char *path, uint8_t **data, size_t *size, size_t max_bytes);
 /* Joins dir and name into a malloc'ed path. */
 char *dy_path_join(const char *dir, const char *name);
 /* Reads up to `want` non-empty lines of a text file of class names. Missing file: DY_OK with *names NULL.

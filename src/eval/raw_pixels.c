@@ -11,12 +11,20 @@ static double seconds_now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static float *pixels_to_features(const uint8_t *images, int64_t n, int64_t pixels, int threads) {
+dy_status dy_eval_pixel_features(dy_ctx *ctx, const uint8_t *images, int64_t n, int64_t pixels, float **features) {
+    *features = NULL;
+    if (!images || n < 0 || pixels < 1)
+        return dy_fail(ctx, DY_ERR_INVALID, "pixel features: %lld images of %lld pixels%s", (long long)n,
+                       (long long)pixels, images ? "" : ", images NULL");
     float *f = dy_alloc((size_t)(n * pixels) * sizeof *f);
-    if (!f) return NULL;
+    if (!f)
+        return dy_fail(ctx, DY_ERR_NOMEM, "out of memory for %lld x %lld pixel features", (long long)n,
+                       (long long)pixels);
+    const int threads = ctx ? dy_ctx_threads(ctx) : 1;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t i = 0; i < n * pixels; i++) f[i] = (float)images[i] * (1.0f / 255.0f);
-    return f;
+    *features = f;
+    return DY_OK;
 }
 
 void dy_raw_baseline_free(dy_raw_baseline *b) {
@@ -36,16 +44,11 @@ dy_status dy_eval_raw_pixels(dy_ctx *ctx, const uint8_t *train_images, const int
     if (n_train < 1 || n_test < 1 || pixels < 1)
         return dy_fail(ctx, DY_ERR_INVALID, "raw-pixel baseline: %lld train and %lld test images of %lld pixels",
                        (long long)n_train, (long long)n_test, (long long)pixels);
-    const int threads = ctx ? dy_ctx_threads(ctx) : 1;
-    float *train = pixels_to_features(train_images, n_train, pixels, threads);
-    float *test = pixels_to_features(test_images, n_test, pixels, threads);
+    float *train = NULL, *test = NULL;
     dy_probe *probe = NULL;
-    dy_status st;
-    if (!train || !test) {
-        st = dy_fail(ctx, DY_ERR_NOMEM, "raw-pixel baseline: cannot allocate %lld x %lld features",
-                     (long long)(n_train + n_test), (long long)pixels);
-        goto done;
-    }
+    dy_status st = dy_eval_pixel_features(ctx, train_images, n_train, pixels, &train);
+    if (st == DY_OK) st = dy_eval_pixel_features(ctx, test_images, n_test, pixels, &test);
+    if (st != DY_OK) goto done;
     double t0 = seconds_now();
     st = dy_knn_evaluate(ctx, train, train_labels, n_train, test, test_labels, n_test, pixels, classes, knn_opts, NULL,
                          &out->knn);

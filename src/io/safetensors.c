@@ -1,5 +1,6 @@
 /* Strict safetensors reader and writer (format in safetensors.h). */
 #include "io/safetensors.h"
+#include "io/read_file.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -382,33 +383,11 @@ done:
 
 dy_status dy_st_read(dy_ctx *ctx, const char *path, dy_st_file *out) {
     memset(out, 0, sizeof *out);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return dy_fail(ctx, DY_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    uint8_t *buf = NULL;
-    size_t size = 0, cap = 0;
-    for (;;) {
-        if (size == cap) {
-            cap = cap ? 2 * cap : 1 << 20;
-            uint8_t *b = realloc(buf, cap);
-            if (!b) {
-                free(buf);
-                fclose(fp);
-                return dy_fail(ctx, DY_ERR_NOMEM, "out of memory reading %s", path);
-            }
-            buf = b;
-        }
-        size_t got = fread(buf + size, 1, cap - size, fp);
-        size += got;
-        if (got == 0) break;
-    }
-    bool failed = ferror(fp);
-    fclose(fp);
-    if (failed) {
-        free(buf);
-        return dy_fail(ctx, DY_ERR_IO, "cannot read %s", path);
-    }
-    dy_status st = dy_st_parse(ctx, path, buf, size, out);
-    if (st != DY_OK) {
+    uint8_t *buf;
+    size_t size;
+    dy_status st = dy_read_file(ctx, path, &buf, &size, 0);
+    if (st != DY_OK) return st;
+    if ((st = dy_st_parse(ctx, path, buf, size, out)) != DY_OK) {
         free(buf);
         return st;
     }

@@ -72,6 +72,9 @@ void dy_normalize_rows_backward(float *g, const float *unit, const float *inv_no
 /* Merges block_stats[0..blocks) into diag (in block order) with the pair counts given. */
 void dy_diag_merge(const struct dy_loss *L, int64_t blocks, int64_t pos_pairs, int64_t neg_pairs, double loss,
                    dy_loss_diag *diag);
+/* The queue's one writer: the slot of the next row (the oldest row once the queue is full), for the caller to fill;
+ * advances the ring. */
+float *dy_loss_queue_next_slot(struct dy_loss *L);
 /* Workers for a call: min(context threads, what the scratch was sized for). */
 int dy_loss_workers(const struct dy_loss *L, const dy_ctx *ctx);
 

@@ -90,9 +90,8 @@ dy_status dy_model_create(dy_ctx *ctx, const dy_model_config *config, uint64_t s
     size_t pbytes = sizeof(float) * (size_t)m->graph.n_params;
     m->params = dy_alloc(pbytes);
     m->grads = dy_alloc(pbytes);
-    m->momentum = dy_alloc(pbytes);
     m->state = dy_alloc(sizeof(float) * (size_t)m->graph.n_state);
-    if (!m->params || !m->grads || !m->momentum || !m->state) {
+    if (!m->params || !m->grads || !m->state) {
         dy_model_destroy(m);
         return dy_fail(ctx, DY_ERR_NOMEM, "out of memory: %lld parameters", (long long)m->graph.n_params);
     }
@@ -108,7 +107,6 @@ void dy_model_destroy(dy_model *m) {
     free(m->tensors);
     dy_free(m->params);
     dy_free(m->grads);
-    dy_free(m->momentum);
     dy_free(m->state);
     free(m);
 }
@@ -127,11 +125,6 @@ float *dy_model_params(dy_model *m, int64_t *count) {
 float *dy_model_grads(dy_model *m, int64_t *count) {
     if (count) *count = m->graph.n_params;
     return m->grads;
-}
-
-float *dy_model_momentum(dy_model *m, int64_t *count) {
-    if (count) *count = m->graph.n_params;
-    return m->momentum;
 }
 
 float *dy_model_state(dy_model *m, int64_t *count) {

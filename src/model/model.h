@@ -2,6 +2,7 @@
 #ifndef DY_MODEL_MODEL_H
 #define DY_MODEL_MODEL_H
 
+#include "core/tensor_list.h"
 #include "dystress.h"
 #include "engine/exec.h"
 #include "engine/graph.h"
@@ -19,7 +20,7 @@ struct dy_model {
     dy_ctx *ctx;
     dy_model_config config;
     dy_graph graph;
-    float *params, *grads, *momentum; /* [graph.n_params] each, one allocation each */
+    float *params, *grads;            /* [graph.n_params] each, one allocation each */
     float *state;                     /* [graph.n_state] */
     dy_tensor_info *tensors;
     int64_t n_tensors;
@@ -31,5 +32,13 @@ struct dy_model {
 /* Batch-norm statistics over the processes of a data-parallel run (sync-bn), or NULL for each process's own. sync
  * must outlive the model; executors planned before are dropped (they are planned again on next use). */
 void dy_model_set_bn_sync(dy_model *m, const dy_bn_sync *sync);
+/* Appends the model's parameters and BN state (with_head = false: without the projection head) to l, each under
+ * prefix + its torchvision name, pointing at the model's buffers (src/model/weights.c). */
+void dy_model_list_tensors(dy_model *m, dy_tensor_list *l, const char *prefix, bool with_head);
+/* "this model (ResNet-18, width 64, with head)": what a file must match, for messages. */
+void dy_model_describe(const dy_model *m, char *buf, size_t size, bool with_head);
+/* Loads the model's own tensors from a file that may hold more: a training checkpoint (optimizer state, a key
+ * encoder), or weights with a head this model does not have. */
+dy_status dy_model_load_from(dy_model *m, const char *path);
 
 #endif

@@ -12,16 +12,18 @@
 #include "core/context.h"
 #include "core/rng.h"
 #include "engine/ref/ops.h"
+#include "io/tensor_file.h"
+#include "loss/loss_state.h"
 #include "model/model.h"
-#include "train/checkpoint.h"
 
 struct dy_trainer {
     dy_ctx *ctx;
     dy_pretrain_config cfg;
     const dy_dataset *train, *test;
     dy_model *model, *key_model;     /* key_model: MoCo's momentum encoder, else NULL */
-    dy_loss *loss;
-    dy_loader *loader;
+    dy_loss *loss;                   /* MoCo: holds the queue of keys */
+    dy_optimizer *opt;               /* holds its state (momentum, Adam's moments) */
+    dy_loader *loader;               /* its position is the step: the batch after it */
     dy_comm local_comm, *comm;       /* comm: cfg->comm, else local_comm (one process) */
     dy_bn_sync bn_sync;              /* sync-bn: batch-norm statistics summed through comm */
     int64_t n_params, out_dim, steps_per_epoch, total_steps;
@@ -32,11 +34,6 @@ struct dy_trainer {
                                         slice of its permutation [B + b, C, H, W]; the slice's keys and the
                                         permuted batch's [b + B, out] */
     int64_t *shuffle;                /* [B] that permutation */
-    float *queue;                    /* MoCo: [moco_queue, out] unit rows, a ring */
-    int64_t queue_len, queue_head;
-    float *exp_avg_sq;               /* Adam/AdamW second moments [n_params] (first moments: the model's momentum) */
-    dy_param_segment *segments;
-    int64_t n_segments;
     dy_schedule sched;               /* learning rate per step */
     double best_knn;                 /* best kNN top-1 so far (chosen on the test split: labelled so) */
     FILE *metrics;                   /* run_dir/metrics.jsonl */
@@ -59,20 +56,25 @@ static void say(const dy_pretrain_callbacks *cb, const char *fmt, ...) {
     cb->on_message(cb->user, buf);
 }
 
-static dy_status build_segments(dy_trainer *t) {
-    int64_t nt;
+/* The optimizer over the model's parameters, one segment per tensor. */
+static dy_status create_optimizer(dy_trainer *t) {
+    const dy_pretrain_config *c = &t->cfg;
+    int64_t nt, n = 0;
     const dy_tensor_info *ti = dy_model_tensors(t->model, &nt);
-    t->segments = calloc((size_t)nt, sizeof *t->segments);
-    if (!t->segments) return dy_fail(t->ctx, DY_ERR_NOMEM, "out of memory for parameter segments");
+    dy_param_segment *segments = calloc((size_t)nt, sizeof *segments);
+    if (!segments) return dy_fail(t->ctx, DY_ERR_NOMEM, "out of memory for parameter segments");
     for (int64_t i = 0; i < nt; i++) {
         if (ti[i].kind != DY_TENSOR_PARAM) continue;
-        dy_param_segment *s = &t->segments[t->n_segments++];
-        s->offset = ti[i].offset;
-        s->count = ti[i].numel;
         /* BN weights and biases and every bias are 1-D; conv and linear weights are not. */
-        s->exclude = t->cfg.exclude_bn_bias && ti[i].ndim == 1;
+        segments[n++] = (dy_param_segment){.offset = ti[i].offset, .count = ti[i].numel,
+                                           .exclude = c->exclude_bn_bias && ti[i].ndim == 1};
     }
-    return DY_OK;
+    dy_optimizer_config oc = {.kind = c->optimizer, .momentum = c->momentum, .weight_decay = c->weight_decay,
+                              .nesterov = c->nesterov, .lars_eta = c->lars_eta, .adam_beta1 = c->adam_beta1,
+                              .adam_beta2 = c->adam_beta2};
+    dy_status st = dy_optimizer_create(t->ctx, &oc, t->n_params, segments, n, &t->opt);
+    free(segments);
+    return st;
 }
 
 /* sync-bn's reduction: per-channel sums in double over the processes */
@@ -122,7 +124,7 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
     if (cfg->sync_bn) dy_model_set_bn_sync(t->model, &t->bn_sync);
     dy_model_params(t->model, &t->n_params);
     t->out_dim = dy_model_output_dim(t->model);
-    if ((st = build_segments(t)) != DY_OK) goto fail;
+    if ((st = create_optimizer(t)) != DY_OK) goto fail;
 
     dy_loss_options lo = dy_loss_defaults();
     lo.tau = cfg->tau;
@@ -143,10 +145,10 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
         }
         lo.form = DY_LOSS_MOCO;
         lo.max_batch = b;
+        lo.queue_capacity = cfg->moco_queue; /* the loss keeps the queue */
         t->z = dy_alloc((size_t)(b * t->out_dim) * sizeof(float));
         t->dz = dy_alloc((size_t)(b * t->out_dim) * sizeof(float));
         t->keys = dy_alloc((size_t)(B * t->out_dim) * sizeof(float));
-        t->queue = dy_alloc((size_t)(cfg->moco_queue * t->out_dim) * sizeof(float));
         if (P > 1 && !cfg->sync_bn) {
             const int64_t in = (int64_t)train->channels * cfg->augment.size[0] * cfg->augment.size[1];
             t->key_images = dy_alloc((size_t)((B + b) * in) * sizeof(float));
@@ -157,23 +159,10 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
                 goto fail;
             }
         }
-        if (!t->keys || !t->queue) {
-            st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for the MoCo queue");
+        if (!t->keys) {
+            st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for the MoCo keys");
             goto fail;
         }
-        /* MoCo starts from a queue of random unit keys */
-        dy_rng rng;
-        dy_rng_init(&rng, cfg->seed, DY_RNG_INIT, 0xffffffffu, 0);
-        for (int64_t i = 0; i < cfg->moco_queue; i++) {
-            float *row = t->queue + i * t->out_dim;
-            double ss = 0;
-            for (int64_t j = 0; j < t->out_dim; j++) {
-                row[j] = (float)dy_rng_normal(&rng);
-                ss += (double)row[j] * row[j];
-            }
-            for (int64_t j = 0; j < t->out_dim; j++) row[j] = (float)(row[j] / sqrt(ss));
-        }
-        t->queue_len = cfg->moco_queue;
         if ((st = dy_model_create(ctx, &cfg->model, cfg->seed, &t->key_model)) != DY_OK) goto fail;
         memcpy(dy_model_params(t->key_model, NULL), dy_model_params(t->model, NULL),
                (size_t)t->n_params * sizeof(float));
@@ -185,12 +174,19 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
         goto fail;
     }
     if ((st = dy_loss_create(ctx, &lo, &t->loss)) != DY_OK) goto fail;
-    if (cfg->optimizer == DY_OPTIMIZER_ADAM || cfg->optimizer == DY_OPTIMIZER_ADAMW) {
-        t->exp_avg_sq = dy_alloc((size_t)t->n_params * sizeof(float));
-        if (!t->exp_avg_sq) {
-            st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for Adam's state");
+    if (cfg->framework == DY_FRAMEWORK_MOCO) {
+        /* MoCo starts from a full queue of random keys (normalised by the push) */
+        float *rows = malloc((size_t)(cfg->moco_queue * t->out_dim) * sizeof(float));
+        if (!rows) {
+            st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for the MoCo queue");
             goto fail;
         }
+        dy_rng rng;
+        dy_rng_init(&rng, cfg->seed, DY_RNG_INIT, 0xffffffffu, 0);
+        for (int64_t i = 0; i < cfg->moco_queue * t->out_dim; i++) rows[i] = (float)dy_rng_normal(&rng);
+        st = dy_loss_queue_push(t->loss, ctx, cfg->moco_queue, rows);
+        free(rows);
+        if (st != DY_OK) goto fail;
     }
 
     dy_loader_options ldo = dy_loader_defaults();
@@ -226,6 +222,7 @@ void dy_trainer_destroy(dy_trainer *t) {
     if (!t) return;
     dy_loader_destroy(t->loader);
     dy_loss_destroy(t->loss);
+    dy_optimizer_destroy(t->opt);
     dy_model_destroy(t->model);
     dy_model_destroy(t->key_model);
     dy_free(t->z);
@@ -234,9 +231,6 @@ void dy_trainer_destroy(dy_trainer *t) {
     dy_free(t->key_images);
     dy_free(t->key_local);
     free(t->shuffle);
-    dy_free(t->queue);
-    dy_free(t->exp_avg_sq);
-    free(t->segments);
     if (t->metrics) fclose(t->metrics);
     free(t);
 }
@@ -246,94 +240,87 @@ dy_model *dy_trainer_model(dy_trainer *t) { return t->model; }
 
 /* ---- checkpoints ---------------------------------------------------------------------------------------------- */
 
-static dy_ckpt_layout layout_of(dy_trainer *t) {
-    dy_ckpt_layout l = {0};
-    l.model = t->model;
-    l.key_model = t->key_model;
-    l.momentum = dy_model_momentum(t->model, NULL);
-    l.exp_avg_sq = t->exp_avg_sq;
-    l.queue = t->queue;
-    l.queue_rows = t->key_model ? t->cfg.moco_queue : 0;
-    l.queue_dim = t->out_dim;
-    return l;
+/* The run's state, the union of what each object holds, in the order of the file: the model (torchvision names, so
+ * that a checkpoint also loads as weights), the optimizer's state, MoCo's key encoder and queue, then the trainer's
+ * own: counters [step, queue length, queue head], the best kNN so far, the format version. counters and version
+ * are staged in the caller's memory. */
+static void list_state(dy_trainer *t, dy_tensor_list *l, int64_t counters[3], int64_t *version) {
+    int64_t three = 3, one = 1;
+    dy_model_list_tensors(t->model, l, "", true);
+    dy_optimizer_list_tensors(t->opt, l);
+    if (t->key_model) dy_model_list_tensors(t->key_model, l, "key_encoder.", true);
+    dy_loss_list_tensors(t->loss, l);
+    dy_tensor_list_add(l, "trainer.", "counters", DY_DTYPE_I64, DY_DTYPE_I64, 1, &three, counters);
+    dy_tensor_list_add(l, "trainer.", "best_knn", DY_DTYPE_F64, DY_DTYPE_F64, 1, &one, &t->best_knn);
+    dy_tensor_list_add(l, "trainer.", "version", DY_DTYPE_I64, DY_DTYPE_I64, 1, &one, version);
 }
 
 dy_status dy_trainer_save_checkpoint(dy_trainer *t, const char *path) {
-    dy_ckpt_layout l = layout_of(t);
-    dy_ckpt_counters c = {.step = t->step, .queue_len = t->queue_len, .queue_head = t->queue_head,
-                          .best_knn = t->best_knn};
-    return dy_checkpoint_save(t->ctx, path, &l, &c);
+    int64_t counters[3] = {t->step, 0, 0}, version = DY_CHECKPOINT_VERSION;
+    dy_loss_queue_position(t->loss, &counters[1], &counters[2]);
+    dy_tensor_list l = {0};
+    list_state(t, &l, counters, &version);
+    dy_status st = dy_tensor_file_save(t->ctx, path, &l);
+    dy_tensor_list_free(&l);
+    return st;
+}
+
+/* An int64 scalar or vector of the file, when it is one. */
+static bool file_i64(const dy_st_file *f, const char *name, int64_t *out, int64_t n) {
+    const dy_st_tensor *s = dy_st_find(f, name);
+    if (!s || s->dtype != DY_ST_I64 || s->numel != n) return false;
+    memcpy(out, s->data, (size_t)n * sizeof *out);
+    return true;
 }
 
 dy_status dy_trainer_load_checkpoint(dy_trainer *t, const char *path) {
-    dy_ckpt_layout l = layout_of(t);
-    dy_ckpt_counters c;
-    dy_status st = dy_checkpoint_load(t->ctx, path, &l, &c);
+    int64_t counters[3], version;
+    dy_st_file f;
+    dy_status st = dy_st_read(t->ctx, path, &f);
     if (st != DY_OK) return st;
-    if (c.step < 0 || c.step > t->total_steps)
-        return dy_fail(t->ctx, DY_ERR_MISMATCH, "%s: step %lld is outside this run's %lld steps", path,
-                       (long long)c.step, (long long)t->total_steps);
-    t->step = c.step;
-    t->queue_len = c.queue_len;
-    t->queue_head = c.queue_head;
-    t->best_knn = c.best_knn;
-    if (t->step < t->total_steps)
-        return dy_loader_seek(t->loader, t->step / t->steps_per_epoch, t->step % t->steps_per_epoch);
-    return DY_OK;
+    /* another version first: its tensors may differ, and the version is what to tell */
+    if (file_i64(&f, "trainer.version", &version, 1) && version != DY_CHECKPOINT_VERSION) {
+        st = dy_fail(t->ctx, DY_ERR_MISMATCH, "%s: checkpoint format version %lld, this build reads %d", path,
+                     (long long)version, DY_CHECKPOINT_VERSION);
+        goto done;
+    }
+    dy_tensor_list l = {0};
+    list_state(t, &l, counters, &version);
+    dy_tensor_file_rules rules = {.what = "a checkpoint of this model and training setup"};
+    if ((st = dy_tensor_file_check(t->ctx, path, &f, &l, &rules)) == DY_OK) {
+        int64_t c[3];
+        file_i64(&f, "trainer.counters", c, 3);
+        if (c[0] < 0 || !dy_loss_queue_position_fits(t->loss, c[1], c[2])) {
+            st = dy_fail(t->ctx, DY_ERR_FORMAT, "%s: counters (step %lld, queue length %lld, position %lld) do not "
+                         "fit a queue of %lld keys", path, (long long)c[0], (long long)c[1], (long long)c[2],
+                         (long long)dy_loss_get_options(t->loss)->queue_capacity);
+        } else if (c[0] > t->total_steps) {
+            st = dy_fail(t->ctx, DY_ERR_MISMATCH, "%s: step %lld is outside this run's %lld steps", path,
+                         (long long)c[0], (long long)t->total_steps);
+        } else {
+            dy_tensor_file_copy(&f, &l);
+            t->step = counters[0];
+            dy_loss_queue_set_position(t->loss, counters[1], counters[2]);
+            if (t->step < t->total_steps)
+                st = dy_loader_seek(t->loader, t->step / t->steps_per_epoch, t->step % t->steps_per_epoch);
+        }
+    }
+    dy_tensor_list_free(&l);
+done:
+    dy_st_free(&f);
+    return st;
 }
 
 /* ---- one step ------------------------------------------------------------------------------------------------- */
 
 static dy_status optimizer_step(dy_trainer *t, double lr) {
     float *p = dy_model_params(t->model, NULL), *g = dy_model_grads(t->model, NULL);
-    float *m = dy_model_momentum(t->model, NULL);
-    const dy_pretrain_config *c = &t->cfg;
     /* one fused all-reduce of the flat gradient buffer (ResNet-18: 45 MB) */
     dy_status st = t->comm->allreduce_sum(t->comm, g, t->n_params);
     if (st != DY_OK) return st;
     /* The loss is a mean over the global batch and each process differentiated it for its own rows only, so the
      * sum over processes is the gradient: nothing to rescale (MoCo's step scales its dq for that). */
-    switch (c->optimizer) {
-    case DY_OPTIMIZER_SGD: {
-        dy_sgd_options o = {.lr = lr, .momentum = c->momentum, .weight_decay = c->weight_decay,
-                            .nesterov = c->nesterov};
-        if (!c->exclude_bn_bias) return dy_sgd_step(t->ctx, &o, p, g, m, t->n_params, t->step);
-        /* weight decay only where the segment is not excluded: one call per run of equal flags */
-        for (int64_t i = 0; i < t->n_segments;) {
-            int64_t j = i;
-            while (j + 1 < t->n_segments && t->segments[j + 1].exclude == t->segments[i].exclude &&
-                   t->segments[j + 1].offset == t->segments[j].offset + t->segments[j].count)
-                j++;
-            dy_sgd_options oi = o;
-            if (t->segments[i].exclude) oi.weight_decay = 0;
-            int64_t off = t->segments[i].offset, cnt = t->segments[j].offset + t->segments[j].count - off;
-            st = dy_sgd_step(t->ctx, &oi, p + off, g + off, m + off, cnt, t->step);
-            if (st != DY_OK) return st;
-            i = j + 1;
-        }
-        return DY_OK;
-    }
-    case DY_OPTIMIZER_LARS: {
-        dy_lars_options o = dy_lars_defaults();
-        o.lr = lr;
-        o.momentum = c->momentum;
-        o.weight_decay = c->weight_decay;
-        o.trust_coefficient = c->lars_eta;
-        o.nesterov = c->nesterov;
-        return dy_lars_step(t->ctx, &o, p, g, m, t->n_params, t->segments, t->n_segments);
-    }
-    case DY_OPTIMIZER_ADAM:
-    case DY_OPTIMIZER_ADAMW: {
-        dy_adam_options o = dy_adam_defaults();
-        o.lr = lr;
-        o.beta1 = c->adam_beta1;
-        o.beta2 = c->adam_beta2;
-        o.weight_decay = c->weight_decay;
-        o.decoupled = c->optimizer == DY_OPTIMIZER_ADAMW;
-        return dy_adam_step(t->ctx, &o, p, g, m, t->exp_avg_sq, t->n_params, t->step);
-    }
-    }
-    return dy_fail(t->ctx, DY_ERR_INTERNAL, "unknown optimizer");
+    return dy_optimizer_step(t->opt, t->ctx, p, g, lr, t->step);
 }
 
 /* SimCLR: both views through the encoder as one batch of 2B, the loss over the global batch. */
@@ -401,41 +388,40 @@ static dy_status moco_step(dy_trainer *t, const dy_batch *b, double *loss, dy_lo
 #pragma omp parallel for num_threads(t->ctx->threads)
     for (int64_t i = 0; i < t->n_params; i++) pk[i] = m * pk[i] + (1.0f - m) * pq[i];
     dy_status st;
+    float *own = t->keys + r * bl * d; /* this process's keys: the positives of its queries */
     if (t->shuffle) { /* P > 1 without sync-bn */
         if ((st = moco_shuffled_keys(t, b)) != DY_OK) return st;
     } else {
-        float *own = t->keys + r * bl * d;
         st = dy_model_forward_train(t->key_model, b->images + bl * in, bl, b->height, b->width, NULL, own);
         if (st != DY_OK) return st;
-        /* the queue holds unit rows, so keys are normalised here, once */
+        /* keys are normalised here, as MoCo does; the queue takes them as they are */
         l2norm_forward(own, own, bl, d, 1e-12f);
         if (P > 1 && (st = t->comm->allgather_rows(t->comm, t->keys, own, bl, d)) != DY_OK) return st;
     }
     if ((st = dy_model_forward_train(t->model, b->images, bl, b->height, b->width, NULL, t->z)) != DY_OK) return st;
     float lf;
-    st = dy_loss_moco(t->loss, t->ctx, bl, t->z, t->keys + r * bl * d, t->queue, t->queue_len, t->dz, &lf, diag);
-    if (st != DY_OK) return st;
-    *loss = lf;
-    if (P > 1) {
-        const float inv = 1.0f / (float)P;
-        for (int64_t i = 0; i < bl * d; i++) t->dz[i] *= inv;
-        /* the reported figures: means over the processes (the hardest negative stays this process's) */
-        double f[7] = {lf, diag->pos_sim_mean, diag->neg_sim_mean, diag->pos_tau_mean, diag->neg_tau_mean,
-                       diag->frac_near_tau_min, diag->frac_near_tau_max};
-        if ((st = t->comm->allreduce_sum_f64(t->comm, f, 7)) != DY_OK) return st;
-        *loss = f[0] / (double)P;
-        diag->loss = *loss;
-        diag->pos_sim_mean = f[1] / (double)P, diag->neg_sim_mean = f[2] / (double)P;
-        diag->pos_tau_mean = f[3] / (double)P, diag->neg_tau_mean = f[4] / (double)P;
-        diag->frac_near_tau_min = f[5] / (double)P, diag->frac_near_tau_max = f[6] / (double)P;
+    if (P == 1) { /* the loss then adds the keys to its queue (NULL: the loss's own) */
+        if ((st = dy_loss_moco(t->loss, t->ctx, bl, t->z, own, NULL, 0, t->dz, &lf, diag)) != DY_OK) return st;
+        *loss = lf;
+        return dy_model_backward(t->model, t->dz);
     }
-    if ((st = dy_model_backward(t->model, t->dz)) != DY_OK) return st;
-    for (int64_t i = 0; i < bl * P; i++) {
-        memcpy(t->queue + t->queue_head * d, t->keys + i * d, (size_t)d * sizeof(float));
-        t->queue_head = (t->queue_head + 1) % c->moco_queue;
-        if (t->queue_len < c->moco_queue) t->queue_len++;
-    }
-    return DY_OK;
+    /* P > 1: the queue as it is, then the keys of every process join it, in rank order */
+    int64_t queue_len;
+    const float *queue = dy_loss_queue_rows(t->loss, &queue_len);
+    if ((st = dy_loss_moco(t->loss, t->ctx, bl, t->z, own, queue, queue_len, t->dz, &lf, diag)) != DY_OK) return st;
+    dy_loss_queue_append_keys(t->loss, bl * P, t->keys);
+    const float inv = 1.0f / (float)P;
+    for (int64_t i = 0; i < bl * d; i++) t->dz[i] *= inv;
+    /* the reported figures: means over the processes (the hardest negative stays this process's) */
+    double f[7] = {lf, diag->pos_sim_mean, diag->neg_sim_mean, diag->pos_tau_mean, diag->neg_tau_mean,
+                   diag->frac_near_tau_min, diag->frac_near_tau_max};
+    if ((st = t->comm->allreduce_sum_f64(t->comm, f, 7)) != DY_OK) return st;
+    *loss = f[0] / (double)P;
+    diag->loss = *loss;
+    diag->pos_sim_mean = f[1] / (double)P, diag->neg_sim_mean = f[2] / (double)P;
+    diag->pos_tau_mean = f[3] / (double)P, diag->neg_tau_mean = f[4] / (double)P;
+    diag->frac_near_tau_min = f[5] / (double)P, diag->frac_near_tau_max = f[6] / (double)P;
+    return dy_model_backward(t->model, t->dz);
 }
 
 /* ---- evaluation during training ------------------------------------------------------------------------------- */

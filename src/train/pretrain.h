@@ -17,12 +17,11 @@
 
 #include "dystress.h"
 #include "dystress/eval.h"
-#include "dystress/optim.h"
+#include "optim/optimizer.h"
 #include "train/comm.h"
 #include "train/schedule.h"
 
 typedef enum { DY_FRAMEWORK_SIMCLR, DY_FRAMEWORK_MOCO } dy_framework;
-typedef enum { DY_OPTIMIZER_SGD, DY_OPTIMIZER_LARS, DY_OPTIMIZER_ADAM, DY_OPTIMIZER_ADAMW } dy_optimizer_kind;
 
 typedef struct {
     dy_model_config model;
@@ -77,9 +76,14 @@ typedef struct dy_trainer dy_trainer;
 dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy_dataset *train,
                             const dy_dataset *test, dy_trainer **out);
 void dy_trainer_destroy(dy_trainer *t);
-/* Restores a checkpoint written by this trainer's configuration: model, key encoder, queue, optimizer state, step;
- * the loader continues at the batch after it. DY_ERR_FORMAT (corrupt/truncated) or DY_ERR_MISMATCH (another model)
- * with a message, and nothing changed. */
+/* Checkpoints: one safetensors file, the union of the named tensors of the run's objects (the model under torchvision
+ * names, so the file also loads as weights; "optimizer.momentum" and "optimizer.exp_avg_sq"; MoCo's "key_encoder."
+ * model and "moco.queue"; "trainer.counters" [step, queue length, queue head], "trainer.best_knn" and
+ * "trainer.version"), written atomically. Loading checks the whole file first (every tensor present, no stranger,
+ * shapes and dtypes right, counters that fit): DY_ERR_FORMAT (corrupt/truncated), DY_ERR_MISMATCH naming the first
+ * tensor that does not fit or another format version, and nothing changed. The loader continues at the batch after
+ * the step. */
+#define DY_CHECKPOINT_VERSION 1
 dy_status dy_trainer_load_checkpoint(dy_trainer *t, const char *path);
 dy_status dy_trainer_save_checkpoint(dy_trainer *t, const char *path);
 /* Trains until the last epoch (or max_steps), or until *stop becomes non-zero (then a checkpoint is saved and
