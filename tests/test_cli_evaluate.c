@@ -6,8 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <png.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "cli/evaluate.h"
 #include "core/rng.h"
+#include "io/json.h"
 #include "testlib.h"
 #include "train/pretrain.h"
 
@@ -58,6 +66,135 @@ static double probe_top1(dy_ctx *ctx, const float *ftr, const int64_t *ytr, cons
     dy_eval_accuracy_free(&acc);
     dy_probe_destroy(p);
     return top1;
+}
+
+/* ---- issue 10 item 9: eval --json writes valid JSON and reports failed writes; folder classes must match ---- */
+
+static char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *b = calloc(1, 4096);
+    *n = fread(b, 1, 4095, f);
+    fclose(f);
+    return b;
+}
+
+static void item9_scores_json(dy_ctx *ctx) {
+    char dir[] = "/tmp/dy_item9_XXXXXX";
+    if (!CHECK(mkdtemp(dir) != NULL, "item9: temporary folder")) return;
+    char path[128];
+    snprintf(path, sizeof path, "%s/scores.json", dir);
+    /* an unbalanced set whose "few" group is empty: NaN, which JSON cannot hold */
+    eval_scores s = {.top1 = 0.5, .top5 = 0.875, .many = 0.75, .medium = NAN, .few = NAN, .has_shots = true};
+    CHECK(cli_write_scores_json(ctx, path, "encoder", "knn", &s) == DY_OK, "item9: scores written: %s",
+          dy_ctx_error(ctx));
+    size_t n = 0;
+    char *text = slurp(path, &n);
+    dy_json_doc *doc = NULL;
+    dy_json_error e = {0};
+    CHECK(text && dy_json_parse(NULL, path, text, n, &doc, &e) == DY_OK, "item9_eval_json: the file is valid JSON "
+          "(%s at %lld:%lld): %s", e.message, (long long)e.line, (long long)e.column, text ? text : "(none)");
+    const dy_json *r = dy_json_root(doc);
+    const dy_json *many = dy_json_member(r, "many"), *medium = dy_json_member(r, "medium"),
+                  *few = dy_json_member(r, "few"), *top1 = dy_json_member(r, "top1");
+    CHECK(many && many->type == DY_JSON_NUMBER && many->number == 0.75 && medium && medium->type == DY_JSON_NULL &&
+              few && few->type == DY_JSON_NULL && top1 && top1->number == 0.5,
+          "item9_eval_json: NaN groups are null, the others numbers: %s", text ? text : "");
+    dy_json_free(doc);
+    free(text);
+
+    /* a write that fails (here: the file size limit, as a full disk would) is an error and leaves the old file */
+    struct rlimit old, tiny = {.rlim_cur = 20, .rlim_max = RLIM_INFINITY};
+    getrlimit(RLIMIT_FSIZE, &old);
+    tiny.rlim_max = old.rlim_max;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    setrlimit(RLIMIT_FSIZE, &tiny);
+    dy_status st = cli_write_scores_json(ctx, path, "encoder", "linear", &s);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, prev);
+    CHECK(st == DY_ERR_IO && strstr(dy_ctx_error(ctx), "cannot write"), "item9_eval_json: a failed write is "
+          "reported: %s", dy_ctx_error(ctx));
+    text = slurp(path, &n);
+    CHECK(text && strstr(text, "\"knn\""), "item9_eval_json: the previous file is left whole: %s", text ? text : "");
+    free(text);
+    snprintf(path, sizeof path, "%s/missing/scores.json", dir);
+    CHECK(cli_write_scores_json(ctx, path, "encoder", "knn", &s) == DY_ERR_IO, "item9_eval_json: an unwritable path "
+          "is an error: %s", dy_ctx_error(ctx));
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+static void write_tiny_png(const char *path, int shade) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    png_init_io(png, f);
+    png_set_IHDR(png, info, 8, 8, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    png_byte row[8];
+    for (int y = 0; y < 8; y++) {
+        for (int x = 0; x < 8; x++) row[x] = (png_byte)(shade + x + y);
+        png_write_row(png, row);
+    }
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    fclose(f);
+}
+
+/* a folder of one sub-folder per class name (space-separated), two images each */
+static void make_class_folders(const char *root, const char *names) {
+    mkdir(root, 0700);
+    char copy[256], p[512];
+    snprintf(copy, sizeof copy, "%s", names);
+    int c = 0;
+    for (char *save = NULL, *n = strtok_r(copy, " ", &save); n; n = strtok_r(NULL, " ", &save), c++) {
+        snprintf(p, sizeof p, "%s/%s", root, n);
+        mkdir(p, 0700);
+        for (int i = 0; i < 2; i++) {
+            snprintf(p, sizeof p, "%s/%s/%d.png", root, n, i);
+            write_tiny_png(p, 40 * c + i);
+        }
+    }
+}
+
+static void item9_folder_classes(dy_ctx *ctx) {
+    char dir[] = "/tmp/dy_item9f_XXXXXX";
+    if (!CHECK(mkdtemp(dir) != NULL, "item9: temporary folder")) return;
+    char tr[128], same[128], other[128], fewer[128];
+    snprintf(tr, sizeof tr, "%s/train", dir);
+    snprintf(same, sizeof same, "%s/test_same", dir);
+    snprintf(other, sizeof other, "%s/test_other", dir);
+    snprintf(fewer, sizeof fewer, "%s/test_fewer", dir);
+    make_class_folders(tr, "cat dog fish");
+    make_class_folders(same, "cat dog fish");
+    make_class_folders(other, "cat dog frog");
+    make_class_folders(fewer, "cat fish");
+    run_options o;
+    opt_spec t[RUN_OPTION_COUNT];
+    char err[256];
+    char *argv[] = {"--data", "folder", "--image-size", "8", "--data-dir", tr, "--test-dir", same};
+    run_option_table(t, &o);
+    CHECK(opt_parse(t, 8, argv, 0, NULL, 0, NULL, err, sizeof err) == 0, "item9: options: %s", err);
+    dy_dataset *a = NULL, *b = NULL;
+    CHECK(cli_load_data(ctx, &o, &a, &b) == DY_OK && a && b && b->num_classes == 3,
+          "item9_folder_classes: the same class folders load: %s", dy_ctx_error(ctx));
+    dy_dataset_free(a);
+    dy_dataset_free(b);
+    o.test_dir = other;
+    CHECK(cli_load_data(ctx, &o, &a, &b) == DY_ERR_FORMAT && !a && !b &&
+              strstr(dy_ctx_error(ctx), "only in the training folder: 'fish'; only in the test folder: 'frog'"),
+          "item9_folder_classes: other class names are refused, named: %s", dy_ctx_error(ctx));
+    o.test_dir = fewer;
+    CHECK(cli_load_data(ctx, &o, &a, &b) == DY_ERR_FORMAT &&
+              strstr(dy_ctx_error(ctx), "(3 classes)") && strstr(dy_ctx_error(ctx), "only in the training folder: "
+              "'dog'; only in the test folder: none"),
+          "item9_folder_classes: a test folder missing a class is refused: %s", dy_ctx_error(ctx));
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
 }
 
 int main(void) {
@@ -148,6 +285,8 @@ int main(void) {
     free(keep);
     free(ytr);
     free(yte);
+    item9_scores_json(ctx);
+    item9_folder_classes(ctx);
     dy_ctx_destroy(ctx);
     return test_finish();
 }

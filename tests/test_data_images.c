@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jpeglib.h>
 #include <png.h>
+#include <zlib.h>
 
 #include "data/dataset.h"
 #include "data/image.h"
@@ -345,6 +347,249 @@ static void test_folder(dy_ctx *ctx) {
           "no images: %s", dy_ctx_error(ctx));
 }
 
+/* ---- issue 10 item 10: corrupt JPEG data, decompression bombs, PNG transparency ---- */
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Offset of the first marker 0xFF code at or after from, or 0. */
+static size_t find_marker(const uint8_t *b, size_t n, uint8_t code, size_t from) {
+    for (size_t i = from; i + 1 < n; i++)
+        if (b[i] == 0xFF && b[i + 1] == code) return i;
+    return 0;
+}
+
+static void item10_corrupt_jpeg(dy_ctx *ctx) {
+    write_jpeg(tmp_path("good.jpg"), 96, 64, 0, 95);
+    size_t n;
+    uint8_t *good = slurp(tmp_path("good.jpg"), &n);
+    uint8_t *b = malloc(n + 16);
+    size_t sos = find_marker(good, n, 0xDA, 2);
+    if (!CHECK(good && sos && n > sos + 200, "item10: a JPEG with a scan (SOS at %zu of %zu)", sos, n)) {
+        free(good);
+        free(b);
+        return;
+    }
+    size_t data = sos + 2 + ((size_t)good[sos + 2] << 8 | good[sos + 3]); /* the entropy-coded data starts here */
+    size_t mid = data + (n - 2 - data) / 2;
+    dy_image img;
+    /* all-ones bits (0xFF stuffed as FF 00) are no valid Huffman code: libjpeg warns and fills the rest with grey */
+    memcpy(b, good, n);
+    for (size_t i = mid; i < mid + 40; i += 2) b[i] = 0xFF, b[i + 1] = 0x00;
+    CHECK(dy_image_decode(ctx, "huff.jpg", b, n, 0, 0, &img) == DY_ERR_FORMAT && has(ctx, "huff.jpg") &&
+              has(ctx, "Corrupt JPEG data"),
+          "item10_corrupt_jpeg: bad Huffman codes are an error naming the file: %s", dy_ctx_error(ctx));
+    dy_image_free(&img);
+    /* a marker in the middle of the scan: "premature end of data segment" */
+    memcpy(b, good, n);
+    b[mid] = 0xFF, b[mid + 1] = 0xD9;
+    CHECK(dy_image_decode(ctx, "marker.jpg", b, n, 0, 0, &img) == DY_ERR_FORMAT && has(ctx, "marker.jpg") &&
+              has(ctx, "Corrupt JPEG data"),
+          "item10_corrupt_jpeg: a marker inside the scan is an error: %s", dy_ctx_error(ctx));
+    dy_image_free(&img);
+    /* bytes between the scan and the end marker */
+    memcpy(b, good, n - 2);
+    memcpy(b + n - 2, "\x12\x34\x56\xFF\xD9", 5);
+    CHECK(dy_image_decode(ctx, "extra.jpg", b, n + 3, 0, 0, &img) == DY_ERR_FORMAT && has(ctx, "extraneous bytes"),
+          "item10_corrupt_jpeg: extraneous bytes before a marker are an error: %s", dy_ctx_error(ctx));
+    dy_image_free(&img);
+    /* the same at 1/4 scale (the folder loader's fast path) */
+    memcpy(b, good, n);
+    for (size_t i = mid; i < mid + 40; i += 2) b[i] = 0xFF, b[i + 1] = 0x00;
+    CHECK(dy_image_decode(ctx, "huff.jpg", b, n, 0, 16, &img) == DY_ERR_FORMAT && has(ctx, "Corrupt JPEG data"),
+          "item10_corrupt_jpeg: also when decoded at a reduced scale: %s", dy_ctx_error(ctx));
+    dy_image_free(&img);
+    /* a warning that does not touch the pixels passes: an unknown JFIF major version */
+    memcpy(b, good, n);
+    if (CHECK(b[2] == 0xFF && b[3] == 0xE0 && !memcmp(b + 6, "JFIF", 5), "item10: the JPEG starts with JFIF")) {
+        b[11] = 2;
+        CHECK(dy_image_decode(ctx, "jfif2.jpg", b, n, 0, 0, &img) == DY_OK && img.width == 96,
+              "item10_corrupt_jpeg: an unknown JFIF version only warns and decodes: %s", dy_ctx_error(ctx));
+        dy_image_free(&img);
+    }
+    CHECK(dy_image_decode(ctx, "good.jpg", good, n, 0, 0, &img) == DY_OK, "item10: the intact file decodes: %s",
+          dy_ctx_error(ctx));
+    dy_image_free(&img);
+    free(good);
+    free(b);
+}
+
+static void write_progressive_jpeg(const char *path, int w, int h) {
+    FILE *f = fopen(path, "wb");
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr err;
+    c.err = jpeg_std_error(&err);
+    jpeg_create_compress(&c);
+    jpeg_stdio_dest(&c, f);
+    c.image_width = w, c.image_height = h, c.input_components = 3, c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_simple_progression(&c);
+    jpeg_start_compress(&c, TRUE);
+    uint8_t *row = calloc((size_t)w * 3, 1);
+    while (c.next_scanline < c.image_height) jpeg_write_scanlines(&c, &row, 1);
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    fclose(f);
+    free(row);
+}
+
+/* Sets the height and width of the SOF marker (code) to side. */
+static bool patch_sof(uint8_t *b, size_t n, uint8_t code, int side) {
+    size_t sof = find_marker(b, n, code, 2);
+    if (!sof || sof + 9 > n) return false;
+    b[sof + 5] = (uint8_t)(side >> 8), b[sof + 6] = (uint8_t)side;
+    b[sof + 7] = (uint8_t)(side >> 8), b[sof + 8] = (uint8_t)side;
+    return true;
+}
+
+static void item10_jpeg_bomb(dy_ctx *ctx) {
+    write_progressive_jpeg(tmp_path("prog.jpg"), 64, 64);
+    size_t n;
+    uint8_t *b = slurp(tmp_path("prog.jpg"), &n);
+    if (!CHECK(b && patch_sof(b, n, 0xC2, 16000), "item10: a progressive JPEG of %zu bytes, patched to 16000x16000",
+               n)) {
+        free(b);
+        return;
+    }
+    dy_image img;
+    double t0 = now_s();
+    dy_status st = dy_image_decode(ctx, "bomb.jpg", b, n, 0, 0, &img);
+    double dt = now_s() - t0;
+    CHECK(st == DY_ERR_FORMAT && has(ctx, "bomb.jpg") && has(ctx, "16000x16000") && has(ctx, "cannot hold") &&
+              dt < 0.5,
+          "item10_jpeg_bomb: %zu bytes declaring 16000x16000 are refused at once (%.3f s): %s", n, dt,
+          dy_ctx_error(ctx));
+    dy_image_free(&img);
+    /* padded so that the file could hold the blocks: the memory budget refuses it (progressive: coefficients of
+     * 16000^2 pixels, 768 MB, plus the output) */
+    size_t padded = 150000;
+    uint8_t *p = calloc(padded, 1);
+    memcpy(p, b, n);
+    t0 = now_s();
+    st = dy_image_decode(ctx, "bomb.jpg", p, padded, 0, 0, &img);
+    dt = now_s() - t0;
+    CHECK(st == DY_ERR_FORMAT && has(ctx, "progressive JPEG of 16000x16000") && has(ctx, "MiB to decode") && dt < 0.5,
+          "item10_jpeg_bomb: beyond the memory budget, refused before decoding (%.3f s): %s", dt, dy_ctx_error(ctx));
+    dy_image_free(&img);
+    free(p);
+    free(b);
+    /* baseline too */
+    write_jpeg(tmp_path("base.jpg"), 64, 64, 0, 90);
+    b = slurp(tmp_path("base.jpg"), &n);
+    if (CHECK(b && patch_sof(b, n, 0xC0, 16000), "item10: a baseline JPEG patched to 16000x16000")) {
+        CHECK(dy_image_decode(ctx, "bomb0.jpg", b, n, 0, 0, &img) == DY_ERR_FORMAT && has(ctx, "cannot hold"),
+              "item10_jpeg_bomb: a baseline JPEG too small for its size is refused: %s", dy_ctx_error(ctx));
+        dy_image_free(&img);
+    }
+    free(b);
+}
+
+/* PNG (width w, height h) of colour type ct / depth with a tRNS chunk: palette entries 0..3 transparent, or the grey
+ * level / colour of pixel (0, 0). Pixel (x, y) is palette index / grey level (x + y) % levels, colour pattern(). */
+static void write_trns_png(const char *path, int w, int h, int ct, int depth) {
+    FILE *f = fopen(path, "wb");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    png_init_io(png, f);
+    png_set_IHDR(png, info, w, h, depth, ct, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    int levels = 1 << depth;
+    if (ct == PNG_COLOR_TYPE_PALETTE && levels > 16) levels = 16; /* 16 palette entries */
+    if (ct == PNG_COLOR_TYPE_PALETTE) {
+        png_color pal[16];
+        png_byte alpha[4] = {0, 64, 128, 200};
+        for (int i = 0; i < levels && i < 16; i++) pal[i] = (png_color){(png_byte)(i * 16), (png_byte)(255 - i * 16), 7};
+        png_set_PLTE(png, info, pal, levels < 16 ? levels : 16);
+        png_set_tRNS(png, info, alpha, 4, NULL);
+    } else {
+        png_color_16 key = {0};
+        key.gray = 0;
+        key.red = (png_uint_16)pattern(0, 0, 0), key.green = (png_uint_16)pattern(0, 0, 1);
+        key.blue = (png_uint_16)pattern(0, 0, 2);
+        png_set_tRNS(png, info, NULL, 0, &key);
+    }
+    png_write_info(png, info);
+    png_set_packing(png);
+    int ch = ct == PNG_COLOR_TYPE_RGB ? 3 : 1;
+    png_bytep row = malloc((size_t)w * ch);
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < ch; c++)
+                row[x * ch + c] = (png_byte)(ct == PNG_COLOR_TYPE_RGB ? pattern(x, y, c) : (x + y) % levels);
+        png_write_row(png, row);
+    }
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    fclose(f);
+    free(row);
+}
+
+static void item10_png_transparency(dy_ctx *ctx) {
+    const struct {
+        const char *name;
+        int ct, depth, channels;
+    } cases[] = {
+        {"pal_trns.png", PNG_COLOR_TYPE_PALETTE, 4, 3},
+        {"pal8_trns.png", PNG_COLOR_TYPE_PALETTE, 8, 3},
+        {"grey2_trns.png", PNG_COLOR_TYPE_GRAY, 2, 1},
+        {"grey8_trns.png", PNG_COLOR_TYPE_GRAY, 8, 1},
+        {"rgb_trns.png", PNG_COLOR_TYPE_RGB, 8, 3},
+    };
+    const int w = 11, h = 7;
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        write_trns_png(tmp_path(cases[k].name), w, h, cases[k].ct, cases[k].depth);
+        dy_image img;
+        if (!CHECK(decode_file(ctx, tmp_path(cases[k].name), &img) == DY_OK, "item10_png_transparency: %s (tRNS) "
+                   "decodes: %s", cases[k].name, dy_ctx_error(ctx)))
+            continue;
+        int bad = img.width != w || img.height != h || img.channels != cases[k].channels;
+        int levels = 1 << cases[k].depth;
+        if (cases[k].ct == PNG_COLOR_TYPE_PALETTE && levels > 16) levels = 16;
+        for (int y = 0; !bad && y < h; y++)
+            for (int x = 0; x < w; x++)
+                for (int c = 0; c < img.channels; c++) {
+                    int i = (x + y) % levels, want; /* the colour, as if opaque: alpha dropped as for RGBA */
+                    if (cases[k].ct == PNG_COLOR_TYPE_PALETTE) want = c == 0 ? i * 16 : c == 1 ? 255 - i * 16 : 7;
+                    else if (cases[k].ct == PNG_COLOR_TYPE_GRAY) want = i * 255 / (levels - 1);
+                    else want = pattern(x, y, c);
+                    bad += img.pixels[(y * w + x) * img.channels + c] != want;
+                }
+        CHECK(!bad, "item10_png_transparency: %s gives %d channels of its colours with the alpha dropped (%dx%dx%d)",
+              cases[k].name, cases[k].channels, img.width, img.height, img.channels);
+        dy_image_free(&img);
+    }
+}
+
+/* A PNG whose IHDR declares far more pixels than its compressed data can hold (CRC fixed, so libpng accepts it). */
+static void item10_png_bomb(dy_ctx *ctx) {
+    write_png(tmp_path("small.png"), 13, 9, PNG_COLOR_TYPE_RGB, 8, 0);
+    size_t n;
+    uint8_t *b = slurp(tmp_path("small.png"), &n);
+    if (!CHECK(b && n > 33 && !memcmp(b + 12, "IHDR", 4), "item10: a PNG with IHDR")) {
+        free(b);
+        return;
+    }
+    const uint32_t side = 16000;
+    for (int k = 0; k < 2; k++) {
+        uint8_t *d = b + 16 + 4 * k;
+        d[0] = (uint8_t)(side >> 24), d[1] = (uint8_t)(side >> 16), d[2] = (uint8_t)(side >> 8), d[3] = (uint8_t)side;
+    }
+    uint32_t crc = (uint32_t)crc32(0, b + 12, 17);
+    b[29] = (uint8_t)(crc >> 24), b[30] = (uint8_t)(crc >> 16), b[31] = (uint8_t)(crc >> 8), b[32] = (uint8_t)crc;
+    dy_image img;
+    double t0 = now_s();
+    dy_status st = dy_image_decode(ctx, "bomb.png", b, n, 0, 0, &img);
+    double dt = now_s() - t0;
+    CHECK(st == DY_ERR_FORMAT && has(ctx, "bomb.png") && has(ctx, "16000x16000") && has(ctx, "cannot hold") &&
+              dt < 0.5,
+          "item10_png_bomb: %zu bytes declaring 16000x16000 are refused at once (%.3f s): %s", n, dt,
+          dy_ctx_error(ctx));
+    dy_image_free(&img);
+    free(b);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/dy_test_images_XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
@@ -353,6 +598,10 @@ int main(void) {
     if (dy_ctx_create(&ctx, &o) != DY_OK) return 1;
     test_png(ctx);
     test_jpeg(ctx);
+    item10_corrupt_jpeg(ctx);
+    item10_jpeg_bomb(ctx);
+    item10_png_transparency(ctx);
+    item10_png_bomb(ctx);
     test_resize(ctx);
     test_folder(ctx);
     dy_ctx_destroy(ctx);

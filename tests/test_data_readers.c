@@ -338,6 +338,66 @@ static void test_fashion_mnist(dy_ctx *ctx) {
     dy_dataset_free(te);
 }
 
+/* ---- issue 10 item 10: what follows a gzip stream ---- */
+
+/* gzip (not zlib) of n bytes into out; returns the compressed size. */
+static size_t gzip_mem(uint8_t *out, size_t cap, const uint8_t *in, size_t n) {
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return 0;
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    int r = deflate(&z, Z_FINISH);
+    size_t got = cap - z.avail_out;
+    deflateEnd(&z);
+    return r == Z_STREAM_END ? got : 0;
+}
+
+static void item10_gzip_trailing(dy_ctx *ctx) {
+    /* an IDX file of 3 images 4x5 */
+    uint8_t idx[16 + 60];
+    memcpy(idx, "\0\0\x08\x03\0\0\0\x03\0\0\0\x04\0\0\0\x05", 16);
+    for (int i = 0; i < 60; i++) idx[16 + i] = (uint8_t)(i * 3);
+    uint8_t gz[1024];
+    size_t a = gzip_mem(gz, sizeof gz, idx, 40);            /* first member: the first 40 bytes */
+    size_t b = gzip_mem(gz + a, sizeof gz - a, idx + 40, 36); /* second member: the rest */
+    size_t one = gzip_mem(gz + 512, 512, idx, sizeof idx);   /* the whole file as one member, at 512 */
+    if (!CHECK(a && b && one, "item10: gzip streams made")) return;
+    dy_dataset *ds = NULL;
+    CHECK(dy_idx_from_memory(ctx, &ds, "one.gz", gz + 512, one, NULL, NULL, 0, 0) == DY_OK && ds && ds->count == 3,
+          "item10: one gzip member: %s", dy_ctx_error(ctx));
+    dy_dataset_free(ds);
+    ds = NULL;
+    CHECK(dy_idx_from_memory(ctx, &ds, "two.gz", gz, a + b, NULL, NULL, 0, 0) == DY_OK && ds && ds->count == 3 &&
+              ds->pixels[59] == (uint8_t)(59 * 3),
+          "item10_gzip_trailing: two gzip members read as one file (zcat's rule): %s", dy_ctx_error(ctx));
+    dy_dataset_free(ds);
+    ds = NULL;
+    uint8_t buf[2048];
+    memcpy(buf, gz + 512, one);
+    memset(buf + one, 0, 512);
+    CHECK(dy_idx_from_memory(ctx, &ds, "pad.gz", buf, one + 512, NULL, NULL, 0, 0) == DY_OK && ds,
+          "item10_gzip_trailing: zero padding after the stream is ignored: %s", dy_ctx_error(ctx));
+    dy_dataset_free(ds);
+    ds = NULL;
+    const char *junk[] = {"garbage", "\x1f", "\0\0\0x"};
+    const size_t junk_n[] = {7, 1, 4};
+    for (int j = 0; j < 3; j++) {
+        memcpy(buf, gz + 512, one);
+        memcpy(buf + one, junk[j], junk_n[j]);
+        dy_status st = dy_idx_from_memory(ctx, &ds, "junk.gz", buf, one + junk_n[j], NULL, NULL, 0, 0);
+        CHECK(st == DY_ERR_FORMAT && !ds && has(ctx, "junk.gz") && has(ctx, "trailing data after the gzip stream"),
+              "item10_gzip_trailing: %zu bytes of junk after the stream are refused: %s", junk_n[j], dy_ctx_error(ctx));
+    }
+    memcpy(buf, gz, a + b);
+    memcpy(buf + a + b, "x", 1);
+    CHECK(dy_idx_from_memory(ctx, &ds, "two_junk.gz", buf, a + b + 1, NULL, NULL, 0, 0) == DY_ERR_FORMAT &&
+              has(ctx, "1 bytes of trailing data"),
+          "item10_gzip_trailing: junk after the second member too: %s", dy_ctx_error(ctx));
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/dy_test_readers_XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
@@ -345,6 +405,7 @@ int main(void) {
     dy_ctx_options o = {.threads = 2, .backend = DY_BACKEND_REF};
     if (dy_ctx_create(&ctx, &o) != DY_OK) return 1;
     test_idx(ctx);
+    item10_gzip_trailing(ctx);
     test_cifar(ctx);
     test_stl10(ctx);
     test_longtail(ctx);

@@ -47,7 +47,15 @@ static void test_against_torch(void) {
         snprintf(name, sizeof name, "%s_t", runs[r]);
         float t = (float)fx_scalar(f, name);
         snprintf(name, sizeof name, "%s_scores", runs[r]);
-        const float *want_scores = fx_f32(f, name, NULL);
+        const float *torch_scores = fx_f32(f, name, NULL);
+        /* torch's scores are the summed weights exp(s / t); ours each class's share of them (a row sums to 1) */
+        float *want_scores = malloc((size_t)(n_test * classes) * sizeof *want_scores);
+        for (int64_t i = 0; i < n_test; i++) {
+            double total = 0;
+            for (int64_t c = 0; c < classes; c++) total += torch_scores[i * classes + c];
+            for (int64_t c = 0; c < classes; c++)
+                want_scores[i * classes + c] = (float)(torch_scores[i * classes + c] / total);
+        }
         snprintf(name, sizeof name, "%s_ranked", runs[r]);
         const int64_t *want_ranked = fx_i64(f, name, NULL);
         int64_t *ranked = calloc((size_t)n_test * DY_EVAL_TOPK, sizeof *ranked);
@@ -89,6 +97,7 @@ static void test_against_torch(void) {
         dy_ctx_destroy(ctx);
         free(ranked);
         free(scores);
+        free(want_scores);
     }
     fx_free(f);
 }
@@ -123,8 +132,12 @@ static void brute_force(const float *train, const int64_t *train_y, int64_t n_tr
         }
         qsort(all, (size_t)n_train, sizeof *all, keyed_desc);
         for (int64_t c = 0; c < classes; c++) cls[c] = (keyed){0, c};
-        for (int64_t j = 0; j < k; j++) cls[train_y[all[j].index]].key += exp(all[j].key / t);
-        for (int64_t c = 0; c < classes; c++) scores[i * classes + c] = (float)cls[c].key;
+        double total = 0;
+        for (int64_t j = 0; j < k; j++) {
+            cls[train_y[all[j].index]].key += exp(all[j].key / t); /* double: no overflow for t >= 0.0015 */
+            total += exp(all[j].key / t);
+        }
+        for (int64_t c = 0; c < classes; c++) scores[i * classes + c] = (float)(cls[c].key / total);
         qsort(cls, (size_t)classes, sizeof *cls, keyed_desc);
         for (int64_t r = 0; r < DY_EVAL_TOPK; r++) ranked[i * DY_EVAL_TOPK + r] = r < classes ? cls[r].index : -1;
     }
@@ -250,6 +263,55 @@ static void test_duplicates_everywhere(void) {
     free(train_y);
 }
 
+/* Issue 10 item 9: small temperatures. exp(s / t) overflows float below t = 0.0114; the weights must not. Against
+ * the brute force in double (exact while exp(1 / t) fits a double, t >= 0.0015), and, below that, on a test set
+ * equal to the training set, where every row's nearest neighbour is itself (accuracy 100 %, not 1 / classes). */
+static void item9_knn_small_temperature(void) {
+    const int64_t n_train = 400, n_test = 40, dim = 16, classes = 8;
+    float *train = malloc((size_t)(n_train * dim) * sizeof *train);
+    float *test = malloc((size_t)(n_test * dim) * sizeof *test);
+    int64_t *train_y = malloc((size_t)n_train * sizeof *train_y);
+    random_data(train, n_train, dim, 21);
+    random_data(test, n_test, dim, 22);
+    for (int64_t j = 0; j < n_train; j++) train_y[j] = (j * 7) % classes;
+    const float temps[] = {0.01f, 0.005f, 0.002f};
+    int64_t want_r[40 * DY_EVAL_TOPK], got_r[40 * DY_EVAL_TOPK];
+    float want_s[40 * 8], got_s[40 * 8];
+    dy_ctx *ctx = make_ctx(2);
+    for (int ti = 0; ti < 3; ti++) {
+        brute_force(train, train_y, n_train, test, n_test, dim, classes, 50, temps[ti], want_r, want_s);
+        dy_knn_options o = {.k = 50, .temperature = temps[ti]};
+        CHECK(dy_knn_classify(ctx, train, train_y, n_train, test, n_test, dim, classes, &o, got_r, got_s) == DY_OK,
+              "item9: kNN at t %g: %s", (double)temps[ti], dy_ctx_error(ctx));
+        int finite = 1;
+        for (int64_t i = 0; i < n_test * classes; i++) finite &= isfinite(got_s[i]);
+        CHECK(finite, "item9_knn_small_temperature: scores finite at t %g", (double)temps[ti]);
+        CHECK(memcmp(got_r, want_r, sizeof got_r) == 0, "item9_knn_small_temperature: t %g ranks as the brute "
+              "force in double", (double)temps[ti]);
+        char what[64];
+        snprintf(what, sizeof what, "item9: scores at t %g", (double)temps[ti]);
+        test_close(what, got_s, want_s, (size_t)(n_test * classes), 1e-4);
+    }
+    int64_t *all_y = malloc((size_t)n_train * sizeof *all_y);
+    memcpy(all_y, train_y, (size_t)n_train * sizeof *all_y);
+    const float tiny[] = {0.01f, 0.005f, 1e-3f, 1e-6f, 1e-30f};
+    for (int ti = 0; ti < 5; ti++) {
+        dy_knn_options o = {.k = 200, .temperature = tiny[ti]};
+        dy_eval_accuracy acc;
+        CHECK(dy_knn_evaluate(ctx, train, train_y, n_train, train, all_y, n_train, dim, classes, &o, NULL, &acc) ==
+                  DY_OK,
+              "item9: evaluate at t %g: %s", (double)tiny[ti], dy_ctx_error(ctx));
+        CHECK(acc.top1 == 1.0, "item9_knn_small_temperature: test = train at t %g gives top-1 100 %% (got %.1f %%)",
+              (double)tiny[ti], 100 * acc.top1);
+        dy_eval_accuracy_free(&acc);
+    }
+    dy_ctx_destroy(ctx);
+    free(all_y);
+    free(train);
+    free(test);
+    free(train_y);
+}
+
 static void test_errors(void) {
     const int64_t n_train = 20, dim = 4, classes = 3;
     float train[20 * 4], test[2 * 4];
@@ -351,6 +413,7 @@ int main(void) {
     test_ties();
     test_duplicates_everywhere();
     test_errors();
+    item9_knn_small_temperature();
     test_accuracy();
     return test_finish();
 }

@@ -83,8 +83,10 @@ typedef struct {
 
 DY_API dy_knn_options dy_knn_defaults(void);
 
-/* Ranked predictions of every test row: ranked [n_test, DY_EVAL_TOPK] (written); scores [n_test, classes] (the summed
- * weights per class; may be NULL). opts NULL: the defaults. */
+/* Ranked predictions of every test row: ranked [n_test, DY_EVAL_TOPK] (written); scores [n_test, classes] (each
+ * class's share of the row's summed weights, so a row sums to 1; may be NULL). opts NULL: the defaults.
+ * The weights are computed as exp((s - s_max) / t), s_max the row's best neighbour: the same ranking as exp(s / t)
+ * without overflow at any t > 0 (in float exp(s / t) overflows once s / t > 88, e.g. t < 0.0114 at s = 1). */
 DY_API dy_status dy_knn_classify(dy_ctx *ctx, const float *train, const int64_t *train_labels, int64_t n_train,
                                  const float *test, int64_t n_test, int64_t dim, int64_t classes,
                                  const dy_knn_options *opts, int64_t *ranked, float *scores);

@@ -7,7 +7,7 @@
 #include "io/npy.h"
 
 int cmd_embed(int argc, char **argv) {
-    const char *usage = "usage: dystress embed --checkpoint FILE --out PREFIX [options]\n\n"
+    const char *usage = "usage: dystress embed --checkpoint FILE --out PREFIX [--overwrite] [options]\n\n"
                         "Writes PREFIX_features.npy (float32 [n, d], L2-normalised unless --raw) and "
                         "PREFIX_labels.npy (int64 [n]).";
     const char *checkpoint, *out, *split;
@@ -28,6 +28,18 @@ int cmd_embed(int argc, char **argv) {
         fprintf(stderr, "dystress embed: give --checkpoint and --out\n");
         free(text);
         return 2;
+    }
+    /* both outputs checked before any work: never over an input, never over an existing file unless asked */
+    char config[4200], outputs[2][4200];
+    cli_config_beside(checkpoint, config, sizeof config);
+    const char *inputs[] = {checkpoint, config, NULL};
+    snprintf(outputs[0], sizeof outputs[0], "%s_features.npy", out);
+    snprintf(outputs[1], sizeof outputs[1], "%s_labels.npy", out);
+    for (int i = 0; i < 2; i++) {
+        if (cli_check_output("embed", outputs[i], o.overwrite, inputs) != 0) {
+            free(text);
+            return 2;
+        }
     }
     dy_ctx *ctx = cli_context(o.threads, o.backend);
     if (!ctx) {

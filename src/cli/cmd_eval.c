@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/evaluate.h"
 #include "cli/progress.h"
+#include "io/atomic_file.h"
 #include "io/npy.h"
 
 typedef struct {
@@ -17,8 +18,14 @@ typedef struct {
 
 static void print_scores(const char *what, const char *protocol, const eval_scores *s) {
     printf("%-10s %-28s top-1 %6.2f %%  top-5 %6.2f %%", what, protocol, 100 * s->top1, 100 * s->top5);
-    if (s->has_shots)
-        printf("  many %6.2f %%  medium %6.2f %%  few %6.2f %%", 100 * s->many, 100 * s->medium, 100 * s->few);
+    if (s->has_shots) {
+        const char *names[3] = {"many", "medium", "few"};
+        double v[3] = {s->many, s->medium, s->few};
+        for (int g = 0; g < 3; g++) { /* NaN: no class in the group */
+            if (isfinite(v[g])) printf("  %s %6.2f %%", names[g], 100 * v[g]);
+            else printf("  %s    n/a  ", names[g]);
+        }
+    }
     printf("\n");
 }
 
@@ -60,6 +67,15 @@ int cmd_eval(int argc, char **argv) {
     /* argv[2] is the protocol: parse from argv[3] on by shifting */
     int rc = cli_parse_model_command(usage, specs, &o, extra, argc - 1, argv + 1, &e.checkpoint, &text);
     if (rc) return rc == 1 ? 0 : 2;
+    if (*e.json) {
+        char config[4200];
+        cli_config_beside(e.checkpoint, config, sizeof config);
+        const char *inputs[] = {e.checkpoint, config, NULL};
+        if (cli_check_output("eval", e.json, o.overwrite, inputs) != 0) {
+            free(text);
+            return 2;
+        }
+    }
     dy_ctx *ctx = cli_context(o.threads, o.backend);
     if (!ctx) {
         free(text);
@@ -128,17 +144,9 @@ int cmd_eval(int argc, char **argv) {
     print_scores(what, protocol, &s);
     fprintf(stderr, "(%lld train / %lld test images of %s, %.0f s)\n", (long long)train->count,
             (long long)test->count, o.data, progress_now() - t0);
-    if (*e.json) {
-        FILE *f = fopen(e.json, "w");
-        if (!f) {
-            fprintf(stderr, "dystress eval: cannot write %s\n", e.json);
-            goto done;
-        }
-        fprintf(f, "{\"features\": \"%s\", \"protocol\": \"%s\", \"top1\": %.6f, \"top5\": %.6f", what, argv[2],
-                s.top1, s.top5);
-        if (s.has_shots) fprintf(f, ", \"many\": %.6f, \"medium\": %.6f, \"few\": %.6f", s.many, s.medium, s.few);
-        fprintf(f, "}\n");
-        fclose(f);
+    if (*e.json && cli_write_scores_json(ctx, e.json, what, argv[2], &s) != DY_OK) {
+        cli_error(ctx, "--json");
+        goto done;
     }
     status = 0;
 done:

@@ -7,7 +7,7 @@
 
 int cmd_export(int argc, char **argv) {
     const char *usage =
-        "usage: dystress export --checkpoint FILE --out FILE.safetensors [--with-head]\n\n"
+        "usage: dystress export --checkpoint FILE --out FILE.safetensors [--with-head] [--overwrite]\n\n"
         "The file loads into torchvision: m = torchvision.models.resnet18(); m.fc = torch.nn.Identity();\n"
         "with the CIFAR stem also m.conv1 = torch.nn.Conv2d(C, 64, 3, 1, 1, bias=False); m.maxpool = "
         "torch.nn.Identity();\nthen m.load_state_dict(safetensors.torch.load_file(FILE)).";
@@ -26,6 +26,14 @@ int cmd_export(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : 2;
     if (!*checkpoint || !*out) {
         fprintf(stderr, "dystress export: give --checkpoint and --out\n");
+        free(text);
+        return 2;
+    }
+    /* never over an input (by file identity, whatever the spelling), never over an existing file unless asked */
+    char config[4200];
+    cli_config_beside(checkpoint, config, sizeof config);
+    const char *inputs[] = {checkpoint, config, NULL};
+    if (cli_check_output("export", out, o.overwrite, inputs) != 0) {
         free(text);
         return 2;
     }

@@ -7,20 +7,42 @@ int cmd_eval(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* Shared helpers (src/cli/common.c). */
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include "cli/config.h"
+#include "cli/progress.h"
 
 extern volatile sig_atomic_t cli_stop_signal; /* the signal number that asked us to stop, else 0 */
 void cli_install_signal_handlers(void);
 /* mkdir -p; 0 or -1 with errno. */
 int cli_mkdirs(const char *path);
+/* The files a run directory holds (NULL-terminated): what --overwrite deletes, and what names a used directory. */
+#define CLI_DEMO_MARKER "made-by-demo.txt"
+extern const char *const cli_run_files[];
+/* 1 when the folder holds anything (its name, a run file's when there is one, goes to name), 0 when it is empty or
+ * absent, -1 with errno when it cannot be read. */
+int cli_dir_entry(const char *dir, char *name, size_t name_size);
+/* Deletes the run files of dir (not the demo's mark) and temporary files left by a killed writer; the count, or -1
+ * with errno. */
+int cli_clear_run_files(const char *dir);
+/* Checks an output path before a command writes it: refused (message printed, returns 2) when it is one of the
+ * inputs (NULL-terminated; compared as files, by device and inode, so no other spelling or link gets past), a folder,
+ * or when it exists and overwrite is false. 0 when it may be written. */
+int cli_check_output(const char *command, const char *out, bool overwrite, const char *const *inputs);
+/* dy_read_file (src/io/read_file.h) for the CLI, which has no context yet when it reads a run's config.json: the
+ * file in a NUL-terminated malloc'ed buffer (its length in *length), or NULL with the message in err. */
+char *cli_read_file(const char *path, size_t max_bytes, size_t *length, char *err, size_t err_size);
+#define CLI_CONFIG_MAX_BYTES ((size_t)1 << 20) /* a config.json is about 2 KB */
 /* Writes the options as JSON to path atomically. */
 dy_status cli_write_config(dy_ctx *ctx, const char *path, const opt_spec *specs);
 /* Fills o from the config.json of a run directory (defaults first). 0, or -1 with a message printed. */
 int cli_load_run_config(const char *run_dir, opt_spec *specs, char **text_out);
+/* The path of the config.json beside a checkpoint (that the model commands read). */
+void cli_config_beside(const char *checkpoint, char *out, size_t size);
 /* The options of a command that works on a trained model: the run table (model, data) followed by extra
  * (NULL-terminated). Values are layered: defaults < config.json beside --checkpoint (when there is one) < the
  * command line. *text keeps the configuration's strings alive (free it). Returns 0, 1 for --help (help printed with
@@ -31,9 +53,24 @@ int cli_parse_model_command(const char *usage, opt_spec *specs, run_options *o, 
  * or the seeded initialisation when checkpoint is empty. */
 dy_status cli_open_model(dy_ctx *ctx, const run_options *o, int data_channels, const char *checkpoint, bool with_head,
                          dy_model **out);
-/* The trainer's callbacks, printing through a progress (src/cli/progress.h) passed as user. */
+/* What the trainer's callbacks work with (passed as their user pointer): the progress printer, and the report
+ * refreshed at each epoch end when report is true. */
+typedef struct {
+    progress pr;
+    dy_ctx *ctx;
+    const char *run_dir;
+    const char *command; /* the command that reproduces the run, shown in the report */
+    bool report;
+} cli_training;
 void cli_on_step(void *user, const dy_step_report *r);
 void cli_on_message(void *user, const char *text);
+void cli_on_epoch_end(void *user, int64_t epoch);
+/* Writes run_dir/report.html; a failure is printed as a warning (training goes on). */
+void cli_write_report(cli_training *t);
+/* The command that reproduces a run: "dystress pretrain" and every option of the run table (specs, as
+ * run_option_table makes it) whose value differs from the pretrain default, shell-quoted; --resume and
+ * --max-steps are left out (they are not part of the run). */
+void cli_reproduce_command(const opt_spec *specs, char *buf, size_t size);
 /* Prints "dystress: <label><what>: <ctx error>" to stderr and returns 1. */
 int cli_error(dy_ctx *ctx, const char *what);
 /* Names this process in messages under mpirun ("rank 1 of 4: "), "" alone. */

@@ -3,13 +3,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "io/atomic_file.h"
+#include "core/context.h"
 #include "io/read_file.h"
 #include "model/model.h"
+#include "report/report.h"
 
 volatile sig_atomic_t cli_stop_signal = 0;
 
@@ -48,30 +52,131 @@ int cli_mkdirs(const char *path) {
     return 0;
 }
 
+char *cli_read_file(const char *path, size_t max_bytes, size_t *length, char *err, size_t err_size) {
+    struct dy_ctx messages = {0}; /* receives dy_read_file's message only: no threads, no backend */
+    uint8_t *data;
+    if (dy_read_file(&messages, path, &data, length, max_bytes) != DY_OK) {
+        snprintf(err, err_size, "%s", messages.error);
+        return NULL;
+    }
+    return (char *)data;
+}
+
+/* What one invocation asked for, not what the run is: never saved as true, so that a later command reading the
+ * configuration (export, embed, eval) does not inherit it. */
+static const char *const one_shot_options[] = {"resume", "overwrite", NULL};
+
 dy_status cli_write_config(dy_ctx *ctx, const char *path, const opt_spec *specs) {
+    bool saved[4] = {false};
+    for (int i = 0; one_shot_options[i]; i++) {
+        const opt_spec *s = opt_find((opt_spec *)specs, one_shot_options[i]);
+        if (s) {
+            saved[i] = *(bool *)s->value;
+            *(bool *)s->value = false;
+        }
+    }
     dy_atomic_file af;
     dy_status st = dy_atomic_open(ctx, &af, path);
-    if (st != DY_OK) return st;
-    opt_write_json(af.fp, specs, "  ");
-    return dy_atomic_commit(ctx, &af);
+    if (st == DY_OK) {
+        opt_write_json(af.fp, specs, "  ");
+        st = dy_atomic_commit(ctx, &af);
+    }
+    for (int i = 0; one_shot_options[i]; i++) {
+        const opt_spec *s = opt_find((opt_spec *)specs, one_shot_options[i]);
+        if (s) *(bool *)s->value = saved[i];
+    }
+    return st;
+}
+
+const char *const cli_run_files[] = {"config.json", "metrics.jsonl", "checkpoint-latest.safetensors",
+                                     "checkpoint-final.safetensors", "checkpoint-best-knn-on-test.safetensors",
+                                     /* the run report (src/report) and what it is drawn from */
+                                     "histograms.jsonl", "results.jsonl", "report.html", "retrieval.png",
+                                     "retrieval.json", "embedding-map.json", CLI_DEMO_MARKER, NULL};
+
+int cli_dir_entry(const char *dir, char *name, size_t name_size) {
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : -1;
+    int found = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        /* a run file names the run best; otherwise the first entry */
+        bool run_file = false;
+        for (int i = 0; cli_run_files[i] && !run_file; i++) run_file = !strcmp(de->d_name, cli_run_files[i]);
+        if (!found || run_file) snprintf(name, name_size, "%s", de->d_name);
+        found = 1;
+        if (run_file) break;
+    }
+    closedir(d);
+    return found;
+}
+
+int cli_clear_run_files(const char *dir) {
+    int removed = 0;
+    for (int i = 0; cli_run_files[i]; i++) {
+        char path[4096];
+        if (snprintf(path, sizeof path, "%s/%s", dir, cli_run_files[i]) >= (int)sizeof path) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        removed += dy_atomic_remove_stale(path);
+        if (!strcmp(cli_run_files[i], CLI_DEMO_MARKER)) continue; /* the demo keeps its mark */
+        if (unlink(path) == 0) removed++;
+        else if (errno != ENOENT) return -1;
+    }
+    char probe[4096];
+    snprintf(probe, sizeof probe, "%s/.", dir);
+    if (removed && dy_fsync_parent(probe) != 0) return -1;
+    return removed;
+}
+
+int cli_check_output(const char *command, const char *out, bool overwrite, const char *const *inputs) {
+    struct stat so;
+    if (stat(out, &so) != 0) {
+        if (errno == ENOENT) return 0;
+        fprintf(stderr, "dystress %s: cannot use %s as output: %s\n", command, out, strerror(errno));
+        return 2;
+    }
+    for (int i = 0; inputs[i]; i++) {
+        struct stat si;
+        if (!*inputs[i] || stat(inputs[i], &si) != 0) continue;
+        if (si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+            fprintf(stderr, "dystress %s: the output %s is the input %s (the same file): refusing to overwrite an "
+                    "input, even with --overwrite\n", command, out, inputs[i]);
+            return 2;
+        }
+    }
+    if (S_ISDIR(so.st_mode)) {
+        fprintf(stderr, "dystress %s: the output %s is a folder\n", command, out);
+        return 2;
+    }
+    if (!overwrite) {
+        fprintf(stderr, "dystress %s: %s exists; give --overwrite to replace it, or choose another name\n", command,
+                out);
+        return 2;
+    }
+    return 0;
 }
 
 int cli_load_run_config(const char *run_dir, opt_spec *specs, char **text_out) {
-    char path[4096], err[512];
+    char path[4096], err[1024];
     snprintf(path, sizeof path, "%s/config.json", run_dir);
-    char *text;
-    size_t size;
-    errno = 0;
-    if (dy_read_file(NULL, path, (uint8_t **)&text, &size, (size_t)1 << 24) != DY_OK) {
-        fprintf(stderr, "dystress: cannot read %s: %s\n", path, errno ? strerror(errno) : "larger than 16 MiB");
+    size_t length = 0;
+    char *text = cli_read_file(path, CLI_CONFIG_MAX_BYTES, &length, err, sizeof err);
+    if (!text) {
+        fprintf(stderr, "dystress: %s\n", err);
         return -1;
     }
     for (opt_spec *s = specs; s->name; s++)
         if (opt_set(s, s->def, err, sizeof err) != 0) break;
-    if (opt_read_json(specs, text, err, sizeof err) != 0) {
-        fprintf(stderr, "dystress: %s: %s\n", path, err);
+    if (opt_read_json(specs, path, text, length, err, sizeof err) != 0) {
+        fprintf(stderr, "dystress: %s\n", err);
         free(text);
         return -1;
+    }
+    for (int i = 0; one_shot_options[i]; i++) {
+        opt_spec *s = opt_find(specs, one_shot_options[i]);
+        if (s) *(bool *)s->value = false;
     }
     *text_out = text;
     return 0;
@@ -82,6 +187,12 @@ const char *cli_process_label = "";
 int cli_error(dy_ctx *ctx, const char *what) {
     fprintf(stderr, "dystress: %s%s: %s\n", cli_process_label, what, ctx ? dy_ctx_error(ctx) : "failed");
     return 1;
+}
+
+void cli_config_beside(const char *checkpoint, char *out, size_t size) {
+    const char *slash = strrchr(checkpoint, '/');
+    if (slash) snprintf(out, size, "%.*s/config.json", (int)(slash - checkpoint), checkpoint);
+    else snprintf(out, size, "config.json");
 }
 
 int cli_parse_model_command(const char *usage, opt_spec *specs, run_options *o, const opt_spec *extra, int argc,
@@ -109,7 +220,7 @@ int cli_parse_model_command(const char *usage, opt_spec *specs, run_options *o, 
         if (slash) *slash = 0;
         else snprintf(dir, sizeof dir, ".");
         char cfg[4200];
-        snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+        cli_config_beside(*checkpoint, cfg, sizeof cfg);
         FILE *f = fopen(cfg, "rb");
         if (f) {
             fclose(f);
@@ -121,6 +232,10 @@ int cli_parse_model_command(const char *usage, opt_spec *specs, run_options *o, 
                 return 2;
             }
         }
+    }
+    if (run_options_check(o, err, sizeof err) != 0) {
+        fprintf(stderr, "dystress: %s\n", err);
+        return 2;
     }
     return 0;
 }
@@ -140,8 +255,88 @@ dy_status cli_open_model(dy_ctx *ctx, const run_options *o, int data_channels, c
 }
 
 void cli_on_step(void *user, const dy_step_report *r) {
-    progress_step(user, r->epoch, r->epochs, r->step_in_epoch, r->steps_per_epoch, r->step, r->total_steps, r->loss,
-                  r->lr, r->images_per_s);
+    progress_step(&((cli_training *)user)->pr, r->epoch, r->epochs, r->step_in_epoch, r->steps_per_epoch, r->step,
+                  r->total_steps, r->loss, r->lr, r->images_per_s);
 }
 
-void cli_on_message(void *user, const char *text) { progress_log(user, "%s", text); }
+void cli_on_message(void *user, const char *text) { progress_log(&((cli_training *)user)->pr, "%s", text); }
+
+void cli_write_report(cli_training *t) {
+    dy_report_options ro = {.command = t->command};
+    if (dy_report_write(t->ctx, t->run_dir, NULL, &ro) != DY_OK)
+        progress_log(&t->pr, "warning: the report was not written: %s", dy_ctx_error(t->ctx));
+}
+
+void cli_on_epoch_end(void *user, int64_t epoch) {
+    (void)epoch;
+    cli_training *t = user;
+    if (t->report) cli_write_report(t);
+}
+
+/* Appends s to buf, single-quoted for a POSIX shell when it holds anything but plain characters. */
+static void append_quoted(char *buf, size_t size, const char *s) {
+    size_t len = strlen(buf);
+    bool plain = *s != 0;
+    for (const char *p = s; *p; p++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./,=:+-@%", *p)) plain = false;
+    if (plain) {
+        snprintf(buf + len, size - len, "%s", s);
+        return;
+    }
+    if (len + 1 < size) buf[len++] = '\'';
+    for (const char *p = s; *p && len + 5 < size; p++) {
+        if (*p == '\'') {
+            memcpy(buf + len, "'\\''", 4);
+            len += 4;
+        } else {
+            buf[len++] = *p;
+        }
+    }
+    if (len + 1 < size) buf[len++] = '\'';
+    buf[len < size ? len : size - 1] = 0;
+}
+
+void cli_reproduce_command(const opt_spec *specs, char *buf, size_t size) {
+    run_options d;
+    opt_spec defaults[RUN_OPTION_COUNT];
+    run_option_table(defaults, &d);
+    char err[256];
+    for (opt_spec *s = defaults; s->name; s++) opt_set(s, s->def, err, sizeof err);
+    snprintf(buf, size, "dystress pretrain");
+    for (const opt_spec *s = specs; s->name; s++) {
+        opt_spec *ds = opt_find(defaults, s->name);
+        if (!ds || !strcmp(s->name, "resume") || !strcmp(s->name, "max-steps")) continue;
+        char value[1024] = "";
+        switch (s->type) {
+        case OPT_INT:
+            if (*(int64_t *)s->value == *(int64_t *)ds->value) continue;
+            snprintf(value, sizeof value, "%lld", (long long)*(int64_t *)s->value);
+            break;
+        case OPT_FLOAT: {
+            double v = *(double *)s->value;
+            if (v == *(double *)ds->value) continue;
+            for (int digits = 6; digits <= 17; digits++) { /* the shortest text that reads back as v */
+                snprintf(value, sizeof value, "%.*g", digits, v);
+                if (strtod(value, NULL) == v) break;
+            }
+            break;
+        }
+        case OPT_BOOL: {
+            bool v = *(bool *)s->value;
+            if (v == *(bool *)ds->value) continue;
+            size_t len = strlen(buf);
+            snprintf(buf + len, size - len, " --%s%s", v ? "" : "no-", s->name);
+            continue;
+        }
+        case OPT_STRING:
+        case OPT_CHOICE:
+        case OPT_INT_LIST:
+            if (!strcmp(*(const char **)s->value, *(const char **)ds->value)) continue;
+            snprintf(value, sizeof value, "%s", *(const char **)s->value);
+            break;
+        }
+        size_t len = strlen(buf);
+        snprintf(buf + len, size - len, " --%s ", s->name);
+        append_quoted(buf, size, value);
+    }
+}

@@ -2,6 +2,9 @@
 
 #include "core/context.h"
 
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +25,7 @@ int run_option_table(opt_spec *s, run_options *o) {
         {"skip-bad", OPT_BOOL, &o->skip_bad, "false", "folder data: skip undecodable images (counted) instead of failing"},
         {"stl10-unlabeled", OPT_BOOL, &o->stl10_unlabeled, "false", "STL-10: pretrain on the 100k unlabelled images"},
         /* model */
-        {"depth", OPT_INT, &o->depth, "18", "ResNet depth: 18 or 50", NULL, 18, 50},
+        {"depth", OPT_INT, &o->depth, "18", "ResNet depth", "18|50"},
         {"width", OPT_INT, &o->width, "64", "base width (64 standard; 16-32 for quick CPU runs)", NULL, 1, 1024},
         {"stem", OPT_CHOICE, &o->stem, "cifar", "first layers: cifar (3x3, no pool) or imagenet (7x7/2 + pool)",
          "cifar|imagenet"},
@@ -33,9 +36,10 @@ int run_option_table(opt_spec *s, run_options *o) {
         {"framework", OPT_CHOICE, &o->framework, "simclr", "simclr (batch negatives) or moco (momentum encoder + queue)",
          "simclr|moco"},
         {"profile", OPT_CHOICE, &o->profile, "cosine", "temperature profile", "const|cosine|shifted"},
-        {"tau", OPT_FLOAT, &o->tau, "0.2", "const profile: the temperature", NULL, 1e-6, 100},
-        {"tau-min", OPT_FLOAT, &o->tau_min, "0.07", "cosine/shifted: tau at the profile's minimum", NULL, 1e-6, 100},
-        {"tau-max", OPT_FLOAT, &o->tau_max, "0.2", "cosine/shifted: tau at the plateau", NULL, 1e-6, 100},
+        /* temperatures: the range dy_tau_check accepts */
+        {"tau", OPT_FLOAT, &o->tau, "0.2", "const profile: the temperature", NULL, 1e-4, 1e4},
+        {"tau-min", OPT_FLOAT, &o->tau_min, "0.07", "cosine/shifted: tau at the profile's minimum", NULL, 1e-4, 1e4},
+        {"tau-max", OPT_FLOAT, &o->tau_max, "0.2", "cosine/shifted: tau at the plateau", NULL, 1e-4, 1e4},
         {"shift-offset", OPT_FLOAT, &o->shift_offset, "-0.4", "shifted profile: offset o (plateau for s > -o)", NULL,
          -2, 2},
         {"shift-scale", OPT_FLOAT, &o->shift_scale, "0.7", "shifted profile: scale k", NULL, 1e-6, 100},
@@ -51,11 +55,12 @@ int run_option_table(opt_spec *s, run_options *o) {
         {"weight-decay", OPT_FLOAT, &o->weight_decay, "5e-4", "weight decay", NULL, 0, 1},
         {"exclude-bn-bias", OPT_BOOL, &o->exclude_bn_bias, "false",
          "no weight decay (LARS: no adaptation either) on BN parameters and biases (always on for LARS)"},
-        {"lars-eta", OPT_FLOAT, &o->lars_eta, "0.001", "LARS trust coefficient", NULL, 0, 1},
+        {"lars-eta", OPT_FLOAT, &o->lars_eta, "0.001", "LARS trust coefficient", NULL, 1e-9, 1},
         {"schedule", OPT_CHOICE, &o->schedule, "cosine", "learning-rate schedule", "cosine|step|constant"},
         {"warmup-epochs", OPT_FLOAT, &o->warmup_epochs, "0", "linear warm-up epochs", NULL, 0, 1e6},
         {"final-lr", OPT_FLOAT, &o->final_lr, "0", "cosine: learning rate at the end", NULL, 0, 1e3},
-        {"milestones", OPT_STRING, &o->milestones, "", "step schedule: epochs, comma-separated, e.g. 120,160"},
+        {"milestones", OPT_INT_LIST, &o->milestones, "", "step schedule: up to 16 epochs, comma-separated, e.g. "
+         "120,160 (none after --epochs)", NULL, 1, 1 << 20},
         {"gamma", OPT_FLOAT, &o->gamma, "0.1", "step schedule: factor at each milestone", NULL, 0, 1},
         /* loop */
         {"batch-size", OPT_INT, &o->batch_size, "128", "images per batch (each gives two views); under mpirun the "
@@ -77,12 +82,16 @@ int run_option_table(opt_spec *s, run_options *o) {
          "README)"},
         {"run-dir", OPT_STRING, &o->run_dir, "runs/pretrain", "run directory: config.json, metrics.jsonl, checkpoints"},
         {"resume", OPT_BOOL, &o->resume, "false", "continue the run in --run-dir from its latest checkpoint"},
+        {"overwrite", OPT_BOOL, &o->overwrite, "false", "replace what is there: pretrain/demo delete the run files of a "
+         "used --run-dir and start afresh; export/embed/eval replace an existing output (never an input)"},
         {"checkpoint-every", OPT_INT, &o->checkpoint_every, "0", "steps between checkpoints (0: every epoch)", NULL, 0,
          (double)(1ll << 40)},
         {"knn-every", OPT_INT, &o->knn_every, "10", "epochs between kNN monitors (0: only at the end, -1: never)",
          NULL, -1, 1 << 20},
         {"knn-k", OPT_INT, &o->knn_k, "200", "kNN neighbours", NULL, 1, 1 << 20},
         {"knn-t", OPT_FLOAT, &o->knn_t, "0.1", "kNN temperature", NULL, 1e-6, 100},
+        {"report", OPT_BOOL, &o->report, "true", "refresh RUN_DIR/report.html at each epoch end (dystress report "
+         "RUN_DIR writes it at any time)"},
         {0},
     };
     int n = 0;
@@ -111,6 +120,45 @@ const char *cli_backend_warning(const dy_ctx *ctx) {
                             "the oneDNN path this build also has"
                           : "note: this build has no oneDNN, so training runs on the plain-C reference ops, roughly "
                             "50x slower; install libdnnl-dev (scripts/deps.sh) and rebuild for the fast path";
+}
+
+/* Appends to buf the names in a (sorted) that are not in b (sorted), at most 5 then a count. */
+static void names_missing(char *buf, size_t size, char *const *a, int na, char *const *b, int nb) {
+    int shown = 0, more = 0;
+    size_t len = strlen(buf);
+    for (int i = 0, j = 0; i < na; i++) {
+        while (j < nb && strcmp(b[j], a[i]) < 0) j++;
+        if (j < nb && !strcmp(b[j], a[i])) continue;
+        if (shown == 5) {
+            more++;
+            continue;
+        }
+        len += (size_t)snprintf(buf + len, len < size ? size - len : 0, "%s'%s'", shown ? ", " : "", a[i]);
+        if (len >= size) len = size - 1;
+        shown++;
+    }
+    if (more) snprintf(buf + len, size - len, " and %d more", more);
+    if (!shown) snprintf(buf + len, size - len, "none");
+}
+
+/* Image folders label images by the sorted names of their class folders: train and test must have the same names, or
+ * label 3 means one class in one and another in the other (and kNN/linear scores are silently wrong). */
+static dy_status same_classes(dy_ctx *ctx, const dy_dataset *train, const dy_dataset *test, const char *train_dir,
+                              const char *test_dir) {
+    bool same = train->num_classes == test->num_classes && train->class_names && test->class_names;
+    for (int c = 0; same && c < train->num_classes; c++) same = !strcmp(train->class_names[c], test->class_names[c]);
+    if (same) return DY_OK;
+    if (!train->class_names || !test->class_names)
+        return dy_fail(ctx, DY_ERR_FORMAT, "%s and %s: class names missing, cannot check that they match", train_dir,
+                       test_dir);
+    char only_train[512] = "", only_test[512] = "";
+    names_missing(only_train, sizeof only_train, train->class_names, train->num_classes, test->class_names,
+                  test->num_classes);
+    names_missing(only_test, sizeof only_test, test->class_names, test->num_classes, train->class_names,
+                  train->num_classes);
+    return dy_fail(ctx, DY_ERR_FORMAT, "the class folders of --data-dir %s (%d classes) and --test-dir %s (%d) differ: "
+                   "only in the training folder: %s; only in the test folder: %s", train_dir, train->num_classes,
+                   test_dir, test->num_classes, only_train, only_test);
 }
 
 dy_status cli_load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test) {
@@ -143,6 +191,7 @@ dy_status cli_load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, d
         fo.labelled = *o->test_dir != 0;
         if ((st = dy_dataset_load_image_folder(ctx, train, dir, &fo)) != DY_OK) return st;
         if (*o->test_dir) st = dy_dataset_load_image_folder(ctx, test, o->test_dir, &fo);
+        if (st == DY_OK && *test) st = same_classes(ctx, *train, *test, dir, o->test_dir);
     }
     if (st == DY_OK && strstr(o->data, "-lt")) {
         dy_dataset *lt = NULL;
@@ -197,13 +246,15 @@ dy_status cli_apply_aug_overrides(dy_ctx *ctx, dy_augment *a, const char *overri
     return st;
 }
 
+/* The epochs of --milestones (already checked by the option table: at most 16 integers in range). */
 static int parse_milestones(const char *text, int64_t *out, int max) {
     int n = 0;
     const char *p = text;
     while (*p) {
         char *end;
+        errno = 0;
         long long v = strtoll(p, &end, 10);
-        if (end == p || v < 0 || n == max) return -1;
+        if (end == p || errno || v < 0 || n == max) return -1;
         out[n++] = v;
         p = end;
         if (*p == ',') p++;
@@ -212,8 +263,36 @@ static int parse_milestones(const char *text, int64_t *out, int max) {
     return n;
 }
 
+int run_options_check(const run_options *o, char *err, size_t err_size) {
+    if (o->nesterov && !(o->momentum > 0)) {
+        snprintf(err, err_size, "--nesterov needs --momentum above 0");
+        return -1;
+    }
+    if (strcmp(o->profile, "const") != 0 && o->tau_min > o->tau_max) {
+        snprintf(err, err_size, "--tau-min %g is above --tau-max %g (the %s profile goes from one to the other)",
+                 o->tau_min, o->tau_max, o->profile);
+        return -1;
+    }
+    int64_t m[OPT_INT_LIST_MAX];
+    int n = parse_milestones(o->milestones, m, OPT_INT_LIST_MAX);
+    if (n < 0) {
+        snprintf(err, err_size, "--milestones must be up to %d epochs separated by commas, got '%s'",
+                 OPT_INT_LIST_MAX, o->milestones);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (m[i] > o->epochs) {
+            snprintf(err, err_size, "--milestones: epoch %lld is after the last epoch (--epochs %lld)",
+                     (long long)m[i], (long long)o->epochs);
+            return -1;
+        }
+    return 0;
+}
+
 dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_dataset *train, dy_pretrain_config *c) {
     memset(c, 0, sizeof *c);
+    char err[512];
+    if (run_options_check(o, err, sizeof err) != 0) return dy_fail(ctx, DY_ERR_INVALID, "%s", err);
     c->model = cli_model_config(o, train->channels);
     c->framework = !strcmp(o->framework, "moco") ? DY_FRAMEWORK_MOCO : DY_FRAMEWORK_SIMCLR;
     c->moco_momentum = o->moco_momentum;
@@ -233,8 +312,6 @@ dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_datase
     c->adam_beta1 = 0.9;
     c->adam_beta2 = 0.999;
     c->nesterov = o->nesterov;
-    if (c->nesterov && c->momentum <= 0)
-        return dy_fail(ctx, DY_ERR_INVALID, "--nesterov needs --momentum above 0");
     c->exclude_bn_bias = o->exclude_bn_bias || c->optimizer == DY_OPTIMIZER_LARS;
     c->schedule = !strcmp(o->schedule, "step") ? DY_SCHEDULE_STEP
                   : !strcmp(o->schedule, "constant") ? DY_SCHEDULE_CONSTANT
@@ -261,4 +338,152 @@ dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_datase
     c->run_dir = o->run_dir;
     c->sync_bn = o->sync_bn;
     return DY_OK;
+}
+
+/* Which options are the run's configuration. Invocation options say how this process runs (they never change the
+ * numbers, or the README says so) and are not stored. Settings are kept in config.json but leave the numbers alone:
+ * not in the checkpoint's configuration, free to change on resume. Changeable ones are stored and checked, but an
+ * explicit command-line value on --resume replaces the stored one, with a notice. The rest are fixed for the life of
+ * a run. */
+static const char *const invocation_options[] = {"threads", "loader-threads", "max-steps", "backend", "run-dir",
+                                                 "resume", "overwrite", NULL};
+static const char *const setting_options[] = {"checkpoint-every", "report", NULL};
+static const char *const changeable_options[] = {"epochs", "data-dir", "test-dir", "knn-every", "knn-k", "knn-t",
+                                                 NULL};
+
+static bool listed(const char *const *list, const char *name) {
+    for (; *list; list++)
+        if (!strcmp(*list, name)) return true;
+    return false;
+}
+
+run_option_role run_option_role_of(const char *name) {
+    if (listed(invocation_options, name)) return RUN_OPTION_INVOCATION;
+    if (listed(setting_options, name)) return RUN_OPTION_SETTING;
+    if (listed(changeable_options, name)) return RUN_OPTION_CHANGEABLE;
+    return RUN_OPTION_FIXED;
+}
+
+const char *run_option_changeable_list(void) {
+    return "--epochs, --data-dir, --test-dir, --knn-every, --knn-k, --knn-t";
+}
+
+/* Appends to a growing buffer; *failed on overflow of memory. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+    bool failed;
+} text_buf;
+
+static void put(text_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(text_buf *b, const char *fmt, ...) {
+    if (b->failed) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->failed = true;
+            return;
+        }
+        if (b->s && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap ? 2 * b->cap : 1024) + (size_t)n;
+        char *ns = realloc(b->s, cap);
+        if (!ns) {
+            b->failed = true;
+            return;
+        }
+        b->s = ns;
+        b->cap = cap;
+    }
+}
+
+/* One option's value as canonical text: numbers as parsed (0.2 and 2e-1 agree), strings with '\\' and control
+ * characters escaped, so that a value is one line. */
+static void put_value(text_buf *b, const opt_spec *s) {
+    switch (s->type) {
+    case OPT_INT: put(b, "%lld", (long long)*(int64_t *)s->value); break;
+    case OPT_FLOAT: { /* the fewest digits that give the number back: 0.1, not 0.10000000000000001 */
+        double v = *(double *)s->value;
+        char digits[40];
+        for (int precision = 15; precision <= 17; precision++) {
+            snprintf(digits, sizeof digits, "%.*g", precision, v);
+            if (strtod(digits, NULL) == v) break;
+        }
+        put(b, "%s", digits);
+        break;
+    }
+    case OPT_BOOL: put(b, "%s", *(bool *)s->value ? "true" : "false"); break;
+    case OPT_STRING:
+    case OPT_CHOICE:
+    case OPT_INT_LIST: /* kept as its text, "30,60" */
+        for (const unsigned char *c = *(const unsigned char *const *)s->value; c && *c; c++) {
+            if (*c == '\\') put(b, "\\\\");
+            else if (*c < 0x20 || *c == 0x7f) put(b, "\\x%02x", *c);
+            else put(b, "%c", *c);
+        }
+        break;
+    }
+}
+
+char *run_config_canonical(const opt_spec *specs) {
+    text_buf b = {0};
+    put(&b, "dystress-config 1\n");
+    for (const opt_spec *s = specs; s->name; s++) {
+        run_option_role role = run_option_role_of(s->name);
+        if (role == RUN_OPTION_INVOCATION || role == RUN_OPTION_SETTING) continue;
+        put(&b, "%s=", s->name);
+        put_value(&b, s);
+        put(&b, "\n");
+    }
+    if (b.failed) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
+}
+
+/* The value of option name in a canonical text, as [*value, *value + *len); false when absent. */
+static bool find_line(const char *text, const char *name, const char **value, size_t *len) {
+    size_t n = strlen(name);
+    for (const char *p = text; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t line = nl ? (size_t)(nl - p) : strlen(p);
+        if (line > n && !strncmp(p, name, n) && p[n] == '=') {
+            *value = p + n + 1;
+            *len = line - n - 1;
+            return true;
+        }
+        p = nl ? nl + 1 : NULL;
+    }
+    return false;
+}
+
+void run_config_value(const char *text, const char *name, char *value, size_t size) {
+    const char *v;
+    size_t len;
+    if (find_line(text, name, &v, &len)) snprintf(value, size, "%.*s", (int)len, v);
+    else snprintf(value, size, "(absent)");
+}
+
+int run_options_absolute_paths(opt_spec *specs, char **owned, char *err, size_t err_size) {
+    static const char *const names[] = {"data-dir", "test-dir"};
+    for (int i = 0; i < 2; i++) {
+        opt_spec *s = opt_find(specs, names[i]);
+        const char *v = *(const char **)s->value;
+        if (!v || !*v) continue;
+        char *abs = realpath(v, NULL);
+        if (!abs) {
+            snprintf(err, err_size, "--%s %s: %s", names[i], v, strerror(errno));
+            return -1;
+        }
+        free(owned[i]);
+        owned[i] = abs;
+        *(const char **)s->value = abs;
+    }
+    return 0;
 }

@@ -30,7 +30,7 @@ typedef struct {
     int64_t batch_size, epochs, seed, threads, loader_threads, max_steps, checkpoint_every, knn_every, knn_k;
     double knn_t;
     const char *augment, *aug, *backend, *run_dir;
-    bool resume, sync_bn;
+    bool resume, overwrite, report, sync_bn;
 } run_options;
 
 #define RUN_OPTION_COUNT 64
@@ -38,6 +38,29 @@ typedef struct {
 /* Fills specs (at least RUN_OPTION_COUNT entries) with the table bound to o; returns the count. */
 int run_option_table(opt_spec *specs, run_options *o);
 
+/* What an option is to a run (src/cli/config.c has the lists): invocation options (threads, backend, run-dir,
+ * max-steps, ...) are not part of its configuration; settings (checkpoint-every) are kept in config.json, may change
+ * on resume and leave the numbers alone, so checkpoints do not store them; changeable ones (epochs, data paths, the
+ * kNN monitor) are stored, but may be changed on the command line of a resume, with a notice; fixed ones never
+ * change. */
+typedef enum { RUN_OPTION_FIXED, RUN_OPTION_CHANGEABLE, RUN_OPTION_SETTING, RUN_OPTION_INVOCATION } run_option_role;
+run_option_role run_option_role_of(const char *name);
+/* "--epochs, --data-dir, ...": the changeable options, for messages. */
+const char *run_option_changeable_list(void);
+/* The run's configuration as canonical text: a version line, then "name=value" per stored option in table order,
+ * values as parsed (so 0.2 and 2e-1 agree). What a checkpoint stores as trainer.config. malloc'ed; NULL when out of
+ * memory. */
+char *run_config_canonical(const opt_spec *specs);
+/* The value of option name in a canonical text, or "(absent)". */
+void run_config_value(const char *text, const char *name, char *value, size_t size);
+/* Replaces --data-dir and --test-dir (when given) by absolute, resolved paths, so that a run resumes, and its
+ * checkpoints evaluate, from any working directory. owned[2] keeps the strings (free both). -1 with err when a path
+ * does not resolve. */
+int run_options_absolute_paths(opt_spec *specs, char **owned, char *err, size_t err_size);
+
+/* The checks that involve more than one option (each option's own range is in the table, checked when parsed):
+ * --nesterov needs momentum, tau-min <= tau-max, no milestone after the last epoch. 0, or -1 with a message. */
+int run_options_check(const run_options *o, char *err, size_t err_size);
 /* Loads the training and test splits the options name (test may come back NULL for unlabelled data). */
 dy_status cli_load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test);
 /* Model configuration from the options (in_channels 0 = the data's). */

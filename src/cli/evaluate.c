@@ -6,6 +6,7 @@
 
 #include "core/context.h"
 #include "engine/ref/ops.h"
+#include "io/atomic_file.h"
 
 dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *train, const dy_dataset *ds, float **features,
                        int64_t *dim) {
@@ -162,4 +163,28 @@ dy_status cli_linear_augmented(dy_ctx *ctx, dy_model *model, const dy_augment *a
     free(nte);
     free(lte);
     return st;
+}
+
+/* A score as JSON: the number, or null for NaN (a group of classes with no test sample). */
+static void json_score(FILE *f, const char *key, double v) {
+    if (isfinite(v)) fprintf(f, ", \"%s\": %.6f", key, v);
+    else fprintf(f, ", \"%s\": null", key);
+}
+
+dy_status cli_write_scores_json(dy_ctx *ctx, const char *path, const char *features, const char *protocol,
+                                const eval_scores *s) {
+    dy_atomic_file af;
+    dy_status st = dy_atomic_open(ctx, &af, path);
+    if (st != DY_OK) return st;
+    /* features and protocol are fixed words of the CLI (encoder, pixels, random; knn, linear): nothing to escape */
+    fprintf(af.fp, "{\"features\": \"%s\", \"protocol\": \"%s\"", features, protocol);
+    json_score(af.fp, "top1", s->top1);
+    json_score(af.fp, "top5", s->top5);
+    if (s->has_shots) {
+        json_score(af.fp, "many", s->many);
+        json_score(af.fp, "medium", s->medium);
+        json_score(af.fp, "few", s->few);
+    }
+    fputs("}\n", af.fp);
+    return dy_atomic_commit(ctx, &af); /* flush, fsync and close are checked there: a full disk is an error */
 }

@@ -29,4 +29,10 @@ dy_status cli_linear_augmented(dy_ctx *ctx, dy_model *model, const dy_augment *a
                                const float *fte, const dy_dataset *test, const dy_probe_options *po, bool normalize,
                                bool per_class, eval_scores *out);
 
+/* Writes the scores to path as one JSON object, atomically (src/io/atomic_file.h): {"features": .., "protocol": ..,
+ * "top1": .., "top5": ..} and, when has_shots, "many", "medium", "few", each null where its group of classes is empty
+ * (JSON has no NaN). A failed write is an error (DY_ERR_IO), and path is then left as it was. */
+dy_status cli_write_scores_json(dy_ctx *ctx, const char *path, const char *features, const char *protocol,
+                                const eval_scores *s);
+
 #endif

@@ -1,5 +1,7 @@
 #include "cli/options.h"
 
+#include "io/json.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -23,6 +25,37 @@ static bool choice_ok(const char *choices, const char *text) {
     return false;
 }
 
+/* "a,b,c": decimal integers, each in the option's range, at most OPT_INT_LIST_MAX; "" is the empty list. */
+static int int_list_check(opt_spec *s, const char *text, char *err, size_t err_size) {
+    int n = 0;
+    for (const char *p = text; *p;) {
+        char *end = NULL;
+        errno = 0;
+        long long v = (*p == '-' || (*p >= '0' && *p <= '9')) ? strtoll(p, &end, 10) : 0;
+        if (end && end != p && errno == ERANGE) {
+            snprintf(err, err_size, "--%s: each value must be between %.15g and %.15g, got '%.*s'", s->name, s->min,
+                     s->max, (int)(end - p), p);
+            return -1;
+        }
+        if (!end || end == p || errno || (*end && *end != ',') || (*end == ',' && !end[1])) {
+            snprintf(err, err_size, "--%s expects integers separated by commas, got '%s'", s->name, text);
+            return -1;
+        }
+        if (s->min < s->max && (v < s->min || v > s->max)) {
+            snprintf(err, err_size, "--%s: each value must be between %.15g and %.15g, got %lld", s->name, s->min,
+                     s->max, v);
+            return -1;
+        }
+        if (++n > OPT_INT_LIST_MAX) {
+            snprintf(err, err_size, "--%s takes at most %d values, got more in '%s'", s->name, OPT_INT_LIST_MAX, text);
+            return -1;
+        }
+        p = *end ? end + 1 : end;
+    }
+    *(const char **)s->value = text;
+    return 0;
+}
+
 int opt_set(opt_spec *s, const char *text, char *err, size_t err_size) {
     char *end = NULL;
     errno = 0;
@@ -30,11 +63,16 @@ int opt_set(opt_spec *s, const char *text, char *err, size_t err_size) {
     case OPT_INT: {
         long long v = strtoll(text, &end, 10);
         if (!*text || *end || errno) {
-            snprintf(err, err_size, "--%s expects an integer, got '%s'", s->name, text);
+            snprintf(err, err_size, "--%s expects an integer%s, got '%s'", s->name,
+                     errno == ERANGE ? " of at most 19 digits" : "", text);
+            return -1;
+        }
+        if (s->choices && !choice_ok(s->choices, text)) {
+            snprintf(err, err_size, "--%s must be one of %s, got '%s'", s->name, s->choices, text);
             return -1;
         }
         if (s->min < s->max && (v < s->min || v > s->max)) {
-            snprintf(err, err_size, "--%s must be between %g and %g, got %lld", s->name, s->min, s->max, v);
+            snprintf(err, err_size, "--%s must be between %.15g and %.15g, got %lld", s->name, s->min, s->max, v);
             return -1;
         }
         *(int64_t *)s->value = v;
@@ -47,13 +85,24 @@ int opt_set(opt_spec *s, const char *text, char *err, size_t err_size) {
             return -1;
         }
         if (s->min < s->max && (v < s->min || v > s->max)) {
-            snprintf(err, err_size, "--%s must be between %g and %g, got %g", s->name, s->min, s->max, v);
+            snprintf(err, err_size, "--%s must be between %.15g and %.15g, got %g", s->name, s->min, s->max, v);
             return -1;
         }
         *(double *)s->value = v;
         return 0;
     }
-    case OPT_STRING: *(const char **)s->value = text; return 0;
+    case OPT_STRING: {
+        /* config.json keeps the value: it must be text JSON can hold (paths in another encoding cannot be) */
+        size_t bad = 0;
+        if (!dy_json_valid_utf8(text, strlen(text), &bad)) {
+            snprintf(err, err_size, "--%s is not valid UTF-8 (byte 0x%02x at offset %zu of '%s')", s->name,
+                     (unsigned char)text[bad], bad, text);
+            return -1;
+        }
+        *(const char **)s->value = text;
+        return 0;
+    }
+    case OPT_INT_LIST: return int_list_check(s, text, err, err_size);
     case OPT_CHOICE:
         if (!choice_ok(s->choices, text)) {
             snprintf(err, err_size, "--%s must be one of %s, got '%s'", s->name, s->choices, text);
@@ -143,10 +192,10 @@ static int parse_args(opt_spec *specs, int argc, char **argv, int first, const c
 void opt_print_help(FILE *f, const opt_spec *specs) {
     for (const opt_spec *s = specs; s->name; s++) {
         char head[96];
-        const char *meta = s->type == OPT_INT ? " N" : s->type == OPT_FLOAT ? " X" : s->type == OPT_BOOL ? "" : " S";
-        if (s->type == OPT_CHOICE) meta = "";
-        snprintf(head, sizeof head, "  --%s%s%s%s", s->name, meta, s->type == OPT_CHOICE ? " " : "",
-                 s->type == OPT_CHOICE ? s->choices : "");
+        const char *meta = s->type == OPT_INT ? " N" : s->type == OPT_FLOAT ? " X" : s->type == OPT_BOOL ? "" :
+                           s->type == OPT_INT_LIST ? " N,N,.." : " S";
+        if (s->choices) meta = "";
+        snprintf(head, sizeof head, "  --%s%s%s%s", s->name, meta, s->choices ? " " : "", s->choices ? s->choices : "");
         fprintf(f, "%-44s %s", head, s->help);
         if (s->def && *s->def) fprintf(f, " (default: %s)", s->def);
         else if (s->type == OPT_STRING) fprintf(f, " (default: none)");
@@ -176,92 +225,77 @@ void opt_write_json(FILE *f, const opt_spec *specs, const char *indent) {
         case OPT_FLOAT: fprintf(f, "%.17g", *(double *)s->value); break;
         case OPT_BOOL: fputs(*(bool *)s->value ? "true" : "false", f); break;
         case OPT_STRING:
-        case OPT_CHOICE: json_string(f, *(const char **)s->value); break;
+        case OPT_CHOICE:
+        case OPT_INT_LIST: json_string(f, *(const char **)s->value); break;
         }
     }
     fputs("\n}\n", f);
 }
 
-static char *skip_ws(char *p) {
-    while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') p++;
-    return p;
+/* Where a value of the configuration is, for messages: "what:line:column". */
+static void where(char *buf, size_t size, const char *what, const char *text, size_t length, size_t offset) {
+    int64_t line, column;
+    dy_json_locate(text, length, offset, &line, &column);
+    snprintf(buf, size, "%s:%lld:%lld", what, (long long)line, (long long)column);
 }
 
-/* Parses a JSON string at p (which points at the opening quote), unescaping in place; returns the character after
- * the closing quote, or NULL. Only the escapes opt_write_json produces are needed, but all simple ones are read. */
-static char *parse_string(char *p, char **out) {
-    if (*p != '"') return NULL;
-    char *dst = ++p;
-    *out = dst;
-    while (*p && *p != '"') {
-        if (*p == '\\') {
-            p++;
-            switch (*p) {
-            case '"': case '\\': case '/': *dst++ = *p++; break;
-            case 'n': *dst++ = '\n'; p++; break;
-            case 't': *dst++ = '\t'; p++; break;
-            case 'u': {
-                unsigned v = 0;
-                for (int i = 1; i <= 4; i++) {
-                    char c = p[i];
-                    if (!c) return NULL;
-                    v = v * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 32) - 'a' + 10);
-                }
-                if (v >= 0x80) return NULL; /* only control characters are escaped by the writer */
-                *dst++ = (char)v;
-                p += 5;
+int opt_read_json(opt_spec *specs, const char *what, char *text, size_t length, char *err, size_t err_size) {
+    if (!what) what = "configuration";
+    dy_json_doc *doc = NULL;
+    dy_json_error je;
+    if (dy_json_parse(NULL, what, text, length, &doc, &je) != DY_OK) {
+        snprintf(err, err_size, "%s:%lld:%lld: %s", what, (long long)je.line, (long long)je.column, je.message);
+        return -1;
+    }
+    const dy_json *root = dy_json_root(doc);
+    char at[600];
+    int rc = 0;
+    if (root->type != DY_JSON_OBJECT) {
+        where(at, sizeof at, what, text, length, root->offset);
+        snprintf(err, err_size, "%s: the configuration must be a JSON object of options, found %s %s", at,
+                 root->type == DY_JSON_ARRAY ? "an" : "a", dy_json_type_name(root->type));
+        rc = -1;
+    }
+    for (size_t i = 0; rc == 0 && i < root->count; i++) {
+        const dy_json *v = &root->items[i];
+        opt_spec *s = strlen(v->key) == v->key_length ? opt_find(specs, v->key) : NULL;
+        if (!s) {
+            where(at, sizeof at, what, text, length, v->key_offset);
+            snprintf(err, err_size, "%s: unknown option \"%.100s\" in the configuration", at, v->key);
+            rc = -1;
+            break;
+        }
+        where(at, sizeof at, what, text, length, v->offset);
+        dy_json_type want = s->type == OPT_INT || s->type == OPT_FLOAT ? DY_JSON_NUMBER
+                            : s->type == OPT_BOOL                      ? DY_JSON_BOOL
+                                                                       : DY_JSON_STRING;
+        if (v->type != want) {
+            const char *got = dy_json_type_name(v->type);
+            snprintf(err, err_size, "%s: \"%s\" must be a %s, found %s %s", at, s->name,
+                     want == DY_JSON_BOOL ? "boolean (true or false)" : dy_json_type_name(want),
+                     got[0] == 'a' || got[0] == 'o' ? "an" : "a", got);
+            rc = -1;
+            break;
+        }
+        const char *value = v->text;
+        if (v->type == DY_JSON_BOOL) value = v->boolean ? "true" : "false";
+        if (v->type == DY_JSON_STRING) {
+            if (strlen(v->text) != v->length) {
+                snprintf(err, err_size, "%s: \"%s\" holds a NUL character (\\u0000)", at, s->name);
+                rc = -1;
                 break;
             }
-            default: return NULL;
-            }
-        } else {
-            *dst++ = *p++;
+            /* The decoded string is never longer than its literal (quotes included): it goes in place of the
+             * literal, so the option can point into text, which the caller keeps. */
+            memcpy(text + v->offset, v->text, v->length + 1);
+            value = text + v->offset;
+        }
+        char why[512];
+        if (opt_set(s, value, why, sizeof why) != 0) {
+            snprintf(err, err_size, "%s: %s", at, why);
+            rc = -1;
         }
     }
-    if (*p != '"') return NULL;
-    *dst = 0; /* safe: dst <= p */
-    return p + 1;
-}
-
-int opt_read_json(opt_spec *specs, char *text, char *err, size_t err_size) {
-    char *p = skip_ws(text);
-    if (*p++ != '{') goto bad;
-    p = skip_ws(p);
-    if (*p == '}') return 0;
-    for (;;) {
-        char *key, *value;
-        p = parse_string(skip_ws(p), &key);
-        if (!p) goto bad;
-        p = skip_ws(p);
-        if (*p++ != ':') goto bad;
-        p = skip_ws(p);
-        char saved;
-        if (*p == '"') {
-            p = parse_string(p, &value);
-            if (!p) goto bad;
-            saved = 0;
-        } else {
-            value = p;
-            while (*p && *p != ',' && *p != '}' && *p != ' ' && *p != '\n') p++;
-            saved = *p;
-            *p = 0;
-        }
-        opt_spec *s = opt_find(specs, key);
-        if (!s) {
-            snprintf(err, err_size, "configuration has an unknown option '%s'", key);
-            return -1;
-        }
-        if (opt_set(s, value, err, err_size) != 0) return -1;
-        if (saved) *p = saved;
-        p = skip_ws(p);
-        if (*p == ',') {
-            p++;
-            continue;
-        }
-        if (*p == '}') return 0;
-        goto bad;
-    }
-bad:
-    snprintf(err, err_size, "configuration is not a flat JSON object (near byte %ld)", (long)(p - text));
-    return -1;
+    dy_json_free(doc);
+    return rc;
 }

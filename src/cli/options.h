@@ -7,16 +7,20 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef enum { OPT_INT, OPT_FLOAT, OPT_STRING, OPT_BOOL, OPT_CHOICE } opt_type;
+/* OPT_INT_LIST: comma-separated integers (at most OPT_INT_LIST_MAX, each in [min, max]), kept as the text. */
+typedef enum { OPT_INT, OPT_FLOAT, OPT_STRING, OPT_BOOL, OPT_CHOICE, OPT_INT_LIST } opt_type;
+
+#define OPT_INT_LIST_MAX 16
 
 typedef struct {
     const char *name;     /* without the leading "--" */
     opt_type type;
-    void *value;          /* int64_t*, double*, const char**, bool*, const char** (choice) */
+    void *value;          /* int64_t*, double*, const char**, bool*, const char** (choice, int list) */
     const char *def;      /* default, as text (parsed like a command-line value) */
     const char *help;
-    const char *choices;  /* OPT_CHOICE: "a|b|c" */
-    double min, max;      /* OPT_INT/OPT_FLOAT: accepted range when min < max */
+    const char *choices;  /* OPT_CHOICE: "a|b|c"; OPT_INT: the accepted values "18|50" (instead of a range) */
+    double min, max;      /* OPT_INT/OPT_FLOAT/OPT_INT_LIST: the accepted range (inclusive) when min < max. The one
+                             range of the option: the library must accept every value in it. */
     bool set;             /* given on the command line */
 } opt_spec;
 
@@ -38,8 +42,10 @@ void opt_print_help(FILE *f, const opt_spec *specs);
 void opt_write_json(FILE *f, const opt_spec *specs, const char *indent);
 opt_spec *opt_find(opt_spec *specs, const char *name);
 
-/* Reads a JSON object written by opt_write_json back into the options (unknown keys are an error, so a
- * configuration from another version is not half-applied). The text is modified in place and string options point
- * into it: keep it alive as long as the options. Returns 0, or -1 with a message in err. */
-int opt_read_json(opt_spec *specs, char *text, char *err, size_t err_size);
+/* Reads a JSON object written by opt_write_json back into the options: length bytes of text, parsed by the strict
+ * JSON parser (src/io/json.h). Unknown keys are an error (so a configuration from another version is not
+ * half-applied); each value must have its option's JSON type (number, true/false, or a string without \u0000) and
+ * pass opt_set. The text is modified in place and string options point into it: keep it alive as long as the
+ * options. Returns 0, or -1 with "what:line:column: problem" in err. */
+int opt_read_json(opt_spec *specs, const char *what, char *text, size_t length, char *err, size_t err_size);
 #endif

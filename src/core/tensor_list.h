@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum { DY_DTYPE_F32, DY_DTYPE_F64, DY_DTYPE_I64 } dy_dtype;
+typedef enum { DY_DTYPE_F32, DY_DTYPE_F64, DY_DTYPE_I64, DY_DTYPE_U8 } dy_dtype;
 
 #define DY_TENSOR_NAME_MAX 96
 #define DY_TENSOR_MAX_DIMS 4

@@ -1,4 +1,5 @@
-/* MNIST / Fashion-MNIST IDX files, plain or gzip-compressed (zlib detects the gzip header by itself).
+/* MNIST / Fashion-MNIST IDX files, plain or gzip-compressed (zlib detects the gzip header by itself; several gzip
+ * members are read as one stream, zero padding after them is ignored, other trailing bytes are an error).
  * Format: two zero bytes, element type (0x08 = unsigned byte), number of dimensions, big-endian uint32 sizes,
  * then the elements. Every size is checked against the bytes actually present before anything is allocated. */
 #include <stdio.h>
@@ -55,7 +56,26 @@ static dy_status gunzip(dy_ctx *ctx, const char *name, const uint8_t *buf, size_
         int r = inflate(&z, Z_NO_FLUSH);
         in_off += in_before - z.avail_in;
         have += out_before - z.avail_out;
-        if (r == Z_STREAM_END) break;
+        if (r == Z_STREAM_END) {
+            /* What follows the stream: nothing; another gzip member (gzip -c a b > c, read as one, as zcat does);
+             * zero padding (tape blocks, as gzip and Python ignore); anything else is an error, not a silent
+             * truncation of the data set. */
+            size_t rest = size - in_off;
+            if (rest == 0) break;
+            if (rest >= 2 && buf[in_off] == 0x1f && buf[in_off + 1] == 0x8b) {
+                if (inflateReset(&z) != Z_OK) {
+                    st = dy_fail(ctx, DY_ERR_INTERNAL, "%s: zlib reset failed", name);
+                    break;
+                }
+                continue;
+            }
+            size_t nonzero = in_off;
+            while (nonzero < size && buf[nonzero] == 0) nonzero++;
+            if (nonzero == size) break;
+            st = dy_fail(ctx, DY_ERR_FORMAT, "%s: %zu bytes of trailing data after the gzip stream (from byte %zu; "
+                         "not another gzip member)", name, rest, in_off);
+            break;
+        }
         if (r == Z_NEED_DICT || r == Z_DATA_ERROR || r == Z_MEM_ERROR) {
             st = dy_fail(ctx, DY_ERR_FORMAT, "%s: corrupt gzip data (%s)", name, z.msg ? z.msg : "data error");
             break;

@@ -11,13 +11,19 @@ typedef struct {
 } dy_image;
 
 #define DY_IMAGE_DEFAULT_MAX_PIXELS ((int64_t)1 << 28)
+/* Bytes one image may take to decode (pixels, and a progressive JPEG's coefficients). */
+#define DY_IMAGE_DECODE_BUDGET ((uint64_t)1 << 30)
 
 /* Decodes a PNG or JPEG held in memory (kind detected from the signature). PNG: palette expanded to RGB, grey
- * below 8 bits expanded, 16-bit scaled to 8 (v * 255 / 65535 rounded), alpha and tRNS dropped (as PIL's convert
- * ("RGB")). JPEG: grey stays grey; YCbCr/RGB give RGB; CMYK/YCCK are converted to RGB (Adobe's inverted CMYK).
+ * below 8 bits expanded, 16-bit scaled to 8 (v * 255 / 65535 rounded), alpha and tRNS transparency dropped (as
+ * PIL's convert("RGB"): a transparent pixel keeps its colour). JPEG: grey stays grey; YCbCr/RGB give RGB; CMYK/YCCK
+ * are converted to RGB (Adobe's inverted CMYK).
  * min_side > 0 lets libjpeg decode at 1/2, 1/4 or 1/8 scale while both sides stay >= min_side (speed).
- * Images with more than max_pixels pixels (0 = 1 << 28) are refused before decoding. A truncated JPEG fails.
- * name appears in every error message. */
+ * Refused before decoding: images with more than max_pixels pixels (0 = 1 << 28); images whose declared size the
+ * file is too small to hold (a JPEG needs a bit per 8x8 block, deflate expands at most 1032:1); images that would
+ * need more than DY_IMAGE_DECODE_BUDGET bytes. Refused while decoding: a truncated JPEG, and one whose data libjpeg
+ * reports as corrupt (bad Huffman code, unexpected marker, extraneous bytes, bad progression), which it would
+ * otherwise decode into grey or garbage. name appears in every error message. */
 dy_status dy_image_decode(dy_ctx *ctx, const char *name, const uint8_t *data, size_t size, int64_t max_pixels,
                           int min_side, dy_image *out);
 void dy_image_free(dy_image *img);

@@ -2,6 +2,7 @@
  * jump may leave behind is kept in a heap/struct state reached through a pointer (never in locals changed after
  * setjmp), and each library's messages are captured instead of printed. */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,11 +73,22 @@ static dy_status decode_png(dy_ctx *ctx, const char *name, const uint8_t *data, 
                      (unsigned)w, (unsigned)h, (long long)max_pixels);
         goto done;
     }
+    /* Deflate cannot expand a byte past 1032 bytes (a 258-byte match in 2 bits): a file too small for the rows it
+     * declares is a decompression bomb or a truncated file, refused before anything is allocated. */
+    uint64_t raw = (uint64_t)h * (png_get_rowbytes(png, info) + 1);
+    if (raw > (uint64_t)size * 1032) {
+        st = dy_fail(ctx, DY_ERR_FORMAT, "%s: PNG declares %ux%u pixels (%llu bytes of rows) that its %zu bytes cannot "
+                     "hold (corrupt, or a decompression bomb)", name, (unsigned)w, (unsigned)h,
+                     (unsigned long long)raw, size);
+        goto done;
+    }
     int color = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (depth == 16) png_set_scale_16(png);
-    if (color & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+    /* Alpha is dropped (PIL's convert("RGB")): an alpha channel, and the alpha that the expansions above make of a
+     * tRNS chunk (transparent palette entries or grey levels). */
+    if ((color & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS)) png_set_strip_alpha(png);
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
     int channels = png_get_channels(png, info);
@@ -87,6 +99,12 @@ static dy_status decode_png(dy_ctx *ctx, const char *name, const uint8_t *data, 
     size_t rowbytes = png_get_rowbytes(png, info);
     if (rowbytes != (size_t)w * channels) {
         st = dy_fail(ctx, DY_ERR_FORMAT, "%s: PNG row of %zu bytes for %u pixels", name, rowbytes, (unsigned)w);
+        goto done;
+    }
+    if ((uint64_t)rowbytes * h > DY_IMAGE_DECODE_BUDGET) {
+        st = dy_fail(ctx, DY_ERR_FORMAT, "%s: PNG of %ux%u pixels needs %llu MiB to decode, more than the %llu MiB "
+                     "allowed for one image", name, (unsigned)w, (unsigned)h,
+                     (unsigned long long)((uint64_t)rowbytes * h >> 20), (unsigned long long)(DY_IMAGE_DECODE_BUDGET >> 20));
         goto done;
     }
     s->pixels = malloc((size_t)w * h * channels + 1);
@@ -128,13 +146,24 @@ static void jpeg_on_error(j_common_ptr cinfo) {
     longjmp(s->jump, 1);
 }
 
-/* Warnings are not printed; a premature end of data is remembered and turned into an error. */
+/* libjpeg's warnings that the entropy-coded data is damaged: it goes on, filling what it cannot decode with grey
+ * or garbage, so an image that triggers one is not the image its file was meant to hold. */
+static bool corrupt_data_warning(int code) {
+    return code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER || code == JWRN_HUFF_BAD_CODE ||
+           code == JWRN_ARITH_BAD_CODE || code == JWRN_MUST_RESYNC || code == JWRN_EXTRANEOUS_DATA ||
+           code == JWRN_NOT_SEQUENTIAL || code == JWRN_BOGUS_PROGRESSION;
+}
+
+/* Nothing is printed. A warning of damaged data is an error (jumping out at once, so a damaged image costs no
+ * more time); the others (an unknown JFIF version, a bad ICC profile, ...) do not change the pixels and pass. */
 static void jpeg_on_message(j_common_ptr cinfo, int level) {
     jpeg_state *s = (jpeg_state *)cinfo->err;
-    if (level < 0) {
-        if (s->pub.msg_code == JWRN_JPEG_EOF) s->truncated = 1;
-        s->pub.num_warnings++;
-    }
+    if (level >= 0) return; /* trace messages */
+    s->pub.num_warnings++;
+    if (!corrupt_data_warning(s->pub.msg_code)) return;
+    if (s->pub.msg_code == JWRN_JPEG_EOF) s->truncated = 1;
+    s->pub.format_message(cinfo, s->msg);
+    longjmp(s->jump, 1);
 }
 
 static void jpeg_silent(j_common_ptr cinfo) { (void)cinfo; }
@@ -164,6 +193,33 @@ static dy_status decode_jpeg(dy_ctx *ctx, const char *name, const uint8_t *data,
     if ((int64_t)cinfo->image_width * cinfo->image_height > max_pixels) {
         st = dy_fail(ctx, DY_ERR_FORMAT, "%s: JPEG of %ux%u pixels is larger than the limit of %lld pixels", name,
                      (unsigned)cinfo->image_width, (unsigned)cinfo->image_height, (long long)max_pixels);
+        goto done;
+    }
+    /* The declared size against the file: with Huffman coding every 8x8 block of a component costs at least one
+     * bit (its DC code), so a file holds at most 8 * size blocks of its smallest component. A few bytes declaring
+     * 16000x16000 would otherwise make libjpeg allocate and decode the whole image (770 MB and 3 s for 1.4 KB).
+     * Arithmetic coding can go below a bit per block; the memory budget below still applies to it. */
+    uint64_t min_blocks = UINT64_MAX, coef_bytes = 0;
+    for (int c = 0; c < cinfo->num_components; c++) {
+        uint64_t b = (uint64_t)cinfo->comp_info[c].width_in_blocks * cinfo->comp_info[c].height_in_blocks;
+        if (b < min_blocks) min_blocks = b;
+        coef_bytes += b * DCTSIZE2 * sizeof(JCOEF);
+    }
+    if (!cinfo->arith_code && min_blocks > (uint64_t)size * 8) {
+        st = dy_fail(ctx, DY_ERR_FORMAT, "%s: JPEG declares %ux%u pixels that its %zu bytes cannot hold (at least "
+                     "%llu bytes needed; corrupt, truncated or a decompression bomb)", name,
+                     (unsigned)cinfo->image_width, (unsigned)cinfo->image_height, size,
+                     (unsigned long long)((min_blocks + 7) / 8));
+        goto done;
+    }
+    /* Memory: the output, and for progressive files the whole image's DCT coefficients, held until the last scan. */
+    uint64_t need = (uint64_t)cinfo->image_width * cinfo->image_height * (uint64_t)cinfo->num_components +
+                    (cinfo->progressive_mode ? coef_bytes : 0);
+    if (need > DY_IMAGE_DECODE_BUDGET) {
+        st = dy_fail(ctx, DY_ERR_FORMAT, "%s: %sJPEG of %ux%u pixels needs about %llu MiB to decode, more than the "
+                     "%llu MiB allowed for one image", name, cinfo->progressive_mode ? "progressive " : "",
+                     (unsigned)cinfo->image_width, (unsigned)cinfo->image_height, (unsigned long long)(need >> 20),
+                     (unsigned long long)(DY_IMAGE_DECODE_BUDGET >> 20));
         goto done;
     }
     int cmyk = 0;

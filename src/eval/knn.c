@@ -1,5 +1,6 @@
 /* The weighted kNN monitor of InstDisc (Wu et al. 2018): cosine similarities of a block of test rows against the
- * whole training bank, a partial selection of the k best per row, exp(s / t) votes summed per class.
+ * whole training bank, a partial selection of the k best per row, exp(s / t) votes summed per class (computed as
+ * exp((s - s_max) / t), which ranks the same and cannot overflow).
  *
  * Memory stays O(block_rows * n_train): test rows are processed a block at a time. A block's similarities are one
  * GEMM (dy_sgemm: oneDNN when built in) of the normalised test rows against the raw train rows, scaled by the train
@@ -81,10 +82,19 @@ static void rank_row(const float *sims, int64_t n_train, const int64_t *train_la
             heap_sift_down(heap, k, 0);
         }
     }
+    /* Weights exp((s - s_max) / t): the same ranking as exp(s / t) (a common factor per row), but the best
+     * neighbour weighs 1 and none overflows, whatever t (exp(s / t) is inf in float for s / t > 88, t < 0.0114). */
+    float best = heap[0].sim;
+    for (int64_t j = 1; j < k; j++) best = heap[j].sim > best ? heap[j].sim : best;
     memset(class_score, 0, (size_t)classes * sizeof *class_score);
-    for (int64_t j = 0; j < k; j++) class_score[train_labels[heap[j].index]] += (double)expf(heap[j].sim / t);
+    double total = 0;
+    for (int64_t j = 0; j < k; j++) {
+        double w = exp(((double)heap[j].sim - best) / t); /* double: far weights stay above 0 down to e^-745 */
+        class_score[train_labels[heap[j].index]] += w;
+        total += w;
+    }
     if (scores)
-        for (int64_t c = 0; c < classes; c++) scores[c] = (float)class_score[c];
+        for (int64_t c = 0; c < classes; c++) scores[c] = (float)(class_score[c] / total);
     /* Top DY_EVAL_TOPK classes by repeated scans: classes is small next to n_train. */
     for (int r = 0; r < DY_EVAL_TOPK; r++) {
         int64_t best = -1;

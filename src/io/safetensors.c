@@ -3,9 +3,12 @@
 #include "io/read_file.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/context.h"
 #include "io/atomic_file.h"
@@ -239,10 +242,31 @@ static dy_status parse_tensor(json *j, dy_st_tensor *t, uint64_t offsets[2]) {
     return DY_OK;
 }
 
+/* qsort has no context argument: the tensors being sorted, per thread (readers may run in several threads). */
+static _Thread_local const dy_st_tensor *sort_tensors;
+
+static int by_name_local(const void *a, const void *b) {
+    return strcmp(sort_tensors[*(const int64_t *)a].name, sort_tensors[*(const int64_t *)b].name);
+}
+
+static dy_status sort_names(dy_ctx *ctx, const char *what, dy_st_file *f) {
+    f->by_name = malloc(sizeof *f->by_name * (size_t)(f->count + 1));
+    if (!f->by_name) return dy_fail(ctx, DY_ERR_NOMEM, "%s: out of memory", what);
+    for (int64_t i = 0; i < f->count; i++) f->by_name[i] = i;
+    sort_tensors = f->tensors;
+    qsort(f->by_name, (size_t)f->count, sizeof *f->by_name, by_name_local);
+    for (int64_t i = 1; i < f->count; i++)
+        if (!strcmp(f->tensors[f->by_name[i]].name, f->tensors[f->by_name[i - 1]].name))
+            return dy_fail(ctx, DY_ERR_FORMAT, "%s: tensor %s appears twice in the header", what,
+                           f->tensors[f->by_name[i]].name);
+    return DY_OK;
+}
+
 void dy_st_free(dy_st_file *f) {
     if (!f) return;
     for (int64_t i = 0; i < f->count; i++) free(f->tensors[i].name);
     free(f->tensors);
+    free(f->by_name);
     free(f->owned);
     memset(f, 0, sizeof *f);
 }
@@ -295,11 +319,6 @@ dy_status dy_st_parse(dy_ctx *ctx, const char *what, const uint8_t *buf, size_t 
                 if ((st = parse_metadata(&j)) != DY_OK) goto done;
                 continue;
             }
-            if (dy_st_find(out, name)) {
-                st = dy_fail(ctx, DY_ERR_FORMAT, "%s: tensor %s appears twice in the header", what, name);
-                free(name);
-                goto done;
-            }
             if (out->count == cap) {
                 cap *= 2;
                 void *o = realloc(offsets, sizeof *offsets * (size_t)cap);
@@ -328,6 +347,9 @@ dy_status dy_st_parse(dy_ctx *ctx, const char *what, const uint8_t *buf, size_t 
         st = bad(&j, "text after the header object");
         goto done;
     }
+    /* Names are unique: sorted once (O(n log n); a check at each insertion made 100k names take seconds), and the
+     * order kept for dy_st_find's binary search. */
+    if ((st = sort_names(ctx, what, out)) != DY_OK) goto done;
     /* Sizes and offsets against the data buffer. */
     for (int64_t i = 0; i < out->count; i++) {
         dy_st_tensor *t = &out->tensors[i];
@@ -381,13 +403,30 @@ done:
     return st;
 }
 
+/* Reads exactly n bytes at offset from fd into dst; false on an error or an early end. */
 dy_status dy_st_read(dy_ctx *ctx, const char *path, dy_st_file *out) {
     memset(out, 0, sizeof *out);
-    uint8_t *buf;
-    size_t size;
-    dy_status st = dy_read_file(ctx, path, &buf, &size, 0);
+    /* The header's length first, so that a file it cannot describe is refused before the rest is read. */
+    uint8_t head[8];
+    size_t got;
+    uint64_t size;
+    dy_status st = dy_read_file_head(ctx, path, head, sizeof head, &got, &size);
     if (st != DY_OK) return st;
-    if ((st = dy_st_parse(ctx, path, buf, size, out)) != DY_OK) {
+    if (size > DY_ST_MAX_FILE)
+        return dy_fail(ctx, DY_ERR_FORMAT, "%s is %llu bytes, more than the %llu GiB a safetensors file may have here",
+                       path, (unsigned long long)size, (unsigned long long)(DY_ST_MAX_FILE >> 30));
+    if (got == sizeof head) {
+        uint64_t n = 0;
+        for (int i = 7; i >= 0; i--) n = n << 8 | head[i];
+        if (n < 2 || n > DY_ST_MAX_HEADER || n > size - 8)
+            return dy_fail(ctx, DY_ERR_FORMAT, "%s: safetensors header size %llu does not fit the file of %llu bytes "
+                           "(or is above the %d MB limit)", path, (unsigned long long)n, (unsigned long long)size,
+                           DY_ST_MAX_HEADER >> 20);
+    }
+    uint8_t *buf;
+    size_t len;
+    if ((st = dy_read_file(ctx, path, &buf, &len, (size_t)DY_ST_MAX_FILE)) != DY_OK) return st;
+    if ((st = dy_st_parse(ctx, path, buf, len, out)) != DY_OK) {
         free(buf);
         return st;
     }
@@ -396,6 +435,17 @@ dy_status dy_st_read(dy_ctx *ctx, const char *path, dy_st_file *out) {
 }
 
 const dy_st_tensor *dy_st_find(const dy_st_file *f, const char *name) {
+    if (f->by_name) { /* binary search in the name order made by the parser */
+        int64_t lo = 0, hi = f->count;
+        while (lo < hi) {
+            int64_t mid = lo + (hi - lo) / 2;
+            int c = strcmp(f->tensors[f->by_name[mid]].name, name);
+            if (c == 0) return &f->tensors[f->by_name[mid]];
+            if (c < 0) lo = mid + 1;
+            else hi = mid;
+        }
+        return NULL;
+    }
     for (int64_t i = 0; i < f->count; i++)
         if (f->tensors[i].name && strcmp(f->tensors[i].name, name) == 0) return &f->tensors[i];
     return NULL;
@@ -497,8 +547,45 @@ dy_status dy_st_write(dy_ctx *ctx, const char *path, const dy_st_entry *entries,
     }
     free(h.s);
     if (!ok) {
+        int e = errno;
         dy_atomic_abort(&f);
-        return dy_fail(ctx, DY_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+        return dy_fail(ctx, DY_ERR_IO, "cannot write %s: %s", path, strerror(e));
     }
     return dy_atomic_commit(ctx, &f);
+}
+
+dy_status dy_st_check_finite(dy_ctx *ctx, const char *what, const dy_st_tensor *t) {
+    size_t size = dy_st_dtype_size(t->dtype);
+    int64_t bad = 0, first = -1;
+    double first_value = 0;
+    for (int64_t i = 0; i < t->numel; i++) {
+        const uint8_t *p = t->data + (size_t)i * size;
+        bool finite = true;
+        double v = 0;
+        if (t->dtype == DY_ST_F32) {
+            float x;
+            memcpy(&x, p, sizeof x);
+            finite = isfinite(x);
+            v = x;
+        } else if (t->dtype == DY_ST_F64) {
+            memcpy(&v, p, sizeof v);
+            finite = isfinite(v);
+        } else if (t->dtype == DY_ST_F16 || t->dtype == DY_ST_BF16) {
+            uint16_t h = (uint16_t)(p[0] | p[1] << 8); /* little-endian */
+            bool half = t->dtype == DY_ST_F16;
+            uint16_t exponent = half ? 0x7c00 : 0x7f80, mantissa = half ? 0x03ff : 0x007f;
+            finite = (h & exponent) != exponent;
+            v = (h & mantissa) ? NAN : (h & 0x8000) ? -INFINITY : INFINITY; /* used only when not finite */
+        } else {
+            return DY_OK;
+        }
+        if (!finite && bad++ == 0) {
+            first = i;
+            first_value = v;
+        }
+    }
+    if (!bad) return DY_OK;
+    return dy_fail(ctx, DY_ERR_NUMERIC, "%s: tensor '%s' holds %s at element %lld (%lld of its %lld values are not "
+                   "finite): the file is not usable", what, t->name, isnan(first_value) ? "NaN" : first_value > 0 ?
+                   "+Inf" : "-Inf", (long long)first, (long long)bad, (long long)t->numel);
 }

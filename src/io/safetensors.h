@@ -3,7 +3,8 @@
  * The header maps each tensor name to {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]} (offsets into
  * the data buffer) and may hold "__metadata__": {string: string}. Tensors are row-major, little-endian.
  *
- * The reader is strict: the JSON must be well formed with exactly those fields, names unique, dtypes known, every
+ * The reader is strict: the JSON must be well formed with exactly those fields, names unique (checked in
+ * O(n log n)), dtypes known, every
  * size and offset checked against the file before use, and the tensors must tile the data buffer without gap or
  * overlap (as the reference implementation requires). A corrupt file gives DY_ERR_FORMAT with a message naming
  * the file and the problem; nothing is ever read out of range. */
@@ -17,6 +18,9 @@
 
 #define DY_ST_MAX_DIMS 8
 #define DY_ST_MAX_HEADER (100 * 1024 * 1024) /* the reference implementation's limit */
+/* Files are read whole into memory: a bound far above any checkpoint of this program (ResNet-50 at width 64 with
+ * its optimizer state is about 0.3 GB), so that a wrong path fails with a message rather than by exhausting memory. */
+#define DY_ST_MAX_FILE ((uint64_t)64 << 30)
 
 typedef enum {
     DY_ST_BOOL, DY_ST_U8, DY_ST_I8, DY_ST_U16, DY_ST_I16, DY_ST_F16, DY_ST_BF16, DY_ST_U32, DY_ST_I32, DY_ST_F32,
@@ -41,11 +45,13 @@ typedef struct {
     dy_st_tensor *tensors; /* in header order */
     int64_t count;
     uint8_t *owned;        /* the file contents when read by dy_st_read */
+    int64_t *by_name;      /* tensor indices in name order (dy_st_find's binary search); NULL: linear search */
 } dy_st_file;
 
 /* Parses size bytes at buf (which must outlive the result); what names the source in messages. */
 dy_status dy_st_parse(dy_ctx *ctx, const char *what, const uint8_t *buf, size_t size, dy_st_file *out);
-/* Reads and parses the file at path (DY_ERR_IO when it cannot be read). */
+/* Reads and parses the file at path: a regular file of at most DY_ST_MAX_FILE bytes (DY_ERR_IO when it cannot be
+ * read or is not a regular file, such as /dev/zero or a FIFO; DY_ERR_FORMAT when too large). */
 dy_status dy_st_read(dy_ctx *ctx, const char *path, dy_st_file *out);
 void dy_st_free(dy_st_file *f);
 /* The tensor called name, or NULL. */
@@ -63,5 +69,10 @@ typedef struct {
 /* Writes count tensors (in this order, header padded so the data starts 8-byte aligned) atomically
  * (src/io/atomic_file.h), with "__metadata__": {"format": "pt"} as PyTorch's writers do. */
 dy_status dy_st_write(dy_ctx *ctx, const char *path, const dy_st_entry *entries, int64_t count);
+
+/* DY_OK when every element of a floating-point tensor (F16, BF16, F32, F64) is finite; integer tensors pass. Else
+ * DY_ERR_NUMERIC with a message naming what (the file), the tensor, the first bad element and how many there are:
+ * weights that load are weights that can be used. */
+dy_status dy_st_check_finite(dy_ctx *ctx, const char *what, const dy_st_tensor *t);
 
 #endif

@@ -6,7 +6,9 @@
 
 #include "core/context.h"
 
-static dy_st_dtype st_dtype(dy_dtype d) { return d == DY_DTYPE_F64 ? DY_ST_F64 : d == DY_DTYPE_I64 ? DY_ST_I64 : DY_ST_F32; }
+static dy_st_dtype st_dtype(dy_dtype d) {
+    return d == DY_DTYPE_F64 ? DY_ST_F64 : d == DY_DTYPE_I64 ? DY_ST_I64 : d == DY_DTYPE_U8 ? DY_ST_U8 : DY_ST_F32;
+}
 
 /* An I64 counter kept as a float in memory. */
 static bool converted(const dy_named_tensor *t) { return t->dtype == DY_DTYPE_I64 && t->memory == DY_DTYPE_F32; }
@@ -68,6 +70,8 @@ dy_status dy_tensor_file_check(dy_ctx *ctx, const char *path, const dy_st_file *
             return dy_fail(ctx, DY_ERR_MISMATCH, "%s: tensor %s has shape %s, expected %s (%s)", path, t->name, got,
                            want, rules->what);
         }
+        dy_status st = dy_st_check_finite(ctx, path, s);
+        if (st != DY_OK) return st;
     }
     if (rules->allow_extra) return DY_OK;
     size_t skip = rules->ignore_prefix ? strlen(rules->ignore_prefix) : 0;

@@ -2,12 +2,14 @@
 #include "train/pretrain.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/context.h"
 #include "core/rng.h"
@@ -15,6 +17,14 @@
 #include "io/tensor_file.h"
 #include "loss/loss_state.h"
 #include "model/model.h"
+#include "io/atomic_file.h"
+#include "report/encoder_view.h"
+
+/* A log of the run directory (metrics.jsonl, histograms.jsonl), one JSON object per line. */
+typedef struct {
+    FILE *fp;
+    char path[4096];
+} run_log;
 
 struct dy_trainer {
     dy_ctx *ctx;
@@ -36,7 +46,10 @@ struct dy_trainer {
     int64_t *shuffle;                /* [B] that permutation */
     dy_schedule sched;               /* learning rate per step */
     double best_knn;                 /* best kNN top-1 so far (chosen on the test split: labelled so) */
-    FILE *metrics;                   /* run_dir/metrics.jsonl */
+    run_log metrics;                 /* run_dir/metrics.jsonl: a line per step and per monitor */
+    run_log histograms;              /* run_dir/histograms.jsonl: the loss's similarity histograms */
+    int64_t hist_every;              /* steps between histogram lines */
+    int64_t saved_step;              /* step of the last checkpoint-latest written or loaded (-1: none) */
 };
 
 static double now_seconds(void) {
@@ -89,6 +102,12 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
     if (cfg->batch_size < 2) return dy_fail(ctx, DY_ERR_INVALID, "batch size must be at least 2, got %lld",
                                             (long long)cfg->batch_size);
     if (cfg->epochs < 1) return dy_fail(ctx, DY_ERR_INVALID, "epochs must be at least 1");
+    if (cfg->n_milestones < 0 || cfg->n_milestones > 16)
+        return dy_fail(ctx, DY_ERR_INVALID, "%d milestones: expected 0 to 16", cfg->n_milestones);
+    for (int i = 0; i < cfg->n_milestones; i++)
+        if (cfg->milestones[i] < 0 || cfg->milestones[i] > cfg->epochs)
+            return dy_fail(ctx, DY_ERR_INVALID, "milestone %lld is outside the epochs [0, %lld]",
+                           (long long)cfg->milestones[i], (long long)cfg->epochs);
     if (train->count < cfg->batch_size)
         return dy_fail(ctx, DY_ERR_INVALID, "the training set has %lld images, fewer than one batch of %lld",
                        (long long)train->count, (long long)cfg->batch_size);
@@ -102,6 +121,7 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
     t->train = train;
     t->test = test;
     t->best_knn = -1;
+    t->saved_step = -1;
     dy_comm_init_local(&t->local_comm);
     t->local_comm.ctx = ctx;
     t->comm = cfg->comm ? cfg->comm : &t->local_comm;
@@ -160,6 +180,7 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
             }
         }
         if (!t->keys) {
+
             st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for the MoCo keys");
             goto fail;
         }
@@ -199,7 +220,13 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
     ldo.augment = cfg->augment;
     if ((st = dy_loader_create(ctx, &t->loader, train, &ldo)) != DY_OK) goto fail;
     t->steps_per_epoch = dy_loader_steps_per_epoch(t->loader);
+    if (cfg->epochs > INT64_MAX / t->steps_per_epoch) {
+        st = dy_fail(ctx, DY_ERR_INVALID, "%lld epochs of %lld steps overflow the step counter",
+                     (long long)cfg->epochs, (long long)t->steps_per_epoch);
+        goto fail;
+    }
     t->total_steps = t->steps_per_epoch * cfg->epochs;
+    t->hist_every = t->total_steps / DY_HIST_LINES > 1 ? t->total_steps / DY_HIST_LINES : 1;
 
     dy_schedule *sc = &t->sched;
     sc->kind = cfg->schedule;
@@ -231,7 +258,8 @@ void dy_trainer_destroy(dy_trainer *t) {
     dy_free(t->key_images);
     dy_free(t->key_local);
     free(t->shuffle);
-    if (t->metrics) fclose(t->metrics);
+    if (t->metrics.fp) fclose(t->metrics.fp);
+    if (t->histograms.fp) fclose(t->histograms.fp);
     free(t);
 }
 
@@ -260,6 +288,12 @@ dy_status dy_trainer_save_checkpoint(dy_trainer *t, const char *path) {
     dy_loss_queue_position(t->loss, &counters[1], &counters[2]);
     dy_tensor_list l = {0};
     list_state(t, &l, counters, &version);
+    if (t->cfg.config_text) {
+        /* the options the run was made with, so that a resume can be checked against them (never loaded back) */
+        int64_t len = (int64_t)strlen(t->cfg.config_text);
+        dy_tensor_list_add(&l, "", DY_CHECKPOINT_CONFIG, DY_DTYPE_U8, DY_DTYPE_U8, 1, &len,
+                           (void *)t->cfg.config_text);
+    }
     dy_status st = dy_tensor_file_save(t->ctx, path, &l);
     dy_tensor_list_free(&l);
     return st;
@@ -286,7 +320,9 @@ dy_status dy_trainer_load_checkpoint(dy_trainer *t, const char *path) {
     }
     dy_tensor_list l = {0};
     list_state(t, &l, counters, &version);
-    dy_tensor_file_rules rules = {.what = "a checkpoint of this model and training setup"};
+    /* the stored configuration is the caller's to compare (dy_checkpoint_read_config), not state to restore */
+    dy_tensor_file_rules rules = {.what = "a checkpoint of this model and training setup",
+                                  .ignore_prefix = DY_CHECKPOINT_CONFIG};
     if ((st = dy_tensor_file_check(t->ctx, path, &f, &l, &rules)) == DY_OK) {
         int64_t c[3];
         file_i64(&f, "trainer.counters", c, 3);
@@ -300,6 +336,7 @@ dy_status dy_trainer_load_checkpoint(dy_trainer *t, const char *path) {
         } else {
             dy_tensor_file_copy(&f, &l);
             t->step = counters[0];
+            t->saved_step = t->step;
             dy_loss_queue_set_position(t->loss, counters[1], counters[2]);
             if (t->step < t->total_steps)
                 st = dy_loader_seek(t->loader, t->step / t->steps_per_epoch, t->step % t->steps_per_epoch);
@@ -307,6 +344,24 @@ dy_status dy_trainer_load_checkpoint(dy_trainer *t, const char *path) {
     }
     dy_tensor_list_free(&l);
 done:
+    dy_st_free(&f);
+    return st;
+}
+
+dy_status dy_checkpoint_read_config(dy_ctx *ctx, const char *path, char **config) {
+    *config = NULL;
+    dy_st_file f;
+    dy_status st = dy_st_read(ctx, path, &f);
+    if (st != DY_OK) return st;
+    const dy_st_tensor *t = dy_st_find(&f, DY_CHECKPOINT_CONFIG);
+    if (t && (t->dtype != DY_ST_U8 || t->ndim != 1 || memchr(t->data, 0, t->nbytes)))
+        st = dy_fail(ctx, DY_ERR_FORMAT, "%s: tensor '%s' is not a U8 text", path, DY_CHECKPOINT_CONFIG);
+    else if (t && !(*config = malloc(t->nbytes + 1)))
+        st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory reading %s", path);
+    else if (t) {
+        memcpy(*config, t->data, t->nbytes);
+        (*config)[t->nbytes] = 0;
+    }
     dy_st_free(&f);
     return st;
 }
@@ -465,8 +520,10 @@ int64_t *dy_labels_int64(const dy_dataset *ds) {
     return l;
 }
 
-/* Weighted kNN top-1/top-5 of the current encoder: train features as the memory bank, test as queries. */
-static dy_status knn_monitor(dy_trainer *t, double *top1, double *top5) {
+/* Weighted kNN top-1/top-5 of the current encoder: train features as the memory bank, test as queries. The same
+ * features give the report's retrieval grid and embedding maps (a failure there is only reported). */
+static dy_status knn_monitor(dy_trainer *t, const dy_pretrain_callbacks *cb, int64_t epoch, double *top1,
+                             double *top5) {
     dy_augment eval_aug;
     dy_status st = dy_augment_preset(t->ctx, &eval_aug, "eval", t->train);
     if (st != DY_OK) return st;
@@ -484,6 +541,10 @@ static dy_status knn_monitor(dy_trainer *t, double *top1, double *top5) {
     if (st == DY_OK) {
         *top1 = acc.top1;
         *top5 = acc.top5;
+        if (dy_encoder_view_write(t->ctx, t->cfg.run_dir, t->train, ftr, t->test, fte, dim, epoch + 1, t->step) !=
+            DY_OK)
+            say(cb, "warning: the report's retrieval grid and embedding map were not written: %s",
+                dy_ctx_error(t->ctx));
     }
 done:
     dy_eval_accuracy_free(&acc);
@@ -500,68 +561,198 @@ static void path_in_run(char *buf, size_t n, const dy_trainer *t, const char *na
     snprintf(buf, n, "%s/%s", t->cfg.run_dir, name);
 }
 
-/* Keeps the metric lines of steps up to `step` (a resumed run rewrites what came after its checkpoint). */
-static dy_status open_metrics(dy_trainer *t) {
-    char path[4096], tmp[4200];
-    path_in_run(path, sizeof path, t, "metrics.jsonl");
-    FILE *old = fopen(path, "r");
-    if (old && t->step > 0) {
-        snprintf(tmp, sizeof tmp, "%s.tmp", path);
-        FILE *nw = fopen(tmp, "w");
-        if (!nw) {
-            fclose(old);
-            return dy_fail(t->ctx, DY_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-        }
-        char line[8192];
-        while (fgets(line, sizeof line, old)) {
-            const char *s = strstr(line, "\"step\": ");
-            if (s && strtoll(s + 8, NULL, 10) > t->step) continue;
-            fputs(line, nw);
-        }
-        fclose(nw);
-        fclose(old);
-        if (rename(tmp, path) != 0) return dy_fail(t->ctx, DY_ERR_IO, "cannot replace %s", path);
-    } else if (old) {
-        fclose(old);
+/* The step of a metrics line, or -1 when it has none (a line cut short by a crash). */
+static int64_t line_step(const char *line) {
+    static const char key[] = "{\"step\": ";
+    if (strncmp(line, key, sizeof key - 1)) return -1;
+    char *end;
+    long long v = strtoll(line + sizeof key - 1, &end, 10);
+    return end == line + sizeof key - 1 || *end != ',' ? -1 : v;
+}
+
+/* Opens path for reading or appending without following a symlink planted there. */
+static FILE *open_nofollow(const char *path, int flags, const char *mode) {
+    int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, mode);
+    if (!f) {
+        int e = errno;
+        close(fd);
+        errno = e;
     }
-    t->metrics = fopen(path, t->step > 0 ? "a" : "w");
-    if (!t->metrics) return dy_fail(t->ctx, DY_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    return f;
+}
+
+static dy_status log_error(dy_trainer *t, const run_log *log, const char *what, int e) {
+    char last[96] = "no checkpoint was written";
+    if (t->saved_step >= 0)
+        snprintf(last, sizeof last, "checkpoint-latest (step %lld) is intact", (long long)t->saved_step);
+    return dy_fail(t->ctx, DY_ERR_IO, "cannot %s %s: %s; stopped after step %lld, %s", what, log->path,
+                   e ? strerror(e) : "write error", (long long)t->step, last);
+}
+
+/* Keeps the complete lines of steps up to `step` (a resumed run rewrites what came after its checkpoint): written
+ * to a temporary file and renamed over the old one, every read and write checked. */
+static dy_status rewrite_log(dy_trainer *t, run_log *log) {
+    FILE *old = open_nofollow(log->path, O_RDONLY, "r");
+    if (!old) return errno == ENOENT ? DY_OK : log_error(t, log, "read", errno);
+    dy_atomic_file nw;
+    dy_status st = dy_atomic_open(t->ctx, &nw, log->path);
+    if (st != DY_OK) {
+        fclose(old);
+        return st;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    bool ok = true;
+    errno = 0;
+    while (ok && (len = getline(&line, &cap, old)) > 0) {
+        int64_t s = line_step(line);
+        if (line[len - 1] != '\n' || s < 0 || s > t->step) continue;
+        ok = fwrite(line, 1, (size_t)len, nw.fp) == (size_t)len;
+    }
+    int e = errno;
+    if (ok && ferror(old)) {
+        free(line);
+        fclose(old);
+        dy_atomic_abort(&nw);
+        return log_error(t, log, "read", e);
+    }
+    free(line);
+    fclose(old);
+    if (!ok) {
+        dy_atomic_abort(&nw);
+        return log_error(t, log, "rewrite", e);
+    }
+    return dy_atomic_commit(t->ctx, &nw);
+}
+
+/* Opens a log of the run directory: started afresh at step 0, else cut back to the restored checkpoint's step and
+ * appended to. */
+static dy_status open_log(dy_trainer *t, run_log *log, const char *name) {
+    path_in_run(log->path, sizeof log->path, t, name);
+    dy_status st;
+    if (t->step > 0 && (st = rewrite_log(t, log)) != DY_OK) return st;
+    int flags = O_WRONLY | O_CREAT | (t->step > 0 ? O_APPEND : O_TRUNC);
+    log->fp = open_nofollow(log->path, flags, t->step > 0 ? "a" : "w");
+    if (!log->fp) return log_error(t, log, "open", errno);
     return DY_OK;
 }
 
-static void log_step(dy_trainer *t, const dy_step_report *r) {
-    if (!t->metrics) return; /* not rank 0 */
+static dy_status open_logs(dy_trainer *t) {
+    dy_status st = open_log(t, &t->metrics, "metrics.jsonl");
+    return st == DY_OK ? open_log(t, &t->histograms, "histograms.jsonl") : st;
+}
+
+/* Every line is flushed as it is written, so that `tail -f`, plotting scripts and the report see it at once, and so
+ * that a full disk stops the run here, naming the file. ok: the line's fprintf succeeded. */
+static dy_status log_flush(dy_trainer *t, run_log *log, bool ok) {
+    errno = 0;
+    if (!ok || fflush(log->fp) != 0 || ferror(log->fp)) return log_error(t, log, "write", errno);
+    return DY_OK;
+}
+
+static dy_status log_step(dy_trainer *t, const dy_step_report *r) {
+    if (!t->metrics.fp) return DY_OK; /* not rank 0 */
     const dy_loss_diag *g = &r->diag;
-    fprintf(t->metrics,
+    int n = fprintf(t->metrics.fp,
             "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.7g, \"lr\": %.7g, \"pos_sim\": %.6g, \"neg_sim\": %.6g, "
             "\"neg_sim_max\": %.6g, \"pos_tau\": %.6g, \"neg_tau\": %.6g, \"frac_tau_min\": %.6g, "
             "\"frac_tau_max\": %.6g, \"images_per_s\": %.1f",
             (long long)r->step + 1, (long long)r->epoch + 1, r->loss, r->lr, g->pos_sim_mean, g->neg_sim_mean,
             g->neg_sim_max, g->pos_tau_mean, g->neg_tau_mean, g->frac_near_tau_min, g->frac_near_tau_max,
             r->images_per_s);
-    if (t->comm->size > 1) fprintf(t->metrics, ", \"processes\": %d, \"comm_s\": %.6f", t->comm->size, r->comm_s);
-    fputs("}\n", t->metrics);
+    /* data parallel: the figures are the global batch's; comm_s is rank 0's time in the communication calls */
+    if (n > 0 && t->comm->size > 1)
+        n = fprintf(t->metrics.fp, ", \"processes\": %d, \"comm_s\": %.6f", t->comm->size, r->comm_s);
+    if (n > 0) n = fputs("}\n", t->metrics.fp) >= 0 ? 1 : -1;
+    dy_status st = log_flush(t, &t->metrics, n > 0);
+    /* the similarity histograms at the first step and every hist_every steps (about DY_HIST_LINES in a run) */
+    int64_t step = r->step + 1;
+    if (st != DY_OK || (step != 1 && step % t->hist_every != 0 && step != t->total_steps)) return st;
+    FILE *h = t->histograms.fp;
+    bool ok = fprintf(h, "{\"step\": %lld, \"epoch\": %lld, \"bins\": %d, \"pos\": [", (long long)step,
+                      (long long)r->epoch + 1, DY_LOSS_HIST_BINS) > 0;
+    for (int b = 0; b < DY_LOSS_HIST_BINS; b++) ok &= fprintf(h, "%s%lld", b ? ", " : "", (long long)g->pos_hist[b]) > 0;
+    ok &= fputs("], \"neg\": [", h) >= 0;
+    for (int b = 0; b < DY_LOSS_HIST_BINS; b++) ok &= fprintf(h, "%s%lld", b ? ", " : "", (long long)g->neg_hist[b]) > 0;
+    ok &= fputs("]}\n", h) >= 0;
+    return log_flush(t, &t->histograms, ok);
 }
 
+/* Writes a checkpoint of the run; a failed write stops the run with a message that says what is still good. */
 static dy_status checkpoint_named(dy_trainer *t, const char *name) {
     if (t->comm->rank != 0) return DY_OK; /* every process holds the same global state: rank 0 writes it */
     char path[4096];
     path_in_run(path, sizeof path, t, name);
-    return dy_trainer_save_checkpoint(t, path);
+    dy_status st = dy_trainer_save_checkpoint(t, path);
+    if (st != DY_OK) {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "%s", dy_ctx_error(t->ctx));
+        if (t->saved_step >= 0)
+            return dy_fail(t->ctx, st, "%s; stopped after step %lld, checkpoint-latest (step %lld) is intact", msg,
+                           (long long)t->step, (long long)t->saved_step);
+        return dy_fail(t->ctx, st, "%s; stopped after step %lld, no checkpoint was written", msg, (long long)t->step);
+    }
+    return DY_OK;
+}
+
+/* Alignment and uniformity (Wang & Isola 2020, on the projections z as the loss sees them) of a fixed held-out
+ * batch: the first DY_REPR_IMAGES images of the test split (else of the training set), each in two views drawn with
+ * the training augmentation from a fixed stream, so that every monitor sees the same pairs. Evaluation mode: the
+ * training state is not touched. */
+static dy_status repr_monitor(dy_trainer *t, double *align, double *unif, int64_t *count, const char **on) {
+    const dy_dataset *ds = t->test && t->test->count >= 2 ? t->test : t->train;
+    *on = ds == t->test ? "test" : "train";
+    int64_t n = ds->count < DY_REPR_IMAGES ? ds->count : DY_REPR_IMAGES, d = t->out_dim;
+    const dy_augment *a = &t->cfg.augment;
+    int64_t plane = (int64_t)ds->channels * a->size[0] * a->size[1];
+    int64_t in = (int64_t)ds->channels * ds->height * ds->width;
+    /* images through the encoder at once: the kNN monitor's batch of 256 (its planned executor is reused), or 64 where
+     * 256 views would take more than 64 MB (224-pixel images) */
+    const int64_t chunk = (int64_t)sizeof(float) * 256 * plane <= (64 << 20) ? 256 : 64;
+    float *views = malloc(sizeof(float) * (size_t)(chunk * plane)), *z = malloc(sizeof(float) * (size_t)(2 * n * d));
+    dy_status st = views && z ? DY_OK : dy_fail(t->ctx, DY_ERR_NOMEM, "out of memory for the representation monitor");
+    for (int64_t v = 0; v < 2 && st == DY_OK; v++)
+        for (int64_t i0 = 0; i0 < n && st == DY_OK; i0 += chunk) {
+            int64_t m = n - i0 < chunk ? n - i0 : chunk;
+            for (int64_t i = i0; i < i0 + m && st == DY_OK; i++)
+                st = dy_augment_view(t->ctx, a, ds->pixels + i * in, ds->channels, ds->height, ds->width,
+                                     views + (i - i0) * plane, t->cfg.seed, DY_REPR_EPOCH, i, (int)v);
+            if (st == DY_OK)
+                st = dy_model_forward_eval(t->model, views, m, a->size[0], a->size[1], NULL, z + (v * n + i0) * d);
+        }
+    if (st == DY_OK) st = dy_metric_alignment(t->ctx, n, d, z, z + n * d, 2.0, align);
+    if (st == DY_OK) st = dy_metric_uniformity(t->ctx, n, d, z, 2.0, unif);
+    *count = n;
+    free(views);
+    free(z);
+    return st;
 }
 
 static dy_status after_epoch(dy_trainer *t, const dy_pretrain_callbacks *cb, int64_t epoch, bool last) {
     const dy_pretrain_config *c = &t->cfg;
-    bool monitor = t->comm->rank == 0 && t->test && c->knn_every >= 0 && t->test->num_classes > 0 &&
+    if (t->comm->rank != 0) return DY_OK; /* the monitors run once, on rank 0 (the others wait in the next step) */
+    double align, unif;
+    int64_t count;
+    const char *on;
+    dy_status st = repr_monitor(t, &align, &unif, &count, &on);
+    if (st != DY_OK) return st;
+    int n = fprintf(t->metrics.fp, "{\"step\": %lld, \"epoch\": %lld, \"alignment\": %.6f, \"uniformity\": %.6f, "
+                    "\"repr_images\": %lld, \"repr_on\": \"%s\"}\n", (long long)t->step, (long long)epoch + 1, align,
+                    unif, (long long)count, on);
+    if ((st = log_flush(t, &t->metrics, n > 0)) != DY_OK) return st;
+    bool monitor = t->test && c->knn_every >= 0 && t->test->num_classes > 0 &&
                    (last || (c->knn_every > 0 && (epoch + 1) % c->knn_every == 0));
     if (!monitor) return DY_OK;
     double top1 = 0, top5 = 0, t0 = now_seconds();
-    dy_status st = knn_monitor(t, &top1, &top5);
+    st = knn_monitor(t, cb, epoch, &top1, &top5);
     if (st != DY_OK) return st;
-    fprintf(t->metrics, "{\"step\": %lld, \"epoch\": %lld, \"knn_top1\": %.6f, \"knn_top5\": %.6f, \"knn_k\": %lld, "
-            "\"knn_t\": %g, \"knn_on\": \"test\"}\n", (long long)t->step, (long long)epoch + 1, top1, top5,
-            (long long)c->knn.k, (double)c->knn.temperature);
-    fflush(t->metrics);
+    n = fprintf(t->metrics.fp, "{\"step\": %lld, \"epoch\": %lld, \"knn_top1\": %.6f, \"knn_top5\": %.6f, "
+                    "\"knn_k\": %lld, \"knn_t\": %g, \"knn_on\": \"test\"}\n", (long long)t->step,
+                    (long long)epoch + 1, top1, top5, (long long)c->knn.k, (double)c->knn.temperature);
+    if ((st = log_flush(t, &t->metrics, n > 0)) != DY_OK) return st;
     say(cb, "epoch %lld: kNN top-1 %.2f %%, top-5 %.2f %% (k %lld, t %g, on the test split; %.0f s)",
         (long long)epoch + 1, 100 * top1, 100 * top5, (long long)c->knn.k, (double)c->knn.temperature,
         now_seconds() - t0);
@@ -575,7 +766,7 @@ static dy_status after_epoch(dy_trainer *t, const dy_pretrain_callbacks *cb, int
 
 dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatile sig_atomic_t *stop) {
     const dy_pretrain_config *c = &t->cfg;
-    dy_status st = t->comm->rank == 0 ? open_metrics(t) : DY_OK;
+    dy_status st = t->comm->rank == 0 ? open_logs(t) : DY_OK;
     if (st != DY_OK) return st;
     int64_t end = t->total_steps;
     if (c->max_steps > 0 && c->max_steps < end) end = c->max_steps;
@@ -610,8 +801,7 @@ dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatil
         r.images_per_s = (double)(b.batch_size * b.views * t->comm->size) / fmax(now_seconds() - t0, 1e-9);
         r.comm_s = t->comm->seconds - comm0;
         t->step++;
-        log_step(t, &r);
-        if (t->metrics) fflush(t->metrics); /* so that `tail -f metrics.jsonl` and plotting scripts see every step */
+        if ((st = log_step(t, &r)) != DY_OK) return st;
         if (cb && cb->on_step) cb->on_step(cb->user, &r);
         bool epoch_done = t->step % t->steps_per_epoch == 0;
         /* the monitor runs at epoch ends only, so an invocation cut short by --max-steps or a signal leaves the
@@ -620,14 +810,17 @@ dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatil
         bool periodic = c->checkpoint_every > 0 ? t->step % c->checkpoint_every == 0 : epoch_done;
         bool stopping = stop_flag != 0;
         if (periodic || stopping || t->step == end) {
-            if (t->metrics) fflush(t->metrics);
+            /* the metric lines up to the checkpoint reach the disk first: a resume keeps them */
+            if (t->metrics.fp && fsync(fileno(t->metrics.fp)) != 0 && errno != EINVAL)
+                return log_error(t, &t->metrics, "sync", errno);
             if ((st = checkpoint_named(t, "checkpoint-latest.safetensors")) != DY_OK) return st;
+            t->saved_step = t->step;
         }
+        if (epoch_done && cb && cb->on_epoch_end) cb->on_epoch_end(cb->user, epoch);
         if (stopping && t->step < end)
             return dy_fail(t->ctx, DY_ERR_INTERRUPTED, "interrupted after step %lld; checkpoint saved, continue "
                            "with --resume", (long long)t->step);
     }
-    if (t->metrics) fflush(t->metrics);
     if (t->step == t->total_steps) return checkpoint_named(t, "checkpoint-final.safetensors");
     return DY_OK;
 }

@@ -53,6 +53,8 @@ typedef struct {
     const char *run_dir;      /* checkpoints and metrics.jsonl go here */
     dy_comm *comm;            /* the processes of a data-parallel run; NULL: this one alone. Outlives the trainer */
     bool sync_bn;             /* batch-norm statistics of the global batch (SyncBatchNorm); else each process's own */
+    const char *config_text;  /* stored in every checkpoint (trainer.config) so that a resume can be checked against
+                               * it; the CLI's canonical options. NULL: none stored. Must outlive the trainer. */
 } dy_pretrain_config;
 
 /* Everything the loop reports to its caller (the CLI prints, the library does not). */
@@ -66,8 +68,18 @@ typedef struct {
 typedef struct {
     void (*on_step)(void *user, const dy_step_report *r);
     void (*on_message)(void *user, const char *text);
+    /* after each epoch's monitors and checkpoint, with every log of the run directory flushed (may be NULL) */
+    void (*on_epoch_end)(void *user, int64_t epoch);
     void *user;
 } dy_pretrain_callbacks;
+
+/* What the loop writes for the run report besides metrics.jsonl: histograms.jsonl, about DY_HIST_LINES lines of the
+ * loss's similarity histograms over a run; an alignment/uniformity line in metrics.jsonl at each epoch end, from
+ * DY_REPR_IMAGES held-out images in two fixed views (augmentation stream epoch DY_REPR_EPOCH, which training never
+ * reaches); the retrieval grid and embedding maps at each kNN monitor (src/report/encoder_view.h). */
+#define DY_HIST_LINES 200
+#define DY_REPR_IMAGES 256
+#define DY_REPR_EPOCH ((int64_t)0xffffffff)
 
 typedef struct dy_trainer dy_trainer;
 
@@ -79,16 +91,23 @@ void dy_trainer_destroy(dy_trainer *t);
 /* Checkpoints: one safetensors file, the union of the named tensors of the run's objects (the model under torchvision
  * names, so the file also loads as weights; "optimizer.momentum" and "optimizer.exp_avg_sq"; MoCo's "key_encoder."
  * model and "moco.queue"; "trainer.counters" [step, queue length, queue head], "trainer.best_knn" and
- * "trainer.version"), written atomically. Loading checks the whole file first (every tensor present, no stranger,
- * shapes and dtypes right, counters that fit): DY_ERR_FORMAT (corrupt/truncated), DY_ERR_MISMATCH naming the first
- * tensor that does not fit or another format version, and nothing changed. The loader continues at the batch after
- * the step. */
+ * "trainer.version"; and "trainer.config", the run's options as text, when the configuration has config_text),
+ * written atomically. Loading checks the whole file first (every tensor present, no stranger, shapes and dtypes
+ * right, values finite, counters that fit): DY_ERR_FORMAT (corrupt/truncated), DY_ERR_MISMATCH naming the first
+ * tensor that does not fit or another format version, DY_ERR_NUMERIC naming a tensor that holds NaN or Inf, and
+ * nothing changed. The loader continues at the batch after the step. */
 #define DY_CHECKPOINT_VERSION 1
+#define DY_CHECKPOINT_CONFIG "trainer.config"
+/* The configuration text stored in a checkpoint (malloc'ed, NUL-terminated), or *config = NULL when it has none.
+ * DY_ERR_IO/DY_ERR_FORMAT when the file cannot be read. */
+dy_status dy_checkpoint_read_config(dy_ctx *ctx, const char *path, char **config);
 dy_status dy_trainer_load_checkpoint(dy_trainer *t, const char *path);
 dy_status dy_trainer_save_checkpoint(dy_trainer *t, const char *path);
 /* Trains until the last epoch (or max_steps), or until *stop becomes non-zero (then a checkpoint is saved and
- * DY_ERR_INTERRUPTED returned). A NaN/Inf loss stops with DY_ERR_NUMERIC naming the step; the last checkpoint on
- * disk is the last good one. */
+ * DY_ERR_INTERRUPTED returned). A NaN/Inf loss stops with DY_ERR_NUMERIC naming the step; a failed write of
+ * metrics.jsonl or of a checkpoint stops with DY_ERR_IO naming the file and the OS error. Either way the last
+ * checkpoint on disk is the last good one. metrics.jsonl is opened without following a symlink; at step 0 it is
+ * started afresh, after a restored checkpoint its lines past the checkpoint's step are dropped (atomically). */
 dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatile sig_atomic_t *stop);
 int64_t dy_trainer_step_count(const dy_trainer *t);
 dy_model *dy_trainer_model(dy_trainer *t);

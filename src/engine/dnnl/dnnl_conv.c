@@ -1,6 +1,8 @@
 /* Convolution groups. Training: one convolution (forward, backward data, backward weights). Evaluation: the
  * convolution with the following batch norm folded into its weights and bias, then optionally the residual add
  * (a sum post-op writing over the shortcut) and the ReLU (an eltwise post-op): one primitive per ResNet stage. */
+#include <string.h>
+
 #include "engine/dnnl/dnnl_exec_internal.h"
 
 typedef struct {
@@ -166,6 +168,44 @@ dy_status dd_conv_forward(dd_builder *b, const dd_group *gr) {
     return DY_OK;
 }
 
+/* oneDNN 2.6's jit_1x1 backward-weights kernels write past their scratchpad on a strided 1x1 convolution whose
+ * input is channels-last with fewer channels than a vector block (issue 10 item 1: ResNet's layer2.0.downsample.0
+ * at widths below 16 corrupted the heap, then crashed). Such a convolution first gathers the strided input ("rtus",
+ * reduce to unit stride) into a per-thread buffer booked as is * ic floats (src/cpu/x64/jit_uni_1x1_conv_utils.hpp
+ * :121-122 in v2.6.3), but places each chunk at sp * ic_block (jit_avx512_common_1x1_convolution.cpp:823-825;
+ * jit_avx2_1x1_convolution.cpp:631-633 alike): with ic < ic_block the later chunks run into the next thread's
+ * part and past the end. Still so in oneDNN 3.5. Those convolutions take the next implementation oneDNN offers. */
+static bool rtus_overflows(const dy_node *nd, const dnnl_memory_desc_t *src) {
+    dnnl_memory_desc_t nhwc;
+    dnnl_memory_desc_init_by_tag(&nhwc, 4, src->dims, dnnl_f32, dnnl_acdb);
+    return nd->kernel == 1 && nd->stride > 1 && src->dims[1] < 16 && dd_md_equal(src, &nhwc);
+}
+
+static dy_status backward_weights_pd(dd_builder *b, const dy_node *nd, const conv_descs *cd,
+                                     const dnnl_convolution_desc_t *desc, const_dnnl_primitive_desc_t hint,
+                                     dnnl_primitive_desc_t *pd) {
+    const char *what = "convolution backward weights";
+    if (!rtus_overflows(nd, &cd->src)) return dd_pd_create(b, pd, desc, NULL, hint, what);
+    dnnl_primitive_desc_iterator_t iter;
+    DD_TRY(b, dnnl_primitive_desc_iterator_create(&iter, desc, b->attr_plain, b->engine, hint), what);
+    *pd = NULL;
+    do {
+        dnnl_primitive_desc_t cand = dnnl_primitive_desc_iterator_fetch(iter);
+        const char *impl = NULL;
+        if (cand && dnnl_primitive_desc_query(cand, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
+            strncmp(impl, "jit_1x1", 7) != 0) {
+            *pd = cand;
+            break;
+        }
+        if (cand) dnnl_primitive_desc_destroy(cand);
+    } while (dnnl_primitive_desc_iterator_next(iter) == dnnl_success);
+    dnnl_primitive_desc_iterator_destroy(iter);
+    if (!*pd)
+        return dy_fail(b->ctx, DY_ERR_UNSUPPORTED, "oneDNN: no implementation for %s of %s without jit_1x1", what,
+                       nd->name);
+    return DY_OK;
+}
+
 dy_status dd_conv_backward(dd_builder *b, const dd_group *gr) {
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->main + 1;
@@ -186,7 +226,7 @@ dy_status dd_conv_backward(dd_builder *b, const dd_group *gr) {
                                 &desc, dnnl_convolution_direct, &cd.src, &cd.weights_any,
                                 cd.has_bias ? &cd.bias : NULL, dst, cd.strides, cd.pad, cd.pad_r),
                             "convolution backward-weights descriptor");
-    if (st == DY_OK) st = dd_pd_create(b, &pd, &desc, NULL, hint, "convolution backward weights");
+    if (st == DY_OK) st = backward_weights_pd(b, nd, &cd, &desc, hint, &pd);
     int32_t m_dw = -1, m_dw_user = -1;
     if (st == DY_OK) {
         st = dd_weights_out(b, dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0), &cd.weights_plain,
