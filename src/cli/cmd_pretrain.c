@@ -73,6 +73,8 @@ static int resume_options(opt_spec *specs, int argc, char **argv, char **config,
         run_config_value(now, sp->name, in_config, sizeof in_config);
         run_config_value(stored, sp->name, in_ckpt, sizeof in_ckpt);
         if (!strcmp(in_config, in_ckpt)) continue;
+        /* an option newer than the checkpoint (--sync-bn): the run had its default */
+        if (!strcmp(in_ckpt, "(absent)") && !strcmp(in_config, sp->def)) continue;
         fprintf(stderr, "dystress pretrain: %s/config.json does not match the checkpoint it resumes: %s is %s there "
                 "but %s in %s (was config.json edited?). ", given.run_dir, sp->name, in_config, in_ckpt, ckpt);
         if (role == RUN_OPTION_CHANGEABLE)
