@@ -9,7 +9,7 @@ ARCH      ?= -march=native
 OPT       ?= -O3
 BUILD     ?= build
 CFLAGS    ?= $(OPT) $(ARCH) -g
-override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Iinclude -Isrc
+override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Iinclude -Isrc
 LDLIBS    += -lz -lpng -ljpeg -lm -lpthread
 LDFLAGS   += -fopenmp
 
@@ -131,8 +131,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(SUP_OBJ) $(BUILD)/libdystress.a
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libdystress.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# The README's test command. Installs missing packages first (stage one above; a no-op when present).
+# The README's test command. Installs missing packages first (stage one above; a no-op when present). The shared
+# library must export the public API only (-fvisibility=hidden, DY_API on what include/ declares).
 test: all $(TESTS)
+	tests/check_exports.sh $(BUILD)/libdystress.so
 	tests/run.sh $(BUILD)/tests
 
 check: test

@@ -7,7 +7,8 @@
  *    context: dy_ctx_error(ctx). The library never prints and never exits.
  *  - Sizes and offsets are int64_t. Tensors are float32, row-major; images are NCHW.
  *  - No global state: a dy_ctx carries the thread count, the compute backend and the oneDNN engine.
- *    A context is used by one thread at a time (ops parallelise inside themselves).
+ *    A context is used by one thread at a time (ops parallelise inside themselves, on the context's thread count;
+ *    the calling thread's OpenMP setting is left as it was).
  *
  * Example:
  *     dy_ctx *ctx;

@@ -13,7 +13,7 @@
 
 #include "core/context.h"
 #include "core/rng.h"
-#include "engine/ref/ops.h"
+#include "eval/embed.h"
 #include "io/tensor_file.h"
 #include "loss/loss_state.h"
 #include "model/model.h"
@@ -419,7 +419,8 @@ static dy_status moco_shuffled_keys(dy_trainer *t, const dy_batch *b) {
         memcpy(slice + i * in, all + t->shuffle[r * bl + i] * in, (size_t)in * sizeof(float));
     st = dy_model_forward_train(t->key_model, slice, bl, b->height, b->width, NULL, t->key_local);
     if (st != DY_OK) return st;
-    l2norm_forward(t->key_local, t->key_local, bl, d, 1e-12f); /* the queue holds unit rows */
+    /* the queue holds unit rows */
+    if ((st = dy_l2_normalize(t->ctx, t->key_local, t->key_local, bl, d)) != DY_OK) return st;
     /* the keys in the permuted order, then back in the batch's */
     float *permuted = t->key_local + bl * d;
     if ((st = t->comm->allgather_rows(t->comm, permuted, t->key_local, bl, d)) != DY_OK) return st;
@@ -450,7 +451,7 @@ static dy_status moco_step(dy_trainer *t, const dy_batch *b, double *loss, dy_lo
         st = dy_model_forward_train(t->key_model, b->images + bl * in, bl, b->height, b->width, NULL, own);
         if (st != DY_OK) return st;
         /* keys are normalised here, as MoCo does; the queue takes them as they are */
-        l2norm_forward(own, own, bl, d, 1e-12f);
+        if ((st = dy_l2_normalize(t->ctx, own, own, bl, d)) != DY_OK) return st;
         if (P > 1 && (st = t->comm->allgather_rows(t->comm, t->keys, own, bl, d)) != DY_OK) return st;
     }
     if ((st = dy_model_forward_train(t->model, b->images, bl, b->height, b->width, NULL, t->z)) != DY_OK) return st;
@@ -477,47 +478,6 @@ static dy_status moco_step(dy_trainer *t, const dy_batch *b, double *loss, dy_lo
     diag->pos_tau_mean = f[3] / (double)P, diag->neg_tau_mean = f[4] / (double)P;
     diag->frac_near_tau_min = f[5] / (double)P, diag->frac_near_tau_max = f[6] / (double)P;
     return dy_model_backward(t->model, t->dz);
-}
-
-/* ---- evaluation during training ------------------------------------------------------------------------------- */
-
-dy_status dy_embed_dataset(dy_ctx *ctx, dy_model *model, const dy_dataset *ds, const dy_augment *eval_aug,
-                           int64_t batch_size, bool normalize, float **features, int64_t *dim) {
-    *features = NULL;
-    int64_t fd = dy_model_feature_dim(model);
-    float *f = malloc((size_t)(ds->count * fd) * sizeof(float));
-    if (!f) return dy_fail(ctx, DY_ERR_NOMEM, "out of memory for %lld features", (long long)ds->count);
-    dy_eval_iter *it;
-    dy_status st = dy_eval_iter_create(ctx, &it, ds, eval_aug, batch_size);
-    if (st != DY_OK) {
-        free(f);
-        return st;
-    }
-    dy_batch b;
-    int64_t row = 0;
-    while (dy_eval_iter_next(it, &b)) {
-        st = dy_model_embed(model, b.images, b.batch_size, b.height, b.width, f + row * fd);
-        if (st != DY_OK) break;
-        row += b.batch_size;
-    }
-    dy_eval_iter_destroy(it);
-    if (st == DY_OK && row != ds->count)
-        st = dy_fail(ctx, DY_ERR_INTERNAL, "embedded %lld of %lld images", (long long)row, (long long)ds->count);
-    if (st != DY_OK) {
-        free(f);
-        return st;
-    }
-    if (normalize) l2norm_forward(f, f, ds->count, fd, 1e-12f);
-    *features = f;
-    *dim = fd;
-    return DY_OK;
-}
-
-int64_t *dy_labels_int64(const dy_dataset *ds) {
-    int64_t *l = malloc((size_t)(ds->count > 0 ? ds->count : 1) * sizeof(int64_t));
-    if (l)
-        for (int64_t i = 0; i < ds->count; i++) l[i] = ds->labels[i];
-    return l;
 }
 
 /* Weighted kNN top-1/top-5 of the current encoder: train features as the memory bank, test as queries. The same

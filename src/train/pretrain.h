@@ -112,12 +112,4 @@ dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatil
 int64_t dy_trainer_step_count(const dy_trainer *t);
 dy_model *dy_trainer_model(dy_trainer *t);
 
-/* Features h (L2-normalised rows) of a whole data set through model in evaluation mode, with the "eval" preset of
- * augment's data set (resize/centre-crop + normalise). *features is allocated [ds->count, dim]; free with free(). */
-dy_status dy_embed_dataset(dy_ctx *ctx, dy_model *model, const dy_dataset *ds, const dy_augment *eval_aug,
-                           int64_t batch_size, bool normalize, float **features, int64_t *dim);
-
-/* The data set's labels widened to int64 (the evaluation API's type); malloc'ed, NULL when out of memory. */
-int64_t *dy_labels_int64(const dy_dataset *ds);
-
 #endif

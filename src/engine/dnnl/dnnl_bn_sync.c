@@ -50,20 +50,21 @@ static dy_status reduce(dd_exec *e, double *buf, int64_t n) {
     return s && s->allreduce ? s->allreduce(s->user, buf, n) : DY_OK;
 }
 
-/* Operands as DD_ITEM_BN_FORWARD's: x, y, mean, var, gamma, beta, running_mean, running_var, num_batches (-1 when
- * absent); extra = 1 with the ReLU fused. */
+/* Operands: dd_bn_forward_item's (x, y, mean, var, gamma, beta, running_mean, running_var, num_batches). */
 dy_status dd_run_bn_sync_forward(dd_exec *e, const dd_item *it) {
-    const float *x = dd_ptr(e, it->arg_mem[0]);
-    float *y = dd_ptr(e, it->arg_mem[1]), *mean = dd_ptr(e, it->arg_mem[2]), *var = dd_ptr(e, it->arg_mem[3]);
-    const float *gamma = dd_ptr(e, it->arg_mem[4]), *beta = dd_ptr(e, it->arg_mem[5]);
-    float *rmean = dd_ptr(e, it->arg_mem[6]), *rvar = dd_ptr(e, it->arg_mem[7]);
-    float *batches = dd_ptr(e, it->arg_mem[8]);
-    const dnnl_memory_desc_t *md = &e->mems[it->arg_mem[0]]->md;
+    const dd_bn_forward_item *f = &it->bn_forward;
+    const float *x = dd_ptr(e, f->x);
+    float *y = dd_ptr(e, f->y), *mean = dd_ptr(e, f->mean), *var = dd_ptr(e, f->var);
+    const float *gamma = dd_ptr(e, f->gamma), *beta = dd_ptr(e, f->beta);
+    float *rmean = dd_ptr(e, f->running_mean), *rvar = dd_ptr(e, f->running_var);
+    float *batches = dd_ptr(e, f->num_batches);
+    const dnnl_memory_desc_t *md = &e->mems[f->x]->md;
     const int64_t N = md->dims[0], C = md->dims[1], H = md->ndims == 4 ? md->dims[2] : 1,
                   W = md->ndims == 4 ? md->dims[3] : 1;
-    const bn_layout lx = layout_at(e, it->arg_mem[0]), ly = layout_at(e, it->arg_mem[1]);
+    const bn_layout lx = layout_at(e, f->x), ly = layout_at(e, f->y);
     const int64_t G = lx.blk, CG = (C + G - 1) / G;
-    const bool relu = it->extra != 0;
+    const bool relu = f->relu;
+    const float eps = f->eps, momentum = f->momentum;
     double *buf = malloc(sizeof(double) * (size_t)(2 * C + 1)); /* [C] sums, [1] count, [C] squared deviations */
     float *m = malloc(sizeof(float) * (size_t)C);
     if (!buf || !m) {
@@ -129,13 +130,13 @@ dy_status dd_run_bn_sync_forward(dd_exec *e, const dd_item *it) {
             cx[l] = channel_off(&lx, c);
             cy[l] = channel_off(&ly, c);
             const double v = sq[c] / count;
-            const float rstd = (float)(1.0 / sqrt(v + (double)it->eps));
+            const float rstd = (float)(1.0 / sqrt(v + (double)eps));
             mean[c] = m[c];
             var[c] = (float)v;
             scale[l] = (gamma ? gamma[c] : 1.0f) * rstd;
             shift[l] = (beta ? beta[c] : 0.0f) - m[c] * scale[l];
             if (rmean) {
-                const float mo = it->momentum;
+                const float mo = momentum;
                 rmean[c] = (1.0f - mo) * rmean[c] + mo * m[c];
                 rvar[c] = (1.0f - mo) * rvar[c] + mo * (float)(count > 1 ? sq[c] / (count - 1) : v);
             }
@@ -157,20 +158,22 @@ dy_status dd_run_bn_sync_forward(dd_exec *e, const dd_item *it) {
     return DY_OK;
 }
 
-/* Operands as DD_ITEM_BN_BACKWARD's: x, y (the fused ReLU's output, -1 without ReLU), dy, dx (may be dy's memory),
- * mean, var, gamma, dgamma, dbeta. dx = gamma rstd (g - sum(g) / count - xhat sum(g xhat) / count), g = dy masked by
- * y > 0, with the sums and count of the global batch. */
+/* Operands: dd_bn_backward_item's (x, y: the fused ReLU's output or absent, dy, dx: may be dy's memory, mean, var,
+ * gamma, dgamma, dbeta). dx = gamma rstd (g - sum(g) / count - xhat sum(g xhat) / count), g = dy masked by y > 0,
+ * with the sums and count of the global batch. */
 dy_status dd_run_bn_sync_backward(dd_exec *e, const dd_item *it) {
-    const float *x = dd_ptr(e, it->arg_mem[0]), *y = dd_ptr(e, it->arg_mem[1]), *dy = dd_ptr(e, it->arg_mem[2]);
-    float *dx = dd_ptr(e, it->arg_mem[3]);
-    const float *mean = dd_ptr(e, it->arg_mem[4]), *var = dd_ptr(e, it->arg_mem[5]);
-    const float *gamma = dd_ptr(e, it->arg_mem[6]);
-    float *dgamma = dd_ptr(e, it->arg_mem[7]), *dbeta = dd_ptr(e, it->arg_mem[8]);
-    const dnnl_memory_desc_t *md = &e->mems[it->arg_mem[0]]->md;
+    const dd_bn_backward_item *bw = &it->bn_backward;
+    const float *x = dd_ptr(e, bw->x), *y = dd_ptr(e, bw->y), *dy = dd_ptr(e, bw->dy);
+    float *dx = dd_ptr(e, bw->dx);
+    const float *mean = dd_ptr(e, bw->mean), *var = dd_ptr(e, bw->var);
+    const float *gamma = dd_ptr(e, bw->gamma);
+    float *dgamma = dd_ptr(e, bw->dgamma), *dbeta = dd_ptr(e, bw->dbeta);
+    const dnnl_memory_desc_t *md = &e->mems[bw->x]->md;
     const int64_t N = md->dims[0], C = md->dims[1], H = md->ndims == 4 ? md->dims[2] : 1,
                   W = md->ndims == 4 ? md->dims[3] : 1;
-    const bn_layout lx = layout_at(e, it->arg_mem[0]), ly = layout_at(e, it->arg_mem[1]),
-                    ld = layout_at(e, it->arg_mem[2]), ldx = layout_at(e, it->arg_mem[3]);
+    const bn_layout lx = layout_at(e, bw->x), ly = layout_at(e, bw->y), ld = layout_at(e, bw->dy),
+                    ldx = layout_at(e, bw->dx);
+    const float eps = bw->eps;
     const int64_t G = lx.blk, CG = (C + G - 1) / G;
     double *buf = malloc(sizeof(double) * (size_t)(2 * C + 1)); /* [C] sum g, [C] sum g (x - mean), [1] count */
     if (!buf) return dy_fail(e->base.ctx, DY_ERR_NOMEM, "batch norm (sync-bn): out of memory");
@@ -201,7 +204,7 @@ dy_status dd_run_bn_sync_backward(dd_exec *e, const dd_item *it) {
         }
         for (int64_t l = 0; l < L; l++) {
             const int64_t c = c0 + l;
-            const float rstd = (float)(1.0 / sqrt((double)var[c] + (double)it->eps));
+            const float rstd = (float)(1.0 / sqrt((double)var[c] + (double)eps));
             buf[c] = sg[l];
             buf[C + c] = sgx[l];
             /* this process's share of the parameter gradients, before the sums become global */
@@ -227,7 +230,7 @@ dy_status dd_run_bn_sync_backward(dd_exec *e, const dd_item *it) {
             cy[l] = channel_off(&ly, c);
             cd[l] = channel_off(&ld, c);
             cdx[l] = channel_off(&ldx, c);
-            const float rstd = (float)(1.0 / sqrt((double)var[c] + (double)it->eps));
+            const float rstd = (float)(1.0 / sqrt((double)var[c] + (double)eps));
             const double db = buf[c], dg = buf[C + c] * rstd;
             const float gr = (gamma ? gamma[c] : 1.0f) * rstd;
             k1[l] = gr;
@@ -251,70 +254,12 @@ dy_status dd_run_bn_sync_backward(dd_exec *e, const dd_item *it) {
     return DY_OK;
 }
 
-/* ---- building the items ----------------------------------------------------------------------------------------- */
+/* ---- building: the layouts these kernels read ------------------------------------------------------------------ */
 
-static dnnl_memory_desc_t channel_md(int64_t c) {
-    dnnl_memory_desc_t md;
-    dnnl_dims_t dims = {c};
-    dnnl_memory_desc_init_by_tag(&md, 1, dims, dnnl_f32, dnnl_x);
-    return md;
-}
-
-static dy_status check_layout(dd_builder *b, int32_t mem, const char *what) {
+dy_status dd_bn_sync_check_layout(dd_builder *b, int32_t mem, const char *what) {
     bn_layout l;
     if (mem >= 0 && !layout_of(dd_md(b, mem), &l))
         return dy_fail(b->ctx, DY_ERR_UNSUPPORTED, "oneDNN executor: batch norm %s with sync-bn: the %s has a layout "
                        "this build cannot read", b->g->nodes[b->node].name, what);
     return DY_OK;
-}
-
-dy_status dd_bn_sync_forward(dd_builder *b, const dd_group *gr) {
-    const dy_node *nd = &b->g->nodes[gr->main];
-    const int32_t in = nd->in[0], out = gr->last + 1;
-    const int64_t c = b->shapes[in].c;
-    const dnnl_memory_desc_t cmd = channel_md(c), one = channel_md(1);
-    DY_TRY(check_layout(b, b->value_mem[in], "input"));
-    int32_t m_y = dd_arena_mem(b, dd_value_md(b, in));
-    int32_t m_mean = dd_arena_mem(b, &cmd), m_var = dd_arena_mem(b, &cmd);
-    int32_t ops[9] = {b->value_mem[in], m_y, m_mean, m_var,
-                      nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, nd->weight) : -1,
-                      nd->bias >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, nd->bias) : -1,
-                      nd->running_mean >= 0 ? dd_user_mem(b, &cmd, DD_STATE, nd->running_mean) : -1,
-                      nd->running_var >= 0 ? dd_user_mem(b, &cmd, DD_STATE, nd->running_var) : -1,
-                      nd->num_batches >= 0 ? dd_user_mem(b, &one, DD_STATE, nd->num_batches) : -1};
-    dd_item *it = m_y < 0 || m_mean < 0 || m_var < 0 ? NULL : dd_add_item(b, DD_ITEM_BN_SYNC_FORWARD);
-    if (!it) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
-    it->nargs = 9;
-    for (int k = 0; k < 9; k++) it->arg_mem[k] = ops[k];
-    it->dims[0] = b->e->base.n, it->dims[1] = c, it->dims[2] = b->shapes[in].h * b->shapes[in].w;
-    it->extra = gr->relu >= 0;
-    it->eps = nd->eps;
-    it->momentum = nd->momentum;
-    b->value_mem[out] = m_y;
-    b->aux[gr->main][0] = m_mean;
-    b->aux[gr->main][1] = m_var;
-    b->aux[gr->main][2] = -1;
-    return DY_OK;
-}
-
-dy_status dd_bn_sync_backward(dd_builder *b, const dd_group *gr) {
-    const dy_node *nd = &b->g->nodes[gr->main];
-    const int32_t in = nd->in[0], out = gr->last + 1;
-    const dnnl_memory_desc_t cmd = channel_md(b->shapes[in].c);
-    int32_t m_dy = dd_diff_get(b, out);
-    dd_diff_release(b, out);
-    int32_t m_dx = dd_diff_target(b, in, m_dy); /* in place when dy is not needed elsewhere */
-    DY_TRY(check_layout(b, m_dy, "output gradient"));
-    DY_TRY(check_layout(b, m_dx, "input gradient"));
-    int32_t ops[9] = {b->value_mem[in], gr->relu >= 0 ? b->value_mem[out] : -1, m_dy, m_dx, b->aux[gr->main][0],
-                      b->aux[gr->main][1], nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, nd->weight) : -1,
-                      nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_GRADS, nd->weight) : -1,
-                      nd->bias >= 0 ? dd_user_mem(b, &cmd, DD_GRADS, nd->bias) : -1};
-    dd_item *it = m_dx < 0 ? NULL : dd_add_item(b, DD_ITEM_BN_SYNC_BACKWARD);
-    if (!it) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
-    it->nargs = 9;
-    for (int k = 0; k < 9; k++) it->arg_mem[k] = ops[k];
-    it->dims[0] = b->e->base.n, it->dims[1] = b->shapes[in].c, it->dims[2] = b->shapes[in].h * b->shapes[in].w;
-    it->eps = nd->eps;
-    return dd_diff_commit(b, in, m_dx);
 }

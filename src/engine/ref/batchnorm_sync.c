@@ -14,13 +14,13 @@ static dy_status reduce(const dy_bn_sync *sync, double *buf, int64_t n) {
 
 dy_status batchnorm_forward_train_sync(float *y, float *save_mean, float *save_rstd, float *running_mean,
                                        float *running_var, const float *x, const float *gamma, const float *beta,
-                                       int64_t n, int64_t c, int64_t hw, float momentum, float eps,
+                                       int64_t n, int64_t c, int64_t hw, float momentum, float eps, int threads,
                                        const dy_bn_sync *sync) {
     /* buf: [c] sums, [1] count, [c] squared deviations */
     double *buf = malloc(sizeof(double) * (size_t)(2 * c + 1));
     if (!buf) return dy_fail(NULL, DY_ERR_NOMEM, "batch norm: out of memory");
     double *sum = buf, *sq = buf + c + 1;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t ch = 0; ch < c; ch++) {
         double s = 0.0;
         for (int64_t b = 0; b < n; b++) {
@@ -32,7 +32,7 @@ dy_status batchnorm_forward_train_sync(float *y, float *save_mean, float *save_r
     sum[c] = (double)(n * hw);
     dy_status st = reduce(sync, sum, c + 1);
     const double count = sum[c];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t ch = 0; ch < c; ch++) {
         const double mean = sum[ch] / count;
         double q = 0.0;
@@ -50,7 +50,7 @@ dy_status batchnorm_forward_train_sync(float *y, float *save_mean, float *save_r
         free(buf);
         return st;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t ch = 0; ch < c; ch++) {
         const double mean = sum[ch] / count, var = sq[ch] / count;
         const double rstd = 1.0 / sqrt(var + (double)eps);
@@ -74,12 +74,12 @@ dy_status batchnorm_forward_train_sync(float *y, float *save_mean, float *save_r
 
 dy_status batchnorm_backward_sync(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                                   const float *save_mean, const float *save_rstd, const float *gamma, int64_t n,
-                                  int64_t c, int64_t hw, const dy_bn_sync *sync) {
+                                  int64_t c, int64_t hw, int threads, const dy_bn_sync *sync) {
     /* buf: [c] sum dy, [c] sum dy xhat, [1] count */
     double *buf = malloc(sizeof(double) * (size_t)(2 * c + 1));
     if (!buf) return dy_fail(NULL, DY_ERR_NOMEM, "batch norm: out of memory");
     double *sum_dy = buf, *sum_dy_xhat = buf + c;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t ch = 0; ch < c; ch++) {
         const double mean = save_mean[ch], rstd = save_rstd[ch];
         double s = 0.0, sx = 0.0;
@@ -104,7 +104,7 @@ dy_status batchnorm_backward_sync(float *dx, float *dgamma, float *dbeta, const 
         return st;
     }
     const double count = buf[2 * c];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t ch = 0; ch < c; ch++) {
         const double mean = save_mean[ch], rstd = save_rstd[ch];
         const double k = gamma[ch] * rstd, mean_dy = sum_dy[ch] / count, mean_dy_xhat = sum_dy_xhat[ch] / count;
