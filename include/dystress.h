@@ -73,6 +73,8 @@ DY_API const char *dy_backend_name(dy_backend b);
 DY_API const char *dy_status_string(dy_status s);
 /* Whether this build has oneDNN. */
 DY_API bool dy_have_dnnl(void);
+/* Whether this build has MPI (data-parallel pretraining under mpirun or srun). */
+DY_API bool dy_have_mpi(void);
 
 #ifdef __cplusplus
 }

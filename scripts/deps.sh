@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [--test]   (--test adds what the test suite's extra checks use: clang sanitizers, valgrind,
 # and Chromium, in which tests/test_report_browser.c renders the run report)
 set -eu
-pkgs="build-essential pkg-config libdnnl-dev zlib1g-dev libpng-dev libjpeg-dev dataset-fashion-mnist"
+pkgs="build-essential pkg-config libdnnl-dev libopenmpi-dev openmpi-bin zlib1g-dev libpng-dev libjpeg-dev dataset-fashion-mnist"
 if [ "${1:-}" = "--test" ]; then
   pkgs="$pkgs clang libclang-rt-14-dev valgrind chromium"
 fi

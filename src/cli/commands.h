@@ -71,7 +71,9 @@ void cli_write_report(cli_training *t);
  * run_option_table makes it) whose value differs from the pretrain default, shell-quoted; --resume and
  * --max-steps are left out (they are not part of the run). */
 void cli_reproduce_command(const opt_spec *specs, char *buf, size_t size);
-/* Prints "dystress: <what>: <ctx error>" to stderr and returns 1. */
+/* Prints "dystress: <label><what>: <ctx error>" to stderr and returns 1. */
 int cli_error(dy_ctx *ctx, const char *what);
+/* Names this process in messages under mpirun ("rank 1 of 4: "), "" alone. */
+extern const char *cli_process_label;
 
 #endif

@@ -182,8 +182,10 @@ int cli_load_run_config(const char *run_dir, opt_spec *specs, char **text_out) {
     return 0;
 }
 
+const char *cli_process_label = "";
+
 int cli_error(dy_ctx *ctx, const char *what) {
-    fprintf(stderr, "dystress: %s: %s\n", what, ctx ? dy_ctx_error(ctx) : "failed");
+    fprintf(stderr, "dystress: %s%s: %s\n", cli_process_label, what, ctx ? dy_ctx_error(ctx) : "failed");
     return 1;
 }
 

@@ -63,13 +63,17 @@ int run_option_table(opt_spec *s, run_options *o) {
          "120,160 (none after --epochs)", NULL, 1, 1 << 20},
         {"gamma", OPT_FLOAT, &o->gamma, "0.1", "step schedule: factor at each milestone", NULL, 0, 1},
         /* loop */
-        {"batch-size", OPT_INT, &o->batch_size, "128", "images per batch (each gives two views)", NULL, 2, 1 << 20},
+        {"batch-size", OPT_INT, &o->batch_size, "128", "images per batch (each gives two views); under mpirun the "
+         "global batch, split evenly over the processes", NULL, 2, 1 << 20},
+        {"sync-bn", OPT_BOOL, &o->sync_bn, "false", "under mpirun: batch-norm statistics of the global batch "
+         "(SyncBatchNorm), so the run equals one process's; else each process's own (as DDP)"},
         {"epochs", OPT_INT, &o->epochs, "200", "epochs", NULL, 1, 1 << 20},
         {"max-steps", OPT_INT, &o->max_steps, "0", "stop after this many steps in all (0: all epochs)", NULL, 0,
          (double)(1ll << 40)},
         {"seed", OPT_INT, &o->seed, "0", "seed of initialisation, order and augmentations", NULL, 0,
          (double)(1ll << 53)},
-        {"threads", OPT_INT, &o->threads, "0", "threads inside ops (0: all cores)", NULL, 0, 4096},
+        {"threads", OPT_INT, &o->threads, "0", "threads inside ops (0: all cores; under mpirun the cores of a node "
+         "shared by its processes)", NULL, 0, 4096},
         {"loader-threads", OPT_INT, &o->loader_threads, "2", "data-loading worker threads", NULL, 1, 256},
         {"backend", OPT_CHOICE, &o->backend, "auto", "compute backend", "auto|ref|dnnl"},
         {"augment", OPT_CHOICE, &o->augment, "small", "augmentation preset: small (the paper's small-image recipe) "
@@ -332,6 +336,7 @@ dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_datase
     c->knn.temperature = (float)o->knn_t;
     c->checkpoint_every = o->checkpoint_every;
     c->run_dir = o->run_dir;
+    c->sync_bn = o->sync_bn;
     return DY_OK;
 }
 

@@ -30,7 +30,7 @@ typedef struct {
     int64_t batch_size, epochs, seed, threads, loader_threads, max_steps, checkpoint_every, knn_every, knn_k;
     double knn_t;
     const char *augment, *aug, *backend, *run_dir;
-    bool resume, overwrite, report;
+    bool resume, overwrite, report, sync_bn;
 } run_options;
 
 #define RUN_OPTION_COUNT 64

@@ -17,7 +17,7 @@ static int usage(FILE *f) {
             "  export       write the encoder as safetensors with torchvision's names\n"
             "  demo         the main job: short pretraining on Fashion-MNIST, then kNN and linear evaluation\n"
             "  report       an HTML page of a run (curves, the temperature at work, neighbours, maps); --compare\n"
-            "  version      the version and the compute backend of this build\n",
+            "  version      the version, the compute backend and whether MPI is in (mpirun -np P dystress pretrain)\n",
             DY_VERSION);
     return f == stderr ? 2 : 0;
 }
@@ -27,7 +27,8 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) return usage(stdout);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-        printf("dystress %s (oneDNN: %s)\n", DY_VERSION, dy_have_dnnl() ? "yes" : "no");
+        printf("dystress %s (oneDNN: %s, MPI: %s)\n", DY_VERSION, dy_have_dnnl() ? "yes" : "no",
+               dy_have_mpi() ? "yes" : "no");
         return 0;
     }
     if (!strcmp(cmd, "pretrain")) return cmd_pretrain(argc, argv);

@@ -34,11 +34,16 @@ struct dy_trainer {
     dy_loss *loss;                   /* MoCo: holds the queue of keys */
     dy_optimizer *opt;               /* holds its state (momentum, Adam's moments) */
     dy_loader *loader;               /* its position is the step: the batch after it */
-    dy_comm comm;
+    dy_comm local_comm, *comm;       /* comm: cfg->comm, else local_comm (one process) */
+    dy_bn_sync bn_sync;              /* sync-bn: batch-norm statistics summed through comm */
     int64_t n_params, out_dim, steps_per_epoch, total_steps;
     int64_t step;                    /* optimizer steps done */
-    float *z, *dz;                   /* SimCLR: [2 B size, out]; MoCo: q, dq [B, out] */
-    float *keys;                     /* MoCo: [B, out] */
+    float *z, *dz;                   /* SimCLR: [2 B, out] (B the global batch); MoCo: q, dq [b, out] (b = B / P) */
+    float *keys;                     /* MoCo: [B, out], every process's keys (they all join the queue) */
+    float *key_images, *key_local;   /* MoCo's shuffled BN over P > 1: view 1 of the global batch and this process's
+                                        slice of its permutation [B + b, C, H, W]; the slice's keys and the
+                                        permuted batch's [b + B, out] */
+    int64_t *shuffle;                /* [B] that permutation */
     dy_schedule sched;               /* learning rate per step */
     double best_knn;                 /* best kNN top-1 so far (chosen on the test split: labelled so) */
     run_log metrics;                 /* run_dir/metrics.jsonl: a line per step and per monitor */
@@ -85,6 +90,12 @@ static dy_status create_optimizer(dy_trainer *t) {
     return st;
 }
 
+/* sync-bn's reduction: per-channel sums in double over the processes */
+static dy_status bn_allreduce(void *user, double *buf, int64_t n) {
+    dy_comm *c = user;
+    return c->allreduce_sum_f64(c, buf, n);
+}
+
 dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy_dataset *train,
                             const dy_dataset *test, dy_trainer **out) {
     *out = NULL;
@@ -111,9 +122,26 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
     t->test = test;
     t->best_knn = -1;
     t->saved_step = -1;
-    dy_comm_init_local(&t->comm);
+    dy_comm_init_local(&t->local_comm);
+    t->local_comm.ctx = ctx;
+    t->comm = cfg->comm ? cfg->comm : &t->local_comm;
+    const int64_t P = t->comm->size;
     dy_status st;
+    if (cfg->batch_size % P != 0) {
+        st = dy_fail(ctx, DY_ERR_INVALID, "the batch size %lld is not divisible by the %lld processes: --batch-size "
+                     "is the global batch and each process takes an equal slice of it (choose a multiple of %lld)",
+                     (long long)cfg->batch_size, (long long)P, (long long)P);
+        goto fail;
+    }
+    if (cfg->framework == DY_FRAMEWORK_MOCO && cfg->batch_size / P < 2) {
+        st = dy_fail(ctx, DY_ERR_INVALID, "the batch size %lld leaves %lld image per process: MoCo's batch norm needs "
+                     "at least 2 (a larger --batch-size, or fewer processes)", (long long)cfg->batch_size,
+                     (long long)(cfg->batch_size / P));
+        goto fail;
+    }
     if ((st = dy_model_create(ctx, &cfg->model, cfg->seed, &t->model)) != DY_OK) goto fail;
+    t->bn_sync = (dy_bn_sync){.allreduce = bn_allreduce, .user = t->comm};
+    if (cfg->sync_bn) dy_model_set_bn_sync(t->model, &t->bn_sync);
     dy_model_params(t->model, &t->n_params);
     t->out_dim = dy_model_output_dim(t->model);
     if ((st = create_optimizer(t)) != DY_OK) goto fail;
@@ -124,12 +152,12 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
     lo.normalized_input = false;
     lo.dim = t->out_dim;
     lo.tile = cfg->loss_tile;
-    int64_t b = cfg->batch_size;
+    const int64_t B = cfg->batch_size, b = B / P; /* the global batch, this process's slice */
     if (cfg->framework == DY_FRAMEWORK_SIMCLR) {
         lo.form = DY_LOSS_SIMCLR;
-        lo.max_batch = b * t->comm.size;
-        t->z = dy_alloc((size_t)(2 * b * t->comm.size * t->out_dim) * sizeof(float));
-        t->dz = dy_alloc((size_t)(2 * b * t->comm.size * t->out_dim) * sizeof(float));
+        lo.max_batch = B;
+        t->z = dy_alloc((size_t)(2 * B * t->out_dim) * sizeof(float));
+        t->dz = dy_alloc((size_t)(2 * B * t->out_dim) * sizeof(float));
     } else {
         if (cfg->moco_queue < 1) {
             st = dy_fail(ctx, DY_ERR_INVALID, "the MoCo queue needs at least one key");
@@ -140,14 +168,27 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
         lo.queue_capacity = cfg->moco_queue; /* the loss keeps the queue */
         t->z = dy_alloc((size_t)(b * t->out_dim) * sizeof(float));
         t->dz = dy_alloc((size_t)(b * t->out_dim) * sizeof(float));
-        t->keys = dy_alloc((size_t)(b * t->out_dim) * sizeof(float));
+        t->keys = dy_alloc((size_t)(B * t->out_dim) * sizeof(float));
+        if (P > 1 && !cfg->sync_bn) {
+            const int64_t in = (int64_t)train->channels * cfg->augment.size[0] * cfg->augment.size[1];
+            t->key_images = dy_alloc((size_t)((B + b) * in) * sizeof(float));
+            t->key_local = dy_alloc((size_t)((b + B) * t->out_dim) * sizeof(float));
+            t->shuffle = malloc((size_t)B * sizeof *t->shuffle);
+            if (!t->key_images || !t->key_local || !t->shuffle) {
+                st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for MoCo's shuffled batch norm");
+                goto fail;
+            }
+        }
         if (!t->keys) {
+
             st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for the MoCo keys");
             goto fail;
         }
         if ((st = dy_model_create(ctx, &cfg->model, cfg->seed, &t->key_model)) != DY_OK) goto fail;
         memcpy(dy_model_params(t->key_model, NULL), dy_model_params(t->model, NULL),
                (size_t)t->n_params * sizeof(float));
+        /* with sync-bn the keys' statistics are global too (MoCo v3); else BN is shuffled across processes */
+        if (cfg->sync_bn) dy_model_set_bn_sync(t->key_model, &t->bn_sync);
     }
     if (!t->z || !t->dz) {
         st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for embeddings");
@@ -170,7 +211,9 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
     }
 
     dy_loader_options ldo = dy_loader_defaults();
-    ldo.batch_size = b;
+    ldo.batch_size = B; /* global: this process prepares its slice */
+    ldo.shard = t->comm->rank;
+    ldo.shards = (int)P;
     ldo.views = 2;
     ldo.threads = cfg->loader_threads;
     ldo.seed = cfg->seed;
@@ -212,6 +255,9 @@ void dy_trainer_destroy(dy_trainer *t) {
     dy_free(t->z);
     dy_free(t->dz);
     dy_free(t->keys);
+    dy_free(t->key_images);
+    dy_free(t->key_local);
+    free(t->shuffle);
     if (t->metrics.fp) fclose(t->metrics.fp);
     if (t->histograms.fp) fclose(t->histograms.fp);
     free(t);
@@ -324,22 +370,23 @@ dy_status dy_checkpoint_read_config(dy_ctx *ctx, const char *path, char **config
 
 static dy_status optimizer_step(dy_trainer *t, double lr) {
     float *p = dy_model_params(t->model, NULL), *g = dy_model_grads(t->model, NULL);
-    dy_status st = t->comm.allreduce_sum(&t->comm, g, t->n_params);
+    /* one fused all-reduce of the flat gradient buffer (ResNet-18: 45 MB) */
+    dy_status st = t->comm->allreduce_sum(t->comm, g, t->n_params);
     if (st != DY_OK) return st;
     /* The loss is a mean over the global batch and each process differentiated it for its own rows only, so the
-     * sum over processes is the gradient: nothing to rescale. */
+     * sum over processes is the gradient: nothing to rescale (MoCo's step scales its dq for that). */
     return dy_optimizer_step(t->opt, t->ctx, p, g, lr, t->step);
 }
 
 /* SimCLR: both views through the encoder as one batch of 2B, the loss over the global batch. */
 static dy_status simclr_step(dy_trainer *t, const dy_batch *b, double *loss, dy_loss_diag *diag) {
-    int64_t B = b->batch_size, d = t->out_dim, P = t->comm.size, r = t->comm.rank;
+    int64_t B = b->batch_size, d = t->out_dim, P = t->comm->size, r = t->comm->rank;
     float *zl = t->dz; /* the local embeddings go to dz's memory first: it is free until the loss writes it */
     dy_status st = dy_model_forward_train(t->model, b->images, 2 * B, b->height, b->width, NULL, zl);
     if (st != DY_OK) return st;
     /* global layout [view0 of every process; view1 of every process], so row i's positive is row i + B P */
     for (int v = 0; v < 2; v++)
-        if ((st = t->comm.allgather_rows(&t->comm, t->z + v * B * P * d, zl + v * B * d, B, d)) != DY_OK) return st;
+        if ((st = t->comm->allgather_rows(t->comm, t->z + v * B * P * d, zl + v * B * d, B, d)) != DY_OK) return st;
     float lf;
     if ((st = dy_loss_contrastive(t->loss, t->ctx, B * P, t->z, t->dz, &lf, diag)) != DY_OK) return st;
     *loss = lf;
@@ -350,10 +397,44 @@ static dy_status simclr_step(dy_trainer *t, const dy_batch *b, double *loss, dy_
     return dy_model_backward(t->model, t->dz);
 }
 
+/* MoCo's keys over P > 1 processes without sync-bn, with batch norm shuffled as MoCo does: view 1 of the global
+ * batch is gathered, permuted (the same permutation on every process), each process computes the keys of its slice
+ * of the permuted batch, and the keys are gathered and put back in order. A process's BN statistics then mix images
+ * of every process, so its keys cannot cheat through batch statistics shared with its own queries. */
+static dy_status moco_shuffled_keys(dy_trainer *t, const dy_batch *b) {
+    const int64_t bl = b->batch_size, P = t->comm->size, B = bl * P, d = t->out_dim, r = t->comm->rank;
+    const int64_t in = (int64_t)b->channels * b->height * b->width;
+    float *all = t->key_images, *slice = t->key_images + B * in; /* [B, in] gathered, [b, in] this slice */
+    dy_status st = t->comm->allgather_rows(t->comm, all, b->images + bl * in, bl, in);
+    if (st != DY_OK) return st;
+    for (int64_t i = 0; i < B; i++) t->shuffle[i] = i;
+    dy_rng rng;
+    dy_rng_init(&rng, t->cfg.seed, DY_RNG_SHUFFLE_BN, (uint32_t)t->step, 0);
+    for (int64_t i = B - 1; i > 0; i--) {
+        int64_t j = (int64_t)dy_rng_below(&rng, (uint64_t)i + 1), x = t->shuffle[i];
+        t->shuffle[i] = t->shuffle[j];
+        t->shuffle[j] = x;
+    }
+    for (int64_t i = 0; i < bl; i++)
+        memcpy(slice + i * in, all + t->shuffle[r * bl + i] * in, (size_t)in * sizeof(float));
+    st = dy_model_forward_train(t->key_model, slice, bl, b->height, b->width, NULL, t->key_local);
+    if (st != DY_OK) return st;
+    /* the queue holds unit rows */
+    if ((st = dy_l2_normalize(t->ctx, t->key_local, t->key_local, bl, d)) != DY_OK) return st;
+    /* the keys in the permuted order, then back in the batch's */
+    float *permuted = t->key_local + bl * d;
+    if ((st = t->comm->allgather_rows(t->comm, permuted, t->key_local, bl, d)) != DY_OK) return st;
+    for (int64_t j = 0; j < B; j++)
+        memcpy(t->keys + t->shuffle[j] * d, permuted + j * d, (size_t)d * sizeof(float));
+    return DY_OK;
+}
+
 /* MoCo v2: queries from view 0 through the encoder, keys from view 1 through the momentum encoder (its own BN),
- * negatives from the queue; then the keys join the queue. */
+ * negatives from the queue; then the keys of every process join the queue (every process holds the same queue).
+ * Over P processes each computes the loss of its b queries; the reported loss is their mean, and dq is scaled by
+ * 1 / P so that the summed gradients are those of that mean. */
 static dy_status moco_step(dy_trainer *t, const dy_batch *b, double *loss, dy_loss_diag *diag) {
-    int64_t B = b->batch_size, d = t->out_dim;
+    int64_t bl = b->batch_size, d = t->out_dim, P = t->comm->size, r = t->comm->rank;
     int64_t in = (int64_t)b->channels * b->height * b->width;
     const dy_pretrain_config *c = &t->cfg;
     /* momentum update of the key encoder before computing keys, as MoCo does */
@@ -362,14 +443,40 @@ static dy_status moco_step(dy_trainer *t, const dy_batch *b, double *loss, dy_lo
     float m = (float)c->moco_momentum;
 #pragma omp parallel for num_threads(t->ctx->threads)
     for (int64_t i = 0; i < t->n_params; i++) pk[i] = m * pk[i] + (1.0f - m) * pq[i];
-    dy_status st = dy_model_forward_train(t->key_model, b->images + B * in, B, b->height, b->width, NULL, t->keys);
-    if (st != DY_OK) return st;
-    if ((st = dy_model_forward_train(t->model, b->images, B, b->height, b->width, NULL, t->z)) != DY_OK) return st;
-    /* keys are normalised here, as MoCo does; the loss then adds them to its queue (NULL: the loss's own) as they are */
-    if ((st = dy_l2_normalize(t->ctx, t->keys, t->keys, B, d)) != DY_OK) return st;
+    dy_status st;
+    float *own = t->keys + r * bl * d; /* this process's keys: the positives of its queries */
+    if (t->shuffle) { /* P > 1 without sync-bn */
+        if ((st = moco_shuffled_keys(t, b)) != DY_OK) return st;
+    } else {
+        st = dy_model_forward_train(t->key_model, b->images + bl * in, bl, b->height, b->width, NULL, own);
+        if (st != DY_OK) return st;
+        /* keys are normalised here, as MoCo does; the queue takes them as they are */
+        if ((st = dy_l2_normalize(t->ctx, own, own, bl, d)) != DY_OK) return st;
+        if (P > 1 && (st = t->comm->allgather_rows(t->comm, t->keys, own, bl, d)) != DY_OK) return st;
+    }
+    if ((st = dy_model_forward_train(t->model, b->images, bl, b->height, b->width, NULL, t->z)) != DY_OK) return st;
     float lf;
-    if ((st = dy_loss_moco(t->loss, t->ctx, B, t->z, t->keys, NULL, 0, t->dz, &lf, diag)) != DY_OK) return st;
-    *loss = lf;
+    if (P == 1) { /* the loss then adds the keys to its queue (NULL: the loss's own) */
+        if ((st = dy_loss_moco(t->loss, t->ctx, bl, t->z, own, NULL, 0, t->dz, &lf, diag)) != DY_OK) return st;
+        *loss = lf;
+        return dy_model_backward(t->model, t->dz);
+    }
+    /* P > 1: the queue as it is, then the keys of every process join it, in rank order */
+    int64_t queue_len;
+    const float *queue = dy_loss_queue_rows(t->loss, &queue_len);
+    if ((st = dy_loss_moco(t->loss, t->ctx, bl, t->z, own, queue, queue_len, t->dz, &lf, diag)) != DY_OK) return st;
+    dy_loss_queue_append_keys(t->loss, bl * P, t->keys);
+    const float inv = 1.0f / (float)P;
+    for (int64_t i = 0; i < bl * d; i++) t->dz[i] *= inv;
+    /* the reported figures: means over the processes (the hardest negative stays this process's) */
+    double f[7] = {lf, diag->pos_sim_mean, diag->neg_sim_mean, diag->pos_tau_mean, diag->neg_tau_mean,
+                   diag->frac_near_tau_min, diag->frac_near_tau_max};
+    if ((st = t->comm->allreduce_sum_f64(t->comm, f, 7)) != DY_OK) return st;
+    *loss = f[0] / (double)P;
+    diag->loss = *loss;
+    diag->pos_sim_mean = f[1] / (double)P, diag->neg_sim_mean = f[2] / (double)P;
+    diag->pos_tau_mean = f[3] / (double)P, diag->neg_tau_mean = f[4] / (double)P;
+    diag->frac_near_tau_min = f[5] / (double)P, diag->frac_near_tau_max = f[6] / (double)P;
     return dy_model_backward(t->model, t->dz);
 }
 
@@ -507,14 +614,19 @@ static dy_status log_flush(dy_trainer *t, run_log *log, bool ok) {
 }
 
 static dy_status log_step(dy_trainer *t, const dy_step_report *r) {
+    if (!t->metrics.fp) return DY_OK; /* not rank 0 */
     const dy_loss_diag *g = &r->diag;
     int n = fprintf(t->metrics.fp,
             "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.7g, \"lr\": %.7g, \"pos_sim\": %.6g, \"neg_sim\": %.6g, "
             "\"neg_sim_max\": %.6g, \"pos_tau\": %.6g, \"neg_tau\": %.6g, \"frac_tau_min\": %.6g, "
-            "\"frac_tau_max\": %.6g, \"images_per_s\": %.1f}\n",
+            "\"frac_tau_max\": %.6g, \"images_per_s\": %.1f",
             (long long)r->step + 1, (long long)r->epoch + 1, r->loss, r->lr, g->pos_sim_mean, g->neg_sim_mean,
             g->neg_sim_max, g->pos_tau_mean, g->neg_tau_mean, g->frac_near_tau_min, g->frac_near_tau_max,
             r->images_per_s);
+    /* data parallel: the figures are the global batch's; comm_s is rank 0's time in the communication calls */
+    if (n > 0 && t->comm->size > 1)
+        n = fprintf(t->metrics.fp, ", \"processes\": %d, \"comm_s\": %.6f", t->comm->size, r->comm_s);
+    if (n > 0) n = fputs("}\n", t->metrics.fp) >= 0 ? 1 : -1;
     dy_status st = log_flush(t, &t->metrics, n > 0);
     /* the similarity histograms at the first step and every hist_every steps (about DY_HIST_LINES in a run) */
     int64_t step = r->step + 1;
@@ -531,6 +643,7 @@ static dy_status log_step(dy_trainer *t, const dy_step_report *r) {
 
 /* Writes a checkpoint of the run; a failed write stops the run with a message that says what is still good. */
 static dy_status checkpoint_named(dy_trainer *t, const char *name) {
+    if (t->comm->rank != 0) return DY_OK; /* every process holds the same global state: rank 0 writes it */
     char path[4096];
     path_in_run(path, sizeof path, t, name);
     dy_status st = dy_trainer_save_checkpoint(t, path);
@@ -580,6 +693,7 @@ static dy_status repr_monitor(dy_trainer *t, double *align, double *unif, int64_
 
 static dy_status after_epoch(dy_trainer *t, const dy_pretrain_callbacks *cb, int64_t epoch, bool last) {
     const dy_pretrain_config *c = &t->cfg;
+    if (t->comm->rank != 0) return DY_OK; /* the monitors run once, on rank 0 (the others wait in the next step) */
     double align, unif;
     int64_t count;
     const char *on;
@@ -612,13 +726,13 @@ static dy_status after_epoch(dy_trainer *t, const dy_pretrain_callbacks *cb, int
 
 dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatile sig_atomic_t *stop) {
     const dy_pretrain_config *c = &t->cfg;
-    dy_status st = open_logs(t);
+    dy_status st = t->comm->rank == 0 ? open_logs(t) : DY_OK;
     if (st != DY_OK) return st;
     int64_t end = t->total_steps;
     if (c->max_steps > 0 && c->max_steps < end) end = c->max_steps;
     while (t->step < end) {
         int64_t epoch = t->step / t->steps_per_epoch, in_epoch = t->step % t->steps_per_epoch;
-        double t0 = now_seconds();
+        double t0 = now_seconds(), comm0 = t->comm->seconds;
         dy_batch b;
         if ((st = dy_loader_next(t->loader, &b)) != DY_OK) return st;
         if (b.epoch != epoch || b.step != in_epoch)
@@ -641,7 +755,11 @@ dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatil
             }
             return st;
         }
-        r.images_per_s = (double)(b.batch_size * b.views) / fmax(now_seconds() - t0, 1e-9);
+        /* every process stops after the same step: the stop flag (a signal to any of them) is agreed on */
+        int stop_flag = stop && *stop;
+        if ((st = t->comm->any(t->comm, &stop_flag)) != DY_OK) return st;
+        r.images_per_s = (double)(b.batch_size * b.views * t->comm->size) / fmax(now_seconds() - t0, 1e-9);
+        r.comm_s = t->comm->seconds - comm0;
         t->step++;
         if ((st = log_step(t, &r)) != DY_OK) return st;
         if (cb && cb->on_step) cb->on_step(cb->user, &r);
@@ -650,10 +768,11 @@ dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatil
          * same state (best kNN, its checkpoint) as an uninterrupted run */
         if (epoch_done && (st = after_epoch(t, cb, epoch, t->step == t->total_steps)) != DY_OK) return st;
         bool periodic = c->checkpoint_every > 0 ? t->step % c->checkpoint_every == 0 : epoch_done;
-        bool stopping = stop && *stop;
+        bool stopping = stop_flag != 0;
         if (periodic || stopping || t->step == end) {
             /* the metric lines up to the checkpoint reach the disk first: a resume keeps them */
-            if (fsync(fileno(t->metrics.fp)) != 0 && errno != EINVAL) return log_error(t, &t->metrics, "sync", errno);
+            if (t->metrics.fp && fsync(fileno(t->metrics.fp)) != 0 && errno != EINVAL)
+                return log_error(t, &t->metrics, "sync", errno);
             if ((st = checkpoint_named(t, "checkpoint-latest.safetensors")) != DY_OK) return st;
             t->saved_step = t->step;
         }

@@ -2,9 +2,13 @@
  * with its own BN and a queue of keys), with any DySTreSS loss, optimizer and schedule; checkpoints that resume
  * bit-exactly; a kNN monitor. The CLI (src/cli/cmd_pretrain.c) maps options onto dy_pretrain_config.
  *
- * One step, written so that data parallelism (src/train/comm.h) slots in without a rewrite:
+ * One step, data parallel over the processes of cfg->comm (src/train/comm.h; one process when NULL):
  *   views -> encoder+head -> z (local) -> gather z of every process -> loss on the global batch -> dz (global)
- *   -> the local rows of dz -> backward -> sum gradients over processes -> optimizer. */
+ *   -> the local rows of dz -> backward -> sum gradients over processes -> optimizer.
+ * batch_size is the global batch: each process takes its slice of the batch one process would draw, so a run does
+ * not depend on the process count (exactly so with sync_bn, up to float summation order). Rank 0 alone writes
+ * metrics and checkpoints and runs the kNN monitor; the checkpoint holds global state only, so a run resumes on any
+ * process count. */
 #ifndef DY_TRAIN_PRETRAIN_H
 #define DY_TRAIN_PRETRAIN_H
 
@@ -47,6 +51,8 @@ typedef struct {
     dy_knn_options knn;
     int64_t checkpoint_every; /* steps between checkpoints (0: at the end of each epoch) */
     const char *run_dir;      /* checkpoints and metrics.jsonl go here */
+    dy_comm *comm;            /* the processes of a data-parallel run; NULL: this one alone. Outlives the trainer */
+    bool sync_bn;             /* batch-norm statistics of the global batch (SyncBatchNorm); else each process's own */
     const char *config_text;  /* stored in every checkpoint (trainer.config) so that a resume can be checked against
                                * it; the CLI's canonical options. NULL: none stored. Must outlive the trainer. */
 } dy_pretrain_config;
@@ -54,7 +60,8 @@ typedef struct {
 /* Everything the loop reports to its caller (the CLI prints, the library does not). */
 typedef struct {
     int64_t step, epoch, step_in_epoch, steps_per_epoch, total_steps, epochs;
-    double loss, lr, images_per_s;
+    double loss, lr, images_per_s;   /* images_per_s: the global batch's */
+    double comm_s;                    /* seconds of the step spent in communication (0 for one process) */
     dy_loss_diag diag;
 } dy_step_report;
 

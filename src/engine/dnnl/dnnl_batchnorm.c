@@ -35,9 +35,11 @@ static dnnl_memory_desc_t channel_md(int64_t c) {
     return md;
 }
 
-/* Training on nChw16c runs the plain-C kernels of dnnl_bn_blocked.c (see there why). */
+/* Training on nChw16c runs the plain-C kernels of dnnl_bn_blocked.c (see there why); with sync-bn (statistics over
+ * the processes, which oneDNN's primitive cannot sum) every layout runs those of dnnl_bn_sync.c. */
 static bool blocked_host(dd_builder *b, int32_t in) {
     const dnnl_memory_desc_t *md = dd_value_md(b, in);
+    if (b->train && b->g->bn_sync) return true;
     if (!b->train || md->ndims != 4 || md->dims[1] % 16 != 0) return false;
     dnnl_memory_desc_t blocked;
     dnnl_memory_desc_init_by_tag(&blocked, 4, md->dims, dnnl_f32, dnnl_aBcd16b);
@@ -60,7 +62,11 @@ static dy_status host_forward(dd_builder *b, const dd_group *gr) {
         .num_batches = nd->num_batches >= 0 ? dd_user_mem(b, &one, DD_STATE, nd->num_batches) : -1,
         .n = b->e->base.n, .c = sh.c, .hw = sh.h * sh.w, .eps = nd->eps, .momentum = nd->momentum,
         .relu = gr->relu >= 0};
-    dd_item *it = f.y < 0 || f.mean < 0 || f.var < 0 ? NULL : dd_add_item(b, DD_ITEM_BN_FORWARD);
+    const bool sync = b->g->bn_sync != NULL;
+    if (sync) DY_TRY(dd_bn_sync_check_layout(b, f.x, "input"));
+    dd_item *it = f.y < 0 || f.mean < 0 || f.var < 0
+                      ? NULL
+                      : dd_add_item(b, sync ? DD_ITEM_BN_SYNC_FORWARD : DD_ITEM_BN_FORWARD);
     if (!it) return dd_nomem(b);
     it->bn_forward = f;
     b->value_mem[out] = f.y;
@@ -85,7 +91,12 @@ static dy_status host_backward(dd_builder *b, const dd_group *gr) {
         .dgamma = nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_GRADS, nd->weight) : -1,
         .dbeta = nd->bias >= 0 ? dd_user_mem(b, &cmd, DD_GRADS, nd->bias) : -1,
         .n = b->e->base.n, .c = sh.c, .hw = sh.h * sh.w, .eps = nd->eps};
-    dd_item *it = bw.dx < 0 ? NULL : dd_add_item(b, DD_ITEM_BN_BACKWARD);
+    const bool sync = b->g->bn_sync != NULL;
+    if (sync) {
+        DY_TRY(dd_bn_sync_check_layout(b, bw.dy, "output gradient"));
+        DY_TRY(dd_bn_sync_check_layout(b, bw.dx, "input gradient"));
+    }
+    dd_item *it = bw.dx < 0 ? NULL : dd_add_item(b, sync ? DD_ITEM_BN_SYNC_BACKWARD : DD_ITEM_BN_BACKWARD);
     if (!it) return dd_nomem(b);
     it->bn_backward = bw;
     return dd_diff_commit(b, in, bw.dx);

@@ -119,9 +119,11 @@ static int item_operands(const dd_item *it, int32_t *mem) {
     case DD_ITEM_L2NORM_FORWARD: OPERANDS(lf->x, lf->y);
     case DD_ITEM_L2NORM_BACKWARD: OPERANDS(lb->x, lb->dy, lb->dx);
     case DD_ITEM_BN_FORWARD:
+    case DD_ITEM_BN_SYNC_FORWARD:
         OPERANDS(bf->x, bf->y, bf->mean, bf->var, bf->gamma, bf->beta, bf->running_mean, bf->running_var,
                  bf->num_batches);
     case DD_ITEM_BN_BACKWARD:
+    case DD_ITEM_BN_SYNC_BACKWARD:
         OPERANDS(bb->x, bb->y, bb->dy, bb->dx, bb->mean, bb->var, bb->gamma, bb->dgamma, bb->dbeta);
     }
     return 0;
@@ -262,10 +264,14 @@ static float *ptr(dd_exec *e, int32_t mem) {
 }
 
 /* Runs one plain-C item on the buffers its operands name (after the primitives before it have finished). */
+float *dd_ptr(dd_exec *e, int32_t mem) { return ptr(e, mem); }
+
 static void run_host_item(dd_exec *e, const dd_item *it) {
     const int threads = e->base.ctx->threads;
     switch (it->kind) {
     case DD_ITEM_PRIMITIVE: break;
+    case DD_ITEM_BN_SYNC_FORWARD: /* run by run(): they can fail */
+    case DD_ITEM_BN_SYNC_BACKWARD: break;
     case DD_ITEM_RUNNING_STATS: {
         const dd_running_stats_item *s = &it->stats;
         dd_running_stats(ptr(e, s->running_mean), ptr(e, s->running_var), ptr(e, s->num_batches), ptr(e, s->mean),
@@ -320,6 +326,13 @@ static dy_status run(dd_exec *e, const dd_program *p) {
     for (int32_t i = 0; i < p->n; i++) {
         const dd_item *it = &p->items[i];
         if (it->needs & missing) continue;
+        if (it->kind == DD_ITEM_BN_SYNC_FORWARD || it->kind == DD_ITEM_BN_SYNC_BACKWARD) {
+            dnnl_stream_wait(stream);
+            dy_status st = it->kind == DD_ITEM_BN_SYNC_FORWARD ? dd_run_bn_sync_forward(e, it)
+                                                                : dd_run_bn_sync_backward(e, it);
+            if (st != DY_OK) return st;
+            continue;
+        }
         if (it->kind != DD_ITEM_PRIMITIVE) {
             dnnl_stream_wait(stream);
             run_host_item(e, it);

@@ -106,7 +106,8 @@ typedef struct {              /* DD_ITEM_PRIMITIVE */
 
 typedef enum {
     DD_ITEM_PRIMITIVE, DD_ITEM_RUNNING_STATS, DD_ITEM_FOLD_BN, DD_ITEM_L2NORM_FORWARD, DD_ITEM_L2NORM_BACKWARD,
-    DD_ITEM_BN_FORWARD, DD_ITEM_BN_BACKWARD
+    DD_ITEM_BN_FORWARD, DD_ITEM_BN_BACKWARD,
+    DD_ITEM_BN_SYNC_FORWARD, DD_ITEM_BN_SYNC_BACKWARD /* sync-bn, any layout (dnnl_bn_sync.c); bn_forward/backward */
 } dd_item_kind;
 
 typedef struct {
@@ -120,8 +121,8 @@ typedef struct {
         dd_fold_bn_item fold;
         dd_l2norm_forward_item l2norm_forward;
         dd_l2norm_backward_item l2norm_backward;
-        dd_bn_forward_item bn_forward;
-        dd_bn_backward_item bn_backward;
+        dd_bn_forward_item bn_forward;   /* also DD_ITEM_BN_SYNC_FORWARD's */
+        dd_bn_backward_item bn_backward; /* also DD_ITEM_BN_SYNC_BACKWARD's */
     };
 } dd_item;
 
@@ -292,5 +293,14 @@ void dd_bn_blocked_forward(float *y, float *mean, float *var, float *running_mea
 void dd_bn_blocked_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *y,
                             const float *mean, const float *var, const float *gamma, int64_t n, int64_t c, int64_t hw,
                             float eps, int threads);
+
+/* dnnl_bn_sync.c: training batch norm (+ ReLU) over the processes of a data-parallel run (the graph's bn_sync), on
+ * any blocked layout; the items carry dd_bn_forward_item / dd_bn_backward_item operands. They may fail (the
+ * reduction), so run() runs them itself. */
+dy_status dd_bn_sync_check_layout(dd_builder *b, int32_t mem, const char *what);
+dy_status dd_run_bn_sync_forward(dd_exec *e, const dd_item *it);
+dy_status dd_run_bn_sync_backward(dd_exec *e, const dd_item *it);
+/* dnnl_exec.c: where a memory's bytes are during a run (NULL when absent). */
+float *dd_ptr(dd_exec *e, int32_t mem);
 
 #endif

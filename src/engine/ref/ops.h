@@ -18,6 +18,8 @@
 
 #include <stdint.h>
 
+#include "engine/graph.h"
+
 /* 2-D convolution without dilation or groups; output size p = (h + 2 pad - r) / stride + 1, likewise q. */
 typedef struct {
     int64_t n, c, h, w;      /* input  [n, c, h, w] */
@@ -56,6 +58,18 @@ void batchnorm_forward_eval(float *y, const float *x, const float *gamma, const 
 void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                         const float *save_mean, const float *save_rstd, const float *gamma, int64_t n, int64_t c,
                         int64_t hw, int threads);
+
+/* The same two with the statistics of the global batch of a data-parallel run (batchnorm_sync.c): sync sums the
+ * per-channel figures over the processes (SyncBatchNorm); n is this process's batch. dgamma and dbeta stay this
+ * process's part (the trainer sums parameter gradients); dx uses the global sums. With sync NULL they equal the
+ * functions above. DY_ERR_NOMEM, or the reduction's failure. */
+dy_status batchnorm_forward_train_sync(float *y, float *save_mean, float *save_rstd, float *running_mean,
+                                       float *running_var, const float *x, const float *gamma, const float *beta,
+                                       int64_t n, int64_t c, int64_t hw, float momentum, float eps, int threads,
+                                       const dy_bn_sync *sync);
+dy_status batchnorm_backward_sync(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                                  const float *save_mean, const float *save_rstd, const float *gamma, int64_t n,
+                                  int64_t c, int64_t hw, int threads, const dy_bn_sync *sync);
 
 /* y = max(x, 0) elementwise over count values; y may equal x. */
 void relu_forward(float *y, const float *x, int64_t count, int threads);
