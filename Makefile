@@ -1,6 +1,6 @@
 # dystress build. Targets: all (library + CLI), build (all, after installing missing packages), test, sanitize,
 # valgrind, bench, fuzz, install, demo, clean. Every source under src/ (but src/cli) goes into the library;
-# src/engine/dnnl unless DNNL=0.
+# src/engine/dnnl unless DNNL=0; MPI unless MPI=0.
 
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
@@ -9,7 +9,7 @@ ARCH      ?= -march=native
 OPT       ?= -O3
 BUILD     ?= build
 CFLAGS    ?= $(OPT) $(ARCH) -g
-override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Iinclude -Isrc
+override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Iinclude -Isrc
 LDLIBS    += -lz -lpng -ljpeg -lm -lpthread
 LDFLAGS   += -fopenmp
 
@@ -24,6 +24,21 @@ ifeq ($(DNNL),1)
   LDLIBS  += -ldnnl
   PC_LIBS := -ldnnl
   DNNL_MISSING := $(if $(wildcard $(DNNL_HEADER)),,1)
+endif
+
+# MPI (data-parallel pretraining over processes, src/train/comm_mpi.c) is part of the build unless MPI=0, found like
+# oneDNN: through pkg-config's ompi-c, else the compiler wrapper's `mpicc --showme`. A build without it trains in one
+# process. MPI_CFLAGS / MPI_LIBS may be given to point at another MPI.
+MPI         ?= 1
+ifeq ($(MPI),1)
+  ifeq ($(origin MPI_LIBS),undefined)
+    MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile 2>/dev/null)
+    MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null || mpicc --showme:link 2>/dev/null)
+  endif
+  MPI_MISSING := $(if $(strip $(MPI_LIBS)),,1)
+  override CFLAGS += -DDY_HAVE_MPI=1 $(MPI_CFLAGS)
+  LDLIBS  += $(MPI_LIBS)
+  PC_LIBS += $(MPI_LIBS)
 endif
 
 LIB_SRC   := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
@@ -68,9 +83,16 @@ ifeq ($(DNNL_MISSING),1)
   endif
 endif
 
+ifeq ($(MPI_MISSING),1)
+  ifeq ($(filter clean deps deps-test uninstall,$(MAKECMDGOALS)),)
+    $(error MPI was not found (neither `pkg-config ompi-c` nor `mpicc --showme` answers). Install it with \
+      `scripts/deps.sh` (Debian packages libopenmpi-dev and openmpi-bin), or build for one process with `make MPI=0`)
+  endif
+endif
+
 # The configuration every object is built with. Written when it changes, so that changing CC, CFLAGS, DNNL or the
 # libraries rebuilds everything that depends on them instead of keeping objects built for another configuration.
-BUILD_CONFIG := CC=$(CC) CFLAGS=$(CFLAGS) LDFLAGS=$(LDFLAGS) LDLIBS=$(LDLIBS) DNNL=$(DNNL)
+BUILD_CONFIG := CC=$(CC) CFLAGS=$(CFLAGS) LDFLAGS=$(LDFLAGS) LDLIBS=$(LDLIBS) DNNL=$(DNNL) MPI=$(MPI)
 STAMP        := $(BUILD)/config.stamp
 ifeq ($(filter clean deps deps-test uninstall,$(MAKECMDGOALS)),)
   $(shell mkdir -p $(BUILD) && printf '%s\n' '$(subst ','\'',$(BUILD_CONFIG))' | cmp -s - $(STAMP) || \
@@ -110,8 +132,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(SUP_OBJ) $(BUILD)/libdystress.a
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libdystress.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# The README's test command. Installs missing packages first (stage one above; a no-op when present).
+# The README's test command. Installs missing packages first (stage one above; a no-op when present). The shared
+# library must export the public API only (-fvisibility=hidden, DY_API on what include/ declares).
 test: all $(TESTS)
+	tests/check_exports.sh $(BUILD)/libdystress.so
 	tests/run.sh $(BUILD)/tests
 
 check: test

@@ -73,23 +73,23 @@ int main(int argc, char **argv) {
         for (int64_t i = 0; i < nl; i++) {
             layer *l = &L[i];
             const dy_conv_shape *s = &l->cs;
-            conv2d_forward(l->y, l->x, l->w, NULL, s);
+            conv2d_forward(l->y, l->x, l->w, NULL, s, omp_get_max_threads());
             batchnorm_forward_train(l->z, l->mean, l->rstd, NULL, NULL, l->y, l->gamma, l->beta, s->n, s->k,
-                                    s->p * s->q, 0.1f, 1e-5f);
-            relu_forward(l->z, l->z, s->n * s->k * s->p * s->q);
+                                    s->p * s->q, 0.1f, 1e-5f, omp_get_max_threads());
+            relu_forward(l->z, l->z, s->n * s->k * s->p * s->q, omp_get_max_threads());
         }
-        avgpool_global_forward(pooled, L[nl - 1].z, batch, feat, pool_hw);
-        linear_forward(logits, pooled, fc_w, NULL, batch, feat, 10);
-        linear_backward(dpooled, dfc_w, NULL, logits, pooled, fc_w, batch, feat, 10);
-        avgpool_global_backward(dpool_in, dpooled, batch, feat, pool_hw);
+        avgpool_global_forward(pooled, L[nl - 1].z, batch, feat, pool_hw, omp_get_max_threads());
+        linear_forward(logits, pooled, fc_w, NULL, batch, feat, 10, omp_get_max_threads());
+        linear_backward(dpooled, dfc_w, NULL, logits, pooled, fc_w, batch, feat, 10, omp_get_max_threads());
+        avgpool_global_backward(dpool_in, dpooled, batch, feat, pool_hw, omp_get_max_threads());
         for (int64_t i = nl - 1; i >= 0; i--) {
             layer *l = &L[i];
             const dy_conv_shape *s = &l->cs;
-            relu_backward(l->dz, l->dz, l->z, s->n * s->k * s->p * s->q);
+            relu_backward(l->dz, l->dz, l->z, s->n * s->k * s->p * s->q, omp_get_max_threads());
             batchnorm_backward(l->dy, l->dgamma, l->dbeta, l->dz, l->y, l->mean, l->rstd, l->gamma, s->n, s->k,
-                               s->p * s->q);
-            conv2d_backward_weights(l->dw, NULL, l->dy, l->x, s);
-            conv2d_backward_data(i ? l->dx : NULL, l->dy, l->w, s);
+                               s->p * s->q, omp_get_max_threads());
+            conv2d_backward_weights(l->dw, NULL, l->dy, l->x, s, omp_get_max_threads());
+            conv2d_backward_data(i ? l->dx : NULL, l->dy, l->w, s, omp_get_max_threads());
         }
         const double t = omp_get_wtime() - t0;
         if (t < best) best = t;

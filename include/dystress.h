@@ -7,7 +7,8 @@
  *    context: dy_ctx_error(ctx). The library never prints and never exits.
  *  - Sizes and offsets are int64_t. Tensors are float32, row-major; images are NCHW.
  *  - No global state: a dy_ctx carries the thread count, the compute backend and the oneDNN engine.
- *    A context is used by one thread at a time (ops parallelise inside themselves).
+ *    A context is used by one thread at a time (ops parallelise inside themselves, on the context's thread count;
+ *    the calling thread's OpenMP setting is left as it was).
  *
  * Example:
  *     dy_ctx *ctx;
@@ -72,6 +73,8 @@ DY_API const char *dy_backend_name(dy_backend b);
 DY_API const char *dy_status_string(dy_status s);
 /* Whether this build has oneDNN. */
 DY_API bool dy_have_dnnl(void);
+/* Whether this build has MPI (data-parallel pretraining under mpirun or srun). */
+DY_API bool dy_have_mpi(void);
 
 #ifdef __cplusplus
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages dystress needs to build, test and run its main job, when they are missing.
-# Usage: scripts/deps.sh [--test]   (--test adds what the test suite's extra checks use: clang sanitizers, valgrind)
+# Usage: scripts/deps.sh [--test]   (--test adds what the test suite's extra checks use: clang sanitizers, valgrind,
+# and Chromium, in which tests/test_report_browser.c renders the run report)
 set -eu
-pkgs="build-essential pkg-config libdnnl-dev zlib1g-dev libpng-dev libjpeg-dev dataset-fashion-mnist"
+pkgs="build-essential pkg-config libdnnl-dev libopenmpi-dev openmpi-bin zlib1g-dev libpng-dev libjpeg-dev dataset-fashion-mnist"
 if [ "${1:-}" = "--test" ]; then
-  pkgs="$pkgs clang libclang-rt-14-dev valgrind"
+  pkgs="$pkgs clang libclang-rt-14-dev valgrind chromium"
 fi
 missing=""
 for p in $pkgs; do

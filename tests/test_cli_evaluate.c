@@ -17,6 +17,7 @@
 #include "core/rng.h"
 #include "io/json.h"
 #include "testlib.h"
+#include "eval/embed.h"
 #include "train/pretrain.h"
 
 enum { N_TRAIN = 240, N_TEST = 60, SIDE = 4, PIX = SIDE * SIDE, CLASSES = 3 };

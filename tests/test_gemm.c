@@ -26,7 +26,7 @@ static void check_case(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float 
         }
     if (beta == 0.0f)
         for (int64_t i = 0; i < m * ldc; i++) c[i] = 0.0f / 0.0f; /* beta 0 must ignore (even NaN) old values */
-    dy_status st = dy_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    dy_status st = dy_sgemm(2, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) got[i * n + j] = c[i * ldc + j];
     char what[160];
@@ -51,9 +51,9 @@ int main(void) {
             check_case(ta, tb, 1, 1, 1, 1.0f, 0.0f, 0);
         }
     float x = 1.0f;
-    CHECK(dy_sgemm(false, false, -1, 1, 1, 1.0f, &x, 1, &x, 1, 0.0f, &x, 1) == DY_ERR_INVALID, "negative size refused");
-    CHECK(dy_sgemm(false, false, 2, 3, 4, 1.0f, &x, 3, &x, 3, 0.0f, &x, 3) == DY_ERR_INVALID,
+    CHECK(dy_sgemm(1, false, false, -1, 1, 1, 1.0f, &x, 1, &x, 1, 0.0f, &x, 1) == DY_ERR_INVALID, "negative size refused");
+    CHECK(dy_sgemm(1, false, false, 2, 3, 4, 1.0f, &x, 3, &x, 3, 0.0f, &x, 3) == DY_ERR_INVALID,
           "lda below the row length refused");
-    CHECK(dy_sgemm(false, false, 0, 3, 4, 1.0f, &x, 4, &x, 3, 0.0f, &x, 3) == DY_OK, "an empty product is a no-op");
+    CHECK(dy_sgemm(1, false, false, 0, 3, 4, 1.0f, &x, 4, &x, 3, 0.0f, &x, 3) == DY_OK, "an empty product is a no-op");
     return test_finish();
 }

@@ -6,6 +6,7 @@
  * double), perturbing a sample of the elements of each input and parameter one at a time. */
 #include "core/rng.h"
 #include "engine/ref/ops.h"
+#include "dystress.h"
 #include "fixture.h"
 #include "testlib.h"
 
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #define FIXTURE_TOL 1e-4
+#define OP_THREADS 2 /* the ops' thread count (a context's, in the library) */
 
 /* ------------------------------------------------------------------------------------------------------------ */
 /* Helpers                                                                                                      */
@@ -87,11 +89,11 @@ static void fixture_conv(const char *name, bool bias) {
         return;
     const float *b = bias ? f32(name, "b") : NULL;
     float *y = buffer(numel(name, "y")), *dx = buffer(tx->numel), *dw = buffer(tw->numel), *db = buffer(cs.k);
-    conv2d_forward(y, tx->data, tw->data, b, &cs);
+    conv2d_forward(y, tx->data, tw->data, b, &cs, OP_THREADS);
     close_to_fixture(name, "y", y);
-    conv2d_backward_data(dx, f32(name, "g"), tw->data, &cs);
+    conv2d_backward_data(dx, f32(name, "g"), tw->data, &cs, OP_THREADS);
     close_to_fixture(name, "dx", dx);
-    conv2d_backward_weights(dw, bias ? db : NULL, f32(name, "g"), tx->data, &cs);
+    conv2d_backward_weights(dw, bias ? db : NULL, f32(name, "g"), tx->data, &cs, OP_THREADS);
     close_to_fixture(name, "dw", dw);
     if (bias) close_to_fixture(name, "db", db);
     free(y), free(dx), free(dw), free(db);
@@ -117,16 +119,18 @@ static void fixture_bn(const char *name, bool train) {
     float *mean = buffer(c), *rstd = buffer(c);
     if (train) {
         batchnorm_forward_train(y, mean, rstd, rmean, rvar, tx->data, f32(name, "gamma"), f32(name, "beta"), n, c, hw,
-                                momentum, eps);
+                                momentum, eps, OP_THREADS);
         close_to_fixture(name, "y", y);
         close_to_fixture(name, "running_mean", rmean);
         close_to_fixture(name, "running_var", rvar);
-        batchnorm_backward(dx, dgamma, dbeta, f32(name, "g"), tx->data, mean, rstd, f32(name, "gamma"), n, c, hw);
+        batchnorm_backward(dx, dgamma, dbeta, f32(name, "g"), tx->data, mean, rstd, f32(name, "gamma"), n, c, hw,
+                           OP_THREADS);
         close_to_fixture(name, "dx", dx);
         close_to_fixture(name, "dgamma", dgamma);
         close_to_fixture(name, "dbeta", dbeta);
     } else {
-        batchnorm_forward_eval(y, tx->data, f32(name, "gamma"), f32(name, "beta"), rmean, rvar, n, c, hw, eps);
+        batchnorm_forward_eval(y, tx->data, f32(name, "gamma"), f32(name, "beta"), rmean, rvar, n, c, hw, eps,
+                               OP_THREADS);
         close_to_fixture(name, "y", y);
     }
     free(y), free(dx), free(dgamma), free(dbeta), free(rmean), free(rvar), free(mean), free(rstd);
@@ -135,9 +139,9 @@ static void fixture_bn(const char *name, bool train) {
 static void fixture_relu(void) {
     int64_t count = numel("relu", "x");
     float *y = buffer(count), *dx = buffer(count);
-    relu_forward(y, f32("relu", "x"), count);
+    relu_forward(y, f32("relu", "x"), count, OP_THREADS);
     close_to_fixture("relu", "y", y);
-    relu_backward(dx, f32("relu", "g"), y, count);
+    relu_backward(dx, f32("relu", "g"), y, count, OP_THREADS);
     close_to_fixture("relu", "dx", dx);
     free(y), free(dx);
 }
@@ -151,9 +155,9 @@ static void fixture_maxpool(const char *name) {
     if (!CHECK(maxpool2d_shape(&ps) == 0 && ps.n * ps.c * ps.p * ps.q == numel(name, "y"), "%s: output shape", name))
         return;
     float *y = buffer(numel(name, "y")), *dx = buffer(tx->numel);
-    maxpool2d_forward(y, tx->data, &ps);
+    maxpool2d_forward(y, tx->data, &ps, OP_THREADS);
     close_to_fixture(name, "y", y);
-    maxpool2d_backward(dx, f32(name, "g"), tx->data, &ps);
+    maxpool2d_backward(dx, f32(name, "g"), tx->data, &ps, OP_THREADS);
     close_to_fixture(name, "dx", dx); /* with ties: only the first maximum of each window receives the gradient */
     free(y), free(dx);
 }
@@ -163,9 +167,9 @@ static void fixture_avgpool(const char *name) {
     if (!CHECK(tx && tx->ndim == 4, "%s: fixture shapes", name)) return;
     const int64_t n = tx->dims[0], c = tx->dims[1], hw = tx->dims[2] * tx->dims[3];
     float *y = buffer(n * c), *dx = buffer(tx->numel);
-    avgpool_global_forward(y, tx->data, n, c, hw);
+    avgpool_global_forward(y, tx->data, n, c, hw, OP_THREADS);
     close_to_fixture(name, "y", y);
-    avgpool_global_backward(dx, f32(name, "g"), n, c, hw);
+    avgpool_global_backward(dx, f32(name, "g"), n, c, hw, OP_THREADS);
     close_to_fixture(name, "dx", dx);
     free(y), free(dx);
 }
@@ -175,9 +179,9 @@ static void fixture_linear(const char *name, bool bias) {
     if (!CHECK(tx && tw && tx->ndim == 2 && tw->ndim == 2, "%s: fixture shapes", name)) return;
     const int64_t n = tx->dims[0], in = tx->dims[1], out = tw->dims[0];
     float *y = buffer(n * out), *dx = buffer(n * in), *dw = buffer(out * in), *db = buffer(out);
-    linear_forward(y, tx->data, tw->data, bias ? f32(name, "b") : NULL, n, in, out);
+    linear_forward(y, tx->data, tw->data, bias ? f32(name, "b") : NULL, n, in, out, OP_THREADS);
     close_to_fixture(name, "y", y);
-    linear_backward(dx, dw, bias ? db : NULL, f32(name, "g"), tx->data, tw->data, n, in, out);
+    linear_backward(dx, dw, bias ? db : NULL, f32(name, "g"), tx->data, tw->data, n, in, out, OP_THREADS);
     close_to_fixture(name, "dx", dx);
     close_to_fixture(name, "dw", dw);
     if (bias) close_to_fixture(name, "db", db);
@@ -187,7 +191,7 @@ static void fixture_linear(const char *name, bool bias) {
 static void fixture_add(void) {
     int64_t count = numel("add", "a");
     float *y = buffer(count);
-    add_forward(y, f32("add", "a"), f32("add", "b"), count);
+    add_forward(y, f32("add", "a"), f32("add", "b"), count, OP_THREADS);
     close_to_fixture("add", "y", y);
     /* The backward is the identity for both inputs: PyTorch's da and db are g itself. */
     close_to_fixture("add", "da", f32("add", "g"));
@@ -203,9 +207,9 @@ static void fixture_l2norm(const char *name) {
     if (!CHECK(eps_t != NULL, "%s: eps stored", name)) return;
     const float eps = eps_t[0];
     float *y = buffer(n * d), *dx = buffer(n * d);
-    l2norm_forward(y, tx->data, n, d, eps);
+    l2norm_forward(y, tx->data, n, d, eps, OP_THREADS);
     close_to_fixture(name, "y", y);
-    l2norm_backward(dx, f32(name, "g"), tx->data, n, d, eps);
+    l2norm_backward(dx, f32(name, "g"), tx->data, n, d, eps, OP_THREADS);
     close_to_fixture(name, "dx", dx);
     free(y), free(dx);
 }
@@ -292,7 +296,7 @@ typedef struct {
 
 static double conv_loss(void *p) {
     conv_op *o = p;
-    conv2d_forward(o->y, o->x, o->w, o->b, &o->cs);
+    conv2d_forward(o->y, o->x, o->w, o->b, &o->cs, OP_THREADS);
     return dot(o->g, o->y, o->cs.n * o->cs.k * o->cs.p * o->cs.q);
 }
 
@@ -304,8 +308,8 @@ static void fd_conv(const char *name, dy_conv_shape cs, bool bias) {
     conv_op o = {.cs = cs, .x = random_normal(&rng, nx, 1.0), .w = random_normal(&rng, nw, 0.3),
                  .b = bias ? random_normal(&rng, cs.k, 1.0) : NULL, .y = buffer(ny), .g = random_normal(&rng, ny, 1.0)};
     float *dx = buffer(nx), *dw = buffer(nw), *db = buffer(cs.k);
-    conv2d_backward_data(dx, o.g, o.w, &cs);
-    conv2d_backward_weights(dw, bias ? db : NULL, o.g, o.x, &cs);
+    conv2d_backward_data(dx, o.g, o.w, &cs, OP_THREADS);
+    conv2d_backward_weights(dw, bias ? db : NULL, o.g, o.x, &cs, OP_THREADS);
     char what[128];
     snprintf(what, sizeof what, "%s dx", name);
     fd_check(what, conv_loss, &o, o.x, dx, nx, FD_H_LINEAR, FD_TOL_LINEAR);
@@ -326,7 +330,8 @@ typedef struct {
 static double bn_loss(void *p) {
     bn_op *o = p;
     /* No running statistics and nothing saved: the loss depends on the normalised output only. */
-    batchnorm_forward_train(o->y, NULL, NULL, NULL, NULL, o->x, o->gamma, o->beta, o->n, o->c, o->hw, 0.1f, 1e-5f);
+    batchnorm_forward_train(o->y, NULL, NULL, NULL, NULL, o->x, o->gamma, o->beta, o->n, o->c, o->hw, 0.1f, 1e-5f,
+                            OP_THREADS);
     return dot(o->g, o->y, o->n * o->c * o->hw);
 }
 
@@ -337,8 +342,8 @@ static void fd_bn(const char *name, int64_t n, int64_t c, int64_t hw) {
     bn_op o = {.n = n, .c = c, .hw = hw, .x = random_normal(&rng, count, 1.0), .gamma = random_normal(&rng, c, 1.0),
                .beta = random_normal(&rng, c, 1.0), .y = buffer(count), .g = random_normal(&rng, count, 1.0)};
     float *mean = buffer(c), *rstd = buffer(c), *dx = buffer(count), *dgamma = buffer(c), *dbeta = buffer(c);
-    batchnorm_forward_train(o.y, mean, rstd, NULL, NULL, o.x, o.gamma, o.beta, n, c, hw, 0.1f, 1e-5f);
-    batchnorm_backward(dx, dgamma, dbeta, o.g, o.x, mean, rstd, o.gamma, n, c, hw);
+    batchnorm_forward_train(o.y, mean, rstd, NULL, NULL, o.x, o.gamma, o.beta, n, c, hw, 0.1f, 1e-5f, OP_THREADS);
+    batchnorm_backward(dx, dgamma, dbeta, o.g, o.x, mean, rstd, o.gamma, n, c, hw, OP_THREADS);
     char what[128];
     snprintf(what, sizeof what, "%s dx", name);
     fd_check(what, bn_loss, &o, o.x, dx, count, FD_H_SMOOTH, FD_TOL_SMOOTH);
@@ -357,7 +362,7 @@ typedef struct {
 
 static double relu_loss(void *p) {
     relu_op *o = p;
-    relu_forward(o->y, o->x, o->count);
+    relu_forward(o->y, o->x, o->count, OP_THREADS);
     return dot(o->g, o->y, o->count);
 }
 
@@ -371,8 +376,8 @@ static void fd_relu(void) {
     for (int64_t i = 0; i < count; i++)
         if (fabsf(o.x[i]) < 0.1f) o.x[i] = o.x[i] < 0 ? o.x[i] - 0.1f : o.x[i] + 0.1f;
     float *dx = buffer(count);
-    relu_forward(o.y, o.x, count);
-    relu_backward(dx, o.g, o.y, count);
+    relu_forward(o.y, o.x, count, OP_THREADS);
+    relu_backward(dx, o.g, o.y, count, OP_THREADS);
     fd_check("relu dx", relu_loss, &o, o.x, dx, count, FD_H_LINEAR, FD_TOL_LINEAR);
     free(o.x), free(o.y), free(o.g), free(dx);
 }
@@ -384,7 +389,7 @@ typedef struct {
 
 static double maxpool_loss(void *p) {
     pool_op *o = p;
-    maxpool2d_forward(o->y, o->x, &o->ps);
+    maxpool2d_forward(o->y, o->x, &o->ps, OP_THREADS);
     return dot(o->g, o->y, o->ps.n * o->ps.c * o->ps.p * o->ps.q);
 }
 
@@ -404,7 +409,7 @@ static void fd_maxpool(const char *name, dy_pool_shape ps) {
         o.x[j] = t;
     }
     float *dx = buffer(nx);
-    maxpool2d_backward(dx, o.g, o.x, &ps);
+    maxpool2d_backward(dx, o.g, o.x, &ps, OP_THREADS);
     char what[128];
     snprintf(what, sizeof what, "%s dx", name);
     fd_check(what, maxpool_loss, &o, o.x, dx, nx, FD_H_LINEAR, FD_TOL_LINEAR);
@@ -418,7 +423,7 @@ typedef struct {
 
 static double avgpool_loss(void *p) {
     avgpool_op *o = p;
-    avgpool_global_forward(o->y, o->x, o->n, o->c, o->hw);
+    avgpool_global_forward(o->y, o->x, o->n, o->c, o->hw, OP_THREADS);
     return dot(o->g, o->y, o->n * o->c);
 }
 
@@ -428,7 +433,7 @@ static void fd_avgpool(const char *name, int64_t n, int64_t c, int64_t hw) {
     avgpool_op o = {.n = n, .c = c, .hw = hw, .x = random_normal(&rng, n * c * hw, 1.0), .y = buffer(n * c),
                     .g = random_normal(&rng, n * c, 1.0)};
     float *dx = buffer(n * c * hw);
-    avgpool_global_backward(dx, o.g, n, c, hw);
+    avgpool_global_backward(dx, o.g, n, c, hw, OP_THREADS);
     char what[128];
     snprintf(what, sizeof what, "%s dx", name);
     fd_check(what, avgpool_loss, &o, o.x, dx, n * c * hw, FD_H_LINEAR, FD_TOL_LINEAR);
@@ -442,7 +447,7 @@ typedef struct {
 
 static double linear_loss(void *p) {
     linear_op *o = p;
-    linear_forward(o->y, o->x, o->w, o->b, o->n, o->in, o->out);
+    linear_forward(o->y, o->x, o->w, o->b, o->n, o->in, o->out, OP_THREADS);
     return dot(o->g, o->y, o->n * o->out);
 }
 
@@ -453,7 +458,7 @@ static void fd_linear(const char *name, int64_t n, int64_t in, int64_t out, bool
                    .w = random_normal(&rng, out * in, 0.3), .b = bias ? random_normal(&rng, out, 1.0) : NULL,
                    .y = buffer(n * out), .g = random_normal(&rng, n * out, 1.0)};
     float *dx = buffer(n * in), *dw = buffer(out * in), *db = buffer(out);
-    linear_backward(dx, dw, bias ? db : NULL, o.g, o.x, o.w, n, in, out);
+    linear_backward(dx, dw, bias ? db : NULL, o.g, o.x, o.w, n, in, out, OP_THREADS);
     char what[128];
     snprintf(what, sizeof what, "%s dx", name);
     fd_check(what, linear_loss, &o, o.x, dx, n * in, FD_H_LINEAR, FD_TOL_LINEAR);
@@ -473,7 +478,7 @@ typedef struct {
 
 static double add_loss(void *p) {
     add_op *o = p;
-    add_forward(o->y, o->a, o->b, o->count);
+    add_forward(o->y, o->a, o->b, o->count, OP_THREADS);
     return dot(o->g, o->y, o->count);
 }
 
@@ -497,7 +502,7 @@ typedef struct {
 
 static double l2norm_loss(void *p) {
     l2norm_op *o = p;
-    l2norm_forward(o->y, o->x, o->n, o->d, o->eps);
+    l2norm_forward(o->y, o->x, o->n, o->d, o->eps, OP_THREADS);
     return dot(o->g, o->y, o->n * o->d);
 }
 
@@ -513,7 +518,7 @@ static void fd_l2norm(const char *name, int64_t n, int64_t d, float eps) {
         for (int64_t j = 0; j < d; j++) o.x[i * d + j] = (float)(o.x[i * d + j] * target / nrm);
     }
     float *dx = buffer(n * d);
-    l2norm_backward(dx, o.g, o.x, n, d, eps);
+    l2norm_backward(dx, o.g, o.x, n, d, eps, OP_THREADS);
     char what[128];
     snprintf(what, sizeof what, "%s dx", name);
     fd_check(what, l2norm_loss, &o, o.x, dx, n * d, FD_H_SMOOTH, FD_TOL_SMOOTH);
@@ -578,24 +583,52 @@ static void test_shapes_and_aliasing(void) {
 
     /* In place: relu_forward(x, x), relu_backward(dy, dy, y), add_forward(a, a, b). */
     float x[6] = {-1, 2, -3, 4, 0, 5}, g[6] = {1, 1, 1, 1, 1, 1}, b[6] = {1, 1, 1, 1, 1, 1};
-    relu_forward(x, x, 6);
+    relu_forward(x, x, 6, OP_THREADS);
     CHECK(x[0] == 0 && x[1] == 2 && x[4] == 0 && x[5] == 5, "relu in place");
-    relu_backward(g, g, x, 6);
+    relu_backward(g, g, x, 6, OP_THREADS);
     CHECK(g[0] == 0 && g[1] == 1 && g[4] == 0 && g[5] == 1, "relu backward in place; zero at x = 0");
-    add_forward(x, x, b, 6);
+    add_forward(x, x, b, 6, OP_THREADS);
     CHECK(x[0] == 1 && x[1] == 3 && x[5] == 6, "add in place");
 
     /* A NaN in a window propagates through max pooling, as in PyTorch. */
     float px[4] = {1, NAN, 3, 2}, py[1];
     ps = (dy_pool_shape){.n = 1, .c = 1, .h = 2, .w = 2, .kernel = 2, .stride = 2};
     maxpool2d_shape(&ps);
-    maxpool2d_forward(py, px, &ps);
+    maxpool2d_forward(py, px, &ps, OP_THREADS);
     CHECK(isnan(py[0]), "maxpool propagates NaN");
+}
+
+/* dy_l2_normalize, the public path for features and keys, is the op of the L2-norm node (checked against PyTorch
+ * above): the same rows, in place too, a zero row included; bad sizes refused with a message. */
+static void test_public_normalize(void) {
+    const int64_t n = 6, d = 9;
+    dy_rng rng;
+    dy_rng_init(&rng, 11, DY_RNG_EVAL, 1, 0);
+    float *x = random_normal(&rng, n * d, 1.0);
+    for (int64_t j = 0; j < d; j++) x[2 * d + j] = 0.0f;
+    dy_ctx *ctx = NULL;
+    dy_ctx_options co = {.threads = OP_THREADS, .backend = DY_BACKEND_REF};
+    if (!CHECK(dy_ctx_create(&ctx, &co) == DY_OK, "context")) return;
+    float *y = buffer(n * d), *op = buffer(n * d), *inplace = buffer(n * d);
+    l2norm_forward(op, x, n, d, 1e-12f, OP_THREADS);
+    memcpy(inplace, x, sizeof(float) * (size_t)(n * d));
+    CHECK(dy_l2_normalize(ctx, y, x, n, d) == DY_OK && !memcmp(y, op, sizeof(float) * (size_t)(n * d)),
+          "dy_l2_normalize gives the L2-norm op's rows bit for bit");
+    CHECK(dy_l2_normalize(ctx, inplace, inplace, n, d) == DY_OK &&
+              !memcmp(inplace, op, sizeof(float) * (size_t)(n * d)),
+          "dy_l2_normalize in place");
+    CHECK(dy_l2_normalize(ctx, y, x, n, 0) == DY_ERR_INVALID && strstr(dy_ctx_error(ctx), "sizes"),
+          "dy_l2_normalize refuses rows of 0 values: %s", dy_ctx_error(ctx));
+    CHECK(dy_l2_normalize(ctx, NULL, x, n, d) == DY_ERR_INVALID && strstr(dy_ctx_error(ctx), "NULL"),
+          "dy_l2_normalize refuses a NULL output: %s", dy_ctx_error(ctx));
+    free(x), free(y), free(op), free(inplace);
+    dy_ctx_destroy(ctx);
 }
 
 int main(void) {
     test_fixtures();
     test_finite_differences();
     test_shapes_and_aliasing();
+    test_public_normalize();
     return test_finish();
 }

@@ -274,6 +274,36 @@ static void test_eval(dy_ctx *ctx) {
     fx_free(fx);
 }
 
+/* The placement both executors use: blocks alive at the same step never overlap, offsets are multiples of 64, a
+ * block never used takes no space, and blocks whose lifetimes do not meet share bytes. */
+static void test_plan_place(void) {
+    dy_plan_block b[] = {
+        {.bytes = 100, .first = 0, .last = 2},    {.bytes = 64, .first = 1, .last = 3},
+        {.bytes = 100, .first = 3, .last = 5},    {.bytes = 1000, .first = -1, .last = -1},
+        {.bytes = 200, .first = 2, .last = 2},    {.bytes = 0, .first = 0, .last = 5},
+        {.bytes = 128, .first = 4, .last = 5},
+    };
+    const int64_t n = (int64_t)(sizeof b / sizeof b[0]);
+    const int64_t arena = dy_plan_place(b, n);
+    bool apart = true, aligned = true;
+    for (int64_t i = 0; i < n; i++) {
+        aligned &= b[i].offset % 64 == 0;
+        for (int64_t j = 0; j < i; j++) {
+            if (b[i].first < 0 || b[j].first < 0 || !b[i].bytes || !b[j].bytes) continue;
+            bool together = b[i].first <= b[j].last && b[j].first <= b[i].last;
+            bool overlap = b[i].offset < b[j].offset + b[j].bytes && b[j].offset < b[i].offset + b[i].bytes;
+            apart &= !(together && overlap);
+        }
+    }
+    CHECK(apart && aligned, "dy_plan_place: no two blocks alive together overlap; offsets are multiples of 64");
+    CHECK(b[3].offset == 0, "a block never used is not placed (offset %lld)", (long long)b[3].offset);
+    /* the peak is step 2: blocks 4, 0 and 1 (256 + 128 + 64 bytes once rounded); greedy placement reaches it */
+    CHECK(arena == 256 + 128 + 64, "arena of %lld bytes for a peak of 448 live bytes", (long long)arena);
+    CHECK(b[6].offset < b[4].offset + 256 && b[4].offset < b[6].offset + 128,
+          "blocks whose lifetimes do not meet share bytes (block 6 at %lld, block 4 at %lld)", (long long)b[6].offset,
+          (long long)b[4].offset);
+}
+
 /* The activation plan: evaluation keeps nothing and reuses memory; training keeps less than every value. */
 static void test_memory_plan(dy_ctx *ctx) {
     dy_model *m = make_model(ctx, 18, 16, 3, DY_STEM_CIFAR, 64, 32);
@@ -642,6 +672,7 @@ int main(void) {
     test_eval(ctx);
     test_exec_fanout(ctx);
     test_memory_plan(ctx);
+    test_plan_place();
     test_weights(ctx);
     test_safetensors_parser(ctx);
     dy_ctx_destroy(ctx);

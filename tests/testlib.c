@@ -39,7 +39,8 @@ double test_rel_error(const float *got, const float *want, size_t n) {
     return max_want > 0 ? max_diff / max_want : max_diff;
 }
 
-bool test_close(const char *what, const float *got, const float *want, size_t n, double tol) {
+bool test_close_at(const char *file, int line, const char *what, const float *got, const float *want, size_t n,
+                   double tol) {
     double err = test_rel_error(got, want, n);
     size_t worst = 0;
     double wd = -1;
@@ -47,15 +48,15 @@ bool test_close(const char *what, const float *got, const float *want, size_t n,
         double d = fabs((double)got[i] - (double)want[i]);
         if (!(d <= wd)) { wd = d; worst = i; }
     }
-    if (n == 0) return test_check(false, __FILE__, __LINE__, "%s: empty comparison", what);
-    return test_check(err <= tol, __FILE__, __LINE__, "%s: rel error %.3g (tol %.1g), worst [%zu] got %.8g want %.8g",
+    if (n == 0) return test_check(false, file, line, "%s: empty comparison", what);
+    return test_check(err <= tol, file, line, "%s: rel error %.3g (tol %.1g), worst [%zu] got %.8g want %.8g",
                       what, err, tol, worst, got[worst], want[worst]);
 }
 
-bool test_close_scalar(const char *what, double got, double want, double tol) {
+bool test_close_scalar_at(const char *file, int line, const char *what, double got, double want, double tol) {
     double err = fabs(got - want) / (fabs(want) > 0 ? fabs(want) : 1.0);
     if (!isfinite(got) || !isfinite(want)) err = INFINITY;
-    return test_check(err <= tol, __FILE__, __LINE__, "%s: got %.10g want %.10g (rel error %.3g, tol %.1g)", what,
+    return test_check(err <= tol, file, line, "%s: got %.10g want %.10g (rel error %.3g, tol %.1g)", what,
                       got, want, err, tol);
 }
 

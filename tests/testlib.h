@@ -14,10 +14,14 @@ bool test_check(bool ok, const char *file, int line, const char *fmt, ...) __att
 /* Normwise relative error max|got - want| / max|want| (want all zero: the absolute error).
  * Any NaN or Inf in got or want counts as an infinite error. */
 double test_rel_error(const float *got, const float *want, size_t n);
-/* One check: test_rel_error(got, want, n) <= tol. Prints the error and the worst element either way with -v. */
-bool test_close(const char *what, const float *got, const float *want, size_t n, double tol);
+/* One check: test_rel_error(got, want, n) <= tol. Prints the error and the worst element either way with -v, at the
+ * caller's file and line. */
+#define test_close(what, got, want, n, tol) test_close_at(__FILE__, __LINE__, (what), (got), (want), (n), (tol))
 /* Same, for the value of a scalar. */
-bool test_close_scalar(const char *what, double got, double want, double tol);
+#define test_close_scalar(what, got, want, tol) test_close_scalar_at(__FILE__, __LINE__, (what), (got), (want), (tol))
+bool test_close_at(const char *file, int line, const char *what, const float *got, const float *want, size_t n,
+                   double tol);
+bool test_close_scalar_at(const char *file, int line, const char *what, double got, double want, double tol);
 
 /* True when DY_TEST_QUICK is set (sanitizer and valgrind runs): tests may shrink their slow cases. */
 bool test_quick(void);

@@ -157,6 +157,9 @@ typedef struct {
     int64_t start_epoch;  /* where the first dy_loader_next starts (resume): epoch ... */
     int64_t start_step;   /* ... and step within it, 0 <= start_step < steps per epoch */
     dy_augment augment;   /* set with dy_augment_preset */
+    int shard, shards;    /* data parallelism: batch_size is the global batch and this process prepares its images
+                             [shard B / shards, (shard + 1) B / shards), exactly as the one-process loader would;
+                             B must be divisible by shards. 0 and 1 by default (the whole batch). */
 } dy_loader_options;
 DY_API dy_loader_options dy_loader_defaults(void); /* batch 128, 2 views, 2 threads, depth 4, shuffle, seed 0 */
 
@@ -164,7 +167,7 @@ typedef struct {
     float *images;        /* [views * batch_size, channels, height, width], view-major */
     int32_t *labels;      /* [batch_size] */
     int64_t *indices;     /* [batch_size] sample index in the data set */
-    int64_t batch_size;
+    int64_t batch_size;   /* images of this process (the global batch / shards) */
     int views, channels, height, width;
     int64_t epoch, step;  /* which batch this is */
 } dy_batch;

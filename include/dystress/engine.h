@@ -78,6 +78,11 @@ DY_API dy_status dy_model_embed(dy_model *m, const float *input, int64_t n, int6
 /* Bytes of activation memory held by the model's executors (all cached plans together). */
 DY_API int64_t dy_model_memory(const dy_model *m);
 
+/* Rows of x [n, d] divided by their L2 norm, at least 1e-12: torch.nn.functional.normalize(x, dim=1), the same
+ * operation as the network's L2-norm node, on ctx's threads. y [n, d] may be x (in place). DY_ERR_INVALID for a
+ * negative n, d < 1 or a NULL buffer. */
+DY_API dy_status dy_l2_normalize(dy_ctx *ctx, float *y, const float *x, int64_t n, int64_t d);
+
 /* The named tensors of the model in torchvision's state_dict order. */
 typedef enum {
     DY_TENSOR_PARAM = 0, /* in the parameter (and gradient) buffer */

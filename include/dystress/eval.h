@@ -168,8 +168,9 @@ DY_API dy_status dy_probe_evaluate(dy_ctx *ctx, const dy_probe *probe, const flo
 
 /* ---- Raw-pixel baseline ------------------------------------------------------------------------------------------
  * The bar learnt features must beat: flattened images as features, both protocols above. Images are uint8 [n, pixels]
- * (any fixed flattening order; a dy_dataset's pixels with pixels = channels * height * width), scaled to [0, 1]; kNN normalises rows itself, the probe sees the scaled
- * pixels. knn_opts / probe_opts NULL: the defaults (k 200, t 0.1; 100 epochs, batch 256, Adam 1e-3, wd 1e-6). */
+ * (any fixed flattening order; a dy_dataset's pixels with pixels = channels * height * width), scaled to [0, 1]; kNN
+ * normalises rows itself, the probe sees the scaled pixels. knn_opts / probe_opts NULL: the defaults
+ * (dy_knn_defaults: k 200, t 0.1; dy_probe_defaults: 100 epochs, batch 512, Adam 1e-3, wd 1e-6). */
 typedef struct {
     dy_eval_accuracy knn, linear;         /* free with dy_raw_baseline_free */
     double knn_seconds, linear_seconds;   /* wall-clock time of each protocol */

@@ -10,6 +10,7 @@
 #include "cli/progress.h"
 #include "core/context.h"
 #include "io/atomic_file.h"
+#include "report/encoder_view.h"
 
 /* The demo's budget and recipe: what fits inside fifteen minutes on two cores (12.6-13.6 min measured) and beats
  * raw pixels on both protocols; docs/RESULTS.md has the runs that chose it. The constant temperature 0.2 is there
@@ -40,8 +41,9 @@ typedef struct {
     double seconds;
 } demo_row;
 
+/* view_dir: where the trained encoder's retrieval grid and embedding maps go (NULL: not drawn). */
 static dy_status evaluate(dy_ctx *ctx, dy_model *model, const dy_dataset *train, const dy_dataset *test,
-                          const run_options *o, demo_row *row) {
+                          const run_options *o, const char *view_dir, demo_row *row) {
     double t0 = progress_now();
     float *ftr = NULL, *fte = NULL;
     int64_t dim;
@@ -51,6 +53,8 @@ static dy_status evaluate(dy_ctx *ctx, dy_model *model, const dy_dataset *train,
     dy_probe_options po = dy_probe_defaults();
     po.seed = (uint64_t)o->seed;
     if (st == DY_OK) st = cli_linear_cached(ctx, ftr, train, fte, test, dim, &po, false, false, &row->linear);
+    if (st == DY_OK && view_dir)
+        st = dy_encoder_view_write(ctx, view_dir, train, ftr, test, fte, dim, o->epochs, 0);
     free(ftr);
     free(fte);
     row->seconds = progress_now() - t0;
@@ -71,9 +75,10 @@ int cmd_demo(int argc, char **argv) {
     if (rc == 0) rc = opt_parse_over(specs, argc, argv, 2, NULL, 0, NULL, err, sizeof err);
     if (rc == 0) rc = run_options_check(&o, err, sizeof err);
     if (rc == 1) {
-        printf("usage: dystress demo [options]\n\nThe main job: pretrain briefly on Fashion-MNIST, then compare kNN and "
-               "linear-probe accuracy of the\ntrained encoder with raw pixels and a random encoder. Takes the options "
-               "of dystress pretrain:\n");
+        printf(
+            "usage: dystress demo [options]\n\nThe main job: pretrain briefly on Fashion-MNIST, then compare kNN and "
+            "linear-probe accuracy of the\ntrained encoder with raw pixels and a random encoder. Takes the options "
+            "of dystress pretrain:\n");
         opt_print_help(stdout, specs);
         return 0;
     }
@@ -90,8 +95,10 @@ int cmd_demo(int argc, char **argv) {
     dy_model *random_model = NULL;
     dy_trainer *tr = NULL;
     dy_pretrain_config cfg;
-    progress pr;
-    progress_init(&pr, stderr, 50);
+    char command[8192];
+    cli_training ui = {.ctx = ctx, .run_dir = o.run_dir, .command = command, .report = o.report};
+    progress *pr = &ui.pr;
+    progress_init(pr, stderr, 50);
     /* The demo never resumes: it starts afresh each time. It replaces the run files of its run directory only when
      * that directory was made by a demo (the mark file says so) or --overwrite is given; any other used directory
      * is refused, so `make demo` twice in a row works and nobody's pretraining run is deleted by a demo. */
@@ -138,7 +145,7 @@ int cmd_demo(int argc, char **argv) {
                     strerror(errno));
             goto done;
         }
-        progress_log(&pr, "dystress demo: replacing the previous %s in %s", demo_made ? "demo" : "run", o.run_dir);
+        progress_log(pr, "dystress demo: replacing the previous %s in %s", demo_made ? "demo" : "run", o.run_dir);
     }
     if (write_mark(ctx, path) != DY_OK) {
         cli_error(ctx, "demo");
@@ -153,41 +160,43 @@ int cmd_demo(int argc, char **argv) {
         goto done;
     }
     cfg.config_text = canonical; /* stored in its checkpoints, as pretrain does */
+    cli_reproduce_command(specs, command, sizeof command);
     snprintf(path, sizeof path, "%s/config.json", o.run_dir);
     if (cli_write_config(ctx, path, specs) != DY_OK) {
         cli_error(ctx, "config");
         goto done;
     }
-    progress_log(&pr, "dystress demo: %lld train / %lld test images of %s, ResNet-%lld width %lld, %s profile, "
+    progress_log(pr, "dystress demo: %lld train / %lld test images of %s, ResNet-%lld width %lld, %s profile, "
                  "%lld epochs of batch %lld; backend %s, %d threads", (long long)train->count, (long long)test->count,
                  o.data, (long long)o.depth, (long long)o.width, o.profile, (long long)o.epochs,
                  (long long)o.batch_size, dy_backend_name(dy_ctx_backend(ctx)), dy_ctx_threads(ctx));
 
-    if (*cli_backend_warning(ctx)) progress_log(&pr, "%s", cli_backend_warning(ctx));
+    if (*cli_backend_warning(ctx)) progress_log(pr, "%s", cli_backend_warning(ctx));
     demo_row pixels, random_row, trained;
-    progress_log(&pr, "evaluating raw pixels ...");
-    if (evaluate(ctx, NULL, train, test, &o, &pixels) != DY_OK) {
+    progress_log(pr, "evaluating raw pixels ...");
+    if (evaluate(ctx, NULL, train, test, &o, NULL, &pixels) != DY_OK) {
         cli_error(ctx, "pixels");
         goto done;
     }
-    progress_log(&pr, "evaluating a randomly initialised encoder ...");
+    progress_log(pr, "evaluating a randomly initialised encoder ...");
     dy_model_config mc = cfg.model;
     mc.head = false;
     if (dy_model_create(ctx, &mc, (uint64_t)o.seed, &random_model) != DY_OK ||
-        evaluate(ctx, random_model, train, test, &o, &random_row) != DY_OK) {
+        evaluate(ctx, random_model, train, test, &o, NULL, &random_row) != DY_OK) {
         cli_error(ctx, "random encoder");
         goto done;
     }
-    progress_log(&pr, "pretraining ...");
+    progress_log(pr, "pretraining ...");
     double t_train = progress_now();
     if (dy_trainer_create(ctx, &cfg, train, test, &tr) != DY_OK) {
         cli_error(ctx, "pretrain");
         goto done;
     }
     cli_install_signal_handlers();
-    dy_pretrain_callbacks cb = {.on_step = cli_on_step, .on_message = cli_on_message, .user = &pr};
+    dy_pretrain_callbacks cb = {.on_step = cli_on_step, .on_message = cli_on_message,
+                                .on_epoch_end = cli_on_epoch_end, .user = &ui};
     dy_status st = dy_trainer_run(tr, &cb, &cli_stop_signal);
-    progress_end(&pr);
+    progress_end(pr);
     if (st != DY_OK) {
         cli_error(ctx, "pretrain");
         if (st == DY_ERR_INTERRUPTED) status = 128 + (int)cli_stop_signal;
@@ -201,8 +210,8 @@ int cmd_demo(int argc, char **argv) {
         cli_error(ctx, "trained encoder");
         goto done;
     }
-    progress_log(&pr, "evaluating the trained encoder ...");
-    st = evaluate(ctx, trained_model, train, test, &o, &trained);
+    progress_log(pr, "evaluating the trained encoder ...");
+    st = evaluate(ctx, trained_model, train, test, &o, o.run_dir, &trained);
     dy_model_destroy(trained_model);
     if (st != DY_OK) {
         cli_error(ctx, "trained encoder");
@@ -222,7 +231,26 @@ int cmd_demo(int argc, char **argv) {
         snprintf(name, sizeof name, "pretrained, %s tau %g-%g, %lld ep.", o.profile, o.tau_min, o.tau_max,
                  (long long)o.epochs);
     printf("  %-34s %7.2f%% %7.2f%%\n", name, 100 * trained.knn.top1, 100 * trained.linear.top1);
-    printf("\npretraining %.0f s, whole job %.0f s; run directory %s\n", t_train, progress_now() - t_start, o.run_dir);
+    /* the table as the report's final evaluation rows, then the report */
+    const demo_row *rows[3] = {&pixels, &random_row, &trained};
+    char names[3][80];
+    snprintf(names[0], sizeof names[0], "raw pixels");
+    snprintf(names[1], sizeof names[1], "random ResNet-%lld (width %lld)", (long long)o.depth, (long long)o.width);
+    snprintf(names[2], sizeof names[2], "%s", name);
+    snprintf(path, sizeof path, "%s/results.jsonl", o.run_dir);
+    dy_atomic_file af;
+    if (dy_atomic_open(ctx, &af, path) == DY_OK) {
+        for (int i = 0; i < 3; i++)
+            fprintf(af.fp, "{\"features\": \"%s\", \"knn_top1\": %.6f, \"knn_top5\": %.6f, \"linear_top1\": %.6f, "
+                    "\"linear_top5\": %.6f}\n", names[i], rows[i]->knn.top1, rows[i]->knn.top5, rows[i]->linear.top1,
+                    rows[i]->linear.top5);
+        if (dy_atomic_commit(ctx, &af) != DY_OK) fprintf(stderr, "dystress demo: %s\n", dy_ctx_error(ctx));
+    } else {
+        fprintf(stderr, "dystress demo: %s\n", dy_ctx_error(ctx));
+    }
+    if (o.report) cli_write_report(&ui);
+    printf("\npretraining %.0f s, whole job %.0f s; run directory %s%s\n", t_train, progress_now() - t_start, o.run_dir,
+           o.report ? " (open report.html there in a browser)" : "");
     status = 0;
 done:
     dy_trainer_destroy(tr);

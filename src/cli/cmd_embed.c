@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/evaluate.h"
+#include "eval/embed.h"
 #include "io/npy.h"
 
 int cmd_embed(int argc, char **argv) {

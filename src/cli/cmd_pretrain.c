@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/distributed.h"
 #include "cli/progress.h"
 #include "io/atomic_file.h"
 #include "train/pretrain.h"
@@ -63,16 +64,25 @@ static int resume_options(opt_spec *specs, int argc, char **argv, char **config,
         fprintf(stderr, "dystress pretrain: out of memory\n");
         return 1;
     }
-    char name[64], in_config[512], in_ckpt[512];
-    if (stored && run_config_diff(now, stored, name, sizeof name, in_config, in_ckpt, sizeof in_config)) {
+    /* every stored option as config.json has it now, except a changeable one this command line sets explicitly */
+    for (opt_spec *sp = specs; stored && sp->name; sp++) {
+        char in_config[512], in_ckpt[512];
+        run_option_role role = run_option_role_of(sp->name);
+        if (role == RUN_OPTION_INVOCATION || role == RUN_OPTION_SETTING) continue;
+        if (role == RUN_OPTION_CHANGEABLE && opt_find(given_specs, sp->name)->set) continue;
+        run_config_value(now, sp->name, in_config, sizeof in_config);
+        run_config_value(stored, sp->name, in_ckpt, sizeof in_ckpt);
+        if (!strcmp(in_config, in_ckpt)) continue;
+        /* an option newer than the checkpoint (--sync-bn): the run had its default */
+        if (!strcmp(in_ckpt, "(absent)") && !strcmp(in_config, sp->def)) continue;
         fprintf(stderr, "dystress pretrain: %s/config.json does not match the checkpoint it resumes: %s is %s there "
-                "but %s in %s (was config.json edited?). ", given.run_dir, name, in_config, in_ckpt, ckpt);
-        if (run_option_role_of(name) == RUN_OPTION_CHANGEABLE)
+                "but %s in %s (was config.json edited?). ", given.run_dir, sp->name, in_config, in_ckpt, ckpt);
+        if (role == RUN_OPTION_CHANGEABLE)
             fprintf(stderr, "--%s may change on resume, explicitly: give --%s %s on the command line, or put %s back "
-                    "in config.json\n", name, name, in_config, in_ckpt);
+                    "in config.json\n", sp->name, sp->name, in_config, in_ckpt);
         else
             fprintf(stderr, "--%s cannot change during a run: put %s back in config.json, or start a new run\n",
-                    name, in_ckpt);
+                    sp->name, in_ckpt);
         free(stored);
         free(now);
         return 2;
@@ -80,17 +90,18 @@ static int resume_options(opt_spec *specs, int argc, char **argv, char **config,
     if (!stored && access(ckpt, F_OK) == 0)
         fprintf(stderr, "dystress pretrain: note: %s stores no configuration (written by an older dystress), so "
                 "config.json is taken as it is\n", ckpt);
-    free(stored);
     /* the command line on top, changes announced; invocation options (threads, max-steps, ...) are this command
      * line's or their defaults, never config.json's */
     for (opt_spec *sp = specs; sp->name; sp++)
         if (run_option_role_of(sp->name) == RUN_OPTION_INVOCATION) opt_set(sp, sp->def, err, sizeof err);
     if (opt_parse_over(specs, argc, argv, 2, NULL, 0, NULL, err, sizeof err) != 0) {
+        free(stored);
         free(now);
         fprintf(stderr, "dystress pretrain: %s\n", err);
         return 2;
     }
     if (run_options_absolute_paths(specs, owned, err, sizeof err) != 0) {
+        free(stored);
         free(now);
         fprintf(stderr, "dystress pretrain: %s\n", err);
         return 2;
@@ -98,8 +109,8 @@ static int resume_options(opt_spec *specs, int argc, char **argv, char **config,
     char *next = run_config_canonical(specs);
     for (opt_spec *sp = specs; next && sp->name; sp++) {
         if (!sp->set || run_option_role_of(sp->name) != RUN_OPTION_CHANGEABLE) continue;
-        char before[512], after[512];
-        run_config_value(now, sp->name, before, sizeof before);
+        char before[512], after[512]; /* what the run had: its checkpoint's value, else config.json's */
+        run_config_value(stored ? stored : now, sp->name, before, sizeof before);
         run_config_value(next, sp->name, after, sizeof after);
         if (!strcmp(before, after)) continue;
         fprintf(stderr, "dystress pretrain: --%s changes from %s to %s on resume%s\n", sp->name, before, after,
@@ -108,6 +119,7 @@ static int resume_options(opt_spec *specs, int argc, char **argv, char **config,
         (*changed)++;
     }
     bool ok = next != NULL;
+    free(stored);
     free(now);
     free(next);
     if (!ok) fprintf(stderr, "dystress pretrain: out of memory\n");
@@ -131,41 +143,38 @@ int cmd_pretrain(int argc, char **argv) {
         fprintf(stderr, "dystress pretrain: %s\n", err);
         return 2;
     }
+    /* under mpirun/srun: one process of a data-parallel run. From here every exit before training passes through
+     * cli_dist_agree (at `done` at the latest), so that no process waits for one that left. */
+    cli_dist dist;
+    if ((rc = cli_dist_init(&dist)) != 0) return rc;
+    cli_process_label = dist.label;
+    const bool lead = dist.comm.rank == 0; /* writes the run directory and reports */
     char *config_text = NULL, *owned[2] = {NULL, NULL}, *canonical = NULL;
-    int changed = 0;
-    if (o.resume) {
-        if ((rc = resume_options(specs, argc, argv, &config_text, owned, &changed)) != 0) {
-            free(config_text);
-            free(owned[0]);
-            free(owned[1]);
-            return rc;
-        }
-        o.resume = true;
-    } else if ((rc = check_fresh_run_dir(&o)) != 0) {
-        return rc;
-    }
-    if (run_options_check(&o, err, sizeof err) != 0) {
-        fprintf(stderr, "dystress pretrain: %s\n", err);
-        free(config_text);
-        return 2;
-    }
-    dy_ctx *ctx = cli_context(o.threads, o.backend);
-    if (!ctx) {
-        free(config_text);
-        free(owned[0]);
-        free(owned[1]);
-        return 1;
-    }
-    int status = 1;
+    int changed = 0, status = 1;
+    dy_ctx *ctx = NULL;
     dy_dataset *train = NULL, *test = NULL;
     dy_trainer *tr = NULL;
     dy_pretrain_config cfg;
+    if (o.resume) {
+        if ((status = resume_options(specs, argc, argv, &config_text, owned, &changed)) != 0) goto done;
+        o.resume = true;
+    } else if (lead && (status = check_fresh_run_dir(&o)) != 0) {
+        goto done;
+    }
+    status = 1;
+    if (run_options_check(&o, err, sizeof err) != 0) {
+        fprintf(stderr, "dystress pretrain: %s\n", err);
+        status = 2;
+        goto done;
+    }
+    if (!(ctx = cli_context(cli_dist_threads(&dist, o.threads), o.backend))) goto done;
+    dist.comm.ctx = ctx;
     if (cli_load_data(ctx, &o, &train, &test) != DY_OK) {
         cli_error(ctx, "data");
         goto done;
     }
     if (cli_pretrain_config(ctx, &o, train, &cfg) != DY_OK) {
-        fprintf(stderr, "dystress pretrain: %s\n", dy_ctx_error(ctx));
+        if (lead) fprintf(stderr, "dystress pretrain: %s\n", dy_ctx_error(ctx));
         status = 2;
         goto done;
     }
@@ -180,15 +189,17 @@ int cmd_pretrain(int argc, char **argv) {
         goto done;
     }
     cfg.config_text = canonical; /* every checkpoint stores it; --resume compares config.json with it */
+    cfg.comm = dist.on ? &dist.comm : NULL;
     if (cli_mkdirs(o.run_dir) != 0) {
-        fprintf(stderr, "dystress pretrain: cannot create run directory %s: %s\n", o.run_dir, strerror(errno));
+        fprintf(stderr, "dystress pretrain: %scannot create run directory %s: %s\n", dist.label, o.run_dir,
+                strerror(errno));
         goto done;
     }
     char path[4096], cpath[4096];
     snprintf(path, sizeof path, "%s/checkpoint-latest.safetensors", o.run_dir);
     snprintf(cpath, sizeof cpath, "%s/config.json", o.run_dir);
     bool have_checkpoint = o.resume && access(path, F_OK) == 0;
-    if (!o.resume && o.overwrite) {
+    if (lead && !o.resume && o.overwrite) {
         int removed = cli_clear_run_files(o.run_dir);
         if (removed < 0) {
             fprintf(stderr, "dystress pretrain: --overwrite: cannot delete the run files in %s: %s\n", o.run_dir,
@@ -198,13 +209,13 @@ int cmd_pretrain(int argc, char **argv) {
         if (removed) fprintf(stderr, "dystress pretrain: --overwrite: deleted %d files of the previous run in %s\n",
                              removed, o.run_dir);
     }
-    if (o.resume) /* temporary files of writes that a kill cut short */
+    if (lead && o.resume) /* temporary files of writes that a kill cut short */
         for (int i = 0; cli_run_files[i]; i++) {
             char stale[4400];
             snprintf(stale, sizeof stale, "%s/%s", o.run_dir, cli_run_files[i]);
             dy_atomic_remove_stale(stale);
         }
-    if ((!o.resume || changed) && cli_write_config(ctx, cpath, specs) != DY_OK) {
+    if (lead && (!o.resume || changed) && cli_write_config(ctx, cpath, specs) != DY_OK) {
         cli_error(ctx, "config");
         goto done;
     }
@@ -216,35 +227,53 @@ int cmd_pretrain(int argc, char **argv) {
         cli_error(ctx, "resume");
         goto done;
     }
-    progress pr;
-    progress_init(&pr, stderr, 50);
+    if ((status = cli_dist_agree(&dist, 0)) != 0) goto done;
+    status = 1;
+    char command[8192];
+    cli_reproduce_command(specs, command, sizeof command);
+    cli_training ui = {.ctx = ctx, .run_dir = o.run_dir, .command = command, .report = o.report};
+    progress *pr = &ui.pr;
+    progress_init(pr, stderr, 50);
     const dy_model_config *mc = &cfg.model;
-    progress_log(&pr, "dystress pretrain: %s, ResNet-%d width %lld (%s stem), %s, %s profile, %s; %lld train images, "
-                 "batch %lld, %lld epochs; backend %s, %d threads; run %s%s",
+    char procs[64] = "";
+    if (dist.comm.size > 1)
+        snprintf(procs, sizeof procs, " in each of %d processes%s", dist.comm.size, cfg.sync_bn ? " (sync-bn)" : "");
+    if (lead)
+    progress_log(pr, "dystress pretrain: %s, ResNet-%d width %lld (%s stem), %s, %s profile, %s; %lld train images, "
+                 "batch %lld, %lld epochs; backend %s, %d threads%s; run %s%s",
                  o.data, mc->depth, (long long)mc->width, o.stem, o.framework, o.profile, o.optimizer,
                  (long long)train->count, (long long)o.batch_size, (long long)o.epochs,
-                 dy_backend_name(dy_ctx_backend(ctx)), dy_ctx_threads(ctx), o.run_dir,
+                 dy_backend_name(dy_ctx_backend(ctx)), dy_ctx_threads(ctx), procs, o.run_dir,
                  o.resume ? " (resumed)" : "");
-    if (*cli_backend_warning(ctx)) progress_log(&pr, "%s", cli_backend_warning(ctx));
-    if (have_checkpoint)
-        progress_log(&pr, "resuming after step %lld", (long long)dy_trainer_step_count(tr));
-    else if (o.resume)
-        progress_log(&pr, "no checkpoint yet in %s: starting from step 0 with its config.json", o.run_dir);
+    if (lead && *cli_backend_warning(ctx)) progress_log(pr, "%s", cli_backend_warning(ctx));
+    if (lead && have_checkpoint)
+        progress_log(pr, "resuming after step %lld", (long long)dy_trainer_step_count(tr));
+    else if (lead && o.resume)
+        progress_log(pr, "no checkpoint yet in %s: starting from step 0 with its config.json", o.run_dir);
     cli_install_signal_handlers();
-    dy_pretrain_callbacks cb = {.on_step = cli_on_step, .on_message = cli_on_message, .user = &pr};
-    dy_status st = dy_trainer_run(tr, &cb, &cli_stop_signal);
-    progress_end(&pr);
+    dy_pretrain_callbacks cb = {.on_step = cli_on_step, .on_message = cli_on_message,
+                                .on_epoch_end = cli_on_epoch_end, .user = &ui};
+    dy_status st = dy_trainer_run(tr, lead ? &cb : NULL, &cli_stop_signal);
+    /* the report of the run as it stopped (mid-epoch after an interruption or --max-steps; a run resumed only to
+     * write it); the trainer's message is kept */
+    char message[1100];
+    snprintf(message, sizeof message, "%s", dy_ctx_error(ctx));
+    if (lead && o.report) cli_write_report(&ui);
+    progress_end(pr);
     if (st == DY_ERR_INTERRUPTED) {
-        fprintf(stderr, "dystress pretrain: %s\n", dy_ctx_error(ctx));
-        status = 128 + (int)cli_stop_signal;
+        if (lead) fprintf(stderr, "dystress pretrain: %s\n", message);
+        status = 128 + (cli_stop_signal ? (int)cli_stop_signal : SIGTERM); /* another process may have had it */
     } else if (st != DY_OK) {
-        cli_error(ctx, "pretrain");
+        fprintf(stderr, "dystress: %spretrain: %s\n", dist.label, message);
+        cli_dist_abort(&dist, 1); /* the others wait in a collective: end them, this message says why */
     } else {
-        fprintf(stderr, "dystress pretrain: done after %lld steps; weights in %s\n",
-                (long long)dy_trainer_step_count(tr), o.run_dir);
+        if (lead)
+            fprintf(stderr, "dystress pretrain: done after %lld steps; weights%s in %s\n",
+                    (long long)dy_trainer_step_count(tr), o.report ? " and report.html" : "", o.run_dir);
         status = 0;
     }
 done:
+    if (!dist.agreed) status = cli_dist_agree(&dist, status); /* a failure before training: tell the others */
     dy_trainer_destroy(tr);
     dy_dataset_free(train);
     dy_dataset_free(test);
@@ -253,5 +282,6 @@ done:
     free(canonical);
     free(owned[0]);
     free(owned[1]);
+    cli_dist_end(&dist);
     return status;
 }

@@ -7,12 +7,14 @@ int cmd_eval(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* Shared helpers (src/cli/common.c). */
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include "cli/config.h"
+#include "cli/progress.h"
 
 extern volatile sig_atomic_t cli_stop_signal; /* the signal number that asked us to stop, else 0 */
 void cli_install_signal_handlers(void);
@@ -51,10 +53,27 @@ int cli_parse_model_command(const char *usage, opt_spec *specs, run_options *o, 
  * or the seeded initialisation when checkpoint is empty. */
 dy_status cli_open_model(dy_ctx *ctx, const run_options *o, int data_channels, const char *checkpoint, bool with_head,
                          dy_model **out);
-/* The trainer's callbacks, printing through a progress (src/cli/progress.h) passed as user. */
+/* What the trainer's callbacks work with (passed as their user pointer): the progress printer, and the report
+ * refreshed at each epoch end when report is true. */
+typedef struct {
+    progress pr;
+    dy_ctx *ctx;
+    const char *run_dir;
+    const char *command; /* the command that reproduces the run, shown in the report */
+    bool report;
+} cli_training;
 void cli_on_step(void *user, const dy_step_report *r);
 void cli_on_message(void *user, const char *text);
-/* Prints "dystress: <what>: <ctx error>" to stderr and returns 1. */
+void cli_on_epoch_end(void *user, int64_t epoch);
+/* Writes run_dir/report.html; a failure is printed as a warning (training goes on). */
+void cli_write_report(cli_training *t);
+/* The command that reproduces a run: "dystress pretrain" and every option of the run table (specs, as
+ * run_option_table makes it) whose value differs from the pretrain default, shell-quoted; --resume and
+ * --max-steps are left out (they are not part of the run). */
+void cli_reproduce_command(const opt_spec *specs, char *buf, size_t size);
+/* Prints "dystress: <label><what>: <ctx error>" to stderr and returns 1. */
 int cli_error(dy_ctx *ctx, const char *what);
+/* Names this process in messages under mpirun ("rank 1 of 4: "), "" alone. */
+extern const char *cli_process_label;
 
 #endif

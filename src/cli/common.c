@@ -13,6 +13,7 @@
 #include "core/context.h"
 #include "io/read_file.h"
 #include "model/model.h"
+#include "report/report.h"
 
 volatile sig_atomic_t cli_stop_signal = 0;
 
@@ -89,7 +90,9 @@ dy_status cli_write_config(dy_ctx *ctx, const char *path, const opt_spec *specs)
 
 const char *const cli_run_files[] = {"config.json", "metrics.jsonl", "checkpoint-latest.safetensors",
                                      "checkpoint-final.safetensors", "checkpoint-best-knn-on-test.safetensors",
-                                     CLI_DEMO_MARKER, NULL};
+                                     /* the run report (src/report) and what it is drawn from */
+                                     "histograms.jsonl", "results.jsonl", "report.html", "retrieval.png",
+                                     "retrieval.json", "embedding-map.json", CLI_DEMO_MARKER, NULL};
 
 int cli_dir_entry(const char *dir, char *name, size_t name_size) {
     DIR *d = opendir(dir);
@@ -179,8 +182,10 @@ int cli_load_run_config(const char *run_dir, opt_spec *specs, char **text_out) {
     return 0;
 }
 
+const char *cli_process_label = "";
+
 int cli_error(dy_ctx *ctx, const char *what) {
-    fprintf(stderr, "dystress: %s: %s\n", what, ctx ? dy_ctx_error(ctx) : "failed");
+    fprintf(stderr, "dystress: %s%s: %s\n", cli_process_label, what, ctx ? dy_ctx_error(ctx) : "failed");
     return 1;
 }
 
@@ -250,8 +255,88 @@ dy_status cli_open_model(dy_ctx *ctx, const run_options *o, int data_channels, c
 }
 
 void cli_on_step(void *user, const dy_step_report *r) {
-    progress_step(user, r->epoch, r->epochs, r->step_in_epoch, r->steps_per_epoch, r->step, r->total_steps, r->loss,
-                  r->lr, r->images_per_s);
+    progress_step(&((cli_training *)user)->pr, r->epoch, r->epochs, r->step_in_epoch, r->steps_per_epoch, r->step,
+                  r->total_steps, r->loss, r->lr, r->images_per_s);
 }
 
-void cli_on_message(void *user, const char *text) { progress_log(user, "%s", text); }
+void cli_on_message(void *user, const char *text) { progress_log(&((cli_training *)user)->pr, "%s", text); }
+
+void cli_write_report(cli_training *t) {
+    dy_report_options ro = {.command = t->command};
+    if (dy_report_write(t->ctx, t->run_dir, NULL, &ro) != DY_OK)
+        progress_log(&t->pr, "warning: the report was not written: %s", dy_ctx_error(t->ctx));
+}
+
+void cli_on_epoch_end(void *user, int64_t epoch) {
+    (void)epoch;
+    cli_training *t = user;
+    if (t->report) cli_write_report(t);
+}
+
+/* Appends s to buf, single-quoted for a POSIX shell when it holds anything but plain characters. */
+static void append_quoted(char *buf, size_t size, const char *s) {
+    size_t len = strlen(buf);
+    bool plain = *s != 0;
+    for (const char *p = s; *p; p++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./,=:+-@%", *p)) plain = false;
+    if (plain) {
+        snprintf(buf + len, size - len, "%s", s);
+        return;
+    }
+    if (len + 1 < size) buf[len++] = '\'';
+    for (const char *p = s; *p && len + 5 < size; p++) {
+        if (*p == '\'') {
+            memcpy(buf + len, "'\\''", 4);
+            len += 4;
+        } else {
+            buf[len++] = *p;
+        }
+    }
+    if (len + 1 < size) buf[len++] = '\'';
+    buf[len < size ? len : size - 1] = 0;
+}
+
+void cli_reproduce_command(const opt_spec *specs, char *buf, size_t size) {
+    run_options d;
+    opt_spec defaults[RUN_OPTION_COUNT];
+    run_option_table(defaults, &d);
+    char err[256];
+    for (opt_spec *s = defaults; s->name; s++) opt_set(s, s->def, err, sizeof err);
+    snprintf(buf, size, "dystress pretrain");
+    for (const opt_spec *s = specs; s->name; s++) {
+        opt_spec *ds = opt_find(defaults, s->name);
+        if (!ds || !strcmp(s->name, "resume") || !strcmp(s->name, "max-steps")) continue;
+        char value[1024] = "";
+        switch (s->type) {
+        case OPT_INT:
+            if (*(int64_t *)s->value == *(int64_t *)ds->value) continue;
+            snprintf(value, sizeof value, "%lld", (long long)*(int64_t *)s->value);
+            break;
+        case OPT_FLOAT: {
+            double v = *(double *)s->value;
+            if (v == *(double *)ds->value) continue;
+            for (int digits = 6; digits <= 17; digits++) { /* the shortest text that reads back as v */
+                snprintf(value, sizeof value, "%.*g", digits, v);
+                if (strtod(value, NULL) == v) break;
+            }
+            break;
+        }
+        case OPT_BOOL: {
+            bool v = *(bool *)s->value;
+            if (v == *(bool *)ds->value) continue;
+            size_t len = strlen(buf);
+            snprintf(buf + len, size - len, " --%s%s", v ? "" : "no-", s->name);
+            continue;
+        }
+        case OPT_STRING:
+        case OPT_CHOICE:
+        case OPT_INT_LIST:
+            if (!strcmp(*(const char **)s->value, *(const char **)ds->value)) continue;
+            snprintf(value, sizeof value, "%s", *(const char **)s->value);
+            break;
+        }
+        size_t len = strlen(buf);
+        snprintf(buf + len, size - len, " --%s ", s->name);
+        append_quoted(buf, size, value);
+    }
+}

@@ -63,13 +63,17 @@ int run_option_table(opt_spec *s, run_options *o) {
          "120,160 (none after --epochs)", NULL, 1, 1 << 20},
         {"gamma", OPT_FLOAT, &o->gamma, "0.1", "step schedule: factor at each milestone", NULL, 0, 1},
         /* loop */
-        {"batch-size", OPT_INT, &o->batch_size, "128", "images per batch (each gives two views)", NULL, 2, 1 << 20},
+        {"batch-size", OPT_INT, &o->batch_size, "128", "images per batch (each gives two views); under mpirun the "
+         "global batch, split evenly over the processes", NULL, 2, 1 << 20},
+        {"sync-bn", OPT_BOOL, &o->sync_bn, "false", "under mpirun: batch-norm statistics of the global batch "
+         "(SyncBatchNorm), so the run equals one process's; else each process's own (as DDP)"},
         {"epochs", OPT_INT, &o->epochs, "200", "epochs", NULL, 1, 1 << 20},
         {"max-steps", OPT_INT, &o->max_steps, "0", "stop after this many steps in all (0: all epochs)", NULL, 0,
          (double)(1ll << 40)},
         {"seed", OPT_INT, &o->seed, "0", "seed of initialisation, order and augmentations", NULL, 0,
          (double)(1ll << 53)},
-        {"threads", OPT_INT, &o->threads, "0", "threads inside ops (0: all cores)", NULL, 0, 4096},
+        {"threads", OPT_INT, &o->threads, "0", "threads inside ops (0: all cores; under mpirun the cores of a node "
+         "shared by its processes)", NULL, 0, 4096},
         {"loader-threads", OPT_INT, &o->loader_threads, "2", "data-loading worker threads", NULL, 1, 256},
         {"backend", OPT_CHOICE, &o->backend, "auto", "compute backend", "auto|ref|dnnl"},
         {"augment", OPT_CHOICE, &o->augment, "small", "augmentation preset: small (the paper's small-image recipe) "
@@ -86,6 +90,8 @@ int run_option_table(opt_spec *s, run_options *o) {
          NULL, -1, 1 << 20},
         {"knn-k", OPT_INT, &o->knn_k, "200", "kNN neighbours", NULL, 1, 1 << 20},
         {"knn-t", OPT_FLOAT, &o->knn_t, "0.1", "kNN temperature", NULL, 1e-6, 100},
+        {"report", OPT_BOOL, &o->report, "true", "refresh RUN_DIR/report.html at each epoch end (dystress report "
+         "RUN_DIR writes it at any time)"},
         {0},
     };
     int n = 0;
@@ -330,6 +336,7 @@ dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_datase
     c->knn.temperature = (float)o->knn_t;
     c->checkpoint_every = o->checkpoint_every;
     c->run_dir = o->run_dir;
+    c->sync_bn = o->sync_bn;
     return DY_OK;
 }
 
@@ -340,7 +347,7 @@ dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_datase
  * a run. */
 static const char *const invocation_options[] = {"threads", "loader-threads", "max-steps", "backend", "run-dir",
                                                  "resume", "overwrite", NULL};
-static const char *const setting_options[] = {"checkpoint-every", NULL};
+static const char *const setting_options[] = {"checkpoint-every", "report", NULL};
 static const char *const changeable_options[] = {"epochs", "data-dir", "test-dir", "knn-every", "knn-k", "knn-t",
                                                  NULL};
 
@@ -461,39 +468,6 @@ void run_config_value(const char *text, const char *name, char *value, size_t si
     size_t len;
     if (find_line(text, name, &v, &len)) snprintf(value, size, "%.*s", (int)len, v);
     else snprintf(value, size, "(absent)");
-}
-
-bool run_config_diff(const char *a, const char *b, char *name, size_t name_size, char *va, char *vb, size_t v_size) {
-    /* every option line of either text, in the order of a then b */
-    for (int pass = 0; pass < 2; pass++) {
-        const char *text = pass ? b : a, *other = pass ? a : b;
-        for (const char *p = text; p && *p;) {
-            const char *nl = strchr(p, '\n');
-            size_t line = nl ? (size_t)(nl - p) : strlen(p);
-            const char *eq = memchr(p, '=', line);
-            if (eq) {
-                snprintf(name, name_size, "%.*s", (int)(eq - p), p);
-                const char *v = NULL;
-                size_t vl = 0;
-                bool has = find_line(other, name, &v, &vl);
-                size_t ml = line - (size_t)(eq + 1 - p);
-                if (!has || vl != ml || memcmp(v, eq + 1, ml)) {
-                    const char *mine = eq + 1;
-                    snprintf(pass ? vb : va, v_size, "%.*s", (int)ml, mine);
-                    if (has) snprintf(pass ? va : vb, v_size, "%.*s", (int)vl, v);
-                    else snprintf(pass ? va : vb, v_size, "(absent)");
-                    return true;
-                }
-            } else if (strncmp(p, "dystress-config ", 16) || strncmp(p, other, line + 1)) {
-                snprintf(name, name_size, "(format)");
-                snprintf(va, v_size, "%.*s", (int)line, p);
-                snprintf(vb, v_size, "(another format)");
-                return true;
-            }
-            p = nl ? nl + 1 : NULL;
-        }
-    }
-    return false;
 }
 
 int run_options_absolute_paths(opt_spec *specs, char **owned, char *err, size_t err_size) {

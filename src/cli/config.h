@@ -30,7 +30,7 @@ typedef struct {
     int64_t batch_size, epochs, seed, threads, loader_threads, max_steps, checkpoint_every, knn_every, knn_k;
     double knn_t;
     const char *augment, *aug, *backend, *run_dir;
-    bool resume, overwrite;
+    bool resume, overwrite, report, sync_bn;
 } run_options;
 
 #define RUN_OPTION_COUNT 64
@@ -51,9 +51,6 @@ const char *run_option_changeable_list(void);
  * values as parsed (so 0.2 and 2e-1 agree). What a checkpoint stores as trainer.config. malloc'ed; NULL when out of
  * memory. */
 char *run_config_canonical(const opt_spec *specs);
-/* Compares two canonical texts; true when they differ, with the first differing option's name and its value in
- * each (or "(absent)"). */
-bool run_config_diff(const char *a, const char *b, char *name, size_t name_size, char *va, char *vb, size_t v_size);
 /* The value of option name in a canonical text, or "(absent)". */
 void run_config_value(const char *text, const char *name, char *value, size_t size);
 /* Replaces --data-dir and --test-dir (when given) by absolute, resolved paths, so that a run resumes, and its

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/context.h"
-#include "engine/ref/ops.h"
+#include "eval/embed.h"
 #include "io/atomic_file.h"
 
 dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *train, const dy_dataset *ds, float **features,
@@ -66,14 +66,17 @@ dy_status cli_knn(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const 
     return st;
 }
 
-/* A copy of x [n, d] with L2-normalised rows, or NULL (error set) when out of memory. */
+/* A copy of x [n, d] with L2-normalised rows, or NULL (the error set in ctx). */
 static float *normalized_copy(dy_ctx *ctx, const float *x, int64_t n, int64_t d) {
     float *y = malloc((size_t)(n * d) * sizeof *y);
     if (!y) {
         dy_fail(ctx, DY_ERR_NOMEM, "out of memory for %lld x %lld normalised features", (long long)n, (long long)d);
         return NULL;
     }
-    l2norm_forward(y, x, n, d, 1e-12f);
+    if (dy_l2_normalize(ctx, y, x, n, d) != DY_OK) {
+        free(y);
+        return NULL;
+    }
     return y;
 }
 
@@ -132,7 +135,7 @@ static dy_status feed_batch(void *user, int64_t epoch, const int64_t *indices, i
     if (st != DY_OK) return st;
     if ((st = dy_model_embed(f->model, f->images, count, f->aug->size[0], f->aug->size[1], features)) != DY_OK)
         return st;
-    if (f->normalize) l2norm_forward(features, features, count, f->dim, 1e-12f);
+    if (f->normalize && (st = dy_l2_normalize(f->ctx, features, features, count, f->dim)) != DY_OK) return st;
     for (int64_t i = 0; i < count; i++) labels[i] = ds->labels[indices[i]];
     return DY_OK;
 }

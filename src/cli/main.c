@@ -16,7 +16,8 @@ static int usage(FILE *f) {
             "  embed        write a data set's features and labels as .npy files\n"
             "  export       write the encoder as safetensors with torchvision's names\n"
             "  demo         the main job: short pretraining on Fashion-MNIST, then kNN and linear evaluation\n"
-            "  version      the version and the compute backend of this build\n",
+            "  report       an HTML page of a run (curves, the temperature at work, neighbours, maps); --compare\n"
+            "  version      the version, the compute backend and whether MPI is in (mpirun -np P dystress pretrain)\n",
             DY_VERSION);
     return f == stderr ? 2 : 0;
 }
@@ -26,7 +27,8 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) return usage(stdout);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-        printf("dystress %s (oneDNN: %s)\n", DY_VERSION, dy_have_dnnl() ? "yes" : "no");
+        printf("dystress %s (oneDNN: %s, MPI: %s)\n", DY_VERSION, dy_have_dnnl() ? "yes" : "no",
+               dy_have_mpi() ? "yes" : "no");
         return 0;
     }
     if (!strcmp(cmd, "pretrain")) return cmd_pretrain(argc, argv);
@@ -34,6 +36,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "embed")) return cmd_embed(argc, argv);
     if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
     if (!strcmp(cmd, "demo")) return cmd_demo(argc, argv);
+    if (!strcmp(cmd, "report")) return cmd_report(argc, argv);
     fprintf(stderr, "dystress: unknown command '%s' (see dystress --help)\n", cmd);
     return 2;
 }

@@ -28,6 +28,16 @@ void *dy_alloc(size_t bytes) {
 
 void dy_free(void *p) { free(p); }
 
+int dy_threads_enter(int threads) {
+    int previous = omp_get_max_threads();
+    if (threads > 0 && threads != previous) omp_set_num_threads(threads);
+    return previous;
+}
+
+void dy_threads_leave(int previous) {
+    if (omp_get_max_threads() != previous) omp_set_num_threads(previous);
+}
+
 dy_status dy_ctx_create(dy_ctx **out, const dy_ctx_options *opts) {
     if (!out) return DY_ERR_INVALID;
     *out = NULL;
@@ -40,8 +50,6 @@ dy_status dy_ctx_create(dy_ctx **out, const dy_ctx_options *opts) {
     dy_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return DY_ERR_NOMEM;
     ctx->threads = o.threads > 0 ? o.threads : omp_get_num_procs();
-    /* oneDNN's OpenMP runtime reads the process-wide setting; our own ops pass num_threads explicitly. */
-    omp_set_num_threads(ctx->threads);
     ctx->backend = o.backend == DY_BACKEND_AUTO ? (dy_have_dnnl() ? DY_BACKEND_DNNL : DY_BACKEND_REF) : o.backend;
     if (ctx->backend == DY_BACKEND_DNNL) {
         dy_status st = dy_dnnl_context_init(ctx);

@@ -21,6 +21,20 @@ dy_status dy_fail(dy_ctx *ctx, dy_status status, const char *fmt, ...)
 void *dy_alloc(size_t bytes);
 void dy_free(void *p);
 
+/* Threads. A context's thread count reaches every parallel region of the library in one of two ways:
+ *  - our own OpenMP regions name it: `#pragma omp parallel ... num_threads(ctx->threads)`;
+ *  - oneDNN cannot be told: Debian's libdnnl2 is built with its OpenMP runtime (dnnl_version()->cpu_runtime ==
+ *    DNNL_RUNTIME_OMP), and it sizes its teams, its kernels' work split and its scratchpads from
+ *    omp_get_max_threads() of the calling thread, both when a primitive is created (the thread count is part of
+ *    the primitive cache's key) and when it runs; dnnl_sgemm likewise.
+ * omp_get_max_threads() reads nthreads-var, an ICV that OpenMP keeps per thread (per task data environment), not per
+ * process: setting it on the calling thread changes no other thread. So every call into oneDNN sits between
+ * dy_threads_enter (the context's count, returning the caller's own) and dy_threads_leave (the caller's count
+ * back). The caller's setting is what it was before and after any library call, and two contexts with different
+ * counts can be used one after the other (or from two threads) without either seeing the other's. */
+int dy_threads_enter(int threads);
+void dy_threads_leave(int previous);
+
 /* oneDNN handles in the context (src/engine/dnnl/dnnl_context.c); no-ops without oneDNN. */
 dy_status dy_dnnl_context_init(dy_ctx *ctx);
 void dy_dnnl_context_fini(dy_ctx *ctx);

@@ -1,6 +1,8 @@
 /* dy_sgemm: oneDNN's row-major sgemm when built in, else a straightforward loop (the reference). */
 #include "core/gemm.h"
 
+#include "core/context.h"
+
 #ifdef DY_HAVE_DNNL
 #include <dnnl.h>
 #endif
@@ -44,16 +46,19 @@ static void gemm_row(bool trans_a, bool trans_b, int64_t i, int64_t n, int64_t k
 }
 #endif
 
-dy_status dy_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+dy_status dy_sgemm(int threads, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
     if (!strides_ok(trans_a, trans_b, m, n, k, lda, ldb, ldc)) return DY_ERR_INVALID;
     if (m == 0 || n == 0) return DY_OK;
 #ifdef DY_HAVE_DNNL
+    /* dnnl_sgemm takes its thread count from the calling thread's OpenMP setting (see dy_threads_enter). */
+    const int previous = dy_threads_enter(threads);
     dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta,
                                   c, ldc);
+    dy_threads_leave(previous);
     return st == dnnl_success ? DY_OK : DY_ERR_INTERNAL;
 #else
-#pragma omp parallel for schedule(static) if (m * n * k > 32768)
+#pragma omp parallel for num_threads(threads) schedule(static) if (m * n * k > 32768)
     for (int64_t i = 0; i < m; i++)
         gemm_row(trans_a, trans_b, i, n, k, alpha, a, lda, b, ldb, beta, c + i * ldc);
     return DY_OK;

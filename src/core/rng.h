@@ -7,7 +7,8 @@
 
 #include <stdint.h>
 
-enum { DY_RNG_INIT = 1, DY_RNG_SHUFFLE = 2, DY_RNG_AUGMENT = 3, DY_RNG_SUBSET = 4, DY_RNG_EVAL = 5 };
+enum { DY_RNG_INIT = 1, DY_RNG_SHUFFLE = 2, DY_RNG_AUGMENT = 3, DY_RNG_SUBSET = 4, DY_RNG_EVAL = 5,
+       DY_RNG_SHUFFLE_BN = 6 /* MoCo's shuffled batch norm across processes: (seed, this, step, 0) */ };
 
 typedef struct {
     uint32_t key[2];

@@ -13,9 +13,9 @@
 enum { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_TAKEN };
 
 typedef struct {
-    float *images;     /* [views * B, C, H, W] */
-    int32_t *labels;   /* [B] */
-    int64_t *indices;  /* [B] */
+    float *images;     /* [views * b, C, H, W], b the shard's images per batch */
+    int32_t *labels;   /* [b] */
+    int64_t *indices;  /* [b] */
     int64_t seq;
     int state;
 } slot;
@@ -31,6 +31,7 @@ struct dy_loader {
     const dy_dataset *ds;
     dy_loader_options o;
     int64_t steps;            /* batches per epoch (drop-last) */
+    int64_t local;            /* images of this shard per batch: batch_size / shards */
     int64_t row;              /* floats per prepared view */
     pthread_mutex_t mu;
     pthread_cond_t ready, freed;
@@ -53,6 +54,8 @@ dy_loader_options dy_loader_defaults(void) {
     o.threads = 2;
     o.queue_depth = 4;
     o.shuffle = true;
+    o.shard = 0;
+    o.shards = 1;
     return o;
 }
 
@@ -74,22 +77,24 @@ static void epoch_order(const dy_loader *ld, int64_t epoch, int64_t *perm) {
 static void fill(worker *w, slot *s, int64_t global) {
     dy_loader *ld = w->ld;
     const dy_dataset *ds = ld->ds;
-    const int64_t B = ld->o.batch_size, epoch = global / ld->steps, step = global % ld->steps;
+    /* the global batch's positions [first, first + b) are this shard's */
+    const int64_t B = ld->o.batch_size, b = ld->local, first = (int64_t)ld->o.shard * b;
+    const int64_t epoch = global / ld->steps, step = global % ld->steps;
     if (w->perm_epoch != epoch) {
         epoch_order(ld, epoch, w->perm);
         w->perm_epoch = epoch;
     }
     const size_t per = (size_t)ds->channels * ds->height * ds->width;
-    for (int64_t i = 0; i < B; i++) {
+    for (int64_t i = 0; i < b; i++) {
         if (atomic_load_explicit(&ld->stop, memory_order_relaxed)) return; /* shutting down: content unused */
-        const int64_t sample = w->perm[step * B + i];
+        const int64_t sample = w->perm[step * B + first + i];
         s->labels[i] = ds->labels[sample];
         s->indices[i] = sample;
         for (int v = 0; v < ld->o.views; v++) {
             dy_rng r;
             dy_rng_init(&r, ld->o.seed, DY_RNG_AUGMENT, (uint32_t)epoch, (uint32_t)(sample * 8 + v));
             dy_augment_apply(&ld->o.augment, ds->pixels + (size_t)sample * per, ds->channels, ds->height, ds->width,
-                             s->images + (size_t)(v * B + i) * ld->row, &r, v, w->scratch);
+                             s->images + (size_t)(v * b + i) * ld->row, &r, v, w->scratch);
         }
     }
 }
@@ -186,6 +191,12 @@ dy_status dy_loader_create(dy_ctx *ctx, dy_loader **out, const dy_dataset *ds, c
         return dy_fail(ctx, DY_ERR_INVALID, "loader: threads %d not in 1..256", o.threads);
     if (o.queue_depth < 1 || o.queue_depth > 1024)
         return dy_fail(ctx, DY_ERR_INVALID, "loader: queue depth %d not in 1..1024", o.queue_depth);
+    if (o.shards < 1 || o.shard < 0 || o.shard >= o.shards)
+        return dy_fail(ctx, DY_ERR_INVALID, "loader: shard %d of %d", o.shard, o.shards);
+    if (o.batch_size % o.shards != 0)
+        return dy_fail(ctx, DY_ERR_INVALID, "the batch size %lld is not divisible by the %d processes: each takes an "
+                       "equal slice of the global batch (choose a multiple of %d)", (long long)o.batch_size, o.shards,
+                       o.shards);
     if (ds->channels != 1 && ds->channels != 3)
         return dy_fail(ctx, DY_ERR_INVALID, "loader: %d channels (expected 1 or 3)", ds->channels);
     const int64_t steps = ds->count / o.batch_size;
@@ -200,6 +211,7 @@ dy_status dy_loader_create(dy_ctx *ctx, dy_loader **out, const dy_dataset *ds, c
     ld->ds = ds;
     ld->o = o;
     ld->steps = steps;
+    ld->local = o.batch_size / o.shards;
     ld->row = (int64_t)ds->channels * o.augment.size[0] * o.augment.size[1];
     ld->slots = calloc((size_t)o.queue_depth, sizeof(slot));
     ld->workers = calloc((size_t)o.threads, sizeof(worker));
@@ -207,9 +219,9 @@ dy_status dy_loader_create(dy_ctx *ctx, dy_loader **out, const dy_dataset *ds, c
     bool ok = ld->slots && ld->workers && ld->threads;
     for (int i = 0; ok && i < o.queue_depth; i++) {
         slot *s = &ld->slots[i];
-        s->images = dy_alloc(sizeof(float) * (size_t)(o.views * o.batch_size * ld->row));
-        s->labels = malloc(sizeof(int32_t) * (size_t)o.batch_size);
-        s->indices = malloc(sizeof(int64_t) * (size_t)o.batch_size);
+        s->images = dy_alloc(sizeof(float) * (size_t)(o.views * ld->local * ld->row));
+        s->labels = malloc(sizeof(int32_t) * (size_t)ld->local);
+        s->indices = malloc(sizeof(int64_t) * (size_t)ld->local);
         ok = s->images && s->labels && s->indices;
     }
     for (int t = 0; ok && t < o.threads; t++) {
@@ -255,7 +267,7 @@ dy_status dy_loader_next(dy_loader *ld, dy_batch *out) {
     out->images = s->images;
     out->labels = s->labels;
     out->indices = s->indices;
-    out->batch_size = ld->o.batch_size;
+    out->batch_size = ld->local;
     out->views = ld->o.views;
     out->channels = ld->ds->channels;
     out->height = ld->o.augment.size[0];

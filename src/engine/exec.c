@@ -23,7 +23,12 @@ dy_status dy_exec_create(dy_ctx *ctx, const dy_graph *g, int64_t n, int64_t h, i
                        (long long)h, (long long)w);
     if (mode != DY_EXEC_TRAIN && mode != DY_EXEC_EVAL)
         return dy_fail(ctx, DY_ERR_INVALID, "unknown executor mode %d", (int)mode);
-    return backend_for(ctx)->create(ctx, g, n, h, w, mode, out);
+    /* Threads: each call below runs with the context's OpenMP setting on this thread, and gives the caller's back
+     * (dy_threads_enter in core/context.h says why oneDNN needs it). */
+    const int previous = dy_threads_enter(ctx->threads);
+    dy_status st = backend_for(ctx)->create(ctx, g, n, h, w, mode, out);
+    dy_threads_leave(previous);
+    return st;
 }
 
 void dy_exec_destroy(dy_exec *e) {
@@ -33,7 +38,10 @@ void dy_exec_destroy(dy_exec *e) {
 dy_status dy_exec_forward(dy_exec *e, const float *params, float *state, const float *input, float *features,
                           float *output) {
     if (!params || !state || !input) return dy_fail(e->ctx, DY_ERR_INVALID, "dy_exec_forward: a buffer is NULL");
-    return e->backend->forward(e, params, state, input, features, output);
+    const int previous = dy_threads_enter(e->ctx->threads);
+    dy_status st = e->backend->forward(e, params, state, input, features, output);
+    dy_threads_leave(previous);
+    return st;
 }
 
 dy_status dy_exec_backward(dy_exec *e, const float *params, float *grads, const float *doutput, float *dinput) {
@@ -41,7 +49,10 @@ dy_status dy_exec_backward(dy_exec *e, const float *params, float *grads, const 
         return dy_fail(e->ctx, DY_ERR_INVALID, "backward on an executor planned for evaluation (forward only)");
     if (!e->forward_done) return dy_fail(e->ctx, DY_ERR_INVALID, "backward without a training forward before it");
     if (!params || !grads || !doutput) return dy_fail(e->ctx, DY_ERR_INVALID, "dy_exec_backward: a buffer is NULL");
-    return e->backend->backward(e, params, grads, doutput, dinput);
+    const int previous = dy_threads_enter(e->ctx->threads);
+    dy_status st = e->backend->backward(e, params, grads, doutput, dinput);
+    dy_threads_leave(previous);
+    return st;
 }
 
 int64_t dy_exec_memory(const dy_exec *e) { return e ? e->backend->memory(e) : 0; }

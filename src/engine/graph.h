@@ -43,6 +43,16 @@ typedef struct {
     char name[48];                   /* torchvision module name, e.g. "layer2.0.downsample.0" */
 } dy_node;
 
+/* Batch-norm statistics shared by the processes of a data-parallel run (PyTorch's SyncBatchNorm): allreduce(user,
+ * buf, n) replaces buf [n] by its sum over every process (a collective: every process calls it for the same node in
+ * the same order). Training-mode batch norm then normalises with the statistics of the global batch: forward sums
+ * the per-channel sums and counts (for the mean), then the squared deviations (for the variance); backward the two
+ * per-channel sums of dx. Parameter gradients stay local (the trainer sums them with the rest). */
+typedef struct {
+    dy_status (*allreduce)(void *user, double *buf, int64_t n);
+    void *user;
+} dy_bn_sync;
+
 typedef struct {
     dy_node *nodes;
     int32_t n_nodes, cap_nodes;
@@ -51,6 +61,7 @@ typedef struct {
     int64_t n_state;     /* floats in the state buffer */
     int32_t features;    /* value id of the encoder output h (after the global pool), -1 if none */
     int32_t output;      /* value id of the network output (the projection z, or h without a head) */
+    const dy_bn_sync *bn_sync; /* NULL: batch norm uses each process's own batch (the default, as DDP) */
 } dy_graph;
 
 /* Shape of value v for one image. */

@@ -29,6 +29,20 @@ typedef struct {
     int64_t all_bytes;       /* sum of the sizes of every value (what keeping everything would cost) */
 } dy_plan;
 
+/* Static memory placement, shared by every executor: a block of bytes alive from step first to step last (both
+ * included) gets a byte offset such that two blocks alive at the same step never overlap. Greedy by size: the
+ * largest block first (ties: the earlier first step, then the lower index), each at the lowest offset (a multiple
+ * of 64) where it fits between the placed blocks whose lifetimes overlap its own. This is the usual heuristic for
+ * static memory planning; on ResNet training it comes within a few percent of the peak of live bytes. */
+typedef struct {
+    int64_t bytes;        /* rounded up to 64 when placed */
+    int64_t first, last;  /* lifetime in steps; first < 0: never used (offset 0, takes no space) */
+    int64_t offset;       /* set by dy_plan_place */
+} dy_plan_block;
+
+/* Places blocks[0 .. count); returns the arena size in bytes, or -1 when out of memory. */
+int64_t dy_plan_place(dy_plan_block *blocks, int64_t count);
+
 /* Which values a node's backward reads. */
 bool dy_plan_backward_needs_input(dy_op op);
 bool dy_plan_backward_needs_output(dy_op op);

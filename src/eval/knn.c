@@ -59,7 +59,8 @@ static void heap_sift_up(knn_pair *h, int64_t i) {
 static dy_status block_similarities(dy_ctx *ctx, const float *test_block, int64_t rows, const float *train,
                                     const float *train_inv_norm, int64_t n_train, int64_t dim, float *sims,
                                     int threads) {
-    if (dy_sgemm(false, true, rows, n_train, dim, 1.0f, test_block, dim, train, dim, 0.0f, sims, n_train) != DY_OK)
+    if (dy_sgemm(threads, false, true, rows, n_train, dim, 1.0f, test_block, dim, train, dim, 0.0f, sims,
+                 n_train) != DY_OK)
         return dy_fail(ctx, DY_ERR_INTERNAL, "kNN: GEMM of %lld x %lld x %lld refused", (long long)rows,
                        (long long)n_train, (long long)dim);
 #pragma omp parallel for num_threads(threads) schedule(static)

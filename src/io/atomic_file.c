@@ -128,9 +128,10 @@ dy_status dy_atomic_commit(dy_ctx *ctx, dy_atomic_file *f) {
         e = errno;
     }
     f->fp = NULL;
-    if (failed) {
+    if (failed) { /* the message first: abort frees the path */
+        dy_status st = dy_fail(ctx, DY_ERR_IO, "cannot write %s: %s", path, e ? strerror(e) : "write error");
         dy_atomic_abort(f);
-        return dy_fail(ctx, DY_ERR_IO, "cannot write %s: %s", path, e ? strerror(e) : "write error");
+        return st;
     }
     if (rename(f->tmp_path, f->path) != 0) {
         e = errno;

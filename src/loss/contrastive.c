@@ -80,9 +80,8 @@ static dy_status contrastive_passes(dy_loss *L, int workers, int64_t n, const fl
     if ((double)rows * (double)rows * (double)d < 33554432.0) workers = 1;
 #pragma omp parallel num_threads(workers)
     {
-        /* Every GEMM below runs on its calling thread alone: parallelism is over row blocks, and a product's
-         * summation order then does not depend on the thread count. */
-        omp_set_num_threads(1);
+        /* Every GEMM below runs on its calling thread alone (dy_sgemm's thread count 1): parallelism is over row
+         * blocks, and a product's summation order then does not depend on the thread count. */
         const int w = omp_get_thread_num();
         float *S = L->tile_sim + (size_t)w * (size_t)(tile * ld);
         float *T = L->tile_tau + (size_t)w * (size_t)(tile * ld);
@@ -98,7 +97,7 @@ static dy_status contrastive_passes(dy_loss *L, int workers, int64_t n, const fl
             for (int64_t r = 0; r < bi; r++) acc[r] = dy_lse_start();
             for (int64_t j0 = 0; j0 < rows; j0 += tile) {
                 const int64_t bj = rows - j0 < tile ? rows - j0 : tile;
-                if (dy_sgemm(false, true, bi, bj, d, 1.0f, z + i0 * d, d, z + j0 * d, d, 0.0f, S, ld) != DY_OK) {
+                if (dy_sgemm(1, false, true, bi, bj, d, 1.0f, z + i0 * d, d, z + j0 * d, d, 0.0f, S, ld) != DY_OK) {
 #pragma omp atomic write
                     gemm_failed = 1;
                 }
@@ -124,7 +123,7 @@ static dy_status contrastive_passes(dy_loss *L, int workers, int64_t n, const fl
                 const int64_t i0 = b * tile, bi = rows - i0 < tile ? rows - i0 : tile;
                 for (int64_t j0 = 0; j0 < rows; j0 += tile) {
                     const int64_t bj = rows - j0 < tile ? rows - j0 : tile;
-                    if (dy_sgemm(false, true, bi, bj, d, 1.0f, z + i0 * d, d, z + j0 * d, d, 0.0f, S, ld) != DY_OK) {
+                    if (dy_sgemm(1, false, true, bi, bj, d, 1.0f, z + i0 * d, d, z + j0 * d, d, 0.0f, S, ld) != DY_OK) {
 #pragma omp atomic write
                         gemm_failed = 1;
                     }
@@ -134,7 +133,7 @@ static dy_status contrastive_passes(dy_loss *L, int workers, int64_t n, const fl
                         backward_tile_row(L, L->row_lse[i], L->row_lse + j0, S + r * ld, T + r * ld, bj,
                                           excluded_in_tile(i, p, j0, bj), inv_rows, L->row_lse[p]);
                     }
-                    if (dy_sgemm(false, false, bi, d, bj, 1.0f, S, ld, z + j0 * d, d, j0 == 0 ? 0.0f : 1.0f,
+                    if (dy_sgemm(1, false, false, bi, d, bj, 1.0f, S, ld, z + j0 * d, d, j0 == 0 ? 0.0f : 1.0f,
                                  dz + i0 * d, d) != DY_OK) {
 #pragma omp atomic write
                         gemm_failed = 1;

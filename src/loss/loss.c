@@ -172,3 +172,24 @@ void dy_loss_queue_set_position(dy_loss *L, int64_t length, int64_t head) {
     L->queue_len = length;
     L->queue_head = head;
 }
+
+const float *dy_loss_queue_rows(const dy_loss *L, int64_t *length) {
+    *length = L->queue ? L->queue_len : 0;
+    return L->queue;
+}
+
+void dy_loss_queue_append_keys(dy_loss *L, int64_t count, const float *keys) {
+    if (!L->queue) return;
+    const int64_t d = L->opt.dim, cap = L->opt.queue_capacity;
+    for (int64_t i = count > cap ? count - cap : 0; i < count; i++) {
+        double ss = 0;
+        for (int64_t c = 0; c < d; c++) ss += (double)keys[i * d + c] * keys[i * d + c];
+        float *slot = dy_loss_queue_next_slot(L);
+        if (fabs(sqrt(ss) - 1.0) <= 1e-6) {
+            memcpy(slot, keys + i * d, sizeof(float) * (size_t)d);
+        } else {
+            float inv_unused;
+            dy_normalize_rows(keys + i * d, 1, d, slot, &inv_unused, 1);
+        }
+    }
+}

@@ -88,7 +88,6 @@ dy_status dy_metric_uniformity(dy_ctx *ctx, int64_t n, int64_t dim, const float 
      * added in order, so the value does not depend on the thread count. */
 #pragma omp parallel num_threads(threads)
     {
-        omp_set_num_threads(1);
         float *S = tiles + (size_t)omp_get_thread_num() * (size_t)(tile * tile);
 #pragma omp for schedule(dynamic, 1)
         for (int64_t b = 0; b < blocks; b++) {
@@ -96,7 +95,7 @@ dy_status dy_metric_uniformity(dy_ctx *ctx, int64_t n, int64_t dim, const float 
             double sum = 0;
             for (int64_t j0 = i0; j0 < n; j0 += tile) {
                 const int64_t bj = n - j0 < tile ? n - j0 : tile;
-                if (dy_sgemm(false, true, bi, bj, dim, 1.0f, unit + i0 * dim, dim, unit + j0 * dim, dim, 0.0f, S,
+                if (dy_sgemm(1, false, true, bi, bj, dim, 1.0f, unit + i0 * dim, dim, unit + j0 * dim, dim, 0.0f, S,
                              tile) != DY_OK) {
 #pragma omp atomic write
                     failed = 1;

@@ -30,7 +30,7 @@ static dy_status moco_passes(dy_loss *L, int workers, int64_t n, const float *q,
     if ((double)n * (double)queue_len * (double)d < 33554432.0) workers = 1;
 #pragma omp parallel num_threads(workers)
     {
-        omp_set_num_threads(1); /* GEMMs on the calling thread only: see contrastive.c */
+        /* GEMMs on the calling thread only (thread count 1): see contrastive.c */
         const int w = omp_get_thread_num();
         float *S = L->tile_sim + (size_t)w * (size_t)(tile * ld);
         float *T = L->tile_tau + (size_t)w * (size_t)(tile * ld);
@@ -53,7 +53,7 @@ static dy_status moco_passes(dy_loss *L, int workers, int64_t n, const float *q,
             }
             for (int64_t j0 = 0; j0 < queue_len; j0 += tile) {
                 const int64_t bj = queue_len - j0 < tile ? queue_len - j0 : tile;
-                if (dy_sgemm(false, true, bi, bj, d, 1.0f, q + i0 * d, d, queue + j0 * d, d, 0.0f, S, ld) != DY_OK) {
+                if (dy_sgemm(1, false, true, bi, bj, d, 1.0f, q + i0 * d, d, queue + j0 * d, d, 0.0f, S, ld) != DY_OK) {
 #pragma omp atomic write
                     gemm_failed = 1;
                 }
@@ -78,7 +78,7 @@ static dy_status moco_passes(dy_loss *L, int workers, int64_t n, const float *q,
                 if (queue_len == 0) memset(dq + i0 * d, 0, sizeof(float) * (size_t)(bi * d));
                 for (int64_t j0 = 0; j0 < queue_len; j0 += tile) {
                     const int64_t bj = queue_len - j0 < tile ? queue_len - j0 : tile;
-                    if (dy_sgemm(false, true, bi, bj, d, 1.0f, q + i0 * d, d, queue + j0 * d, d, 0.0f, S, ld) !=
+                    if (dy_sgemm(1, false, true, bi, bj, d, 1.0f, q + i0 * d, d, queue + j0 * d, d, 0.0f, S, ld) !=
                         DY_OK) {
 #pragma omp atomic write
                         gemm_failed = 1;
@@ -93,7 +93,7 @@ static dy_status moco_passes(dy_loss *L, int workers, int64_t n, const float *q,
                             srow[j] = dy_fast_exp(a - lse) * (inv_rows / trow[j]);
                         }
                     }
-                    if (dy_sgemm(false, false, bi, d, bj, 1.0f, S, ld, queue + j0 * d, d, j0 == 0 ? 0.0f : 1.0f,
+                    if (dy_sgemm(1, false, false, bi, d, bj, 1.0f, S, ld, queue + j0 * d, d, j0 == 0 ? 0.0f : 1.0f,
                                  dq + i0 * d, d) != DY_OK) {
 #pragma omp atomic write
                         gemm_failed = 1;

@@ -137,6 +137,16 @@ const dy_tensor_info *dy_model_tensors(const dy_model *m, int64_t *count) {
     return m->tensors;
 }
 
+void dy_model_set_bn_sync(dy_model *m, const dy_bn_sync *sync) {
+    if (m->graph.bn_sync == sync) return;
+    for (int i = 0; i < DY_MODEL_EXEC_CACHE; i++) {
+        dy_exec_destroy(m->cache[i].exec);
+        m->cache[i].exec = NULL;
+    }
+    m->pending = NULL;
+    m->graph.bn_sync = sync;
+}
+
 /* The cached executor for (n, h, w, mode), planned on first use; the least recently used one makes room. */
 static dy_status get_exec(dy_model *m, int64_t n, int64_t h, int64_t w, dy_exec_mode mode, dy_exec **out) {
     dy_model_exec_entry *victim = &m->cache[0];

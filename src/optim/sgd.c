@@ -4,9 +4,9 @@
 #include <math.h>
 
 /* Index of the first NaN or Inf in g[0, n), or n when all are finite. */
-static int64_t first_non_finite(const float *g, int64_t n) {
+static int64_t first_non_finite(const float *g, int64_t n, int threads) {
     int64_t first = n;
-#pragma omp parallel for reduction(min : first) schedule(static)
+#pragma omp parallel for num_threads(threads) reduction(min : first) schedule(static)
     for (int64_t i = 0; i < n; i++)
         if (!isfinite(g[i]) && i < first) first = i;
     return first;
@@ -35,7 +35,8 @@ dy_status dy_sgd_step(dy_ctx *ctx, const dy_sgd_options *opts, float *params, co
 
     /* A read-only scan first, so that a bad gradient leaves parameters and state as they were: the caller can skip
      * the batch or stop with a clean checkpoint. */
-    const int64_t bad = first_non_finite(grads, n);
+    const int threads = ctx ? dy_ctx_threads(ctx) : 1;
+    const int64_t bad = first_non_finite(grads, n, threads);
     if (bad < n)
         return dy_fail(ctx, DY_ERR_NUMERIC, "sgd: gradient %lld of %lld is %g", (long long)bad, (long long)n,
                        (double)grads[bad]);
@@ -44,14 +45,14 @@ dy_status dy_sgd_step(dy_ctx *ctx, const dy_sgd_options *opts, float *params, co
     const float lr_f = (float)lr, mom_f = (float)mom, wd_f = (float)wd, keep = (float)(1.0 - damp);
     const bool first = step == 0, nesterov = opts->nesterov;
     if (mom == 0) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
         for (int64_t i = 0; i < n; i++) {
             const float d = wd != 0 ? grads[i] + wd_f * params[i] : grads[i];
             params[i] -= lr_f * d;
         }
         return DY_OK;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         const float d = wd != 0 ? grads[i] + wd_f * params[i] : grads[i];
         const float buf = first ? d : mom_f * momentum_buf[i] + keep * d;

@@ -13,11 +13,18 @@
 
 #include "core/context.h"
 #include "core/rng.h"
-#include "engine/ref/ops.h"
+#include "eval/embed.h"
 #include "io/tensor_file.h"
 #include "loss/loss_state.h"
 #include "model/model.h"
 #include "io/atomic_file.h"
+#include "report/encoder_view.h"
+
+/* A log of the run directory (metrics.jsonl, histograms.jsonl), one JSON object per line. */
+typedef struct {
+    FILE *fp;
+    char path[4096];
+} run_log;
 
 struct dy_trainer {
     dy_ctx *ctx;
@@ -27,15 +34,21 @@ struct dy_trainer {
     dy_loss *loss;                   /* MoCo: holds the queue of keys */
     dy_optimizer *opt;               /* holds its state (momentum, Adam's moments) */
     dy_loader *loader;               /* its position is the step: the batch after it */
-    dy_comm comm;
+    dy_comm local_comm, *comm;       /* comm: cfg->comm, else local_comm (one process) */
+    dy_bn_sync bn_sync;              /* sync-bn: batch-norm statistics summed through comm */
     int64_t n_params, out_dim, steps_per_epoch, total_steps;
     int64_t step;                    /* optimizer steps done */
-    float *z, *dz;                   /* SimCLR: [2 B size, out]; MoCo: q, dq [B, out] */
-    float *keys;                     /* MoCo: [B, out] */
+    float *z, *dz;                   /* SimCLR: [2 B, out] (B the global batch); MoCo: q, dq [b, out] (b = B / P) */
+    float *keys;                     /* MoCo: [B, out], every process's keys (they all join the queue) */
+    float *key_images, *key_local;   /* MoCo's shuffled BN over P > 1: view 1 of the global batch and this process's
+                                        slice of its permutation [B + b, C, H, W]; the slice's keys and the
+                                        permuted batch's [b + B, out] */
+    int64_t *shuffle;                /* [B] that permutation */
     dy_schedule sched;               /* learning rate per step */
     double best_knn;                 /* best kNN top-1 so far (chosen on the test split: labelled so) */
-    FILE *metrics;                   /* run_dir/metrics.jsonl */
-    char metrics_path[4096];
+    run_log metrics;                 /* run_dir/metrics.jsonl: a line per step and per monitor */
+    run_log histograms;              /* run_dir/histograms.jsonl: the loss's similarity histograms */
+    int64_t hist_every;              /* steps between histogram lines */
     int64_t saved_step;              /* step of the last checkpoint-latest written or loaded (-1: none) */
 };
 
@@ -77,6 +90,12 @@ static dy_status create_optimizer(dy_trainer *t) {
     return st;
 }
 
+/* sync-bn's reduction: per-channel sums in double over the processes */
+static dy_status bn_allreduce(void *user, double *buf, int64_t n) {
+    dy_comm *c = user;
+    return c->allreduce_sum_f64(c, buf, n);
+}
+
 dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy_dataset *train,
                             const dy_dataset *test, dy_trainer **out) {
     *out = NULL;
@@ -103,9 +122,26 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
     t->test = test;
     t->best_knn = -1;
     t->saved_step = -1;
-    dy_comm_init_local(&t->comm);
+    dy_comm_init_local(&t->local_comm);
+    t->local_comm.ctx = ctx;
+    t->comm = cfg->comm ? cfg->comm : &t->local_comm;
+    const int64_t P = t->comm->size;
     dy_status st;
+    if (cfg->batch_size % P != 0) {
+        st = dy_fail(ctx, DY_ERR_INVALID, "the batch size %lld is not divisible by the %lld processes: --batch-size "
+                     "is the global batch and each process takes an equal slice of it (choose a multiple of %lld)",
+                     (long long)cfg->batch_size, (long long)P, (long long)P);
+        goto fail;
+    }
+    if (cfg->framework == DY_FRAMEWORK_MOCO && cfg->batch_size / P < 2) {
+        st = dy_fail(ctx, DY_ERR_INVALID, "the batch size %lld leaves %lld image per process: MoCo's batch norm needs "
+                     "at least 2 (a larger --batch-size, or fewer processes)", (long long)cfg->batch_size,
+                     (long long)(cfg->batch_size / P));
+        goto fail;
+    }
     if ((st = dy_model_create(ctx, &cfg->model, cfg->seed, &t->model)) != DY_OK) goto fail;
+    t->bn_sync = (dy_bn_sync){.allreduce = bn_allreduce, .user = t->comm};
+    if (cfg->sync_bn) dy_model_set_bn_sync(t->model, &t->bn_sync);
     dy_model_params(t->model, &t->n_params);
     t->out_dim = dy_model_output_dim(t->model);
     if ((st = create_optimizer(t)) != DY_OK) goto fail;
@@ -116,12 +152,12 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
     lo.normalized_input = false;
     lo.dim = t->out_dim;
     lo.tile = cfg->loss_tile;
-    int64_t b = cfg->batch_size;
+    const int64_t B = cfg->batch_size, b = B / P; /* the global batch, this process's slice */
     if (cfg->framework == DY_FRAMEWORK_SIMCLR) {
         lo.form = DY_LOSS_SIMCLR;
-        lo.max_batch = b * t->comm.size;
-        t->z = dy_alloc((size_t)(2 * b * t->comm.size * t->out_dim) * sizeof(float));
-        t->dz = dy_alloc((size_t)(2 * b * t->comm.size * t->out_dim) * sizeof(float));
+        lo.max_batch = B;
+        t->z = dy_alloc((size_t)(2 * B * t->out_dim) * sizeof(float));
+        t->dz = dy_alloc((size_t)(2 * B * t->out_dim) * sizeof(float));
     } else {
         if (cfg->moco_queue < 1) {
             st = dy_fail(ctx, DY_ERR_INVALID, "the MoCo queue needs at least one key");
@@ -132,14 +168,27 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
         lo.queue_capacity = cfg->moco_queue; /* the loss keeps the queue */
         t->z = dy_alloc((size_t)(b * t->out_dim) * sizeof(float));
         t->dz = dy_alloc((size_t)(b * t->out_dim) * sizeof(float));
-        t->keys = dy_alloc((size_t)(b * t->out_dim) * sizeof(float));
+        t->keys = dy_alloc((size_t)(B * t->out_dim) * sizeof(float));
+        if (P > 1 && !cfg->sync_bn) {
+            const int64_t in = (int64_t)train->channels * cfg->augment.size[0] * cfg->augment.size[1];
+            t->key_images = dy_alloc((size_t)((B + b) * in) * sizeof(float));
+            t->key_local = dy_alloc((size_t)((b + B) * t->out_dim) * sizeof(float));
+            t->shuffle = malloc((size_t)B * sizeof *t->shuffle);
+            if (!t->key_images || !t->key_local || !t->shuffle) {
+                st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for MoCo's shuffled batch norm");
+                goto fail;
+            }
+        }
         if (!t->keys) {
+
             st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for the MoCo keys");
             goto fail;
         }
         if ((st = dy_model_create(ctx, &cfg->model, cfg->seed, &t->key_model)) != DY_OK) goto fail;
         memcpy(dy_model_params(t->key_model, NULL), dy_model_params(t->model, NULL),
                (size_t)t->n_params * sizeof(float));
+        /* with sync-bn the keys' statistics are global too (MoCo v3); else BN is shuffled across processes */
+        if (cfg->sync_bn) dy_model_set_bn_sync(t->key_model, &t->bn_sync);
     }
     if (!t->z || !t->dz) {
         st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for embeddings");
@@ -162,7 +211,9 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
     }
 
     dy_loader_options ldo = dy_loader_defaults();
-    ldo.batch_size = b;
+    ldo.batch_size = B; /* global: this process prepares its slice */
+    ldo.shard = t->comm->rank;
+    ldo.shards = (int)P;
     ldo.views = 2;
     ldo.threads = cfg->loader_threads;
     ldo.seed = cfg->seed;
@@ -175,6 +226,7 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
         goto fail;
     }
     t->total_steps = t->steps_per_epoch * cfg->epochs;
+    t->hist_every = t->total_steps / DY_HIST_LINES > 1 ? t->total_steps / DY_HIST_LINES : 1;
 
     dy_schedule *sc = &t->sched;
     sc->kind = cfg->schedule;
@@ -203,7 +255,11 @@ void dy_trainer_destroy(dy_trainer *t) {
     dy_free(t->z);
     dy_free(t->dz);
     dy_free(t->keys);
-    if (t->metrics) fclose(t->metrics);
+    dy_free(t->key_images);
+    dy_free(t->key_local);
+    free(t->shuffle);
+    if (t->metrics.fp) fclose(t->metrics.fp);
+    if (t->histograms.fp) fclose(t->histograms.fp);
     free(t);
 }
 
@@ -314,22 +370,23 @@ dy_status dy_checkpoint_read_config(dy_ctx *ctx, const char *path, char **config
 
 static dy_status optimizer_step(dy_trainer *t, double lr) {
     float *p = dy_model_params(t->model, NULL), *g = dy_model_grads(t->model, NULL);
-    dy_status st = t->comm.allreduce_sum(&t->comm, g, t->n_params);
+    /* one fused all-reduce of the flat gradient buffer (ResNet-18: 45 MB) */
+    dy_status st = t->comm->allreduce_sum(t->comm, g, t->n_params);
     if (st != DY_OK) return st;
     /* The loss is a mean over the global batch and each process differentiated it for its own rows only, so the
-     * sum over processes is the gradient: nothing to rescale. */
+     * sum over processes is the gradient: nothing to rescale (MoCo's step scales its dq for that). */
     return dy_optimizer_step(t->opt, t->ctx, p, g, lr, t->step);
 }
 
 /* SimCLR: both views through the encoder as one batch of 2B, the loss over the global batch. */
 static dy_status simclr_step(dy_trainer *t, const dy_batch *b, double *loss, dy_loss_diag *diag) {
-    int64_t B = b->batch_size, d = t->out_dim, P = t->comm.size, r = t->comm.rank;
+    int64_t B = b->batch_size, d = t->out_dim, P = t->comm->size, r = t->comm->rank;
     float *zl = t->dz; /* the local embeddings go to dz's memory first: it is free until the loss writes it */
     dy_status st = dy_model_forward_train(t->model, b->images, 2 * B, b->height, b->width, NULL, zl);
     if (st != DY_OK) return st;
     /* global layout [view0 of every process; view1 of every process], so row i's positive is row i + B P */
     for (int v = 0; v < 2; v++)
-        if ((st = t->comm.allgather_rows(&t->comm, t->z + v * B * P * d, zl + v * B * d, B, d)) != DY_OK) return st;
+        if ((st = t->comm->allgather_rows(t->comm, t->z + v * B * P * d, zl + v * B * d, B, d)) != DY_OK) return st;
     float lf;
     if ((st = dy_loss_contrastive(t->loss, t->ctx, B * P, t->z, t->dz, &lf, diag)) != DY_OK) return st;
     *loss = lf;
@@ -340,10 +397,44 @@ static dy_status simclr_step(dy_trainer *t, const dy_batch *b, double *loss, dy_
     return dy_model_backward(t->model, t->dz);
 }
 
+/* MoCo's keys over P > 1 processes without sync-bn, with batch norm shuffled as MoCo does: view 1 of the global
+ * batch is gathered, permuted (the same permutation on every process), each process computes the keys of its slice
+ * of the permuted batch, and the keys are gathered and put back in order. A process's BN statistics then mix images
+ * of every process, so its keys cannot cheat through batch statistics shared with its own queries. */
+static dy_status moco_shuffled_keys(dy_trainer *t, const dy_batch *b) {
+    const int64_t bl = b->batch_size, P = t->comm->size, B = bl * P, d = t->out_dim, r = t->comm->rank;
+    const int64_t in = (int64_t)b->channels * b->height * b->width;
+    float *all = t->key_images, *slice = t->key_images + B * in; /* [B, in] gathered, [b, in] this slice */
+    dy_status st = t->comm->allgather_rows(t->comm, all, b->images + bl * in, bl, in);
+    if (st != DY_OK) return st;
+    for (int64_t i = 0; i < B; i++) t->shuffle[i] = i;
+    dy_rng rng;
+    dy_rng_init(&rng, t->cfg.seed, DY_RNG_SHUFFLE_BN, (uint32_t)t->step, 0);
+    for (int64_t i = B - 1; i > 0; i--) {
+        int64_t j = (int64_t)dy_rng_below(&rng, (uint64_t)i + 1), x = t->shuffle[i];
+        t->shuffle[i] = t->shuffle[j];
+        t->shuffle[j] = x;
+    }
+    for (int64_t i = 0; i < bl; i++)
+        memcpy(slice + i * in, all + t->shuffle[r * bl + i] * in, (size_t)in * sizeof(float));
+    st = dy_model_forward_train(t->key_model, slice, bl, b->height, b->width, NULL, t->key_local);
+    if (st != DY_OK) return st;
+    /* the queue holds unit rows */
+    if ((st = dy_l2_normalize(t->ctx, t->key_local, t->key_local, bl, d)) != DY_OK) return st;
+    /* the keys in the permuted order, then back in the batch's */
+    float *permuted = t->key_local + bl * d;
+    if ((st = t->comm->allgather_rows(t->comm, permuted, t->key_local, bl, d)) != DY_OK) return st;
+    for (int64_t j = 0; j < B; j++)
+        memcpy(t->keys + t->shuffle[j] * d, permuted + j * d, (size_t)d * sizeof(float));
+    return DY_OK;
+}
+
 /* MoCo v2: queries from view 0 through the encoder, keys from view 1 through the momentum encoder (its own BN),
- * negatives from the queue; then the keys join the queue. */
+ * negatives from the queue; then the keys of every process join the queue (every process holds the same queue).
+ * Over P processes each computes the loss of its b queries; the reported loss is their mean, and dq is scaled by
+ * 1 / P so that the summed gradients are those of that mean. */
 static dy_status moco_step(dy_trainer *t, const dy_batch *b, double *loss, dy_loss_diag *diag) {
-    int64_t B = b->batch_size, d = t->out_dim;
+    int64_t bl = b->batch_size, d = t->out_dim, P = t->comm->size, r = t->comm->rank;
     int64_t in = (int64_t)b->channels * b->height * b->width;
     const dy_pretrain_config *c = &t->cfg;
     /* momentum update of the key encoder before computing keys, as MoCo does */
@@ -352,60 +443,47 @@ static dy_status moco_step(dy_trainer *t, const dy_batch *b, double *loss, dy_lo
     float m = (float)c->moco_momentum;
 #pragma omp parallel for num_threads(t->ctx->threads)
     for (int64_t i = 0; i < t->n_params; i++) pk[i] = m * pk[i] + (1.0f - m) * pq[i];
-    dy_status st = dy_model_forward_train(t->key_model, b->images + B * in, B, b->height, b->width, NULL, t->keys);
-    if (st != DY_OK) return st;
-    if ((st = dy_model_forward_train(t->model, b->images, B, b->height, b->width, NULL, t->z)) != DY_OK) return st;
-    /* keys are normalised here, as MoCo does; the loss then adds them to its queue (NULL: the loss's own) as they are */
-    l2norm_forward(t->keys, t->keys, B, d, 1e-12f);
+    dy_status st;
+    float *own = t->keys + r * bl * d; /* this process's keys: the positives of its queries */
+    if (t->shuffle) { /* P > 1 without sync-bn */
+        if ((st = moco_shuffled_keys(t, b)) != DY_OK) return st;
+    } else {
+        st = dy_model_forward_train(t->key_model, b->images + bl * in, bl, b->height, b->width, NULL, own);
+        if (st != DY_OK) return st;
+        /* keys are normalised here, as MoCo does; the queue takes them as they are */
+        if ((st = dy_l2_normalize(t->ctx, own, own, bl, d)) != DY_OK) return st;
+        if (P > 1 && (st = t->comm->allgather_rows(t->comm, t->keys, own, bl, d)) != DY_OK) return st;
+    }
+    if ((st = dy_model_forward_train(t->model, b->images, bl, b->height, b->width, NULL, t->z)) != DY_OK) return st;
     float lf;
-    if ((st = dy_loss_moco(t->loss, t->ctx, B, t->z, t->keys, NULL, 0, t->dz, &lf, diag)) != DY_OK) return st;
-    *loss = lf;
+    if (P == 1) { /* the loss then adds the keys to its queue (NULL: the loss's own) */
+        if ((st = dy_loss_moco(t->loss, t->ctx, bl, t->z, own, NULL, 0, t->dz, &lf, diag)) != DY_OK) return st;
+        *loss = lf;
+        return dy_model_backward(t->model, t->dz);
+    }
+    /* P > 1: the queue as it is, then the keys of every process join it, in rank order */
+    int64_t queue_len;
+    const float *queue = dy_loss_queue_rows(t->loss, &queue_len);
+    if ((st = dy_loss_moco(t->loss, t->ctx, bl, t->z, own, queue, queue_len, t->dz, &lf, diag)) != DY_OK) return st;
+    dy_loss_queue_append_keys(t->loss, bl * P, t->keys);
+    const float inv = 1.0f / (float)P;
+    for (int64_t i = 0; i < bl * d; i++) t->dz[i] *= inv;
+    /* the reported figures: means over the processes (the hardest negative stays this process's) */
+    double f[7] = {lf, diag->pos_sim_mean, diag->neg_sim_mean, diag->pos_tau_mean, diag->neg_tau_mean,
+                   diag->frac_near_tau_min, diag->frac_near_tau_max};
+    if ((st = t->comm->allreduce_sum_f64(t->comm, f, 7)) != DY_OK) return st;
+    *loss = f[0] / (double)P;
+    diag->loss = *loss;
+    diag->pos_sim_mean = f[1] / (double)P, diag->neg_sim_mean = f[2] / (double)P;
+    diag->pos_tau_mean = f[3] / (double)P, diag->neg_tau_mean = f[4] / (double)P;
+    diag->frac_near_tau_min = f[5] / (double)P, diag->frac_near_tau_max = f[6] / (double)P;
     return dy_model_backward(t->model, t->dz);
 }
 
-/* ---- evaluation during training ------------------------------------------------------------------------------- */
-
-dy_status dy_embed_dataset(dy_ctx *ctx, dy_model *model, const dy_dataset *ds, const dy_augment *eval_aug,
-                           int64_t batch_size, bool normalize, float **features, int64_t *dim) {
-    *features = NULL;
-    int64_t fd = dy_model_feature_dim(model);
-    float *f = malloc((size_t)(ds->count * fd) * sizeof(float));
-    if (!f) return dy_fail(ctx, DY_ERR_NOMEM, "out of memory for %lld features", (long long)ds->count);
-    dy_eval_iter *it;
-    dy_status st = dy_eval_iter_create(ctx, &it, ds, eval_aug, batch_size);
-    if (st != DY_OK) {
-        free(f);
-        return st;
-    }
-    dy_batch b;
-    int64_t row = 0;
-    while (dy_eval_iter_next(it, &b)) {
-        st = dy_model_embed(model, b.images, b.batch_size, b.height, b.width, f + row * fd);
-        if (st != DY_OK) break;
-        row += b.batch_size;
-    }
-    dy_eval_iter_destroy(it);
-    if (st == DY_OK && row != ds->count)
-        st = dy_fail(ctx, DY_ERR_INTERNAL, "embedded %lld of %lld images", (long long)row, (long long)ds->count);
-    if (st != DY_OK) {
-        free(f);
-        return st;
-    }
-    if (normalize) l2norm_forward(f, f, ds->count, fd, 1e-12f);
-    *features = f;
-    *dim = fd;
-    return DY_OK;
-}
-
-int64_t *dy_labels_int64(const dy_dataset *ds) {
-    int64_t *l = malloc((size_t)(ds->count > 0 ? ds->count : 1) * sizeof(int64_t));
-    if (l)
-        for (int64_t i = 0; i < ds->count; i++) l[i] = ds->labels[i];
-    return l;
-}
-
-/* Weighted kNN top-1/top-5 of the current encoder: train features as the memory bank, test as queries. */
-static dy_status knn_monitor(dy_trainer *t, double *top1, double *top5) {
+/* Weighted kNN top-1/top-5 of the current encoder: train features as the memory bank, test as queries. The same
+ * features give the report's retrieval grid and embedding maps (a failure there is only reported). */
+static dy_status knn_monitor(dy_trainer *t, const dy_pretrain_callbacks *cb, int64_t epoch, double *top1,
+                             double *top5) {
     dy_augment eval_aug;
     dy_status st = dy_augment_preset(t->ctx, &eval_aug, "eval", t->train);
     if (st != DY_OK) return st;
@@ -423,6 +501,10 @@ static dy_status knn_monitor(dy_trainer *t, double *top1, double *top5) {
     if (st == DY_OK) {
         *top1 = acc.top1;
         *top5 = acc.top5;
+        if (dy_encoder_view_write(t->ctx, t->cfg.run_dir, t->train, ftr, t->test, fte, dim, epoch + 1, t->step) !=
+            DY_OK)
+            say(cb, "warning: the report's retrieval grid and embedding map were not written: %s",
+                dy_ctx_error(t->ctx));
     }
 done:
     dy_eval_accuracy_free(&acc);
@@ -461,21 +543,21 @@ static FILE *open_nofollow(const char *path, int flags, const char *mode) {
     return f;
 }
 
-static dy_status metrics_error(dy_trainer *t, const char *what, int e) {
+static dy_status log_error(dy_trainer *t, const run_log *log, const char *what, int e) {
     char last[96] = "no checkpoint was written";
     if (t->saved_step >= 0)
         snprintf(last, sizeof last, "checkpoint-latest (step %lld) is intact", (long long)t->saved_step);
-    return dy_fail(t->ctx, DY_ERR_IO, "cannot %s %s: %s; stopped after step %lld, %s", what, t->metrics_path,
+    return dy_fail(t->ctx, DY_ERR_IO, "cannot %s %s: %s; stopped after step %lld, %s", what, log->path,
                    e ? strerror(e) : "write error", (long long)t->step, last);
 }
 
-/* Keeps the complete metric lines of steps up to `step` (a resumed run rewrites what came after its checkpoint):
- * written to a temporary file and renamed over the old one, every read and write checked. */
-static dy_status rewrite_metrics(dy_trainer *t) {
-    FILE *old = open_nofollow(t->metrics_path, O_RDONLY, "r");
-    if (!old) return errno == ENOENT ? DY_OK : metrics_error(t, "read", errno);
+/* Keeps the complete lines of steps up to `step` (a resumed run rewrites what came after its checkpoint): written
+ * to a temporary file and renamed over the old one, every read and write checked. */
+static dy_status rewrite_log(dy_trainer *t, run_log *log) {
+    FILE *old = open_nofollow(log->path, O_RDONLY, "r");
+    if (!old) return errno == ENOENT ? DY_OK : log_error(t, log, "read", errno);
     dy_atomic_file nw;
-    dy_status st = dy_atomic_open(t->ctx, &nw, t->metrics_path);
+    dy_status st = dy_atomic_open(t->ctx, &nw, log->path);
     if (st != DY_OK) {
         fclose(old);
         return st;
@@ -495,49 +577,73 @@ static dy_status rewrite_metrics(dy_trainer *t) {
         free(line);
         fclose(old);
         dy_atomic_abort(&nw);
-        return metrics_error(t, "read", e);
+        return log_error(t, log, "read", e);
     }
     free(line);
     fclose(old);
     if (!ok) {
         dy_atomic_abort(&nw);
-        return metrics_error(t, "rewrite", e);
+        return log_error(t, log, "rewrite", e);
     }
     return dy_atomic_commit(t->ctx, &nw);
 }
 
-static dy_status open_metrics(dy_trainer *t) {
-    path_in_run(t->metrics_path, sizeof t->metrics_path, t, "metrics.jsonl");
+/* Opens a log of the run directory: started afresh at step 0, else cut back to the restored checkpoint's step and
+ * appended to. */
+static dy_status open_log(dy_trainer *t, run_log *log, const char *name) {
+    path_in_run(log->path, sizeof log->path, t, name);
     dy_status st;
-    if (t->step > 0 && (st = rewrite_metrics(t)) != DY_OK) return st;
+    if (t->step > 0 && (st = rewrite_log(t, log)) != DY_OK) return st;
     int flags = O_WRONLY | O_CREAT | (t->step > 0 ? O_APPEND : O_TRUNC);
-    t->metrics = open_nofollow(t->metrics_path, flags, t->step > 0 ? "a" : "w");
-    if (!t->metrics) return metrics_error(t, "open", errno);
+    log->fp = open_nofollow(log->path, flags, t->step > 0 ? "a" : "w");
+    if (!log->fp) return log_error(t, log, "open", errno);
     return DY_OK;
 }
 
-/* Every metrics line is flushed as it is written, so that `tail -f` and plotting scripts see it at once, and so that
- * a full disk stops the run here, naming the file. */
-static dy_status metrics_flush(dy_trainer *t, bool ok) {
+static dy_status open_logs(dy_trainer *t) {
+    dy_status st = open_log(t, &t->metrics, "metrics.jsonl");
+    return st == DY_OK ? open_log(t, &t->histograms, "histograms.jsonl") : st;
+}
+
+/* Every line is flushed as it is written, so that `tail -f`, plotting scripts and the report see it at once, and so
+ * that a full disk stops the run here, naming the file. ok: the line's fprintf succeeded. */
+static dy_status log_flush(dy_trainer *t, run_log *log, bool ok) {
     errno = 0;
-    if (!ok || fflush(t->metrics) != 0 || ferror(t->metrics)) return metrics_error(t, "write", errno);
+    if (!ok || fflush(log->fp) != 0 || ferror(log->fp)) return log_error(t, log, "write", errno);
     return DY_OK;
 }
 
 static dy_status log_step(dy_trainer *t, const dy_step_report *r) {
+    if (!t->metrics.fp) return DY_OK; /* not rank 0 */
     const dy_loss_diag *g = &r->diag;
-    int n = fprintf(t->metrics,
+    int n = fprintf(t->metrics.fp,
             "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.7g, \"lr\": %.7g, \"pos_sim\": %.6g, \"neg_sim\": %.6g, "
             "\"neg_sim_max\": %.6g, \"pos_tau\": %.6g, \"neg_tau\": %.6g, \"frac_tau_min\": %.6g, "
-            "\"frac_tau_max\": %.6g, \"images_per_s\": %.1f}\n",
+            "\"frac_tau_max\": %.6g, \"images_per_s\": %.1f",
             (long long)r->step + 1, (long long)r->epoch + 1, r->loss, r->lr, g->pos_sim_mean, g->neg_sim_mean,
             g->neg_sim_max, g->pos_tau_mean, g->neg_tau_mean, g->frac_near_tau_min, g->frac_near_tau_max,
             r->images_per_s);
-    return metrics_flush(t, n > 0);
+    /* data parallel: the figures are the global batch's; comm_s is rank 0's time in the communication calls */
+    if (n > 0 && t->comm->size > 1)
+        n = fprintf(t->metrics.fp, ", \"processes\": %d, \"comm_s\": %.6f", t->comm->size, r->comm_s);
+    if (n > 0) n = fputs("}\n", t->metrics.fp) >= 0 ? 1 : -1;
+    dy_status st = log_flush(t, &t->metrics, n > 0);
+    /* the similarity histograms at the first step and every hist_every steps (about DY_HIST_LINES in a run) */
+    int64_t step = r->step + 1;
+    if (st != DY_OK || (step != 1 && step % t->hist_every != 0 && step != t->total_steps)) return st;
+    FILE *h = t->histograms.fp;
+    bool ok = fprintf(h, "{\"step\": %lld, \"epoch\": %lld, \"bins\": %d, \"pos\": [", (long long)step,
+                      (long long)r->epoch + 1, DY_LOSS_HIST_BINS) > 0;
+    for (int b = 0; b < DY_LOSS_HIST_BINS; b++) ok &= fprintf(h, "%s%lld", b ? ", " : "", (long long)g->pos_hist[b]) > 0;
+    ok &= fputs("], \"neg\": [", h) >= 0;
+    for (int b = 0; b < DY_LOSS_HIST_BINS; b++) ok &= fprintf(h, "%s%lld", b ? ", " : "", (long long)g->neg_hist[b]) > 0;
+    ok &= fputs("]}\n", h) >= 0;
+    return log_flush(t, &t->histograms, ok);
 }
 
 /* Writes a checkpoint of the run; a failed write stops the run with a message that says what is still good. */
 static dy_status checkpoint_named(dy_trainer *t, const char *name) {
+    if (t->comm->rank != 0) return DY_OK; /* every process holds the same global state: rank 0 writes it */
     char path[4096];
     path_in_run(path, sizeof path, t, name);
     dy_status st = dy_trainer_save_checkpoint(t, path);
@@ -552,18 +658,61 @@ static dy_status checkpoint_named(dy_trainer *t, const char *name) {
     return DY_OK;
 }
 
+/* Alignment and uniformity (Wang & Isola 2020, on the projections z as the loss sees them) of a fixed held-out
+ * batch: the first DY_REPR_IMAGES images of the test split (else of the training set), each in two views drawn with
+ * the training augmentation from a fixed stream, so that every monitor sees the same pairs. Evaluation mode: the
+ * training state is not touched. */
+static dy_status repr_monitor(dy_trainer *t, double *align, double *unif, int64_t *count, const char **on) {
+    const dy_dataset *ds = t->test && t->test->count >= 2 ? t->test : t->train;
+    *on = ds == t->test ? "test" : "train";
+    int64_t n = ds->count < DY_REPR_IMAGES ? ds->count : DY_REPR_IMAGES, d = t->out_dim;
+    const dy_augment *a = &t->cfg.augment;
+    int64_t plane = (int64_t)ds->channels * a->size[0] * a->size[1];
+    int64_t in = (int64_t)ds->channels * ds->height * ds->width;
+    /* images through the encoder at once: the kNN monitor's batch of 256 (its planned executor is reused), or 64 where
+     * 256 views would take more than 64 MB (224-pixel images) */
+    const int64_t chunk = (int64_t)sizeof(float) * 256 * plane <= (64 << 20) ? 256 : 64;
+    float *views = malloc(sizeof(float) * (size_t)(chunk * plane)), *z = malloc(sizeof(float) * (size_t)(2 * n * d));
+    dy_status st = views && z ? DY_OK : dy_fail(t->ctx, DY_ERR_NOMEM, "out of memory for the representation monitor");
+    for (int64_t v = 0; v < 2 && st == DY_OK; v++)
+        for (int64_t i0 = 0; i0 < n && st == DY_OK; i0 += chunk) {
+            int64_t m = n - i0 < chunk ? n - i0 : chunk;
+            for (int64_t i = i0; i < i0 + m && st == DY_OK; i++)
+                st = dy_augment_view(t->ctx, a, ds->pixels + i * in, ds->channels, ds->height, ds->width,
+                                     views + (i - i0) * plane, t->cfg.seed, DY_REPR_EPOCH, i, (int)v);
+            if (st == DY_OK)
+                st = dy_model_forward_eval(t->model, views, m, a->size[0], a->size[1], NULL, z + (v * n + i0) * d);
+        }
+    if (st == DY_OK) st = dy_metric_alignment(t->ctx, n, d, z, z + n * d, 2.0, align);
+    if (st == DY_OK) st = dy_metric_uniformity(t->ctx, n, d, z, 2.0, unif);
+    *count = n;
+    free(views);
+    free(z);
+    return st;
+}
+
 static dy_status after_epoch(dy_trainer *t, const dy_pretrain_callbacks *cb, int64_t epoch, bool last) {
     const dy_pretrain_config *c = &t->cfg;
+    if (t->comm->rank != 0) return DY_OK; /* the monitors run once, on rank 0 (the others wait in the next step) */
+    double align, unif;
+    int64_t count;
+    const char *on;
+    dy_status st = repr_monitor(t, &align, &unif, &count, &on);
+    if (st != DY_OK) return st;
+    int n = fprintf(t->metrics.fp, "{\"step\": %lld, \"epoch\": %lld, \"alignment\": %.6f, \"uniformity\": %.6f, "
+                    "\"repr_images\": %lld, \"repr_on\": \"%s\"}\n", (long long)t->step, (long long)epoch + 1, align,
+                    unif, (long long)count, on);
+    if ((st = log_flush(t, &t->metrics, n > 0)) != DY_OK) return st;
     bool monitor = t->test && c->knn_every >= 0 && t->test->num_classes > 0 &&
                    (last || (c->knn_every > 0 && (epoch + 1) % c->knn_every == 0));
     if (!monitor) return DY_OK;
     double top1 = 0, top5 = 0, t0 = now_seconds();
-    dy_status st = knn_monitor(t, &top1, &top5);
+    st = knn_monitor(t, cb, epoch, &top1, &top5);
     if (st != DY_OK) return st;
-    int n = fprintf(t->metrics, "{\"step\": %lld, \"epoch\": %lld, \"knn_top1\": %.6f, \"knn_top5\": %.6f, "
+    n = fprintf(t->metrics.fp, "{\"step\": %lld, \"epoch\": %lld, \"knn_top1\": %.6f, \"knn_top5\": %.6f, "
                     "\"knn_k\": %lld, \"knn_t\": %g, \"knn_on\": \"test\"}\n", (long long)t->step,
                     (long long)epoch + 1, top1, top5, (long long)c->knn.k, (double)c->knn.temperature);
-    if ((st = metrics_flush(t, n > 0)) != DY_OK) return st;
+    if ((st = log_flush(t, &t->metrics, n > 0)) != DY_OK) return st;
     say(cb, "epoch %lld: kNN top-1 %.2f %%, top-5 %.2f %% (k %lld, t %g, on the test split; %.0f s)",
         (long long)epoch + 1, 100 * top1, 100 * top5, (long long)c->knn.k, (double)c->knn.temperature,
         now_seconds() - t0);
@@ -577,13 +726,13 @@ static dy_status after_epoch(dy_trainer *t, const dy_pretrain_callbacks *cb, int
 
 dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatile sig_atomic_t *stop) {
     const dy_pretrain_config *c = &t->cfg;
-    dy_status st = open_metrics(t);
+    dy_status st = t->comm->rank == 0 ? open_logs(t) : DY_OK;
     if (st != DY_OK) return st;
     int64_t end = t->total_steps;
     if (c->max_steps > 0 && c->max_steps < end) end = c->max_steps;
     while (t->step < end) {
         int64_t epoch = t->step / t->steps_per_epoch, in_epoch = t->step % t->steps_per_epoch;
-        double t0 = now_seconds();
+        double t0 = now_seconds(), comm0 = t->comm->seconds;
         dy_batch b;
         if ((st = dy_loader_next(t->loader, &b)) != DY_OK) return st;
         if (b.epoch != epoch || b.step != in_epoch)
@@ -606,7 +755,11 @@ dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatil
             }
             return st;
         }
-        r.images_per_s = (double)(b.batch_size * b.views) / fmax(now_seconds() - t0, 1e-9);
+        /* every process stops after the same step: the stop flag (a signal to any of them) is agreed on */
+        int stop_flag = stop && *stop;
+        if ((st = t->comm->any(t->comm, &stop_flag)) != DY_OK) return st;
+        r.images_per_s = (double)(b.batch_size * b.views * t->comm->size) / fmax(now_seconds() - t0, 1e-9);
+        r.comm_s = t->comm->seconds - comm0;
         t->step++;
         if ((st = log_step(t, &r)) != DY_OK) return st;
         if (cb && cb->on_step) cb->on_step(cb->user, &r);
@@ -615,13 +768,15 @@ dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatil
          * same state (best kNN, its checkpoint) as an uninterrupted run */
         if (epoch_done && (st = after_epoch(t, cb, epoch, t->step == t->total_steps)) != DY_OK) return st;
         bool periodic = c->checkpoint_every > 0 ? t->step % c->checkpoint_every == 0 : epoch_done;
-        bool stopping = stop && *stop;
+        bool stopping = stop_flag != 0;
         if (periodic || stopping || t->step == end) {
             /* the metric lines up to the checkpoint reach the disk first: a resume keeps them */
-            if (fsync(fileno(t->metrics)) != 0 && errno != EINVAL) return metrics_error(t, "sync", errno);
+            if (t->metrics.fp && fsync(fileno(t->metrics.fp)) != 0 && errno != EINVAL)
+                return log_error(t, &t->metrics, "sync", errno);
             if ((st = checkpoint_named(t, "checkpoint-latest.safetensors")) != DY_OK) return st;
             t->saved_step = t->step;
         }
+        if (epoch_done && cb && cb->on_epoch_end) cb->on_epoch_end(cb->user, epoch);
         if (stopping && t->step < end)
             return dy_fail(t->ctx, DY_ERR_INTERRUPTED, "interrupted after step %lld; checkpoint saved, continue "
                            "with --resume", (long long)t->step);

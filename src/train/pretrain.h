@@ -2,9 +2,13 @@
  * with its own BN and a queue of keys), with any DySTreSS loss, optimizer and schedule; checkpoints that resume
  * bit-exactly; a kNN monitor. The CLI (src/cli/cmd_pretrain.c) maps options onto dy_pretrain_config.
  *
- * One step, written so that data parallelism (src/train/comm.h) slots in without a rewrite:
+ * One step, data parallel over the processes of cfg->comm (src/train/comm.h; one process when NULL):
  *   views -> encoder+head -> z (local) -> gather z of every process -> loss on the global batch -> dz (global)
- *   -> the local rows of dz -> backward -> sum gradients over processes -> optimizer. */
+ *   -> the local rows of dz -> backward -> sum gradients over processes -> optimizer.
+ * batch_size is the global batch: each process takes its slice of the batch one process would draw, so a run does
+ * not depend on the process count (exactly so with sync_bn, up to float summation order). Rank 0 alone writes
+ * metrics and checkpoints and runs the kNN monitor; the checkpoint holds global state only, so a run resumes on any
+ * process count. */
 #ifndef DY_TRAIN_PRETRAIN_H
 #define DY_TRAIN_PRETRAIN_H
 
@@ -47,6 +51,8 @@ typedef struct {
     dy_knn_options knn;
     int64_t checkpoint_every; /* steps between checkpoints (0: at the end of each epoch) */
     const char *run_dir;      /* checkpoints and metrics.jsonl go here */
+    dy_comm *comm;            /* the processes of a data-parallel run; NULL: this one alone. Outlives the trainer */
+    bool sync_bn;             /* batch-norm statistics of the global batch (SyncBatchNorm); else each process's own */
     const char *config_text;  /* stored in every checkpoint (trainer.config) so that a resume can be checked against
                                * it; the CLI's canonical options. NULL: none stored. Must outlive the trainer. */
 } dy_pretrain_config;
@@ -54,15 +60,26 @@ typedef struct {
 /* Everything the loop reports to its caller (the CLI prints, the library does not). */
 typedef struct {
     int64_t step, epoch, step_in_epoch, steps_per_epoch, total_steps, epochs;
-    double loss, lr, images_per_s;
+    double loss, lr, images_per_s;   /* images_per_s: the global batch's */
+    double comm_s;                    /* seconds of the step spent in communication (0 for one process) */
     dy_loss_diag diag;
 } dy_step_report;
 
 typedef struct {
     void (*on_step)(void *user, const dy_step_report *r);
     void (*on_message)(void *user, const char *text);
+    /* after each epoch's monitors and checkpoint, with every log of the run directory flushed (may be NULL) */
+    void (*on_epoch_end)(void *user, int64_t epoch);
     void *user;
 } dy_pretrain_callbacks;
+
+/* What the loop writes for the run report besides metrics.jsonl: histograms.jsonl, about DY_HIST_LINES lines of the
+ * loss's similarity histograms over a run; an alignment/uniformity line in metrics.jsonl at each epoch end, from
+ * DY_REPR_IMAGES held-out images in two fixed views (augmentation stream epoch DY_REPR_EPOCH, which training never
+ * reaches); the retrieval grid and embedding maps at each kNN monitor (src/report/encoder_view.h). */
+#define DY_HIST_LINES 200
+#define DY_REPR_IMAGES 256
+#define DY_REPR_EPOCH ((int64_t)0xffffffff)
 
 typedef struct dy_trainer dy_trainer;
 
@@ -94,13 +111,5 @@ dy_status dy_trainer_save_checkpoint(dy_trainer *t, const char *path);
 dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatile sig_atomic_t *stop);
 int64_t dy_trainer_step_count(const dy_trainer *t);
 dy_model *dy_trainer_model(dy_trainer *t);
-
-/* Features h (L2-normalised rows) of a whole data set through model in evaluation mode, with the "eval" preset of
- * augment's data set (resize/centre-crop + normalise). *features is allocated [ds->count, dim]; free with free(). */
-dy_status dy_embed_dataset(dy_ctx *ctx, dy_model *model, const dy_dataset *ds, const dy_augment *eval_aug,
-                           int64_t batch_size, bool normalize, float **features, int64_t *dim);
-
-/* The data set's labels widened to int64 (the evaluation API's type); malloc'ed, NULL when out of memory. */
-int64_t *dy_labels_int64(const dy_dataset *ds);
 
 #endif

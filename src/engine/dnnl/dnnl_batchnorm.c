@@ -1,6 +1,10 @@
 /* Batch-norm groups: batch normalisation on the layout of its input (2-D [n, c] in the head, blocked 4-D after
  * convolutions), with a following ReLU fused in through the fuse_norm_relu flag (its workspace, a bit mask, is kept
- * for backward). Training also updates the running statistics from the batch mean and variance oneDNN returns. */
+ * for backward). Training also updates the running statistics from the batch mean and variance oneDNN returns.
+ * The plain-C steps of batch norm are here too: that update, and the fold of an evaluation batch norm into the
+ * convolution before it (the convolution groups append it). */
+#include <math.h>
+
 #include "engine/dnnl/dnnl_exec_internal.h"
 
 static unsigned bn_flags(dd_builder *b, const dd_group *gr) {
@@ -32,16 +36,18 @@ static dnnl_memory_desc_t channel_md(int64_t c) {
 }
 
 /* Training on nChw16c runs the plain-C kernels of dnnl_bn_blocked.c, on nhwc those of dnnl_bn_nhwc.c (see there
- * why); DD_ITEM_PRIMITIVE where oneDNN's batch norm runs (evaluation, the head's 2-D batch norms). */
-static dd_item_kind host_kind(dd_builder *b, int32_t in, bool forward) {
+ * why); with sync-bn (statistics over the processes, which oneDNN's primitive cannot sum) every layout runs those of
+ * dnnl_bn_sync.c. The forward item's kind (the backward's is the next), or DD_ITEM_PRIMITIVE where oneDNN's batch
+ * norm runs (evaluation; the head's 2-D batch norms). */
+static dd_item_kind host_kind(dd_builder *b, int32_t in) {
     const dnnl_memory_desc_t *md = dd_value_md(b, in);
+    if (b->train && b->g->bn_sync) return DD_ITEM_BN_SYNC_FORWARD;
     if (!b->train || md->ndims != 4) return DD_ITEM_PRIMITIVE;
     dnnl_memory_desc_t layout;
     dnnl_memory_desc_init_by_tag(&layout, 4, md->dims, dnnl_f32, dnnl_aBcd16b);
-    if (md->dims[1] % 16 == 0 && dd_md_equal(md, &layout)) return forward ? DD_ITEM_BN_FORWARD : DD_ITEM_BN_BACKWARD;
+    if (md->dims[1] % 16 == 0 && dd_md_equal(md, &layout)) return DD_ITEM_BN_FORWARD;
     dnnl_memory_desc_init_by_tag(&layout, 4, md->dims, dnnl_f32, dnnl_acdb);
-    if (dd_md_equal(md, &layout)) return forward ? DD_ITEM_BN_NHWC_FORWARD : DD_ITEM_BN_NHWC_BACKWARD;
-    return DD_ITEM_PRIMITIVE;
+    return dd_md_equal(md, &layout) ? DD_ITEM_BN_NHWC_FORWARD : DD_ITEM_PRIMITIVE;
 }
 
 static dy_status host_forward(dd_builder *b, const dd_group *gr, dd_item_kind kind) {
@@ -49,25 +55,24 @@ static dy_status host_forward(dd_builder *b, const dd_group *gr, dd_item_kind ki
     const int32_t in = nd->in[0], out = gr->last + 1;
     const dy_value_shape sh = b->shapes[in];
     const dnnl_memory_desc_t cmd = channel_md(sh.c), one = channel_md(1);
-    int32_t m_y = dd_arena_mem(b, dd_value_md(b, in));
-    int32_t m_mean = dd_arena_mem(b, &cmd), m_var = dd_arena_mem(b, &cmd);
-    int32_t ops[9] = {b->value_mem[in], m_y, m_mean, m_var,
-                      nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, nd->weight) : -1,
-                      nd->bias >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, nd->bias) : -1,
-                      nd->running_mean >= 0 ? dd_user_mem(b, &cmd, DD_STATE, nd->running_mean) : -1,
-                      nd->running_var >= 0 ? dd_user_mem(b, &cmd, DD_STATE, nd->running_var) : -1,
-                      nd->num_batches >= 0 ? dd_user_mem(b, &one, DD_STATE, nd->num_batches) : -1};
-    dd_item *it = m_y < 0 || m_mean < 0 || m_var < 0 ? NULL : dd_add_item(b, kind);
-    if (!it) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
-    it->nargs = 9;
-    for (int k = 0; k < 9; k++) it->arg_mem[k] = ops[k];
-    it->dims[0] = b->e->base.n, it->dims[1] = sh.c, it->dims[2] = sh.h * sh.w;
-    it->extra = gr->relu >= 0;
-    it->eps = nd->eps;
-    it->momentum = nd->momentum;
-    b->value_mem[out] = m_y;
-    b->aux[gr->main][0] = m_mean;
-    b->aux[gr->main][1] = m_var;
+    const int32_t m_y = dd_arena_mem(b, dd_value_md(b, in)), m_mean = dd_arena_mem(b, &cmd);
+    const int32_t m_var = dd_arena_mem(b, &cmd);
+    dd_bn_forward_item f = {
+        .x = b->value_mem[in], .y = m_y, .mean = m_mean, .var = m_var,
+        .gamma = nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, nd->weight) : -1,
+        .beta = nd->bias >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, nd->bias) : -1,
+        .running_mean = nd->running_mean >= 0 ? dd_user_mem(b, &cmd, DD_STATE, nd->running_mean) : -1,
+        .running_var = nd->running_var >= 0 ? dd_user_mem(b, &cmd, DD_STATE, nd->running_var) : -1,
+        .num_batches = nd->num_batches >= 0 ? dd_user_mem(b, &one, DD_STATE, nd->num_batches) : -1,
+        .n = b->e->base.n, .c = sh.c, .hw = sh.h * sh.w, .eps = nd->eps, .momentum = nd->momentum,
+        .relu = gr->relu >= 0};
+    if (kind == DD_ITEM_BN_SYNC_FORWARD) DY_TRY(dd_bn_sync_check_layout(b, f.x, "input"));
+    dd_item *it = f.y < 0 || f.mean < 0 || f.var < 0 ? NULL : dd_add_item(b, kind);
+    if (!it) return dd_nomem(b);
+    it->bn_forward = f;
+    b->value_mem[out] = f.y;
+    b->aux[gr->main][0] = f.mean;
+    b->aux[gr->main][1] = f.var;
     b->aux[gr->main][2] = -1;
     return DY_OK;
 }
@@ -79,22 +84,26 @@ static dy_status host_backward(dd_builder *b, const dd_group *gr, dd_item_kind k
     const dnnl_memory_desc_t cmd = channel_md(sh.c);
     int32_t m_dy = dd_diff_get(b, out);
     dd_diff_release(b, out);
-    int32_t m_dx = dd_diff_target(b, in, m_dy); /* in place when dy is not needed elsewhere */
-    int32_t ops[9] = {b->value_mem[in], gr->relu >= 0 ? b->value_mem[out] : -1, m_dy, m_dx, b->aux[gr->main][0],
-                      b->aux[gr->main][1], nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, nd->weight) : -1,
-                      nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_GRADS, nd->weight) : -1,
-                      nd->bias >= 0 ? dd_user_mem(b, &cmd, DD_GRADS, nd->bias) : -1};
-    dd_item *it = m_dx < 0 ? NULL : dd_add_item(b, kind);
-    if (!it) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
-    it->nargs = 9;
-    for (int k = 0; k < 9; k++) it->arg_mem[k] = ops[k];
-    it->dims[0] = b->e->base.n, it->dims[1] = sh.c, it->dims[2] = sh.h * sh.w;
-    it->eps = nd->eps;
-    return dd_diff_commit(b, in, m_dx);
+    const int32_t m_dx = dd_diff_target(b, in, m_dy); /* in place when dy is not needed elsewhere */
+    dd_bn_backward_item bw = {
+        .x = b->value_mem[in], .y = gr->relu >= 0 ? b->value_mem[out] : -1, .dy = m_dy, .dx = m_dx,
+        .mean = b->aux[gr->main][0], .var = b->aux[gr->main][1],
+        .gamma = nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, nd->weight) : -1,
+        .dgamma = nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_GRADS, nd->weight) : -1,
+        .dbeta = nd->bias >= 0 ? dd_user_mem(b, &cmd, DD_GRADS, nd->bias) : -1,
+        .n = b->e->base.n, .c = sh.c, .hw = sh.h * sh.w, .eps = nd->eps};
+    if (kind == DD_ITEM_BN_SYNC_BACKWARD) {
+        DY_TRY(dd_bn_sync_check_layout(b, bw.dy, "output gradient"));
+        DY_TRY(dd_bn_sync_check_layout(b, bw.dx, "input gradient"));
+    }
+    dd_item *it = bw.dx < 0 ? NULL : dd_add_item(b, kind);
+    if (!it) return dd_nomem(b);
+    it->bn_backward = bw;
+    return dd_diff_commit(b, in, bw.dx);
 }
 
 dy_status dd_bn_forward(dd_builder *b, const dd_group *gr) {
-    const dd_item_kind host = host_kind(b, b->g->nodes[gr->main].in[0], true);
+    const dd_item_kind host = host_kind(b, b->g->nodes[gr->main].in[0]);
     if (host != DD_ITEM_PRIMITIVE) return host_forward(b, gr, host);
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
@@ -123,7 +132,7 @@ dy_status dd_bn_forward(dd_builder *b, const dd_group *gr) {
     int32_t m_shift = nd->bias >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, nd->bias) : -1;
     if (m_dst < 0 || m_mean < 0 || m_var < 0 || (gr->relu >= 0 && b->train && m_ws < 0)) {
         dnnl_primitive_desc_destroy(pd);
-        return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+        return dd_nomem(b);
     }
     int args[2 * DD_MAX_ARGS], k = 0;
     args[k++] = DNNL_ARG_SRC, args[k++] = m_src;
@@ -141,26 +150,39 @@ dy_status dd_bn_forward(dd_builder *b, const dd_group *gr) {
     b->aux[gr->main][2] = m_ws;
 
     if (b->train && nd->running_mean >= 0 && nd->running_var >= 0) {
+        const dnnl_memory_desc_t one = channel_md(1);
+        dd_running_stats_item rs = {
+            .mean = m_mean, .var = m_var,
+            .running_mean = dd_user_mem(b, &cmd, DD_STATE, nd->running_mean),
+            .running_var = dd_user_mem(b, &cmd, DD_STATE, nd->running_var),
+            .num_batches = nd->num_batches >= 0 ? dd_user_mem(b, &one, DD_STATE, nd->num_batches) : -1,
+            .channels = c, .count = b->e->base.n * b->shapes[in].h * b->shapes[in].w, .momentum = nd->momentum};
         dd_item *it = dd_add_item(b, DD_ITEM_RUNNING_STATS);
-        if (!it) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
-        dnnl_memory_desc_t one = channel_md(1);
-        int32_t m_rm = dd_user_mem(b, &cmd, DD_STATE, nd->running_mean);
-        int32_t m_rv = dd_user_mem(b, &cmd, DD_STATE, nd->running_var);
-        int32_t m_nb = nd->num_batches >= 0 ? dd_user_mem(b, &one, DD_STATE, nd->num_batches) : -1;
-        it = &b->prog->items[b->prog->n - 1];
-        int32_t ops[] = {m_mean, m_var, m_rm, m_rv, m_nb};
-        it->nargs = 5;
-        for (int j = 0; j < 5; j++) it->arg_mem[j] = ops[j];
-        it->count = c;
-        it->extra = b->e->base.n * b->shapes[in].h * b->shapes[in].w; /* values per channel */
-        it->momentum = nd->momentum;
+        if (!it) return dd_nomem(b);
+        it->stats = rs;
     }
     return DY_OK;
 }
 
+/* PyTorch's update: r = (1 - momentum) r + momentum * batch statistic, the variance unbiased over count values per
+ * channel; the batch counter (num_batches_tracked) goes up by one. */
+void dd_running_stats(float *running_mean, float *running_var, float *num_batches, const float *mean,
+                      const float *var, int64_t channels, int64_t count, float momentum) {
+    const float m = momentum;
+    const double unbias = count > 1 ? (double)count / (double)(count - 1) : 1.0;
+    for (int64_t c = 0; c < channels; c++) {
+        running_mean[c] = (1.0f - m) * running_mean[c] + m * mean[c];
+        running_var[c] = (1.0f - m) * running_var[c] + m * (float)(var[c] * unbias);
+    }
+    if (num_batches) num_batches[0] += 1.0f;
+}
+
 dy_status dd_bn_backward(dd_builder *b, const dd_group *gr) {
-    const dd_item_kind host = host_kind(b, b->g->nodes[gr->main].in[0], false);
-    if (host != DD_ITEM_PRIMITIVE) return host_backward(b, gr, host);
+    const dd_item_kind host = host_kind(b, b->g->nodes[gr->main].in[0]);
+    if (host != DD_ITEM_PRIMITIVE)
+        return host_backward(b, gr, host == DD_ITEM_BN_SYNC_FORWARD   ? DD_ITEM_BN_SYNC_BACKWARD
+                                    : host == DD_ITEM_BN_NHWC_FORWARD ? DD_ITEM_BN_NHWC_BACKWARD
+                                                                      : DD_ITEM_BN_BACKWARD);
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
     const dnnl_memory_desc_t cmd = channel_md(b->shapes[in].c);
@@ -185,7 +207,7 @@ dy_status dd_bn_backward(dd_builder *b, const dd_group *gr) {
     int32_t m_dshift = nd->bias >= 0 ? dd_user_mem(b, &cmd, DD_GRADS, nd->bias) : -1;
     if (m_dx < 0) {
         dnnl_primitive_desc_destroy(pd);
-        return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+        return dd_nomem(b);
     }
     int args[2 * DD_MAX_ARGS], k = 0;
     args[k++] = DNNL_ARG_SRC, args[k++] = b->value_mem[in];
@@ -201,4 +223,16 @@ dy_status dd_bn_backward(dd_builder *b, const dd_group *gr) {
     args[k] = -1;
     DY_TRY(dd_add_primitive(b, pd, args));
     return dd_diff_commit(b, in, m_dx);
+}
+
+/* w'[k] = w[k] * s_k and b'[k] = beta_k + (b_k - mean_k) * s_k with s_k = gamma_k / sqrt(var_k + eps). */
+void dd_fold_bn(float *w_out, float *b_out, const float *w, const float *bias, const float *gamma, const float *beta,
+                const float *running_mean, const float *running_var, int64_t channels, int64_t per_channel, float eps,
+                int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t k = 0; k < channels; k++) {
+        float s = (gamma ? gamma[k] : 1.0f) / sqrtf(running_var[k] + eps);
+        for (int64_t j = 0; j < per_channel; j++) w_out[k * per_channel + j] = w[k * per_channel + j] * s;
+        b_out[k] = (beta ? beta[k] : 0.0f) + ((bias ? bias[k] : 0.0f) - running_mean[k]) * s;
+    }
 }

@@ -12,18 +12,14 @@
 
 #include "engine/dnnl/dnnl_exec_internal.h"
 
-/* Operands of DD_ITEM_BN_FORWARD: x, y, mean, var, gamma, beta, running_mean, running_var, num_batches
- * (-1 when absent); dims = {N, C, HW}; extra = 1 with the ReLU fused. */
-void dd_run_bn_blocked_forward(dd_exec *e, const dd_item *it) {
-    const float *x = dd_ptr(e, it->arg_mem[0]);
-    float *y = dd_ptr(e, it->arg_mem[1]), *mean = dd_ptr(e, it->arg_mem[2]), *var = dd_ptr(e, it->arg_mem[3]);
-    const float *gamma = dd_ptr(e, it->arg_mem[4]), *beta = dd_ptr(e, it->arg_mem[5]);
-    float *rmean = dd_ptr(e, it->arg_mem[6]), *rvar = dd_ptr(e, it->arg_mem[7]);
-    float *batches = dd_ptr(e, it->arg_mem[8]);
-    const int64_t N = it->dims[0], C = it->dims[1], HW = it->dims[2], CB = C / 16;
-    const bool relu = it->extra != 0;
+/* y, and the batch mean and biased variance [c]; running statistics updated when rmean is not NULL (rvar with it),
+ * num_batches (may be NULL) up by one. gamma and beta may be NULL (1 and 0). */
+void dd_bn_blocked_forward(float *y, float *mean, float *var, float *rmean, float *rvar, float *batches,
+                           const float *x, const float *gamma, const float *beta, int64_t N, int64_t C, int64_t HW,
+                           float eps, float momentum, bool relu, int threads) {
+    const int64_t CB = C / 16;
     const double count = (double)N * (double)HW;
-#pragma omp parallel for num_threads(e->base.ctx->threads) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int64_t cb = 0; cb < CB; cb++) {
         double s[16] = {0}, q[16] = {0};
         for (int64_t n = 0; n < N; n++) {
@@ -49,13 +45,13 @@ void dd_run_bn_blocked_forward(dd_exec *e, const dd_item *it) {
         for (int l = 0; l < 16; l++) {
             const int64_t c = cb * 16 + l;
             const double v = q[l] / count;
-            const float rstd = (float)(1.0 / sqrt(v + (double)it->eps));
+            const float rstd = (float)(1.0 / sqrt(v + (double)eps));
             mean[c] = m[l];
             var[c] = (float)v;
             scale[l] = (gamma ? gamma[c] : 1.0f) * rstd;
             shift[l] = (beta ? beta[c] : 0.0f) - m[l] * scale[l];
             if (rmean) {
-                const float mo = it->momentum;
+                const float mo = momentum;
                 rmean[c] = (1.0f - mo) * rmean[c] + mo * m[l];
                 rvar[c] = (1.0f - mo) * rvar[c] + mo * (float)(count > 1 ? v * count / (count - 1) : v);
             }
@@ -73,22 +69,19 @@ void dd_run_bn_blocked_forward(dd_exec *e, const dd_item *it) {
     if (batches) batches[0] += 1.0f;
 }
 
-/* Operands of DD_ITEM_BN_BACKWARD: x, y (the fused ReLU's output, -1 without ReLU), dy, dx (may equal dy), mean,
- * var, gamma, dgamma, dbeta. dx = gamma rstd (g - mean(g) - xhat mean(g xhat)) with g = dy masked by y > 0. */
-void dd_run_bn_blocked_backward(dd_exec *e, const dd_item *it) {
-    const float *x = dd_ptr(e, it->arg_mem[0]), *y = dd_ptr(e, it->arg_mem[1]), *dy = dd_ptr(e, it->arg_mem[2]);
-    float *dx = dd_ptr(e, it->arg_mem[3]);
-    const float *mean = dd_ptr(e, it->arg_mem[4]), *var = dd_ptr(e, it->arg_mem[5]);
-    const float *gamma = dd_ptr(e, it->arg_mem[6]);
-    float *dgamma = dd_ptr(e, it->arg_mem[7]), *dbeta = dd_ptr(e, it->arg_mem[8]);
-    const int64_t N = it->dims[0], C = it->dims[1], HW = it->dims[2], CB = C / 16;
+/* dx = gamma rstd (g - mean(g) - xhat mean(g xhat)) with g = dy masked by y > 0 (y: the fused ReLU's output, NULL
+ * without ReLU); dx may be dy. dgamma and dbeta (may be NULL) assigned; gamma NULL: 1. */
+void dd_bn_blocked_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *y,
+                            const float *mean, const float *var, const float *gamma, int64_t N, int64_t C, int64_t HW,
+                            float eps, int threads) {
+    const int64_t CB = C / 16;
     const double count = (double)N * (double)HW;
-#pragma omp parallel for num_threads(e->base.ctx->threads) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int64_t cb = 0; cb < CB; cb++) {
         float m[16], rstd[16];
         for (int l = 0; l < 16; l++) {
             m[l] = mean[cb * 16 + l];
-            rstd[l] = (float)(1.0 / sqrt((double)var[cb * 16 + l] + (double)it->eps));
+            rstd[l] = (float)(1.0 / sqrt((double)var[cb * 16 + l] + (double)eps));
         }
         double sg[16] = {0}, sgx[16] = {0};
         for (int64_t n = 0; n < N; n++) {

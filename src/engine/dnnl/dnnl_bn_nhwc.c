@@ -20,17 +20,14 @@
 
 enum { BLOCK = 64 }; /* channels per thread task; doubles on the stack */
 
-/* Operands of DD_ITEM_BN_NHWC_FORWARD: those of DD_ITEM_BN_FORWARD (dnnl_bn_blocked.c). */
-void dd_run_bn_nhwc_forward(dd_exec *e, const dd_item *it) {
-    const float *x = dd_ptr(e, it->arg_mem[0]);
-    float *y = dd_ptr(e, it->arg_mem[1]), *mean = dd_ptr(e, it->arg_mem[2]), *var = dd_ptr(e, it->arg_mem[3]);
-    const float *gamma = dd_ptr(e, it->arg_mem[4]), *beta = dd_ptr(e, it->arg_mem[5]);
-    float *rmean = dd_ptr(e, it->arg_mem[6]), *rvar = dd_ptr(e, it->arg_mem[7]);
-    float *batches = dd_ptr(e, it->arg_mem[8]);
-    const int64_t C = it->dims[1], rows = it->dims[0] * it->dims[2], n_blocks = (C + BLOCK - 1) / BLOCK;
-    const bool relu = it->extra != 0;
+/* y, and the batch mean and biased variance [c]; running statistics updated when rmean is not NULL (rvar with it),
+ * num_batches (may be NULL) up by one. gamma and beta may be NULL (1 and 0). As dd_bn_blocked_forward. */
+void dd_bn_nhwc_forward(float *y, float *mean, float *var, float *rmean, float *rvar, float *batches, const float *x,
+                        const float *gamma, const float *beta, int64_t N, int64_t C, int64_t HW, float eps,
+                        float momentum, bool relu, int threads) {
+    const int64_t rows = N * HW, n_blocks = (C + BLOCK - 1) / BLOCK;
     const double count = (double)rows;
-#pragma omp parallel for num_threads(e->base.ctx->threads) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int64_t cb = 0; cb < n_blocks; cb++) {
         const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
         double s[BLOCK] = {0}, q[BLOCK] = {0}, m[BLOCK], scale[BLOCK], shift[BLOCK];
@@ -46,13 +43,13 @@ void dd_run_bn_nhwc_forward(dd_exec *e, const dd_item *it) {
         for (int64_t l = 0; l < nc; l++) {
             const int64_t c = c0 + l;
             const double v = q[l] / count; /* biased: what normalises the batch */
-            const double rstd = 1.0 / sqrt(v + (double)it->eps);
+            const double rstd = 1.0 / sqrt(v + (double)eps);
             mean[c] = (float)m[l];
             var[c] = (float)v;
             scale[l] = (gamma ? gamma[c] : 1.0) * rstd;
             shift[l] = (beta ? beta[c] : 0.0) - m[l] * scale[l];
             if (rmean) {
-                const double mo = it->momentum, unbiased = count > 1 ? q[l] / (count - 1) : v;
+                const double mo = momentum, unbiased = count > 1 ? q[l] / (count - 1) : v;
                 rmean[c] = (float)((1.0 - mo) * rmean[c] + mo * m[l]);
                 rvar[c] = (float)((1.0 - mo) * rvar[c] + mo * unbiased);
             }
@@ -66,24 +63,21 @@ void dd_run_bn_nhwc_forward(dd_exec *e, const dd_item *it) {
     if (batches) batches[0] += 1.0f;
 }
 
-/* Operands of DD_ITEM_BN_NHWC_BACKWARD: those of DD_ITEM_BN_BACKWARD. With g = dy masked by y > 0 and
- * xhat = (x - mean) rstd: dbeta = sum g, dgamma = sum g xhat, dx = gamma rstd (g - dbeta / count - xhat dgamma
- * / count). dx may be dy: each element is read before it is written. */
-void dd_run_bn_nhwc_backward(dd_exec *e, const dd_item *it) {
-    const float *x = dd_ptr(e, it->arg_mem[0]), *y = dd_ptr(e, it->arg_mem[1]), *dy = dd_ptr(e, it->arg_mem[2]);
-    float *dx = dd_ptr(e, it->arg_mem[3]);
-    const float *mean = dd_ptr(e, it->arg_mem[4]), *var = dd_ptr(e, it->arg_mem[5]);
-    const float *gamma = dd_ptr(e, it->arg_mem[6]);
-    float *dgamma = dd_ptr(e, it->arg_mem[7]), *dbeta = dd_ptr(e, it->arg_mem[8]);
-    const int64_t C = it->dims[1], rows = it->dims[0] * it->dims[2], n_blocks = (C + BLOCK - 1) / BLOCK;
+/* With g = dy masked by y > 0 (y: the fused ReLU's output, NULL without) and xhat = (x - mean) rstd: dbeta = sum g,
+ * dgamma = sum g xhat, dx = gamma rstd (g - dbeta / count - xhat dgamma / count). dx may be dy: each element is
+ * read before it is written. gamma, dgamma, dbeta may be NULL. */
+void dd_bn_nhwc_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *y,
+                         const float *mean, const float *var, const float *gamma, int64_t N, int64_t C, int64_t HW,
+                         float eps, int threads) {
+    const int64_t rows = N * HW, n_blocks = (C + BLOCK - 1) / BLOCK;
     const double count = (double)rows;
-#pragma omp parallel for num_threads(e->base.ctx->threads) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int64_t cb = 0; cb < n_blocks; cb++) {
         const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
         double m[BLOCK], rstd[BLOCK], sg[BLOCK] = {0}, sgx[BLOCK] = {0}, k[BLOCK], mg[BLOCK], mgx[BLOCK];
         for (int64_t l = 0; l < nc; l++) {
             m[l] = mean[c0 + l];
-            rstd[l] = 1.0 / sqrt((double)var[c0 + l] + (double)it->eps);
+            rstd[l] = 1.0 / sqrt((double)var[c0 + l] + (double)eps);
         }
         for (int64_t r = 0; r < rows; r++)
             for (int64_t l = 0; l < nc; l++) {

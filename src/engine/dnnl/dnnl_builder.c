@@ -1,5 +1,5 @@
-/* Building the executor's programs: memories, arena tensors, items, primitive descriptors, and the bookkeeping of
- * gradients in the backward program (assigned by the first contribution, summed by the later ones). */
+/* Building the executor's programs: memories, arena tensors, values, items, primitive descriptors, and the
+ * bookkeeping of gradients in the backward program (assigned by the first contribution, summed by the later ones). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +16,10 @@ dy_status dd_check(dd_builder *b, dnnl_status_t s, const char *what) {
                        (int)b->node, nd ? nd->name : "");
     return dy_fail(b->ctx, DY_ERR_INTERNAL, "oneDNN: %s failed with status %d (node %d %s)", what, (int)s,
                    (int)b->node, nd ? nd->name : "");
+}
+
+dy_status dd_nomem(dd_builder *b) {
+    return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program (node %d)", (int)b->node);
 }
 
 static int32_t new_mem(dd_builder *b, const dnnl_memory_desc_t *md, dd_where where, int64_t offset) {
@@ -44,12 +48,15 @@ static int32_t new_tensor(dd_builder *b, size_t bytes) {
     dd_exec *e = b->e;
     if (e->n_tensors == e->cap_tensors) {
         int32_t cap = e->cap_tensors ? 2 * e->cap_tensors : 256;
-        dd_tensor *t = realloc(e->tensors, sizeof *t * (size_t)cap);
-        if (!t) return -1;
-        e->tensors = t;
+        dy_plan_block *t = realloc(e->tensors, sizeof *t * (size_t)cap);
+        if (t) e->tensors = t;
+        int32_t *r = t ? realloc(b->readers, sizeof *r * (size_t)cap) : NULL;
+        if (!r) return -1;
+        b->readers = r;
         e->cap_tensors = cap;
     }
-    e->tensors[e->n_tensors] = (dd_tensor){.bytes = bytes, .first = -1, .last = -1};
+    e->tensors[e->n_tensors] = (dy_plan_block){.bytes = (int64_t)bytes, .first = -1, .last = -1};
+    b->readers[e->n_tensors] = 0;
     return e->n_tensors++;
 }
 
@@ -59,15 +66,24 @@ int32_t dd_arena_mem(dd_builder *b, const dnnl_memory_desc_t *md) {
     return new_mem(b, md, DD_ARENA, t);
 }
 
-int32_t dd_alias_mem(dd_builder *b, int32_t of, const dnnl_memory_desc_t *md) {
-    dd_mem m = *b->e->mems[of];
-    return new_mem(b, md, m.where, m.offset);
-}
-
 const dnnl_memory_desc_t *dd_md(dd_builder *b, int32_t mem) { return &b->e->mems[mem]->md; }
 
 bool dd_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b) {
     return dnnl_memory_desc_equal(a, b) != 0;
+}
+
+const dnnl_memory_desc_t *dd_value_md(dd_builder *b, int32_t value) { return dd_md(b, b->value_mem[value]); }
+
+int64_t dd_value_elems(dd_builder *b, int32_t value) {
+    const dnnl_memory_desc_t *md = dd_value_md(b, value);
+    int64_t n = 1;
+    for (int k = 0; k < md->ndims; k++) n *= md->dims[k];
+    return n;
+}
+
+bool dd_value_dies(dd_builder *b, int32_t value, const dd_group *gr) {
+    if (value == 0 || b->needed_backward[value] || b->last_use[value] != gr->last) return false;
+    return b->e->mems[b->value_mem[value]]->where == DD_ARENA;
 }
 
 dnnl_memory_desc_t dd_plain_md(int ndims, const int64_t *dims) {
@@ -138,27 +154,26 @@ dy_status dd_add_primitive(dd_builder *b, dnnl_primitive_desc_t pd, const int *a
     if (scratch_bytes) scratch_md = *scratch;
     dnnl_primitive_desc_destroy(pd);
     DD_TRY(b, s, "primitive creation");
-    dd_item *it = dd_add_item(b, DD_ITEM_PRIMITIVE);
+    int32_t m_scratch = scratch_bytes ? new_mem(b, &scratch_md, DD_SCRATCH, 0) : -1;
+    dd_item *it = scratch_bytes && m_scratch < 0 ? NULL : dd_add_item(b, DD_ITEM_PRIMITIVE);
     if (!it) {
         dnnl_primitive_destroy(prim);
-        return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+        return dd_nomem(b);
     }
-    it->prim = prim;
+    dd_primitive_item *p = &it->prim;
+    p->prim = prim;
     for (int k = 0; arg_pairs[2 * k] != -1; k++) {
-        if (it->nargs >= DD_MAX_ARGS - 1)
+        if (p->nargs >= DD_MAX_ARGS - 1)
             return dy_fail(b->ctx, DY_ERR_INTERNAL, "oneDNN executor: too many primitive arguments");
         if (arg_pairs[2 * k + 1] < 0)
             return dy_fail(b->ctx, DY_ERR_INTERNAL, "oneDNN executor: missing memory for argument %d (node %d)",
                            arg_pairs[2 * k], (int)b->node);
-        it->arg_kind[it->nargs] = arg_pairs[2 * k];
-        it->arg_mem[it->nargs++] = arg_pairs[2 * k + 1];
+        p->args[p->nargs].arg = arg_pairs[2 * k];
+        p->arg_mem[p->nargs++] = arg_pairs[2 * k + 1];
     }
     if (scratch_bytes) {
-        int32_t m = new_mem(b, &scratch_md, DD_SCRATCH, 0);
-        if (m < 0) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
-        it = &b->prog->items[b->prog->n - 1];
-        it->arg_kind[it->nargs] = DNNL_ARG_SCRATCHPAD;
-        it->arg_mem[it->nargs++] = m;
+        p->args[p->nargs].arg = DNNL_ARG_SCRATCHPAD;
+        p->arg_mem[p->nargs++] = m_scratch;
         if (scratch_bytes > b->e->scratch_bytes) b->e->scratch_bytes = scratch_bytes;
     }
     return DY_OK;
@@ -181,7 +196,7 @@ static int32_t tensor_of(dd_builder *b, int32_t mem) {
 
 bool dd_mem_free_now(dd_builder *b, int32_t mem) {
     int32_t t = tensor_of(b, mem);
-    return t >= 0 && b->e->tensors[t].readers == 0;
+    return t >= 0 && b->readers[t] == 0;
 }
 
 int32_t dd_diff_get(dd_builder *b, int32_t value) { return b->value_diff[value]; }
@@ -189,7 +204,7 @@ int32_t dd_diff_get(dd_builder *b, int32_t value) { return b->value_diff[value];
 void dd_diff_release(dd_builder *b, int32_t value) {
     int32_t m = b->value_diff[value];
     int32_t t = m >= 0 ? tensor_of(b, m) : -1;
-    if (t >= 0 && b->e->tensors[t].readers > 0) b->e->tensors[t].readers--;
+    if (t >= 0 && b->readers[t] > 0) b->readers[t]--;
 }
 
 int32_t dd_diff_target(dd_builder *b, int32_t value, int32_t inplace_mem) {
@@ -201,11 +216,11 @@ int32_t dd_diff_target(dd_builder *b, int32_t value, int32_t inplace_mem) {
 }
 
 dy_status dd_diff_commit(dd_builder *b, int32_t value, int32_t mem) {
-    if (mem < 0) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+    if (mem < 0) return dd_nomem(b);
     if (!dd_md_equal(dd_md(b, mem), dd_md(b, b->value_mem[value]))) {
         /* a gradient computed in another layout (an add of two differently blocked values) */
         int32_t conv = dd_arena_mem(b, dd_md(b, b->value_mem[value]));
-        if (conv < 0) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+        if (conv < 0) return dd_nomem(b);
         DY_TRY(dd_add_reorder(b, mem, conv));
         mem = conv;
     }
@@ -213,16 +228,16 @@ dy_status dd_diff_commit(dd_builder *b, int32_t value, int32_t mem) {
     if (have < 0) { /* the first contribution: assigned */
         b->value_diff[value] = mem;
         int32_t t = tensor_of(b, mem);
-        if (t >= 0) b->e->tensors[t].readers++;
+        if (t >= 0) b->readers[t]++;
         return DY_OK;
     }
     if (have == mem) return DY_OK;
     /* A later contribution is summed; in place unless another pending gradient still reads that tensor. */
     int32_t t = tensor_of(b, have);
     int32_t dst = have;
-    if (t < 0 || b->e->tensors[t].readers > 1) {
+    if (t < 0 || b->readers[t] > 1) {
         dst = dd_arena_mem(b, dd_md(b, have));
-        if (dst < 0) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+        if (dst < 0) return dd_nomem(b);
     }
     dnnl_binary_desc_t desc;
     DD_TRY(b, dnnl_binary_desc_init(&desc, dnnl_binary_add, dd_md(b, have), dd_md(b, mem), dd_md(b, dst)),
@@ -233,7 +248,7 @@ dy_status dd_diff_commit(dd_builder *b, int32_t value, int32_t mem) {
     if (dst != have) {
         dd_diff_release(b, value);
         b->value_diff[value] = dst;
-        b->e->tensors[tensor_of(b, dst)].readers++;
+        b->readers[tensor_of(b, dst)]++;
     }
     return DY_OK;
 }
@@ -243,30 +258,67 @@ dy_status dd_diff_commit(dd_builder *b, int32_t value, int32_t mem) {
 dy_status dd_weights_in(dd_builder *b, const dnnl_memory_desc_t *want, const dnnl_memory_desc_t *plain,
                         dd_where where, int64_t offset, int32_t *mem) {
     int32_t user = dd_user_mem(b, plain, where, offset);
-    if (user < 0) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+    if (user < 0) return dd_nomem(b);
     if (dd_md_equal(want, plain)) {
         *mem = user;
         return DY_OK;
     }
     *mem = dd_arena_mem(b, want);
-    if (*mem < 0) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+    if (*mem < 0) return dd_nomem(b);
     return dd_add_reorder(b, user, *mem);
 }
 
 dy_status dd_weights_out(dd_builder *b, const dnnl_memory_desc_t *have, const dnnl_memory_desc_t *plain,
                          int64_t offset, int32_t *mem, int32_t *user_mem) {
     *user_mem = dd_user_mem(b, plain, DD_GRADS, offset);
-    if (*user_mem < 0) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+    if (*user_mem < 0) return dd_nomem(b);
     if (dd_md_equal(have, plain)) {
         *mem = *user_mem;
         return DY_OK;
     }
     *mem = dd_arena_mem(b, have);
-    if (*mem < 0) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+    if (*mem < 0) return dd_nomem(b);
     return DY_OK;
 }
 
 dy_status dd_weights_out_finish(dd_builder *b, int32_t mem, int32_t user_mem) {
     if (mem == user_mem) return DY_OK;
     return dd_add_reorder(b, mem, user_mem);
+}
+
+dy_status dd_weighted_backward(dd_builder *b, const dy_node *nd, int32_t in, dnnl_primitive_desc_t pd_weights,
+                               dnnl_primitive_desc_t pd_data, int32_t m_src, int32_t m_dy,
+                               const dnnl_memory_desc_t *weights_plain, const dnnl_memory_desc_t *bias,
+                               const dnnl_memory_desc_t *dx) {
+    int32_t m_dw = -1, m_dw_user = -1;
+    dy_status st = dd_weights_out(b, dnnl_primitive_desc_query_md(pd_weights, dnnl_query_diff_weights_md, 0),
+                                  weights_plain, nd->weight, &m_dw, &m_dw_user);
+    if (st != DY_OK) {
+        dnnl_primitive_desc_destroy(pd_weights);
+        dnnl_primitive_desc_destroy(pd_data);
+        return st;
+    }
+    const int32_t m_db = nd->bias >= 0 ? dd_user_mem(b, bias, DD_GRADS, nd->bias) : -1;
+    st = dd_add_primitive(b, pd_weights,
+                          (int[]){DNNL_ARG_SRC, m_src, DNNL_ARG_DIFF_DST, m_dy, DNNL_ARG_DIFF_WEIGHTS, m_dw,
+                                  m_db >= 0 ? DNNL_ARG_DIFF_BIAS : -1, m_db, -1});
+    if (st == DY_OK) st = dd_weights_out_finish(b, m_dw, m_dw_user);
+    if (st != DY_OK) {
+        dnnl_primitive_desc_destroy(pd_data);
+        return st;
+    }
+    b->dinput_only = in == 0; /* the network input's gradient only when the caller asks for it */
+    int32_t m_w = -1;
+    st = dd_weights_in(b, dnnl_primitive_desc_query_md(pd_data, dnnl_query_weights_md, 0), weights_plain, DD_PARAMS,
+                       nd->weight, &m_w);
+    if (st != DY_OK) {
+        dnnl_primitive_desc_destroy(pd_data);
+    } else {
+        const int32_t m_dx = dd_md_equal(dx, dd_value_md(b, in)) ? dd_diff_target(b, in, -1) : dd_arena_mem(b, dx);
+        st = dd_add_primitive(b, pd_data,
+                              (int[]){DNNL_ARG_DIFF_DST, m_dy, DNNL_ARG_WEIGHTS, m_w, DNNL_ARG_DIFF_SRC, m_dx, -1});
+        if (st == DY_OK) st = dd_diff_commit(b, in, m_dx);
+    }
+    b->dinput_only = false;
+    return st;
 }

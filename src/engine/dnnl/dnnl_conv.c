@@ -76,23 +76,22 @@ static dy_status fold_bn(dd_builder *b, const dd_group *gr, const conv_descs *cd
                        bn->name);
     *w_plain = dd_arena_mem(b, &cd->weights_plain);
     *bias = dd_arena_mem(b, &cd->bias);
-    dnnl_memory_desc_t cmd = cd->bias;
-    int32_t m_w = dd_user_mem(b, &cd->weights_plain, DD_PARAMS, conv->weight);
-    int32_t m_b = conv->bias >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, conv->bias) : -1;
-    int32_t m_g = bn->weight >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, bn->weight) : -1;
-    int32_t m_s = bn->bias >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, bn->bias) : -1;
-    int32_t m_rm = dd_user_mem(b, &cmd, DD_STATE, bn->running_mean);
-    int32_t m_rv = dd_user_mem(b, &cmd, DD_STATE, bn->running_var);
-    if (*w_plain < 0 || *bias < 0 || m_w < 0 || m_rm < 0 || m_rv < 0)
-        return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
-    dd_item *it = dd_add_item(b, DD_ITEM_FOLD_BN);
-    if (!it) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
-    int32_t ops[] = {m_w, m_b, m_g, m_s, m_rm, m_rv, *w_plain, *bias};
-    it->nargs = 8;
-    for (int k = 0; k < 8; k++) it->arg_mem[k] = ops[k];
-    it->count = conv->channels;
-    it->extra = cd->weights_plain.dims[1] * cd->weights_plain.dims[2] * cd->weights_plain.dims[3];
-    it->eps = bn->eps;
+    const dnnl_memory_desc_t *cmd = &cd->bias;
+    dd_fold_bn_item f = {
+        .weight = dd_user_mem(b, &cd->weights_plain, DD_PARAMS, conv->weight),
+        .bias = conv->bias >= 0 ? dd_user_mem(b, cmd, DD_PARAMS, conv->bias) : -1,
+        .gamma = bn->weight >= 0 ? dd_user_mem(b, cmd, DD_PARAMS, bn->weight) : -1,
+        .beta = bn->bias >= 0 ? dd_user_mem(b, cmd, DD_PARAMS, bn->bias) : -1,
+        .running_mean = dd_user_mem(b, cmd, DD_STATE, bn->running_mean),
+        .running_var = dd_user_mem(b, cmd, DD_STATE, bn->running_var),
+        .weight_out = *w_plain, .bias_out = *bias, .channels = conv->channels,
+        .per_channel = cd->weights_plain.dims[1] * cd->weights_plain.dims[2] * cd->weights_plain.dims[3],
+        .eps = bn->eps};
+    dd_item *it = *w_plain < 0 || *bias < 0 || f.weight < 0 || f.running_mean < 0 || f.running_var < 0
+                      ? NULL
+                      : dd_add_item(b, DD_ITEM_FOLD_BN);
+    if (!it) return dd_nomem(b);
+    it->fold = f;
     return DY_OK;
 }
 
@@ -116,7 +115,7 @@ dy_status dd_conv_forward(dd_builder *b, const dd_group *gr) {
         st = fold_bn(b, gr, &cd, &w_plain, &m_bias);
         if (st == DY_OK && !dd_md_equal(&wmd, &cd.weights_plain)) {
             m_w = dd_arena_mem(b, &wmd);
-            st = m_w < 0 ? dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory") : dd_add_reorder(b, w_plain, m_w);
+            st = m_w < 0 ? dd_nomem(b) : dd_add_reorder(b, w_plain, m_w);
         } else {
             m_w = w_plain;
         }
@@ -134,7 +133,7 @@ dy_status dd_conv_forward(dd_builder *b, const dd_group *gr) {
     const dnnl_memory_desc_t smd = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     if (!dd_md_equal(&smd, dd_md(b, m_src))) {
         m_src = dd_arena_mem(b, &smd);
-        st = m_src < 0 ? dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory")
+        st = m_src < 0 ? dd_nomem(b)
                        : dd_add_reorder(b, b->value_mem[in], m_src);
         if (st != DY_OK) {
             dnnl_primitive_desc_destroy(pd);
@@ -159,7 +158,7 @@ dy_status dd_conv_forward(dd_builder *b, const dd_group *gr) {
     }
     if (st != DY_OK || m_dst < 0) {
         dnnl_primitive_desc_destroy(pd);
-        return st != DY_OK ? st : dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory");
+        return st != DY_OK ? st : dd_nomem(b);
     }
     int args[] = {DNNL_ARG_SRC, m_src, DNNL_ARG_WEIGHTS, m_w, DNNL_ARG_DST, m_dst,
                   m_bias >= 0 ? DNNL_ARG_BIAS : -1, m_bias, -1};
@@ -218,53 +217,23 @@ dy_status dd_conv_backward(dd_builder *b, const dd_group *gr) {
     dnnl_primitive_desc_t hint;
     DY_TRY(forward_pd(b, gr, &cd, NULL, &hint));
 
-    /* weights (and bias) gradient, reordered into the flat gradient buffer */
-    dnnl_convolution_desc_t desc;
-    dnnl_primitive_desc_t pd = NULL;
+    dnnl_convolution_desc_t wdesc, ddesc;
+    dnnl_primitive_desc_t pd_w = NULL, pd_d = NULL;
     dy_status st = dd_check(b,
                             dnnl_convolution_backward_weights_desc_init(
-                                &desc, dnnl_convolution_direct, &cd.src, &cd.weights_any,
+                                &wdesc, dnnl_convolution_direct, &cd.src, &cd.weights_any,
                                 cd.has_bias ? &cd.bias : NULL, dst, cd.strides, cd.pad, cd.pad_r),
                             "convolution backward-weights descriptor");
-    if (st == DY_OK) st = backward_weights_pd(b, nd, &cd, &desc, hint, &pd);
-    int32_t m_dw = -1, m_dw_user = -1;
-    if (st == DY_OK) {
-        st = dd_weights_out(b, dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0), &cd.weights_plain,
-                            nd->weight, &m_dw, &m_dw_user);
-        if (st != DY_OK) dnnl_primitive_desc_destroy(pd);
-    }
-    if (st == DY_OK) {
-        int32_t m_db = nd->bias >= 0 ? dd_user_mem(b, &cd.bias, DD_GRADS, nd->bias) : -1;
-        int args[] = {DNNL_ARG_SRC, m_src, DNNL_ARG_DIFF_DST, m_dy, DNNL_ARG_DIFF_WEIGHTS, m_dw,
-                      m_db >= 0 ? DNNL_ARG_DIFF_BIAS : -1, m_db, -1};
-        st = dd_add_primitive(b, pd, args);
-    }
-    if (st == DY_OK) st = dd_weights_out_finish(b, m_dw, m_dw_user);
-
-    /* data gradient; for the network input only when the caller asks for it */
-    if (st == DY_OK) {
-        b->dinput_only = in == 0;
-        pd = NULL;
+    if (st == DY_OK) st = backward_weights_pd(b, nd, &cd, &wdesc, hint, &pd_w);
+    if (st == DY_OK)
         st = dd_check(b,
-                      dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &cd.src,
+                      dnnl_convolution_backward_data_desc_init(&ddesc, dnnl_convolution_direct, &cd.src,
                                                                &cd.weights_any, dst, cd.strides, cd.pad, cd.pad_r),
                       "convolution backward-data descriptor");
-        if (st == DY_OK) st = dd_pd_create(b, &pd, &desc, NULL, hint, "convolution backward data");
-        int32_t m_w = -1;
-        if (st == DY_OK) {
-            st = dd_weights_in(b, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &cd.weights_plain,
-                               DD_PARAMS, nd->weight, &m_w);
-            if (st != DY_OK) dnnl_primitive_desc_destroy(pd);
-        }
-        if (st == DY_OK) {
-            int32_t m_dx = dd_md_equal(&cd.src, dd_value_md(b, in)) ? dd_diff_target(b, in, -1)
-                                                                   : dd_arena_mem(b, &cd.src);
-            st = dd_add_primitive(b, pd,
-                                  (int[]){DNNL_ARG_DIFF_DST, m_dy, DNNL_ARG_WEIGHTS, m_w, DNNL_ARG_DIFF_SRC, m_dx, -1});
-            if (st == DY_OK) st = dd_diff_commit(b, in, m_dx);
-        }
-        b->dinput_only = false;
-    }
+    if (st == DY_OK) st = dd_pd_create(b, &pd_d, &ddesc, NULL, hint, "convolution backward data");
+    if (st == DY_OK)
+        st = dd_weighted_backward(b, nd, in, pd_w, pd_d, m_src, m_dy, &cd.weights_plain, &cd.bias, &cd.src);
+    else if (pd_w) dnnl_primitive_desc_destroy(pd_w);
     dnnl_primitive_desc_destroy(hint);
     dd_diff_release(b, out);
     return st;

@@ -1,12 +1,18 @@
 /* The oneDNN executor's inner parts, shared by the files of src/engine/dnnl.
  *
+ * Files, each using only those after it: dnnl_exec.c (the backend: builds the programs, places the arena, runs the
+ * items), dnnl_groups.c (the graph cut into groups), one file per group family (dnnl_conv.c, dnnl_batchnorm.c with
+ * dnnl_bn_blocked.c, dnnl_relu_add.c, dnnl_pool.c, dnnl_linear.c, dnnl_l2norm.c), dnnl_builder.c (memories, values,
+ * items, gradients), and dnnl_context.c (the engine and stream of a context).
+ *
  * How it works. At creation the graph is cut into fused groups (dnnl_groups.c): conv, bn+relu, add+relu, ... in
  * training; conv+bn(+add)(+relu) folded into one convolution in evaluation. Each group appends oneDNN primitives and
- * a few plain-C steps ("items") to a forward program and, in training, to a backward program. Items name their
- * operands by memory index; a memory lives either in one of the caller's buffers (parameters, gradients, state,
- * input, ...) at a fixed float offset, or in a tensor of the executor's own arena. After all items are known, each
- * arena tensor's lifetime (first and last item that touches it) decides where it goes in one arena
- * (dnnl_memory_plan.c), so tensors that are never alive together share bytes. A step then only sets the handles
+ * a few plain-C steps ("items") to a forward program and, in training, to a backward program. An item names its
+ * operands by memory index, in fields named for its kind (dd_item's union); a memory lives either in one of the
+ * caller's buffers (parameters, gradients, state, input, ...) at a fixed float offset, or in a tensor of the
+ * executor's own arena. After all items are known, each
+ * arena tensor's lifetime (first and last item that touches it) decides where it goes in one arena (dy_plan_place,
+ * the planner's placement), so tensors that are never alive together share bytes. A step then only sets the handles
  * of the caller's buffers and runs the items: it allocates nothing.
  *
  * Activations stay in the layouts oneDNN picks for the convolutions (nChw16c here): every other primitive is
@@ -20,6 +26,7 @@
 
 #include "core/context.h"
 #include "engine/exec_backend.h"
+#include "engine/plan.h"
 
 /* Where a memory object's bytes are. */
 typedef enum {
@@ -43,41 +50,81 @@ typedef struct {
     dnnl_memory_t mem;  /* created once the arena is planned */
 } dd_mem;
 
-typedef struct {
-    size_t bytes;
-    int32_t first, last; /* first and last item (forward and backward numbered on) that uses the tensor */
-    size_t offset;       /* bytes into the arena, from the plan */
-    int32_t readers;     /* while building backward: gradients of values that still point at this tensor */
-} dd_tensor;
+/* Plain-C items: operands are memory indices (-1: absent), named per kind. */
+typedef struct {              /* DD_ITEM_RUNNING_STATS: PyTorch's update from the batch statistics (training) */
+    int32_t mean, var;                                 /* the batch's, biased variance */
+    int32_t running_mean, running_var, num_batches;    /* updated (state) */
+    int64_t channels, count;                           /* count: values per channel (unbiases the variance) */
+    float momentum;
+} dd_running_stats_item;
 
-typedef enum {
-    DD_ITEM_PRIMITIVE,     /* a oneDNN primitive with its arguments */
-    DD_ITEM_RUNNING_STATS, /* running mean/var update from the batch statistics (training) */
-    DD_ITEM_FOLD_BN,       /* conv weights and bias with an evaluation-mode batch norm folded in */
-    DD_ITEM_L2NORM_FORWARD,
-    DD_ITEM_L2NORM_BACKWARD,
-    DD_ITEM_BN_FORWARD,    /* training batch norm (+ ReLU) on nChw16c (dnnl_bn_blocked.c) */
-    DD_ITEM_BN_BACKWARD,
-    DD_ITEM_BN_NHWC_FORWARD, /* the same on nhwc (dnnl_bn_nhwc.c), same operands */
-    DD_ITEM_BN_NHWC_BACKWARD
-} dd_item_kind;
+typedef struct {              /* DD_ITEM_FOLD_BN: an evaluation batch norm folded into its convolution */
+    int32_t weight, bias;                              /* the convolution's (plain; bias may be absent) */
+    int32_t gamma, beta, running_mean, running_var;    /* the batch norm's (gamma, beta may be absent) */
+    int32_t weight_out, bias_out;                      /* the folded weights and bias */
+    int64_t channels, per_channel;                     /* output channels; weights per output channel */
+    float eps;
+} dd_fold_bn_item;
+
+typedef struct {              /* DD_ITEM_L2NORM_FORWARD: rows of x divided by their norm */
+    int32_t x, y;                                      /* plain [rows, cols] */
+    int64_t rows, cols;
+    float eps;
+} dd_l2norm_forward_item;
+
+typedef struct {              /* DD_ITEM_L2NORM_BACKWARD */
+    int32_t x, dy, dx;                                 /* plain [rows, cols] */
+    int64_t rows, cols;
+    float eps;
+} dd_l2norm_backward_item;
+
+typedef struct {              /* DD_ITEM_BN_FORWARD: training batch norm (+ ReLU) on nChw16c [n, c, hw]; nhwc too */
+    int32_t x, y, mean, var;                           /* mean, var: the batch's, kept for backward */
+    int32_t gamma, beta;                               /* may be absent */
+    int32_t running_mean, running_var, num_batches;    /* updated when present */
+    int64_t n, c, hw;
+    float eps, momentum;
+    bool relu;
+} dd_bn_forward_item;
+
+typedef struct {              /* DD_ITEM_BN_BACKWARD */
+    int32_t x, y;                                      /* y: the fused ReLU's output (its mask), or absent */
+    int32_t dy, dx;                                    /* dx may be dy */
+    int32_t mean, var, gamma, dgamma, dbeta;           /* gamma, dgamma, dbeta may be absent */
+    int64_t n, c, hw;
+    float eps;
+} dd_bn_backward_item;
 
 #define DD_MAX_ARGS 16
 
-typedef struct {
-    dd_item_kind kind;
+typedef struct {              /* DD_ITEM_PRIMITIVE */
     dnnl_primitive_t prim;
     int nargs;
-    int arg_kind[DD_MAX_ARGS];   /* DNNL_ARG_* */
-    int32_t arg_mem[DD_MAX_ARGS];/* memory indices; for plain-C items the operands in an item-specific order */
-    dnnl_exec_arg_t *args;       /* resolved at the end of creation */
-    bool dinput_only;            /* only needed for the input gradient: skipped when dinput is NULL */
+    int32_t arg_mem[DD_MAX_ARGS]; /* the memory of each argument */
+    dnnl_exec_arg_t args[DD_MAX_ARGS]; /* DNNL_ARG_* when built; the memory objects once the arena is placed */
+} dd_primitive_item;
+
+typedef enum {
+    DD_ITEM_PRIMITIVE, DD_ITEM_RUNNING_STATS, DD_ITEM_FOLD_BN, DD_ITEM_L2NORM_FORWARD, DD_ITEM_L2NORM_BACKWARD,
+    DD_ITEM_BN_FORWARD, DD_ITEM_BN_BACKWARD,
+    DD_ITEM_BN_NHWC_FORWARD, DD_ITEM_BN_NHWC_BACKWARD, /* the same on nhwc (dnnl_bn_nhwc.c); bn_forward/backward */
+    DD_ITEM_BN_SYNC_FORWARD, DD_ITEM_BN_SYNC_BACKWARD /* sync-bn, any layout (dnnl_bn_sync.c); bn_forward/backward */
+} dd_item_kind;
+
+typedef struct {
+    dd_item_kind kind;
     int32_t node;                /* the graph node the item belongs to */
-    int64_t count;               /* plain-C items: rows / elements as the item needs */
-    int64_t extra;
-    float eps, momentum;         /* plain-C items of batch norm and l2norm */
-    int64_t dims[3];             /* plain-C batch norm: N, C, HW */
+    bool dinput_only;            /* only needed for the input gradient: skipped when dinput is NULL */
     unsigned needs;              /* bit per dd_where of the caller buffers the item touches (resolved late) */
+    union {
+        dd_primitive_item prim;
+        dd_running_stats_item stats;
+        dd_fold_bn_item fold;
+        dd_l2norm_forward_item l2norm_forward;
+        dd_l2norm_backward_item l2norm_backward;
+        dd_bn_forward_item bn_forward;   /* also DD_ITEM_BN_NHWC_FORWARD's, DD_ITEM_BN_SYNC_FORWARD's */
+        dd_bn_backward_item bn_backward; /* also DD_ITEM_BN_NHWC_BACKWARD's, DD_ITEM_BN_SYNC_BACKWARD's */
+    };
 } dd_item;
 
 typedef struct {
@@ -90,19 +137,16 @@ typedef struct {
     dy_exec base;
     dd_mem **mems;             /* each memory allocated on its own: builders hold pointers to descriptors */
     int32_t n_mems, cap_mems;
-    dd_tensor *tensors;
+    dy_plan_block *tensors;    /* the arena's tensors: lifetimes in items (forward, then backward) and offsets */
     int32_t n_tensors, cap_tensors;
     dd_program fwd, bwd;
     unsigned char *arena;
     size_t arena_bytes;
     unsigned char *scratch;
     size_t scratch_bytes;
-    int32_t scratch_mem;
     int32_t output_mem;          /* the memory the output is copied to (its dims give the output's size) */
-    dnnl_exec_arg_t *arg_pool;   /* every item's resolved argument list, one allocation */
     /* caller buffers of the current call, by dd_where */
     void *user[DD_N_WHERE];
-    bool user_bound[DD_N_WHERE];
 } dd_exec;
 
 /* State while the programs are built. */
@@ -115,9 +159,9 @@ typedef struct {
     int32_t *value_mem;       /* forward memory of each value */
     int32_t *value_diff;      /* backward: memory holding d(loss)/d(value), -1 while none */
     int32_t *last_use;        /* last node that reads each value in forward */
-    int32_t *n_consumers;
     bool *needed_backward;    /* the value is read by the backward program */
     int32_t (*aux)[3];        /* per node: memories saved for backward (bn: mean, variance, workspace) */
+    int32_t *readers;         /* per arena tensor: gradients of values that still point at it */
     bool train;
     dd_program *prog;         /* the program items are appended to */
     bool dinput_only;         /* mark the items appended now as input-gradient only */
@@ -125,7 +169,20 @@ typedef struct {
     dnnl_primitive_attr_t attr_plain; /* user scratchpad, nothing else */
 } dd_builder;
 
-/* ---- dnnl_exec.c: memories, items and gradients ---- */
+/* The groups: one node or a few fused (dnnl_groups.c cuts the graph). */
+typedef enum {
+    DD_G_CONV, DD_G_BN, DD_G_RELU, DD_G_ADD, DD_G_MAXPOOL, DD_G_AVGPOOL, DD_G_LINEAR, DD_G_L2NORM
+} dd_group_kind;
+
+typedef struct {
+    dd_group_kind kind;
+    int32_t main;         /* the node the group starts with (conv, bn, add, ...) */
+    int32_t bn, add, relu;/* nodes folded or fused in, -1 when absent */
+    int32_t last;         /* the last node of the group: its output value is last + 1 */
+    int32_t add_other;    /* eval conv+bn+add: the value added (the shortcut) */
+} dd_group;
+
+/* ---- dnnl_builder.c: memories, values, items and gradients while the programs are built ---- */
 dy_status dd_check(dd_builder *b, dnnl_status_t s, const char *what);
 #define DD_TRY(b, call, what)                                                                                      \
     do {                                                                                                           \
@@ -137,13 +194,13 @@ dy_status dd_check(dd_builder *b, dnnl_status_t s, const char *what);
         dy_status dy_st_ = (call);                                                                                 \
         if (dy_st_ != DY_OK) return dy_st_;                                                                        \
     } while (0)
+/* The failure every allocation while building reports. */
+dy_status dd_nomem(dd_builder *b);
 
 /* A memory in a caller's buffer at a float offset. */
 int32_t dd_user_mem(dd_builder *b, const dnnl_memory_desc_t *md, dd_where where, int64_t offset);
 /* A memory on a new arena tensor (-1 on allocation failure). */
 int32_t dd_arena_mem(dd_builder *b, const dnnl_memory_desc_t *md);
-/* A second view of an existing memory's tensor with another descriptor of at most the same size. */
-int32_t dd_alias_mem(dd_builder *b, int32_t of, const dnnl_memory_desc_t *md);
 const dnnl_memory_desc_t *dd_md(dd_builder *b, int32_t mem);
 bool dd_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b);
 /* A descriptor of dims in the same layout as like (nChw16c, nChw8c, nhwc, nchw), or format any. */
@@ -151,9 +208,17 @@ dnnl_memory_desc_t dd_like_md(const dnnl_memory_desc_t *like, int ndims, const i
 /* Plain (row-major) descriptor of the given dims. */
 dnnl_memory_desc_t dd_plain_md(int ndims, const int64_t *dims);
 
+/* The descriptor of a value's forward memory, and its number of elements. */
+const dnnl_memory_desc_t *dd_value_md(dd_builder *b, int32_t value);
+int64_t dd_value_elems(dd_builder *b, int32_t value);
+/* Whether the forward value is read for the last time by group gr and not kept for backward, so that the
+ * group may write its output over it. */
+bool dd_value_dies(dd_builder *b, int32_t value, const dd_group *gr);
+
 /* Appends a primitive item made from pd (which it destroys); args as (DNNL_ARG_*, memory) pairs, -1 ends.
  * The scratchpad argument is added here. */
 dy_status dd_add_primitive(dd_builder *b, dnnl_primitive_desc_t pd, const int *arg_pairs);
+/* Appends a plain-C item of kind (its operands filled by the caller); NULL when out of memory. */
 dd_item *dd_add_item(dd_builder *b, dd_item_kind kind);
 /* A reorder from memory src to memory dst. */
 dy_status dd_add_reorder(dd_builder *b, int32_t src, int32_t dst);
@@ -181,25 +246,24 @@ dy_status dd_weights_in(dd_builder *b, const dnnl_memory_desc_t *want, const dnn
 dy_status dd_weights_out(dd_builder *b, const dnnl_memory_desc_t *have, const dnnl_memory_desc_t *plain,
                          int64_t offset, int32_t *mem, int32_t *user_mem);
 dy_status dd_weights_out_finish(dd_builder *b, int32_t mem, int32_t user_mem);
+/* The backward of a layer with weights (convolution, linear) from its two primitive descriptors, both consumed:
+ * d(weights) and d(bias) (when nd has one, in descriptor bias) from src and dy, into the gradient buffer from the
+ * layout pd_weights gives them in; then d(input value in) in layout dx from pd_data, summed into the value's
+ * gradient (for the network input only when the caller asks for it). */
+dy_status dd_weighted_backward(dd_builder *b, const dy_node *nd, int32_t in, dnnl_primitive_desc_t pd_weights,
+                               dnnl_primitive_desc_t pd_data, int32_t m_src, int32_t m_dy,
+                               const dnnl_memory_desc_t *weights_plain, const dnnl_memory_desc_t *bias,
+                               const dnnl_memory_desc_t *dx);
 
-/* ---- the groups (one file per family) ---- */
-typedef enum { DD_G_CONV, DD_G_BN, DD_G_RELU, DD_G_ADD, DD_G_MAXPOOL, DD_G_AVGPOOL, DD_G_LINEAR, DD_G_L2NORM } dd_group_kind;
+/* ---- dnnl_groups.c: the graph cut into groups, each group's items ---- */
+/* groups [n_nodes] in the order they run; *n_groups of them. */
+dy_status dd_make_groups(dy_ctx *ctx, const dy_graph *g, bool train, dd_group *groups, int32_t *n_groups);
+/* Marks the values the backward program reads (b->needed_backward). */
+void dd_mark_backward_reads(dd_builder *b, const dd_group *groups, int32_t n_groups);
+dy_status dd_group_forward(dd_builder *b, const dd_group *gr);
+dy_status dd_group_backward(dd_builder *b, const dd_group *gr);
 
-typedef struct {
-    dd_group_kind kind;
-    int32_t main;         /* the node the group starts with (conv, bn, add, ...) */
-    int32_t bn, add, relu;/* nodes folded or fused in, -1 when absent */
-    int32_t last;         /* the last node of the group: its output value is last + 1 */
-    int32_t add_other;    /* eval conv+bn+add: the value added (the shortcut) */
-} dd_group;
-
-/* Whether the forward value is read for the last time by group gr and not kept for backward, so that the
- * group may write its output over it. */
-bool dd_value_dies(dd_builder *b, int32_t value, const dd_group *gr);
-/* The descriptor of the value's forward memory. */
-const dnnl_memory_desc_t *dd_value_md(dd_builder *b, int32_t value);
-int64_t dd_value_elems(dd_builder *b, int32_t value);
-
+/* One file per family. */
 dy_status dd_conv_forward(dd_builder *b, const dd_group *gr);
 dy_status dd_conv_backward(dd_builder *b, const dd_group *gr);
 dy_status dd_bn_forward(dd_builder *b, const dd_group *gr);
@@ -215,19 +279,36 @@ dy_status dd_linear_backward(dd_builder *b, const dd_group *gr);
 dy_status dd_l2norm_forward(dd_builder *b, const dd_group *gr);
 dy_status dd_l2norm_backward(dd_builder *b, const dd_group *gr);
 
-/* Plain-C items at run time (dnnl_host_items.c). */
-void dd_run_running_stats(dd_exec *e, const dd_item *it);
-void dd_run_fold_bn(dd_exec *e, const dd_item *it);
-void dd_run_l2norm_forward(dd_exec *e, const dd_item *it);
-void dd_run_l2norm_backward(dd_exec *e, const dd_item *it);
-void dd_run_bn_blocked_forward(dd_exec *e, const dd_item *it);
-void dd_run_bn_blocked_backward(dd_exec *e, const dd_item *it);
-void dd_run_bn_nhwc_forward(dd_exec *e, const dd_item *it);
-void dd_run_bn_nhwc_backward(dd_exec *e, const dd_item *it);
-float *dd_ptr(dd_exec *e, int32_t mem);
+/* ---- the plain-C kernels of the items, on plain pointers (run by dnnl_exec.c) ---- */
+/* dnnl_batchnorm.c: PyTorch's running-statistics update (num_batches may be NULL), and the evaluation batch norm
+ * folded into a convolution's w_out [channels, per_channel] and b_out [channels] (bias, gamma, beta may be NULL). */
+void dd_running_stats(float *running_mean, float *running_var, float *num_batches, const float *mean,
+                      const float *var, int64_t channels, int64_t count, float momentum);
+void dd_fold_bn(float *w_out, float *b_out, const float *w, const float *bias, const float *gamma, const float *beta,
+                const float *running_mean, const float *running_var, int64_t channels, int64_t per_channel, float eps,
+                int threads);
+/* dnnl_bn_blocked.c: training batch norm (+ ReLU) on nChw16c [n, c, hw]. */
+void dd_bn_blocked_forward(float *y, float *mean, float *var, float *running_mean, float *running_var,
+                           float *num_batches, const float *x, const float *gamma, const float *beta, int64_t n,
+                           int64_t c, int64_t hw, float eps, float momentum, bool relu, int threads);
+void dd_bn_blocked_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *y,
+                            const float *mean, const float *var, const float *gamma, int64_t n, int64_t c, int64_t hw,
+                            float eps, int threads);
+/* dnnl_bn_nhwc.c: the same on nhwc [n, hw, c], every sum in double. */
+void dd_bn_nhwc_forward(float *y, float *mean, float *var, float *running_mean, float *running_var,
+                        float *num_batches, const float *x, const float *gamma, const float *beta, int64_t n,
+                        int64_t c, int64_t hw, float eps, float momentum, bool relu, int threads);
+void dd_bn_nhwc_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *y,
+                         const float *mean, const float *var, const float *gamma, int64_t n, int64_t c, int64_t hw,
+                         float eps, int threads);
 
-/* dnnl_memory_plan.c: offsets for every tensor so that tensors alive at the same time do not overlap; returns
- * the arena size in bytes. */
-size_t dd_plan_arena(dd_tensor *tensors, int32_t n);
+/* dnnl_bn_sync.c: training batch norm (+ ReLU) over the processes of a data-parallel run (the graph's bn_sync), on
+ * any blocked layout; the items carry dd_bn_forward_item / dd_bn_backward_item operands. They may fail (the
+ * reduction), so run() runs them itself. */
+dy_status dd_bn_sync_check_layout(dd_builder *b, int32_t mem, const char *what);
+dy_status dd_run_bn_sync_forward(dd_exec *e, const dd_item *it);
+dy_status dd_run_bn_sync_backward(dd_exec *e, const dd_item *it);
+/* dnnl_exec.c: where a memory's bytes are during a run (NULL when absent). */
+float *dd_ptr(dd_exec *e, int32_t mem);
 
 #endif

@@ -45,7 +45,7 @@ dy_status dd_linear_forward(dd_builder *b, const dd_group *gr) {
     int32_t m_bias = ld.has_bias ? dd_user_mem(b, &ld.bias, DD_PARAMS, nd->bias) : -1;
     if (st != DY_OK || m_dst < 0) {
         dnnl_primitive_desc_destroy(pd);
-        return st != DY_OK ? st : dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+        return st != DY_OK ? st : dd_nomem(b);
     }
     DY_TRY(dd_add_primitive(b, pd,
                             (int[]){DNNL_ARG_SRC, b->value_mem[in], DNNL_ARG_WEIGHTS, m_w, DNNL_ARG_DST, m_dst,
@@ -61,48 +61,21 @@ dy_status dd_linear_backward(dd_builder *b, const dd_group *gr) {
     describe(b, gr, &ld);
     const dnnl_memory_desc_t *src = dd_value_md(b, in), *dst = dd_value_md(b, out);
     int32_t m_dy = dd_diff_get(b, out);
-    dnnl_primitive_desc_t hint, pd = NULL;
+    dnnl_primitive_desc_t hint, pd_w = NULL, pd_d = NULL;
     DY_TRY(forward_pd(b, gr, &ld, &hint));
-
-    dnnl_inner_product_desc_t desc;
+    dnnl_inner_product_desc_t wdesc, ddesc;
     dy_status st = dd_check(b,
-                            dnnl_inner_product_backward_weights_desc_init(&desc, src, &ld.weights_any,
+                            dnnl_inner_product_backward_weights_desc_init(&wdesc, src, &ld.weights_any,
                                                                           ld.has_bias ? &ld.bias : NULL, dst),
                             "linear backward-weights descriptor");
-    if (st == DY_OK) st = dd_pd_create(b, &pd, &desc, NULL, hint, "linear backward weights");
-    int32_t m_dw = -1, m_dw_user = -1;
-    if (st == DY_OK) {
-        st = dd_weights_out(b, dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0), &ld.weights_plain,
-                            nd->weight, &m_dw, &m_dw_user);
-        if (st != DY_OK) dnnl_primitive_desc_destroy(pd);
-    }
-    if (st == DY_OK) {
-        int32_t m_db = ld.has_bias ? dd_user_mem(b, &ld.bias, DD_GRADS, nd->bias) : -1;
-        st = dd_add_primitive(b, pd,
-                              (int[]){DNNL_ARG_SRC, b->value_mem[in], DNNL_ARG_DIFF_DST, m_dy, DNNL_ARG_DIFF_WEIGHTS,
-                                      m_dw, m_db >= 0 ? DNNL_ARG_DIFF_BIAS : -1, m_db, -1});
-    }
-    if (st == DY_OK) st = dd_weights_out_finish(b, m_dw, m_dw_user);
-
-    if (st == DY_OK) {
-        b->dinput_only = in == 0;
-        st = dd_check(b, dnnl_inner_product_backward_data_desc_init(&desc, src, &ld.weights_any, dst),
+    if (st == DY_OK) st = dd_pd_create(b, &pd_w, &wdesc, NULL, hint, "linear backward weights");
+    if (st == DY_OK)
+        st = dd_check(b, dnnl_inner_product_backward_data_desc_init(&ddesc, src, &ld.weights_any, dst),
                       "linear backward-data descriptor");
-        if (st == DY_OK) st = dd_pd_create(b, &pd, &desc, NULL, hint, "linear backward data");
-        int32_t m_w = -1;
-        if (st == DY_OK) {
-            st = dd_weights_in(b, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &ld.weights_plain,
-                               DD_PARAMS, nd->weight, &m_w);
-            if (st != DY_OK) dnnl_primitive_desc_destroy(pd);
-        }
-        if (st == DY_OK) {
-            int32_t m_dx = dd_diff_target(b, in, -1);
-            st = dd_add_primitive(b, pd,
-                                  (int[]){DNNL_ARG_DIFF_DST, m_dy, DNNL_ARG_WEIGHTS, m_w, DNNL_ARG_DIFF_SRC, m_dx, -1});
-            if (st == DY_OK) st = dd_diff_commit(b, in, m_dx);
-        }
-        b->dinput_only = false;
-    }
+    if (st == DY_OK) st = dd_pd_create(b, &pd_d, &ddesc, NULL, hint, "linear backward data");
+    if (st == DY_OK)
+        st = dd_weighted_backward(b, nd, in, pd_w, pd_d, b->value_mem[in], m_dy, &ld.weights_plain, &ld.bias, src);
+    else if (pd_w) dnnl_primitive_desc_destroy(pd_w);
     dnnl_primitive_desc_destroy(hint);
     dd_diff_release(b, out);
     return st;

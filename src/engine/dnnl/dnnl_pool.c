@@ -49,7 +49,7 @@ dy_status dd_pool_forward(dd_builder *b, const dd_group *gr) {
         m_ws = dd_arena_mem(b, dnnl_primitive_desc_query_md(pd, dnnl_query_workspace_md, 0));
     if (m_dst < 0 || (b->train && p.alg == dnnl_pooling_max && m_ws < 0)) {
         dnnl_primitive_desc_destroy(pd);
-        return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+        return dd_nomem(b);
     }
     DY_TRY(dd_add_primitive(b, pd,
                             (int[]){DNNL_ARG_SRC, b->value_mem[in], DNNL_ARG_DST, m_dst,
@@ -77,7 +77,7 @@ dy_status dd_pool_backward(dd_builder *b, const dd_group *gr) {
     int32_t m_dx = dd_diff_target(b, in, -1);
     if (m_dx < 0) {
         dnnl_primitive_desc_destroy(pd);
-        return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+        return dd_nomem(b);
     }
     int32_t m_ws = b->aux[gr->main][2];
     DY_TRY(dd_add_primitive(b, pd,

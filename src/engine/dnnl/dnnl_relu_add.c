@@ -34,7 +34,7 @@ dy_status dd_relu_forward(dd_builder *b, const dd_group *gr) {
     int32_t m_dst = dd_value_dies(b, in, gr) ? b->value_mem[in] : dd_arena_mem(b, md);
     if (m_dst < 0) {
         dnnl_primitive_desc_destroy(pd);
-        return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+        return dd_nomem(b);
     }
     DY_TRY(dd_add_primitive(b, pd, (int[]){DNNL_ARG_SRC, b->value_mem[in], DNNL_ARG_DST, m_dst, -1}));
     b->value_mem[out] = m_dst;
@@ -46,7 +46,7 @@ dy_status dd_relu_backward(dd_builder *b, const dd_group *gr) {
     int32_t m_dy = dd_diff_get(b, out);
     dd_diff_release(b, out);
     int32_t m_dx = dd_diff_target(b, in, m_dy);
-    if (m_dx < 0) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+    if (m_dx < 0) return dd_nomem(b);
     DY_TRY(relu_backward(b, b->value_mem[out], m_dy, m_dx));
     return dd_diff_commit(b, in, m_dx);
 }
@@ -65,7 +65,7 @@ dy_status dd_add_forward(dd_builder *b, const dd_group *gr) {
     if (!dd_md_equal(md, dd_value_md(b, in1))) {
         /* convolutions chose different blockings for the two branches (channel counts off the 16-blocks) */
         m_src1 = dd_arena_mem(b, md);
-        if (m_src1 < 0) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+        if (m_src1 < 0) return dd_nomem(b);
         DY_TRY(dd_add_reorder(b, b->value_mem[in1], m_src1));
         md = dd_value_md(b, in0); /* the memory array may have moved */
     }
@@ -80,7 +80,7 @@ dy_status dd_add_forward(dd_builder *b, const dd_group *gr) {
     int32_t m_dst = dd_value_dies(b, in0, gr) ? b->value_mem[in0] : dd_arena_mem(b, md);
     if (m_dst < 0) {
         dnnl_primitive_desc_destroy(pd);
-        return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+        return dd_nomem(b);
     }
     DY_TRY(dd_add_primitive(
         b, pd, (int[]){DNNL_ARG_SRC_0, b->value_mem[in0], DNNL_ARG_SRC_1, m_src1, DNNL_ARG_DST, m_dst, -1}));
@@ -96,7 +96,7 @@ dy_status dd_add_backward(dd_builder *b, const dd_group *gr) {
     if (gr->relu >= 0) {
         dd_diff_release(b, out);
         m_dsum = dd_mem_free_now(b, m_dy) ? m_dy : dd_arena_mem(b, dd_md(b, m_dy));
-        if (m_dsum < 0) return dy_fail(b->ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory for the program");
+        if (m_dsum < 0) return dd_nomem(b);
         DY_TRY(relu_backward(b, b->value_mem[out], m_dy, m_dsum));
     }
     DY_TRY(dd_diff_commit(b, nd->in[0], m_dsum));

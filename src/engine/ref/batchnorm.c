@@ -7,9 +7,9 @@
 
 void batchnorm_forward_train(float *y, float *save_mean, float *save_rstd, float *running_mean, float *running_var,
                              const float *x, const float *gamma, const float *beta, int64_t n, int64_t c, int64_t hw,
-                             float momentum, float eps) {
+                             float momentum, float eps, int threads) {
     const int64_t count = n * hw;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t ch = 0; ch < c; ch++) {
         double sum = 0.0;
         for (int64_t b = 0; b < n; b++) {
@@ -48,8 +48,8 @@ void batchnorm_forward_train(float *y, float *save_mean, float *save_rstd, float
 
 void batchnorm_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
                             const float *running_mean, const float *running_var, int64_t n, int64_t c, int64_t hw,
-                            float eps) {
-#pragma omp parallel for collapse(2) schedule(static)
+                            float eps, int threads) {
+#pragma omp parallel for num_threads(threads) collapse(2) schedule(static)
     for (int64_t b = 0; b < n; b++) {
         for (int64_t ch = 0; ch < c; ch++) {
             const double scale = gamma[ch] / sqrt((double)running_var[ch] + (double)eps);
@@ -63,9 +63,9 @@ void batchnorm_forward_eval(float *y, const float *x, const float *gamma, const 
 
 void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                         const float *save_mean, const float *save_rstd, const float *gamma, int64_t n, int64_t c,
-                        int64_t hw) {
+                        int64_t hw, int threads) {
     const int64_t count = n * hw;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t ch = 0; ch < c; ch++) {
         const double mean = save_mean[ch], rstd = save_rstd[ch];
         /* With xhat = (x - mean) rstd: dbeta = sum dy, dgamma = sum dy xhat, and because mean and variance depend

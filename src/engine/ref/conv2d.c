@@ -26,11 +26,12 @@ static void valid_range(int64_t *lo, int64_t *hi, int64_t tap, int64_t size, int
     if (*lo > *hi) *lo = *hi;
 }
 
-void conv2d_forward(float *y, const float *x, const float *weight, const float *bias, const dy_conv_shape *cs) {
+void conv2d_forward(float *y, const float *x, const float *weight, const float *bias, const dy_conv_shape *cs,
+                    int threads) {
     const int64_t n = cs->n, c = cs->c, h = cs->h, w = cs->w, k = cs->k, r = cs->r, s = cs->s;
     const int64_t stride = cs->stride, pad = cs->pad, p = cs->p, q = cs->q;
     /* One output plane per iteration: planes are independent, and each is written by a single thread. */
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for num_threads(threads) collapse(2) schedule(static)
     for (int64_t b = 0; b < n; b++) {
         for (int64_t ko = 0; ko < k; ko++) {
             float *yp = y + (b * k + ko) * p * q;
@@ -58,13 +59,14 @@ void conv2d_forward(float *y, const float *x, const float *weight, const float *
     }
 }
 
-void conv2d_backward_data(float *dx, const float *dy, const float *weight, const dy_conv_shape *cs) {
+void conv2d_backward_data(float *dx, const float *dy, const float *weight, const dy_conv_shape *cs,
+                          int threads) {
     if (!dx) return;
     const int64_t n = cs->n, c = cs->c, h = cs->h, w = cs->w, k = cs->k, r = cs->r, s = cs->s;
     const int64_t stride = cs->stride, pad = cs->pad, p = cs->p, q = cs->q;
     /* Each input-gradient plane (b, ci) gathers from every output channel; scattering within the plane it owns
      * keeps threads apart. */
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for num_threads(threads) collapse(2) schedule(static)
     for (int64_t b = 0; b < n; b++) {
         for (int64_t ci = 0; ci < c; ci++) {
             float *dxp = dx + (b * c + ci) * h * w;
@@ -91,13 +93,14 @@ void conv2d_backward_data(float *dx, const float *dy, const float *weight, const
     }
 }
 
-void conv2d_backward_weights(float *dweight, float *dbias, const float *dy, const float *x, const dy_conv_shape *cs) {
+void conv2d_backward_weights(float *dweight, float *dbias, const float *dy, const float *x, const dy_conv_shape *cs,
+                             int threads) {
     const int64_t n = cs->n, c = cs->c, h = cs->h, w = cs->w, k = cs->k, r = cs->r, s = cs->s;
     const int64_t stride = cs->stride, pad = cs->pad, p = cs->p, q = cs->q;
     /* Each weight is a sum over batch and output positions (n p q terms, 10^5 for a real batch): accumulate in
      * double so that the oracle stays accurate well below the 1e-4 comparison tolerance. */
     if (dweight) {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for num_threads(threads) collapse(2) schedule(static)
         for (int64_t ko = 0; ko < k; ko++) {
             for (int64_t ci = 0; ci < c; ci++) {
                 for (int64_t ri = 0; ri < r; ri++) {
@@ -124,7 +127,7 @@ void conv2d_backward_weights(float *dweight, float *dbias, const float *dy, cons
         }
     }
     if (dbias) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
         for (int64_t ko = 0; ko < k; ko++) {
             double acc = 0.0;
             for (int64_t b = 0; b < n; b++) {

@@ -9,8 +9,8 @@ static double row_norm(const float *xr, int64_t d) {
     return sqrt(sq);
 }
 
-void l2norm_forward(float *y, const float *x, int64_t n, int64_t d, float eps) {
-#pragma omp parallel for schedule(static)
+void l2norm_forward(float *y, const float *x, int64_t n, int64_t d, float eps, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         const double nrm = row_norm(x + i * d, d);
         const double inv = 1.0 / (nrm > eps ? nrm : (double)eps);
@@ -18,8 +18,8 @@ void l2norm_forward(float *y, const float *x, int64_t n, int64_t d, float eps) {
     }
 }
 
-void l2norm_backward(float *dx, const float *dy, const float *x, int64_t n, int64_t d, float eps) {
-#pragma omp parallel for schedule(static)
+void l2norm_backward(float *dx, const float *dy, const float *x, int64_t n, int64_t d, float eps, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         const float *xr = x + i * d, *dyr = dy + i * d;
         float *dxr = dx + i * d;

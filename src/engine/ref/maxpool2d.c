@@ -38,9 +38,9 @@ static int64_t window_argmax(const float *xp, const dy_pool_shape *ps, int64_t o
     return best;
 }
 
-void maxpool2d_forward(float *y, const float *x, const dy_pool_shape *ps) {
+void maxpool2d_forward(float *y, const float *x, const dy_pool_shape *ps, int threads) {
     const int64_t planes = ps->n * ps->c, hw = ps->h * ps->w, pq = ps->p * ps->q;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * hw;
         for (int64_t oh = 0; oh < ps->p; oh++)
@@ -48,10 +48,10 @@ void maxpool2d_forward(float *y, const float *x, const dy_pool_shape *ps) {
     }
 }
 
-void maxpool2d_backward(float *dx, const float *dy, const float *x, const dy_pool_shape *ps) {
+void maxpool2d_backward(float *dx, const float *dy, const float *x, const dy_pool_shape *ps, int threads) {
     const int64_t planes = ps->n * ps->c, hw = ps->h * ps->w, pq = ps->p * ps->q;
     /* Windows overlap (3x3 stride 2), so an input may collect from several outputs: one thread per plane. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * hw;
         float *dxp = dx + pl * hw;

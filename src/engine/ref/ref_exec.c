@@ -1,5 +1,6 @@
 /* The reference executor: runs a graph with the plain-C ops of ops.h in NCHW, on the activation plan of plan.h.
  * It is the oracle the fast backend is compared to, and the engine of builds without oneDNN. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,12 +112,20 @@ static dy_pool_shape pool_shape(const ref_exec *e, const dy_node *nd) {
     return ps;
 }
 
+/* A synchronised batch norm failed: its reduction left a message in the context (MPI's), or memory ran out. */
+static dy_status bn_sync_failed(dy_ctx *ctx, dy_status st, const dy_node *nd) {
+    char why[512];
+    snprintf(why, sizeof why, "%s", st == DY_ERR_NOMEM ? "out of memory" : dy_ctx_error(ctx));
+    return dy_fail(ctx, st, "batch norm %s (sync-bn): %s", nd->name, why);
+}
+
 static dy_status ref_forward(dy_exec *base, const float *params, float *state, const float *input, float *features,
                              float *output) {
     ref_exec *e = (ref_exec *)base;
     const dy_graph *g = base->graph;
     const bool train = base->mode == DY_EXEC_TRAIN;
     const int64_t n = base->n;
+    const int threads = base->ctx->threads;
     e->input = input;
     if (train) memcpy(value_ptr(e, 0), input, sizeof(float) * (size_t)e->numel[0]);
     for (int32_t i = 0; i < g->n_nodes; i++) {
@@ -128,41 +137,48 @@ static dy_status ref_forward(dy_exec *base, const float *params, float *state, c
         switch (nd->op) {
         case DY_OP_CONV2D: {
             dy_conv_shape cs = conv_shape(e, nd);
-            conv2d_forward(y, x, params + nd->weight, nd->bias >= 0 ? params + nd->bias : NULL, &cs);
+            conv2d_forward(y, x, params + nd->weight, nd->bias >= 0 ? params + nd->bias : NULL, &cs, threads);
             break;
         }
         case DY_OP_BATCHNORM:
             if (train) {
                 float *saved = e->bn_saved + e->bn_saved_off[i];
-                batchnorm_forward_train(y, saved, saved + nd->channels, state + nd->running_mean,
-                                        state + nd->running_var, x, params + nd->weight, params + nd->bias, n,
-                                        nd->channels, hw, nd->momentum, nd->eps);
+                if (g->bn_sync) { /* statistics of the global batch (sync-bn) */
+                    dy_status st = batchnorm_forward_train_sync(
+                        y, saved, saved + nd->channels, state + nd->running_mean, state + nd->running_var, x,
+                        params + nd->weight, params + nd->bias, n, nd->channels, hw, nd->momentum, nd->eps, threads, g->bn_sync);
+                    if (st != DY_OK) return bn_sync_failed(base->ctx, st, nd);
+                } else {
+                    batchnorm_forward_train(y, saved, saved + nd->channels, state + nd->running_mean,
+                                            state + nd->running_var, x, params + nd->weight, params + nd->bias, n,
+                                            nd->channels, hw, nd->momentum, nd->eps, threads);
+                }
                 state[nd->num_batches] += 1.0f;
             } else {
                 batchnorm_forward_eval(y, x, params + nd->weight, params + nd->bias, state + nd->running_mean,
-                                       state + nd->running_var, n, nd->channels, hw, nd->eps);
+                                       state + nd->running_var, n, nd->channels, hw, nd->eps, threads);
             }
             break;
         case DY_OP_RELU:
-            relu_forward(y, x, e->numel[i + 1]);
+            relu_forward(y, x, e->numel[i + 1], threads);
             break;
         case DY_OP_MAXPOOL: {
             dy_pool_shape ps = pool_shape(e, nd);
-            maxpool2d_forward(y, x, &ps);
+            maxpool2d_forward(y, x, &ps, threads);
             break;
         }
         case DY_OP_AVGPOOL:
-            avgpool_global_forward(y, x, n, xs->c, hw);
+            avgpool_global_forward(y, x, n, xs->c, hw, threads);
             break;
         case DY_OP_LINEAR:
             linear_forward(y, x, params + nd->weight, nd->bias >= 0 ? params + nd->bias : NULL, n, xs->c,
-                           nd->channels);
+                           nd->channels, threads);
             break;
         case DY_OP_ADD:
-            add_forward(y, x, value_ptr(e, nd->in[1]), e->numel[i + 1]);
+            add_forward(y, x, value_ptr(e, nd->in[1]), e->numel[i + 1], threads);
             break;
         case DY_OP_L2NORM:
-            l2norm_forward(y, x, n, xs->c * hw, nd->eps);
+            l2norm_forward(y, x, n, xs->c * hw, nd->eps, threads);
             break;
         }
         size_t out_bytes = sizeof(float) * (size_t)e->numel[i + 1];
@@ -183,6 +199,7 @@ static dy_status ref_backward(dy_exec *base, const float *params, float *grads, 
     ref_exec *e = (ref_exec *)base;
     const dy_graph *g = base->graph;
     const int64_t n = base->n;
+    const int threads = base->ctx->threads;
     for (int32_t j = g->n_nodes - 1; j >= 0; j--) {
         const dy_node *nd = &g->nodes[j];
         const int32_t v = j + 1;
@@ -206,30 +223,37 @@ static dy_status ref_backward(dy_exec *base, const float *params, float *grads, 
         switch (nd->op) {
         case DY_OP_CONV2D: {
             dy_conv_shape cs = conv_shape(e, nd);
-            conv2d_backward_weights(grads + nd->weight, nd->bias >= 0 ? grads + nd->bias : NULL, dy, x, &cs);
-            if (dx) conv2d_backward_data(dx, dy, params + nd->weight, &cs);
+            conv2d_backward_weights(grads + nd->weight, nd->bias >= 0 ? grads + nd->bias : NULL, dy, x, &cs, threads);
+            if (dx) conv2d_backward_data(dx, dy, params + nd->weight, &cs, threads);
             break;
         }
         case DY_OP_BATCHNORM: {
             const float *saved = e->bn_saved + e->bn_saved_off[j];
-            batchnorm_backward(dx, grads + nd->weight, grads + nd->bias, dy, x, saved, saved + nd->channels,
-                               params + nd->weight, n, nd->channels, hw);
+            if (g->bn_sync) {
+                dy_status st = batchnorm_backward_sync(dx, grads + nd->weight, grads + nd->bias, dy, x, saved,
+                                                       saved + nd->channels, params + nd->weight, n, nd->channels, hw,
+                                                       threads, g->bn_sync);
+                if (st != DY_OK) return bn_sync_failed(base->ctx, st, nd);
+            } else {
+                batchnorm_backward(dx, grads + nd->weight, grads + nd->bias, dy, x, saved, saved + nd->channels,
+                                   params + nd->weight, n, nd->channels, hw, threads);
+            }
             break;
         }
         case DY_OP_RELU:
-            if (dx) relu_backward(dx, dy, value_ptr(e, v), e->numel[v]);
+            if (dx) relu_backward(dx, dy, value_ptr(e, v), e->numel[v], threads);
             break;
         case DY_OP_MAXPOOL: {
             dy_pool_shape ps = pool_shape(e, nd);
-            if (dx) maxpool2d_backward(dx, dy, x, &ps);
+            if (dx) maxpool2d_backward(dx, dy, x, &ps, threads);
             break;
         }
         case DY_OP_AVGPOOL:
-            if (dx) avgpool_global_backward(dx, dy, n, xs->c, hw);
+            if (dx) avgpool_global_backward(dx, dy, n, xs->c, hw, threads);
             break;
         case DY_OP_LINEAR:
             linear_backward(dx, grads + nd->weight, nd->bias >= 0 ? grads + nd->bias : NULL, dy, x,
-                            params + nd->weight, n, xs->c, nd->channels);
+                            params + nd->weight, n, xs->c, nd->channels, threads);
             break;
         case DY_OP_ADD:
             /* d(a) = d(b) = dy: copied by the first writer, added by later ones. */
@@ -242,7 +266,7 @@ static dy_status ref_backward(dy_exec *base, const float *params, float *grads, 
             }
             break;
         case DY_OP_L2NORM:
-            if (dx) l2norm_backward(dx, dy, x, n, xs->c * hw, nd->eps);
+            if (dx) l2norm_backward(dx, dy, x, n, xs->c * hw, nd->eps, threads);
             break;
         }
         if (nd->op != DY_OP_ADD && dx && dx != dest[0]) add_into(dest[0], dx, e->numel[nd->in[0]]);

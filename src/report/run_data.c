@@ -1,0 +1,275 @@
+/* Reading a run directory for the report (see run_data.h). */
+#include "report/run_data.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/context.h"
+#include "report/json_lite.h"
+
+static bool push(dy_dvec *d, double v) {
+    if (d->n == d->cap) {
+        int64_t cap = d->cap ? d->cap * 2 : 256;
+        double *nv = realloc(d->v, sizeof(double) * (size_t)cap);
+        if (!nv) return false;
+        d->v = nv;
+        d->cap = cap;
+    }
+    d->v[d->n++] = v;
+    return true;
+}
+
+char *dy_read_whole_file(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, len = 0, got;
+    char *buf = malloc(cap);
+    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (len + 1 == cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return NULL;
+    }
+    if (buf) buf[len] = 0;
+    if (size) *size = len;
+    return buf;
+}
+
+static double num(const char *line, const char *key) {
+    double v;
+    return json_lite_get_number(line, key, &v) ? v : NAN;
+}
+
+/* The lines of a text (modified: newlines become NULs), calling fn for each non-empty one. */
+typedef bool (*line_fn)(dy_run_data *r, const char *line);
+
+static bool each_line(dy_run_data *r, char *text, line_fn fn) {
+    for (char *p = text; p && *p;) {
+        char *nl = strchr(p, '\n');
+        if (nl) *nl = 0;
+        if (*p && !fn(r, p)) return false;
+        p = nl ? nl + 1 : NULL;
+    }
+    return true;
+}
+
+static bool metrics_line(dy_run_data *r, const char *line) {
+    double step = num(line, "step"), epoch = num(line, "epoch");
+    if (!isfinite(step)) return true; /* not a line of ours */
+    bool ok = true;
+    if (json_lite_find(line, "loss")) {
+        ok = push(&r->step, step) && push(&r->epoch, epoch) && push(&r->loss, num(line, "loss")) &&
+             push(&r->lr, num(line, "lr")) && push(&r->ips, num(line, "images_per_s")) &&
+             push(&r->pos_sim, num(line, "pos_sim")) && push(&r->neg_sim, num(line, "neg_sim")) &&
+             push(&r->neg_sim_max, num(line, "neg_sim_max")) && push(&r->pos_tau, num(line, "pos_tau")) &&
+             push(&r->neg_tau, num(line, "neg_tau")) && push(&r->frac_min, num(line, "frac_tau_min")) &&
+             push(&r->frac_max, num(line, "frac_tau_max"));
+    } else if (json_lite_find(line, "knn_top1")) {
+        ok = push(&r->knn_epoch, epoch) && push(&r->knn_top1, num(line, "knn_top1")) &&
+             push(&r->knn_top5, num(line, "knn_top5"));
+    } else if (json_lite_find(line, "alignment")) {
+        ok = push(&r->repr_epoch, epoch) && push(&r->alignment, num(line, "alignment")) &&
+             push(&r->uniformity, num(line, "uniformity"));
+        json_lite_get_string(line, "repr_on", r->repr_on, sizeof r->repr_on);
+        double n = num(line, "repr_images");
+        if (isfinite(n)) r->repr_images = (int64_t)n;
+    }
+    return ok;
+}
+
+static bool hist_line(dy_run_data *r, const char *line) {
+    double pos[DY_LOSS_HIST_BINS], neg[DY_LOSS_HIST_BINS];
+    if (json_lite_numbers(json_lite_find(line, "pos"), pos, DY_LOSS_HIST_BINS) != DY_LOSS_HIST_BINS ||
+        json_lite_numbers(json_lite_find(line, "neg"), neg, DY_LOSS_HIST_BINS) != DY_LOSS_HIST_BINS)
+        return true; /* another bin count or a damaged line: skipped */
+    size_t n = (size_t)r->n_hist + 1;
+    double *s = realloc(r->hist_step, n * sizeof(double)), *e = s ? realloc(r->hist_epoch, n * sizeof(double)) : NULL;
+    if (s) r->hist_step = s;
+    if (e) r->hist_epoch = e;
+    double *p = e ? realloc(r->pos_hist, n * DY_LOSS_HIST_BINS * sizeof(double)) : NULL;
+    if (p) r->pos_hist = p;
+    double *q = p ? realloc(r->neg_hist, n * DY_LOSS_HIST_BINS * sizeof(double)) : NULL;
+    if (!q) return false;
+    r->neg_hist = q;
+    r->hist_step[r->n_hist] = num(line, "step");
+    r->hist_epoch[r->n_hist] = num(line, "epoch");
+    memcpy(r->pos_hist + r->n_hist * DY_LOSS_HIST_BINS, pos, sizeof pos);
+    memcpy(r->neg_hist + r->n_hist * DY_LOSS_HIST_BINS, neg, sizeof neg);
+    r->n_hist++;
+    return true;
+}
+
+static void add_eval(dy_run_data *r, const char *features, const char *source, double knn1, double knn5, double lin1,
+                     double lin5) {
+    /* rows of the same features merge (an `eval knn` and an `eval linear` file of one checkpoint) */
+    dy_eval_row *row = NULL;
+    for (int i = 0; i < r->n_eval; i++)
+        if (!strcmp(r->eval[i].features, features)) row = &r->eval[i];
+    if (!row) {
+        if (r->n_eval == DY_RUN_MAX_EVAL) return;
+        row = &r->eval[r->n_eval++];
+        snprintf(row->features, sizeof row->features, "%s", features);
+        snprintf(row->source, sizeof row->source, "%s", source);
+        row->knn1 = row->knn5 = row->lin1 = row->lin5 = NAN;
+    }
+    if (isfinite(knn1)) row->knn1 = knn1;
+    if (isfinite(knn5)) row->knn5 = knn5;
+    if (isfinite(lin1)) row->lin1 = lin1;
+    if (isfinite(lin5)) row->lin5 = lin5;
+}
+
+static bool results_line(dy_run_data *r, const char *line) {
+    char features[128];
+    if (json_lite_get_string(line, "features", features, sizeof features))
+        add_eval(r, features, "results.jsonl", num(line, "knn_top1"), num(line, "knn_top5"), num(line, "linear_top1"),
+                 num(line, "linear_top5"));
+    return true;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
+static int is_eval_json(const struct dirent *d) {
+    size_t n = strlen(d->d_name);
+    return !strncmp(d->d_name, "eval", 4) && n > 5 && !strcmp(d->d_name + n - 5, ".json");
+}
+
+/* `dystress eval ... --json FILE` results saved in the run directory as eval*.json */
+static void read_eval_files(dy_run_data *r) {
+    struct dirent **list;
+    int n = scandir(r->dir, &list, is_eval_json, by_name);
+    for (int i = 0; i < n; i++) {
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", r->dir, list[i]->d_name);
+        char *text = dy_read_whole_file(path, NULL), features[128], protocol[64];
+        if (text && json_lite_get_string(text, "features", features, sizeof features) &&
+            json_lite_get_string(text, "protocol", protocol, sizeof protocol)) {
+            bool knn = !strcmp(protocol, "knn");
+            double t1 = num(text, "top1"), t5 = num(text, "top5");
+            add_eval(r, features, list[i]->d_name, knn ? t1 : NAN, knn ? t5 : NAN, knn ? NAN : t1, knn ? NAN : t5);
+        }
+        free(text);
+        free(list[i]);
+    }
+    if (n > 0) free(list);
+}
+
+static void read_profile(dy_run_data *r) {
+    char kind[32] = "";
+    double tau = NAN, lo = NAN, hi = NAN, off = NAN, scale = NAN, epochs = NAN;
+    if (!r->config || !json_lite_get_string(r->config, "profile", kind, sizeof kind)) return;
+    json_lite_get_number(r->config, "tau", &tau);
+    json_lite_get_number(r->config, "tau-min", &lo);
+    json_lite_get_number(r->config, "tau-max", &hi);
+    json_lite_get_number(r->config, "shift-offset", &off);
+    json_lite_get_number(r->config, "shift-scale", &scale);
+    if (json_lite_get_number(r->config, "epochs", &epochs) && epochs > 0) r->epochs = (int64_t)epochs;
+    snprintf(r->profile_name, sizeof r->profile_name, "%s", kind);
+    if (!strcmp(kind, "const")) r->profile = dy_tau_constant((float)tau);
+    else if (!strcmp(kind, "shifted")) r->profile = dy_tau_shifted((float)lo, (float)hi, (float)off, (float)scale);
+    else if (!strcmp(kind, "cosine")) r->profile = dy_tau_cosine((float)lo, (float)hi);
+    else return;
+    r->has_profile = dy_tau_check(NULL, &r->profile) == DY_OK;
+}
+
+dy_status dy_run_data_load(dy_ctx *ctx, const char *dir, dy_run_data *r) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->dir, sizeof r->dir, "%s", dir);
+    /* the name: the folder's last component */
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    size_t len = strlen(tmp);
+    while (len > 1 && tmp[len - 1] == '/') tmp[--len] = 0;
+    char *last = strrchr(tmp, '/');
+    snprintf(r->name, sizeof r->name, "%.255s", last ? last + 1 : tmp);
+    char path[4300];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    char *text = dy_read_whole_file(path, NULL);
+    if (!text)
+        return dy_fail(ctx, DY_ERR_IO, "cannot read %s: %s (is %s a run directory?)", path, strerror(errno), dir);
+    bool ok = each_line(r, text, metrics_line);
+    free(text);
+    snprintf(path, sizeof path, "%s/histograms.jsonl", dir);
+    if (ok && (text = dy_read_whole_file(path, NULL))) {
+        ok = each_line(r, text, hist_line);
+        free(text);
+    }
+    snprintf(path, sizeof path, "%s/results.jsonl", dir);
+    if (ok && (text = dy_read_whole_file(path, NULL))) {
+        ok = each_line(r, text, results_line);
+        free(text);
+    }
+    if (!ok) {
+        dy_run_data_free(r);
+        return dy_fail(ctx, DY_ERR_NOMEM, "out of memory reading %s", dir);
+    }
+    read_eval_files(r);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    r->config = dy_read_whole_file(path, NULL);
+    read_profile(r);
+    snprintf(path, sizeof path, "%s/embedding-map.json", dir);
+    r->map = dy_read_whole_file(path, NULL);
+    snprintf(path, sizeof path, "%s/retrieval.json", dir);
+    r->retrieval = dy_read_whole_file(path, NULL);
+    snprintf(path, sizeof path, "%s/retrieval.png", dir);
+    r->retrieval_png = (uint8_t *)dy_read_whole_file(path, &r->retrieval_png_size);
+    return DY_OK;
+}
+
+/* Mean of the finite values in the last `frac` of v (at least one value); NaN when none. */
+double dy_dvec_tail_mean(const dy_dvec *v, double frac) {
+    int64_t from = v->n - (int64_t)ceil(frac * (double)v->n);
+    if (from >= v->n) from = v->n - 1;
+    if (from < 0) from = 0;
+    double s = 0;
+    int64_t n = 0;
+    for (int64_t i = from; i < v->n; i++)
+        if (isfinite(v->v[i])) s += v->v[i], n++;
+    return n ? s / (double)n : NAN;
+}
+
+double dy_dvec_last(const dy_dvec *v) { return v->n ? v->v[v->n - 1] : NAN; }
+
+double dy_dvec_median(const dy_dvec *v) {
+    if (!v->n) return NAN;
+    double *c = malloc(sizeof(double) * (size_t)v->n);
+    if (!c) return NAN;
+    int64_t n = 0;
+    for (int64_t i = 0; i < v->n; i++)
+        if (isfinite(v->v[i])) c[n++] = v->v[i];
+    for (int64_t i = 1; i < n; i++) { /* insertion sort is fine for a one-off; keep it simple but bounded */
+        if (n > 20000) break;
+        double x = c[i];
+        int64_t j = i;
+        while (j > 0 && c[j - 1] > x) c[j] = c[j - 1], j--;
+        c[j] = x;
+    }
+    double m = n ? c[n / 2] : NAN;
+    free(c);
+    return m;
+}
+
+void dy_run_data_free(dy_run_data *r) {
+    dy_dvec *v[] = {&r->step, &r->epoch, &r->loss, &r->lr, &r->ips, &r->pos_sim, &r->neg_sim, &r->neg_sim_max,
+                    &r->pos_tau, &r->neg_tau, &r->frac_min, &r->frac_max, &r->knn_epoch, &r->knn_top1, &r->knn_top5,
+                    &r->repr_epoch, &r->alignment, &r->uniformity};
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) free(v[i]->v);
+    free(r->hist_step), free(r->hist_epoch), free(r->pos_hist), free(r->neg_hist);
+    free(r->config), free(r->map), free(r->retrieval), free(r->retrieval_png);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,69 @@
+/* A run directory read into memory for the report (see report.h for the files). */
+#ifndef DY_REPORT_RUN_DATA_H
+#define DY_REPORT_RUN_DATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dystress.h"
+
+typedef struct {
+    double *v;
+    int64_t n, cap;
+} dy_dvec;
+
+typedef struct {
+    char features[128];  /* what was evaluated: "raw pixels", "checkpoint-final.safetensors", ... */
+    double knn1, knn5, lin1, lin5; /* NaN where not measured */
+    char source[64];     /* the file the row came from */
+} dy_eval_row;
+
+#define DY_RUN_MAX_EVAL 16
+
+typedef struct {
+    char dir[4096];
+    char name[256];           /* the folder's last component */
+    char *config;             /* config.json text, NULL when absent */
+    /* per step */
+    dy_dvec step, epoch, loss, lr, ips, pos_sim, neg_sim, neg_sim_max, pos_tau, neg_tau, frac_min, frac_max;
+    /* kNN monitor (per epoch) */
+    dy_dvec knn_epoch, knn_top1, knn_top5;
+    /* alignment and uniformity (per epoch) */
+    dy_dvec repr_epoch, alignment, uniformity;
+    char repr_on[32];
+    int64_t repr_images;
+    /* histograms.jsonl */
+    int64_t n_hist;
+    double *hist_step, *hist_epoch;
+    double *pos_hist, *neg_hist; /* [n_hist, DY_LOSS_HIST_BINS] counts */
+    /* the temperature profile from config.json */
+    bool has_profile;
+    dy_tau_profile profile;
+    char profile_name[32];
+    int64_t epochs;           /* configured (0 when unknown) */
+    /* final evaluation rows */
+    dy_eval_row eval[DY_RUN_MAX_EVAL];
+    int n_eval;
+    /* what the encoder learned */
+    char *map;                /* embedding-map.json text */
+    char *retrieval;          /* retrieval.json text */
+    uint8_t *retrieval_png;
+    size_t retrieval_png_size;
+} dy_run_data;
+
+/* Mean of the finite values in the last `frac` of v (at least one value), its last value, its median; NaN when
+ * there is none. */
+double dy_dvec_tail_mean(const dy_dvec *v, double frac);
+double dy_dvec_last(const dy_dvec *v);
+double dy_dvec_median(const dy_dvec *v);
+
+/* Reads a run directory. DY_ERR_IO (metrics.jsonl missing or unreadable), DY_ERR_NOMEM; a malformed line is
+ * skipped. */
+dy_status dy_run_data_load(dy_ctx *ctx, const char *dir, dy_run_data *r);
+void dy_run_data_free(dy_run_data *r);
+
+/* Reads a whole file into a NUL-terminated malloc'ed buffer (*size without the NUL); NULL when it cannot. */
+char *dy_read_whole_file(const char *path, size_t *size);
+
+#endif

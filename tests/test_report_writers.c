@@ -1,0 +1,463 @@
+/* The report's writers and readers: PNG round trips through libpng's own reader, base64 against RFC 4648's vectors,
+ * the SVG plot writer (ticks, coordinates, escaping, NaN gaps, balanced markup, empty plots), long curves bucketed,
+ * the flat JSON reader, the retrieval grid's frames (a wrong-class neighbour is framed red), and whole reports of
+ * synthetic run directories: a 200-epoch run stays under 3 MB, the extreme-temperature warning appears exactly when
+ * most pairs sit at tau_max, a missing metrics.jsonl is named. */
+#include <math.h>
+#include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dystress.h"
+#include "io/png_write.h"
+#include "report/encoder_view.h"
+#include "report/json_lite.h"
+#include "report/report.h"
+#include "report/svg.h"
+#include "testlib.h"
+
+static char dir[256];
+
+static char *slurp(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
+    if (b) b[n] = 0;
+    fclose(f);
+    if (size) *size = (size_t)n;
+    return b;
+}
+
+static int count(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
+/* Tags balance: every <name ...> is closed by </name> in order, <.../> closes itself. */
+static bool balanced(const char *s) {
+    char stack[256][32];
+    int depth = 0;
+    for (const char *p = s; (p = strchr(p, '<'));) {
+        const char *end = strchr(p, '>');
+        if (!end) return false;
+        if (p[1] == '/') {
+            char name[32] = {0};
+            sscanf(p + 2, "%31[a-zA-Z]", name);
+            if (depth == 0 || strcmp(stack[--depth], name)) return false;
+        } else if (end[-1] != '/') {
+            if (depth == 256) return false;
+            sscanf(p + 1, "%31[a-zA-Z]", stack[depth++]);
+        }
+        p = end + 1;
+    }
+    return depth == 0;
+}
+
+/* The <body> element of a page, copied (free it). */
+static char *body_of(const char *html) {
+    const char *a = html ? strstr(html, "<body>") : NULL, *b = a ? strstr(a, "</body>") : NULL;
+    if (!b) return NULL;
+    size_t n = (size_t)(b - a) + 7;
+    char *s = malloc(n + 1);
+    if (s) memcpy(s, a, n), s[n] = 0;
+    return s;
+}
+
+static bool body_balanced(const char *html) {
+    char *body = body_of(html);
+    bool ok = body && balanced(body);
+    free(body);
+    return ok;
+}
+
+static void test_png(dy_ctx *ctx) {
+    enum { W = 37, H = 23 };
+    uint8_t rgb[W * H * 3];
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            uint8_t *p = rgb + (y * W + x) * 3;
+            p[0] = (uint8_t)(x * 7), p[1] = (uint8_t)(y * 11), p[2] = (uint8_t)((x * y) ^ 0x5a);
+        }
+    char path[300];
+    snprintf(path, sizeof path, "%s/round.png", dir);
+    CHECK(dy_png_write_rgb(ctx, path, rgb, W, H) == DY_OK, "PNG written: %s", dy_ctx_error(ctx));
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    bool read = png_image_begin_read_from_file(&img, path) != 0;
+    CHECK(read && img.width == W && img.height == H, "libpng reads it back: %u x %u", img.width, img.height);
+    uint8_t back[W * H * 3];
+    img.format = PNG_FORMAT_RGB;
+    CHECK(read && png_image_finish_read(&img, NULL, back, 0, NULL) && !memcmp(back, rgb, sizeof rgb),
+          "the pixels read back are the pixels written");
+    uint8_t *mem;
+    size_t size;
+    CHECK(dy_png_encode_rgb(ctx, rgb, W, H, &mem, &size) == DY_OK && size > 8 && !memcmp(mem, "\x89PNG\r\n\x1a\n", 8),
+          "in-memory PNG starts with the signature (%zu bytes)", size);
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    memset(back, 0, sizeof back);
+    read = png_image_begin_read_from_memory(&img, mem, size) != 0;
+    img.format = PNG_FORMAT_RGB;
+    CHECK(read && png_image_finish_read(&img, NULL, back, 0, NULL) && !memcmp(back, rgb, sizeof rgb),
+          "in-memory PNG round-trips too");
+    free(mem);
+    CHECK(dy_png_encode_rgb(ctx, rgb, 0, H, &mem, &size) == DY_ERR_INVALID && strstr(dy_ctx_error(ctx), "0 x 23"),
+          "a zero-width image is refused: %s", dy_ctx_error(ctx));
+    snprintf(path, sizeof path, "%s/no/such/folder/x.png", dir);
+    CHECK(dy_png_write_rgb(ctx, path, rgb, W, H) == DY_ERR_IO && strstr(dy_ctx_error(ctx), "x.png"),
+          "an unwritable path is named: %s", dy_ctx_error(ctx));
+}
+
+static void test_base64(void) {
+    const char *in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    const char *want[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    for (int i = 0; i < 7; i++) {
+        char *got = dy_base64_encode((const uint8_t *)in[i], strlen(in[i]));
+        CHECK(got && !strcmp(got, want[i]), "base64(\"%s\") = \"%s\" (want \"%s\")", in[i], got ? got : "NULL",
+              want[i]);
+        free(got);
+    }
+    uint8_t all[256];
+    for (int i = 0; i < 256; i++) all[i] = (uint8_t)i;
+    char *got = dy_base64_encode(all, 256);
+    CHECK(got && strlen(got) == 344 && !strncmp(got, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g", 44) &&
+              !strcmp(got + 336, "/P3+/w=="), "base64 of the 256 byte values");
+    free(got);
+}
+
+static void test_ticks(void) {
+    double lo = 0, hi = 1, t[32], step;
+    int n = dy_svg_ticks(&lo, &hi, 6, true, t, 32, &step);
+    CHECK(n == 6 && step == 0.2 && t[0] == 0 && fabs(t[5] - 1) < 1e-12, "[0, 1]: 6 ticks of 0.2 (got %d, %g)", n, step);
+    lo = 3.2, hi = 97;
+    n = dy_svg_ticks(&lo, &hi, 6, true, t, 32, &step);
+    CHECK(step == 20 && lo == 0 && hi == 100 && n == 6, "[3.2, 97] widens to [0, 100] by 20 (got [%g, %g] by %g)", lo,
+          hi, step);
+    lo = 1, hi = 48;
+    n = dy_svg_ticks(&lo, &hi, 7, false, t, 32, &step);
+    CHECK(lo == 1 && hi == 48 && step == 10 && t[0] == 10 && t[n - 1] == 40, "[1, 48] kept, ticks 10..40 inside");
+    lo = hi = 5;
+    n = dy_svg_ticks(&lo, &hi, 6, true, t, 32, &step);
+    CHECK(lo < 5 && hi > 5 && n >= 2, "a flat series gets a window around it: [%g, %g]", lo, hi);
+    lo = 0, hi = 78000;
+    dy_svg_ticks(&lo, &hi, 7, false, t, 32, &step);
+    char buf[32];
+    dy_svg_format_tick(buf, sizeof buf, 20000, step);
+    CHECK(step == 20000 && !strcmp(buf, "20k"), "thousands as k: %s (step %g)", buf, step);
+    dy_svg_format_tick(buf, sizeof buf, 0.25, 0.05);
+    CHECK(!strcmp(buf, "0.25"), "decimals from the step: %s", buf);
+    dy_svg_format_tick(buf, sizeof buf, -1.5, 0.5);
+    CHECK(!strcmp(buf, "-1.5"), "negative: %s", buf);
+}
+
+static void test_downsample(void) {
+    enum { N = 1000 };
+    static double x[N], y[N], bx[N], mean[N], mn[N], mx[N];
+    for (int i = 0; i < N; i++) x[i] = i, y[i] = i % 100 == 50 ? NAN : i;
+    int64_t nb = dy_svg_downsample(x, y, N, 10, bx, mean, mn, mx);
+    double want_mean0 = (4950.0 - 50) / 99; /* bucket 0: 0..99 without 50 */
+    CHECK(nb == 10 && bx[0] == 49.5 && fabs(mean[0] - want_mean0) < 1e-12 && mn[0] == 0 && mx[0] == 99 &&
+              mn[9] == 900 && mx[9] == 999, "10 buckets: mean x %g, mean y %g, min %g, max %g", bx[0], mean[0], mn[0],
+          mx[0]);
+    nb = dy_svg_downsample(x, y, 7, 400, bx, mean, mn, mx);
+    CHECK(nb == 7 && mean[3] == 3 && mn[3] == 3 && mx[3] == 3, "short curves keep every point");
+    double ny[3] = {NAN, NAN, NAN};
+    nb = dy_svg_downsample(x, ny, 3, 1, bx, mean, mn, mx);
+    CHECK(nb == 1 && isnan(mean[0]) && isnan(mn[0]), "a bucket of NaN gives NaN");
+}
+
+static char *plot_to_string(const dy_svg_plot *p, const dy_svg_series *s, int n, int64_t *drawn) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    *drawn = dy_svg_plot_write(f, p, s, n);
+    fclose(f);
+    return buf;
+}
+
+static void test_svg(void) {
+    double x[5] = {0, 2.5, 5, 7.5, 10}, y[5] = {0, 0.25, NAN, 0.75, 1};
+    dy_svg_plot p = dy_svg_plot_init("t1", "a<b & \"c\"", "step", "loss");
+    p.x0 = 0, p.x1 = 10, p.y0 = 0, p.y1 = 1;
+    dy_svg_series s[2] = {{.label = "line <1>", .color = "#123456", .x = x, .y = y, .n = 5},
+                          {.label = "bars", .color = "#654321", .style = DY_SVG_BARS, .x = x, .y = y, .n = 5,
+                           .bar_width = 1}};
+    int64_t drawn;
+    char *svg = plot_to_string(&p, s, 2, &drawn);
+    CHECK(svg && balanced(svg), "the plot's markup is balanced");
+    CHECK(strstr(svg, "a&lt;b &amp; &quot;c&quot;") && strstr(svg, "line &lt;1&gt;") && !strstr(svg, "a<b"),
+          "title and legend text are escaped");
+    /* 560 x 300, left margin 64, right 18: x = 64 + x / 10 * 478; a legend row puts the top at 30 + 18 + 6 = 54,
+     * bottom margin 46: y = 54 + 200 * (1 - y) */
+    CHECK(strstr(svg, "d=\"M64.0 254.0 L183.5 204.0\"") && strstr(svg, "d=\"M422.5 104.0 L542.0 54.0\""),
+          "points land where the axes say, and the NaN splits the line in two");
+    CHECK(drawn == 2 + 4 && count(svg, "<path") == 2, "two line pieces and four bars drawn (got %lld)",
+          (long long)drawn);
+    CHECK(count(svg, "<circle") == 4, "a short line gets a marker on each finite point (%d)", count(svg, "<circle"));
+    CHECK(strstr(svg, ">loss</text>") && strstr(svg, ">step</text>") && strstr(svg, ">0.4</text>") &&
+              strstr(svg, ">8</text>"),
+          "axis labels and ticks are written");
+    free(svg);
+    dy_svg_plot e = dy_svg_plot_init("t2", "empty", "x", "y");
+    svg = plot_to_string(&e, NULL, 0, &drawn);
+    CHECK(drawn == 0 && strstr(svg, "no data yet") && balanced(svg), "an empty plot says so");
+    free(svg);
+    /* right axis and points */
+    double px[3] = {-1, 0, 1}, py[3] = {1, 2, 3};
+    dy_svg_plot r = dy_svg_plot_init("t3", "right", "x", "left");
+    r.y2label = "right";
+    dy_svg_series q[2] = {{.label = "pts", .color = "red", .style = DY_SVG_POINTS, .x = px, .y = py, .n = 3},
+                          {.label = "r", .color = "blue", .x = px, .y = py, .n = 3, .right = true}};
+    svg = plot_to_string(&r, q, 2, &drawn);
+    CHECK(drawn == 4 && balanced(svg) && strstr(svg, "rotate(90)") && count(svg, "<circle") >= 3,
+          "points and a right axis (drawn %lld)", (long long)drawn);
+    free(svg);
+}
+
+static void test_json_lite(void) {
+    const char *line = "{\"step\": 12, \"nested\": {\"loss\": 9, \"a\": [1, {\"b\": \"}\"}]}, \"loss\": 4.25, "
+                       "\"name\": \"a \\\"q\\\" \\u0041\\n\", \"hist\": [1, 2.5, null, -3e2], \"ok\": true, "
+                       "\"names\": [\"x\", \"y,z\"]}";
+    double v = 0;
+    CHECK(json_lite_get_number(line, "step", &v) && v == 12, "a number");
+    CHECK(json_lite_get_number(line, "loss", &v) && v == 4.25, "the top-level key, not the nested one (%g)", v);
+    char s[64];
+    CHECK(json_lite_get_string(line, "name", s, sizeof s) && !strcmp(s, "a \"q\" A\n"), "an escaped string: [%s]", s);
+    double h[8];
+    int64_t n = json_lite_numbers(json_lite_find(line, "hist"), h, 8);
+    CHECK(n == 4 && h[0] == 1 && h[1] == 2.5 && isnan(h[2]) && h[3] == -300, "an array of numbers with a null");
+    CHECK(json_lite_numbers(json_lite_find(line, "hist"), h, 2) == 4, "the array's length is returned when longer");
+    CHECK(json_lite_get_number(line, "ok", &v) && v == 1, "true reads as 1");
+    char names[2][8];
+    CHECK(json_lite_strings(json_lite_find(line, "names"), &names[0][0], 8, 2) == 2 && !strcmp(names[1], "y,z"),
+          "an array of strings");
+    CHECK(!json_lite_find(line, "b") && !json_lite_find(line, "missing"), "nested and absent keys are not found");
+    CHECK(!json_lite_get_number(line, "name", &v), "a string is not a number");
+    CHECK(!json_lite_find("{\"a\": 1, \"b\": ", "c") && !json_lite_find("[1, 2]", "a") &&
+              !json_lite_find("{\"a\": \"unterminated", "b"), "malformed text gives nothing");
+    const char *cur = "{\"x\": 1, \"y\": \"two\", \"z\": [3]}", *val;
+    char key[8], order[16] = "";
+    while (json_lite_next(&cur, key, sizeof key, &val)) strcat(order, key);
+    CHECK(!strcmp(order, "xyz"), "members walked in order: %s", order);
+}
+
+/* Two classes; every training image of class 1 is nearer to the class-0 query than any image of class 0 is: the
+ * grid frames the query's neighbours red. The class-1 query's neighbours are class 1: green. */
+static void test_retrieval_frames(dy_ctx *ctx) {
+    enum { NTR = 12, NTE = 4, D = 3, S = 8 };
+    static uint8_t px_tr[NTR * S * S], px_te[NTE * S * S];
+    static int32_t l_tr[NTR], l_te[NTE];
+    static float f_tr[NTR * D], f_te[NTE * D];
+    char *names[2] = {"zero", "one"};
+    int64_t counts[2] = {6, 6};
+    for (int i = 0; i < NTR; i++) {
+        l_tr[i] = i < 6 ? 0 : 1;
+        memset(px_tr + i * S * S, 40 + 10 * i, S * S);
+        /* class 1 close to (1, 0, 0) and far from (0, 1, 0); class 0 the other way round, slightly tilted */
+        f_tr[i * D + 0] = l_tr[i] ? 1.0f : 0.1f;
+        f_tr[i * D + 1] = l_tr[i] ? 0.05f * (float)i : 1.0f;
+        f_tr[i * D + 2] = 0.01f * (float)i;
+    }
+    for (int i = 0; i < NTE; i++) {
+        l_te[i] = i % 2;
+        memset(px_te + i * S * S, 200, S * S);
+        f_te[i * D + 0] = 1, f_te[i * D + 1] = 0, f_te[i * D + 2] = 0; /* every query looks like class 1 */
+    }
+    dy_dataset tr = {.count = NTR, .channels = 1, .height = S, .width = S, .pixels = px_tr, .labels = l_tr,
+                     .num_classes = 2, .class_names = names, .class_counts = counts};
+    dy_dataset te = tr;
+    te.count = NTE, te.pixels = px_te, te.labels = l_te;
+    CHECK(dy_encoder_view_write(ctx, dir, &tr, f_tr, &te, f_te, D, 3, 30) == DY_OK, "encoder view written: %s",
+          dy_ctx_error(ctx));
+    char path[300];
+    snprintf(path, sizeof path, "%s/retrieval.json", dir);
+    char *json = slurp(path, NULL);
+    double ql[2], nl[16];
+    CHECK(json && json_lite_numbers(json_lite_find(json, "query_label"), ql, 2) == 2 && ql[0] == 0 && ql[1] == 1,
+          "one query per class");
+    CHECK(json && json_lite_numbers(json_lite_find(json, "neighbour_label"), nl, 16) == 16 && nl[0] == 1 &&
+              nl[5] == 1 && nl[6] == 0 && nl[8] == 1,
+          "neighbours sorted by similarity: six of class 1 first");
+    double cell = 0, border = 0, gap = 0, sep = 0, w = 0;
+    json_lite_get_number(json, "cell", &cell), json_lite_get_number(json, "border", &border);
+    json_lite_get_number(json, "gap", &gap), json_lite_get_number(json, "sep", &sep);
+    json_lite_get_number(json, "width", &w);
+    free(json);
+    snprintf(path, sizeof path, "%s/retrieval.png", dir);
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    bool read = png_image_begin_read_from_file(&img, path) != 0;
+    img.format = PNG_FORMAT_RGB;
+    uint8_t *rgb = read ? malloc(PNG_IMAGE_SIZE(img)) : NULL;
+    read = rgb && png_image_finish_read(&img, NULL, rgb, 0, NULL);
+    CHECK(read && cell == 48 && img.width == (unsigned)w, "the grid PNG reads back (%u x %u, cells of %g)", img.width,
+          img.height, cell);
+    if (read) {
+        int box = (int)(cell + 2 * border + gap);
+        /* the top-left frame pixel of neighbour k of query q */
+        const uint8_t *q0n0 = rgb + ((size_t)(gap / 2) * img.width + (size_t)(sep + box + gap / 2)) * 3;
+        const uint8_t *q1n0 = rgb + ((size_t)(box + gap / 2) * img.width + (size_t)(sep + box + gap / 2)) * 3;
+        CHECK(q0n0[0] == 214 && q0n0[1] == 39 && q0n0[2] == 40, "a wrong-class neighbour is framed red (%d %d %d)",
+              q0n0[0], q0n0[1], q0n0[2]);
+        CHECK(q1n0[0] == 44 && q1n0[1] == 160 && q1n0[2] == 44, "a same-class neighbour is framed green (%d %d %d)",
+              q1n0[0], q1n0[1], q1n0[2]);
+        const uint8_t *inside = rgb + ((size_t)(gap / 2 + border + 5) * img.width + (size_t)(gap / 2 + border + 5)) * 3;
+        CHECK(inside[0] == 200 && inside[1] == 200 && inside[2] == 200, "the query's grey pixels fill its cell");
+    }
+    free(rgb);
+    snprintf(path, sizeof path, "%s/embedding-map.json", dir);
+    json = slurp(path, NULL);
+    double xs[8];
+    CHECK(json && json_lite_numbers(json_lite_find(json, "pca_x"), xs, 8) == NTE &&
+              json_lite_numbers(json_lite_find(json, "tsne_y"), xs, 8) == NTE, "embedding map of the 4 test points");
+    free(json);
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (f) fputs(text, f), fclose(f);
+}
+
+/* A synthetic run directory: `epochs` epochs of `spe` steps, the given fraction of pairs near tau_max. */
+static void synthetic_run(const char *run, int epochs, int spe, double frac_max, const char *profile) {
+    mkdir(run, 0777);
+    char path[400];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run);
+    FILE *f = fopen(path, "w");
+    snprintf(path, sizeof path, "%s/histograms.jsonl", run);
+    FILE *h = fopen(path, "w");
+    int total = epochs * spe, every = total / 200 > 1 ? total / 200 : 1;
+    for (int s = 1; s <= total; s++) {
+        int e = (s - 1) / spe + 1;
+        fprintf(f,
+                "{\"step\": %d, \"epoch\": %d, \"loss\": %.7g, \"lr\": %.7g, \"pos_sim\": 0.8, \"neg_sim\": 0.1, "
+                "\"neg_sim_max\": 0.6, \"pos_tau\": 0.2, \"neg_tau\": 0.1, \"frac_tau_min\": 0.02, \"frac_tau_max\": "
+                "%.6g, \"images_per_s\": %.1f}\n",
+                s, e, 6 - 2.0 * s / total + 0.1 * sin(s), 0.2 * cos(1.57 * s / total), frac_max, 900.0 + s % 7);
+        if (s % spe == 0) {
+            fprintf(f, "{\"step\": %d, \"epoch\": %d, \"alignment\": %.6f, \"uniformity\": %.6f, \"repr_images\": 256, "
+                    "\"repr_on\": \"test\"}\n", s, e, 0.5 + 0.1 * e / epochs, -1 - 2.0 * e / epochs);
+            if (e % 10 == 0 || e == epochs)
+                fprintf(f, "{\"step\": %d, \"epoch\": %d, \"knn_top1\": %.6f, \"knn_top5\": %.6f, \"knn_k\": 200, "
+                        "\"knn_t\": 0.1, \"knn_on\": \"test\"}\n", s, e, 0.5 + 0.4 * e / epochs, 0.9);
+        }
+        if (s == 1 || s % every == 0) {
+            fprintf(h, "{\"step\": %d, \"epoch\": %d, \"bins\": 40, \"pos\": [", s, e);
+            for (int b = 0; b < 40; b++) fprintf(h, "%s%d", b ? ", " : "", b > 30 ? 20 : 0);
+            fputs("], \"neg\": [", h);
+            for (int b = 0; b < 40; b++) fprintf(h, "%s%d", b ? ", " : "", 1000 - (b - 20) * (b - 20));
+            fputs("]}\n", h);
+        }
+    }
+    fclose(f);
+    fclose(h);
+    snprintf(path, sizeof path, "%s/config.json", run);
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "{\n  \"data\": \"cifar10\",\n  \"profile\": \"%s\",\n  \"tau\": 0.2,\n  \"tau-min\": "
+             "0.07,\n  \"tau-max\": 0.2,\n  \"epochs\": %d,\n  \"run-dir\": \"%s\"\n}\n", profile, epochs, run);
+    write_file(path, cfg);
+}
+
+static void test_reports(dy_ctx *ctx) {
+    char run[300], page[400];
+    snprintf(run, sizeof run, "%s/long", dir);
+    synthetic_run(run, 200, 390, 0.8, "cosine");
+    dy_report_options ro = {.command = "dystress pretrain --epochs 200 --aug 'a<b'"};
+    CHECK(dy_report_write(ctx, run, NULL, &ro) == DY_OK, "report of a 200-epoch run: %s", dy_ctx_error(ctx));
+    snprintf(page, sizeof page, "%s/report.html", run);
+    size_t size = 0;
+    char *html = slurp(page, &size);
+    CHECK(html && size < 3u << 20, "a 200-epoch run's report is light: %.2f MB", size / 1048576.0);
+    CHECK(body_balanced(html), "the page's markup is balanced");
+    /* the loss curve: 78 000 steps drawn as at most 400 buckets: the mean line and the min-max band's two edges */
+    const char *loss = html ? strstr(html, "id=\"fig-loss\"") : NULL, *end = loss ? strstr(loss, "</figure>") : NULL;
+    int points = 0;
+    for (const char *p = loss; p && p < end && (p = strstr(p, " L")) && p < end; p += 2) points++;
+    CHECK(loss && points > 3 * 300 && points < 3 * 400, "the loss is downsampled (%d path points for 78000 steps)",
+          points);
+    CHECK(html && strstr(html, "Most pairs sit at &tau;<sub>max</sub>") && strstr(html, "80 % of all pairs"),
+          "80 %% of pairs at tau_max gets the plain-words warning");
+    CHECK(html && strstr(html, "--aug &#39;a&lt;b&#39;") == NULL && strstr(html, "--aug 'a&lt;b'"),
+          "the command is shown, escaped");
+    CHECK(html && !strstr(html, "<script") && !strstr(html, "https://") && count(html, "http://") ==
+                  count(html, "http://www.w3.org/2000/svg"), "no scripts and no addresses but SVG's namespace");
+    CHECK(html && count(html, "id=\"p-temp-") == 4, "four histogram snapshots under the profile");
+    free(html);
+
+    snprintf(run, sizeof run, "%s/calm", dir);
+    synthetic_run(run, 3, 20, 0.1, "cosine");
+    CHECK(dy_report_write(ctx, run, NULL, NULL) == DY_OK, "report of a short run");
+    snprintf(page, sizeof page, "%s/report.html", run);
+    html = slurp(page, NULL);
+    CHECK(html && !strstr(html, "class=\"warn\"") && strstr(html, "No retrieval grid yet") &&
+              strstr(html, "No final evaluation"), "no warning at 10 %%, and missing parts are said");
+    free(html);
+    snprintf(run, sizeof run, "%s/const", dir);
+    synthetic_run(run, 3, 20, 1.0, "const");
+    snprintf(page, sizeof page, "%s/results.jsonl", run);
+    write_file(page,
+               "{\"features\": \"raw pixels\", \"knn_top1\": 0.7885, \"knn_top5\": 0.97, \"linear_top1\": 0.8465, "
+               "\"linear_top5\": 0.99}\n");
+    snprintf(page, sizeof page, "%s/eval-knn.json", run);
+    write_file(page, "{\"features\": \"checkpoint-final.safetensors\", \"protocol\": \"knn\", \"top1\": 0.8207, "
+                     "\"top5\": 0.99}\n");
+    CHECK(dy_report_write(ctx, run, NULL, NULL) == DY_OK, "report of a constant-temperature run");
+    snprintf(page, sizeof page, "%s/report.html", run);
+    html = slurp(page, NULL);
+    CHECK(html && !strstr(html, "class=\"warn\"") && strstr(html, "constant temperature"),
+          "a constant profile is explained, not warned about");
+    CHECK(html && strstr(html, "78.85 %") && strstr(html, "84.65 %") && strstr(html, "82.07 %") &&
+              strstr(html, "checkpoint-final.safetensors"), "final evaluation rows from results.jsonl and eval*.json");
+    free(html);
+
+    const char *runs[2];
+    char a[300], b[300];
+    snprintf(a, sizeof a, "%s/calm", dir);
+    snprintf(b, sizeof b, "%s/const", dir);
+    runs[0] = a, runs[1] = b;
+    snprintf(page, sizeof page, "%s/compare.html", dir);
+    CHECK(dy_report_compare(ctx, runs, 2, page, NULL) == DY_OK, "comparison page: %s", dy_ctx_error(ctx));
+    html = slurp(page, NULL);
+    CHECK(html && count(html, "<td>calm</td>") == 1 && count(html, "<td>const</td>") == 3 &&
+              strstr(html, "id=\"fig-profiles\"") && body_balanced(html),
+          "both runs in the summary table, the two eval rows of one, profiles overlaid");
+    free(html);
+
+    snprintf(run, sizeof run, "%s/nothing", dir);
+    mkdir(run, 0777);
+    CHECK(dy_report_write(ctx, run, NULL, NULL) == DY_ERR_IO && strstr(dy_ctx_error(ctx), "nothing/metrics.jsonl"),
+          "a folder without metrics.jsonl is refused, the file named: %s", dy_ctx_error(ctx));
+}
+
+int main(void) {
+    snprintf(dir, sizeof dir, "/tmp/dystress-report-writers-%d", (int)getpid());
+    mkdir(dir, 0777);
+    dy_ctx *ctx = NULL;
+    dy_ctx_options o = {.threads = 2};
+    if (dy_ctx_create(&ctx, &o) != DY_OK) return 1;
+    test_png(ctx);
+    test_base64();
+    test_ticks();
+    test_downsample();
+    test_svg();
+    test_json_lite();
+    test_retrieval_frames(ctx);
+    test_reports(ctx);
+    dy_ctx_destroy(ctx);
+    if (!getenv("DY_TEST_KEEP")) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    }
+    return test_finish();
+}
