@@ -418,7 +418,8 @@ static void cli_issue_command(void) {
      * time than the step). */
     const char *cli = getenv("DY_CLI");
     snprintf(cmd, sizeof cmd,
-             "OMP_WAIT_POLICY=passive %s pretrain --backend dnnl --data folder --data-dir %s/images --image-size 64 --width 8 --batch-size 4 "
+             "OMP_WAIT_POLICY=passive %s pretrain --backend dnnl --data folder --data-dir %s/images --image-size 64 "
+             "--width 8 --batch-size 4 "
              "--max-steps 1 --knn-every -1 --run-dir %s/run > %s/log 2>&1",
              cli ? cli : "./dystress", dir, dir, dir);
     int st = system(cmd);
@@ -508,7 +509,10 @@ static void sweep(void) {
     for (int gi = 0; gi < N_GROUPS; gi++) group_label(gi, label, sizeof label), print_row(label, &by_group[gi]);
     printf("\nBy image size (every width)\n\n");
     print_header("size");
-    for (int s = 0; s < N_SIZES; s++) snprintf(label, sizeof label, "%lld", (long long)sizes[s]), print_row(label, &by_size[s]);
+    for (int s = 0; s < N_SIZES; s++) {
+        snprintf(label, sizeof label, "%lld", (long long)sizes[s]);
+        print_row(label, &by_size[s]);
+    }
     printf("\nWidths x sizes, the largest of the five kinds (* a case there was ill-conditioned)\n\n| width |");
     for (int s = 0; s < N_SIZES; s++) printf(" %lld |", (long long)sizes[s]);
     printf("\n|---|");

@@ -36,7 +36,8 @@ static void random_params(const dy_graph *g, float *params, float *state, uint64
         if (nd->op == DY_OP_CONV2D || nd->op == DY_OP_LINEAR) {
             int64_t fan_in = c_in * (nd->op == DY_OP_CONV2D ? (int64_t)nd->kernel * nd->kernel : 1);
             double bound = sqrt(6.0 / (double)fan_in);
-            for (int64_t k = 0; k < nd->channels * fan_in; k++) params[nd->weight + k] = (float)dy_rng_range(&r, -bound, bound);
+            for (int64_t k = 0; k < nd->channels * fan_in; k++)
+                params[nd->weight + k] = (float)dy_rng_range(&r, -bound, bound);
         } else if (nd->op == DY_OP_BATCHNORM) {
             for (int64_t c = 0; c < nd->channels; c++) {
                 params[nd->weight + c] = (float)dy_rng_range(&r, 0.5, 1.5);
@@ -124,7 +125,8 @@ int main(int argc, char **argv) {
     const int64_t in_count = n * g.in_channels * size * size;
     const int64_t out_dim = value_size(&g, g.output, size, size), feat_dim = value_size(&g, g.features, size, size);
     float *params = floats(g.n_params), *state0 = floats(g.n_state), *state = floats(g.n_state);
-    float *input = floats(in_count), *dout = floats(n * out_dim), *out = floats(n * out_dim), *feat = floats(n * feat_dim);
+    float *input = floats(in_count), *dout = floats(n * out_dim), *out = floats(n * out_dim);
+    float *feat = floats(n * feat_dim);
     float *grad = floats(g.n_params), *dx = floats(in_count);
     if (whole) resnet_params(&g, params, state0, seed); else random_params(&g, params, state0, seed);
     dy_rng r;
@@ -139,11 +141,14 @@ int main(int argc, char **argv) {
     char path[512];
     snprintf(path, sizeof path, "%s/graph.txt", dir);
     FILE *f = fopen(path, "w");
-    fprintf(f, "%lld %lld %lld %d %d %lld %lld\n", (long long)g.in_channels, (long long)n, (long long)size, g.features, g.output, (long long)g.n_params, (long long)g.n_state);
+    fprintf(f, "%lld %lld %lld %d %d %lld %lld\n", (long long)g.in_channels, (long long)n, (long long)size, g.features,
+            g.output, (long long)g.n_params, (long long)g.n_state);
     for (int32_t i = 0; i < g.n_nodes; i++) {
         const dy_node *nd = &g.nodes[i];
-        fprintf(f, "%d %d %d %lld %d %d %d %lld %lld %lld %lld %lld %.9g %.9g %s\n", nd->op, nd->in[0], nd->in[1], (long long)nd->channels, nd->kernel, nd->stride, nd->pad,
-                (long long)nd->weight, (long long)nd->bias, (long long)nd->running_mean, (long long)nd->running_var, (long long)nd->num_batches, nd->momentum, nd->eps, nd->name);
+        fprintf(f, "%d %d %d %lld %d %d %d %lld %lld %lld %lld %lld %.9g %.9g %s\n", nd->op, nd->in[0], nd->in[1],
+                (long long)nd->channels, nd->kernel, nd->stride, nd->pad, (long long)nd->weight, (long long)nd->bias,
+                (long long)nd->running_mean, (long long)nd->running_var, (long long)nd->num_batches, nd->momentum,
+                nd->eps, nd->name);
     }
     fclose(f);
     dump(dir, "params", params, g.n_params);

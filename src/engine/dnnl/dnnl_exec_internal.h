@@ -2,8 +2,8 @@
  *
  * Files, each using only those after it: dnnl_exec.c (the backend: builds the programs, places the arena, runs the
  * items), dnnl_groups.c (the graph cut into groups), one file per group family (dnnl_conv.c, dnnl_batchnorm.c with
- * dnnl_bn_blocked.c, dnnl_relu_add.c, dnnl_pool.c, dnnl_linear.c, dnnl_l2norm.c), dnnl_builder.c (memories, values,
- * items, gradients), and dnnl_context.c (the engine and stream of a context).
+ * dnnl_bn_blocked.c and dnnl_bn_nhwc.c, dnnl_relu_add.c, dnnl_pool.c, dnnl_linear.c, dnnl_l2norm.c),
+ * dnnl_builder.c (memories, values, items, gradients), and dnnl_context.c (the engine and stream of a context).
  *
  * How it works. At creation the graph is cut into fused groups (dnnl_groups.c): conv, bn+relu, add+relu, ... in
  * training; conv+bn(+add)(+relu) folded into one convolution in evaluation. Each group appends oneDNN primitives and
