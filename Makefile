@@ -101,7 +101,8 @@ endif
 
 # Test and bench objects come from a chain of pattern rules; keep them (they are not throw-away intermediates).
 .SECONDARY: $(TESTS:%=%.o) $(BENCHES:%=%.o) $(SUP_OBJ)
-.PHONY: all build test check sanitize valgrind bench fuzz install uninstall demo reproduce deps deps-test clean
+.PHONY: all build test check sanitize valgrind bench fuzz install uninstall demo reproduce deps deps-test clean \
+	test-widths
 all: $(BUILD)/libdystress.a $(BUILD)/libdystress.so dystress
 
 # `all` after installing what is missing (what a fresh machine runs first).
@@ -138,6 +139,11 @@ test: all $(TESTS)
 	tests/run.sh $(BUILD)/tests
 
 check: test
+
+# Narrow networks on both executors, exhaustively: every width 1..64 x image sizes 16, 28, 32, 33, 48, 64 and the whole
+# ResNet-18 at ten widths (about 20 minutes on 2 cores); the tables it ends with are in docs/SMALL_WIDTHS.md.
+test-widths: all $(BUILD)/tests/test_small_widths
+	OMP_WAIT_POLICY=passive DY_TEST_WIDTHS=1 $(BUILD)/tests/test_small_widths | tee $(BUILD)/test-widths.txt
 
 # The same suite built with AddressSanitizer + UndefinedBehaviorSanitizer (clang), in its own build folder.
 sanitize:

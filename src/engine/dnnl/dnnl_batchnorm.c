@@ -35,18 +35,22 @@ static dnnl_memory_desc_t channel_md(int64_t c) {
     return md;
 }
 
-/* Training on nChw16c runs the plain-C kernels of dnnl_bn_blocked.c (see there why); with sync-bn (statistics over
- * the processes, which oneDNN's primitive cannot sum) every layout runs those of dnnl_bn_sync.c. */
-static bool blocked_host(dd_builder *b, int32_t in) {
+/* Training on nChw16c runs the plain-C kernels of dnnl_bn_blocked.c, on nhwc those of dnnl_bn_nhwc.c (see there
+ * why); with sync-bn (statistics over the processes, which oneDNN's primitive cannot sum) every layout runs those of
+ * dnnl_bn_sync.c. The forward item's kind (the backward's is the next), or DD_ITEM_PRIMITIVE where oneDNN's batch
+ * norm runs (evaluation; the head's 2-D batch norms). */
+static dd_item_kind host_kind(dd_builder *b, int32_t in) {
     const dnnl_memory_desc_t *md = dd_value_md(b, in);
-    if (b->train && b->g->bn_sync) return true;
-    if (!b->train || md->ndims != 4 || md->dims[1] % 16 != 0) return false;
-    dnnl_memory_desc_t blocked;
-    dnnl_memory_desc_init_by_tag(&blocked, 4, md->dims, dnnl_f32, dnnl_aBcd16b);
-    return dd_md_equal(md, &blocked);
+    if (b->train && b->g->bn_sync) return DD_ITEM_BN_SYNC_FORWARD;
+    if (!b->train || md->ndims != 4) return DD_ITEM_PRIMITIVE;
+    dnnl_memory_desc_t layout;
+    dnnl_memory_desc_init_by_tag(&layout, 4, md->dims, dnnl_f32, dnnl_aBcd16b);
+    if (md->dims[1] % 16 == 0 && dd_md_equal(md, &layout)) return DD_ITEM_BN_FORWARD;
+    dnnl_memory_desc_init_by_tag(&layout, 4, md->dims, dnnl_f32, dnnl_acdb);
+    return dd_md_equal(md, &layout) ? DD_ITEM_BN_NHWC_FORWARD : DD_ITEM_PRIMITIVE;
 }
 
-static dy_status host_forward(dd_builder *b, const dd_group *gr) {
+static dy_status host_forward(dd_builder *b, const dd_group *gr, dd_item_kind kind) {
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
     const dy_value_shape sh = b->shapes[in];
@@ -62,11 +66,8 @@ static dy_status host_forward(dd_builder *b, const dd_group *gr) {
         .num_batches = nd->num_batches >= 0 ? dd_user_mem(b, &one, DD_STATE, nd->num_batches) : -1,
         .n = b->e->base.n, .c = sh.c, .hw = sh.h * sh.w, .eps = nd->eps, .momentum = nd->momentum,
         .relu = gr->relu >= 0};
-    const bool sync = b->g->bn_sync != NULL;
-    if (sync) DY_TRY(dd_bn_sync_check_layout(b, f.x, "input"));
-    dd_item *it = f.y < 0 || f.mean < 0 || f.var < 0
-                      ? NULL
-                      : dd_add_item(b, sync ? DD_ITEM_BN_SYNC_FORWARD : DD_ITEM_BN_FORWARD);
+    if (kind == DD_ITEM_BN_SYNC_FORWARD) DY_TRY(dd_bn_sync_check_layout(b, f.x, "input"));
+    dd_item *it = f.y < 0 || f.mean < 0 || f.var < 0 ? NULL : dd_add_item(b, kind);
     if (!it) return dd_nomem(b);
     it->bn_forward = f;
     b->value_mem[out] = f.y;
@@ -76,7 +77,7 @@ static dy_status host_forward(dd_builder *b, const dd_group *gr) {
     return DY_OK;
 }
 
-static dy_status host_backward(dd_builder *b, const dd_group *gr) {
+static dy_status host_backward(dd_builder *b, const dd_group *gr, dd_item_kind kind) {
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
     const dy_value_shape sh = b->shapes[in];
@@ -91,19 +92,19 @@ static dy_status host_backward(dd_builder *b, const dd_group *gr) {
         .dgamma = nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_GRADS, nd->weight) : -1,
         .dbeta = nd->bias >= 0 ? dd_user_mem(b, &cmd, DD_GRADS, nd->bias) : -1,
         .n = b->e->base.n, .c = sh.c, .hw = sh.h * sh.w, .eps = nd->eps};
-    const bool sync = b->g->bn_sync != NULL;
-    if (sync) {
+    if (kind == DD_ITEM_BN_SYNC_BACKWARD) {
         DY_TRY(dd_bn_sync_check_layout(b, bw.dy, "output gradient"));
         DY_TRY(dd_bn_sync_check_layout(b, bw.dx, "input gradient"));
     }
-    dd_item *it = bw.dx < 0 ? NULL : dd_add_item(b, sync ? DD_ITEM_BN_SYNC_BACKWARD : DD_ITEM_BN_BACKWARD);
+    dd_item *it = bw.dx < 0 ? NULL : dd_add_item(b, kind);
     if (!it) return dd_nomem(b);
     it->bn_backward = bw;
     return dd_diff_commit(b, in, bw.dx);
 }
 
 dy_status dd_bn_forward(dd_builder *b, const dd_group *gr) {
-    if (blocked_host(b, b->g->nodes[gr->main].in[0])) return host_forward(b, gr);
+    const dd_item_kind host = host_kind(b, b->g->nodes[gr->main].in[0]);
+    if (host != DD_ITEM_PRIMITIVE) return host_forward(b, gr, host);
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
     const int64_t c = b->shapes[in].c;
@@ -177,7 +178,11 @@ void dd_running_stats(float *running_mean, float *running_var, float *num_batche
 }
 
 dy_status dd_bn_backward(dd_builder *b, const dd_group *gr) {
-    if (blocked_host(b, b->g->nodes[gr->main].in[0])) return host_backward(b, gr);
+    const dd_item_kind host = host_kind(b, b->g->nodes[gr->main].in[0]);
+    if (host != DD_ITEM_PRIMITIVE)
+        return host_backward(b, gr, host == DD_ITEM_BN_SYNC_FORWARD   ? DD_ITEM_BN_SYNC_BACKWARD
+                                    : host == DD_ITEM_BN_NHWC_FORWARD ? DD_ITEM_BN_NHWC_BACKWARD
+                                                                      : DD_ITEM_BN_BACKWARD);
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
     const dnnl_memory_desc_t cmd = channel_md(b->shapes[in].c);

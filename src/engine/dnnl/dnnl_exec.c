@@ -119,10 +119,12 @@ static int item_operands(const dd_item *it, int32_t *mem) {
     case DD_ITEM_L2NORM_FORWARD: OPERANDS(lf->x, lf->y);
     case DD_ITEM_L2NORM_BACKWARD: OPERANDS(lb->x, lb->dy, lb->dx);
     case DD_ITEM_BN_FORWARD:
+    case DD_ITEM_BN_NHWC_FORWARD:
     case DD_ITEM_BN_SYNC_FORWARD:
         OPERANDS(bf->x, bf->y, bf->mean, bf->var, bf->gamma, bf->beta, bf->running_mean, bf->running_var,
                  bf->num_batches);
     case DD_ITEM_BN_BACKWARD:
+    case DD_ITEM_BN_NHWC_BACKWARD:
     case DD_ITEM_BN_SYNC_BACKWARD:
         OPERANDS(bb->x, bb->y, bb->dy, bb->dx, bb->mean, bb->var, bb->gamma, bb->dgamma, bb->dbeta);
     }
@@ -307,6 +309,20 @@ static void run_host_item(dd_exec *e, const dd_item *it) {
         dd_bn_blocked_backward(ptr(e, bw->dx), ptr(e, bw->dgamma), ptr(e, bw->dbeta), ptr(e, bw->dy), ptr(e, bw->x),
                                ptr(e, bw->y), ptr(e, bw->mean), ptr(e, bw->var), ptr(e, bw->gamma), bw->n, bw->c,
                                bw->hw, bw->eps, threads);
+        break;
+    }
+    case DD_ITEM_BN_NHWC_FORWARD: {
+        const dd_bn_forward_item *f = &it->bn_forward;
+        dd_bn_nhwc_forward(ptr(e, f->y), ptr(e, f->mean), ptr(e, f->var), ptr(e, f->running_mean),
+                           ptr(e, f->running_var), ptr(e, f->num_batches), ptr(e, f->x), ptr(e, f->gamma),
+                           ptr(e, f->beta), f->n, f->c, f->hw, f->eps, f->momentum, f->relu, threads);
+        break;
+    }
+    case DD_ITEM_BN_NHWC_BACKWARD: {
+        const dd_bn_backward_item *bw = &it->bn_backward;
+        dd_bn_nhwc_backward(ptr(e, bw->dx), ptr(e, bw->dgamma), ptr(e, bw->dbeta), ptr(e, bw->dy), ptr(e, bw->x),
+                            ptr(e, bw->y), ptr(e, bw->mean), ptr(e, bw->var), ptr(e, bw->gamma), bw->n, bw->c,
+                            bw->hw, bw->eps, threads);
         break;
     }
     }

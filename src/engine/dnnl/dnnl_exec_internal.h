@@ -2,8 +2,8 @@
  *
  * Files, each using only those after it: dnnl_exec.c (the backend: builds the programs, places the arena, runs the
  * items), dnnl_groups.c (the graph cut into groups), one file per group family (dnnl_conv.c, dnnl_batchnorm.c with
- * dnnl_bn_blocked.c, dnnl_relu_add.c, dnnl_pool.c, dnnl_linear.c, dnnl_l2norm.c), dnnl_builder.c (memories, values,
- * items, gradients), and dnnl_context.c (the engine and stream of a context).
+ * dnnl_bn_blocked.c and dnnl_bn_nhwc.c, dnnl_relu_add.c, dnnl_pool.c, dnnl_linear.c, dnnl_l2norm.c),
+ * dnnl_builder.c (memories, values, items, gradients), and dnnl_context.c (the engine and stream of a context).
  *
  * How it works. At creation the graph is cut into fused groups (dnnl_groups.c): conv, bn+relu, add+relu, ... in
  * training; conv+bn(+add)(+relu) folded into one convolution in evaluation. Each group appends oneDNN primitives and
@@ -78,7 +78,7 @@ typedef struct {              /* DD_ITEM_L2NORM_BACKWARD */
     float eps;
 } dd_l2norm_backward_item;
 
-typedef struct {              /* DD_ITEM_BN_FORWARD: training batch norm (+ ReLU) on nChw16c [n, c, hw] */
+typedef struct {              /* DD_ITEM_BN_FORWARD: training batch norm (+ ReLU) on nChw16c [n, c, hw]; nhwc too */
     int32_t x, y, mean, var;                           /* mean, var: the batch's, kept for backward */
     int32_t gamma, beta;                               /* may be absent */
     int32_t running_mean, running_var, num_batches;    /* updated when present */
@@ -107,6 +107,7 @@ typedef struct {              /* DD_ITEM_PRIMITIVE */
 typedef enum {
     DD_ITEM_PRIMITIVE, DD_ITEM_RUNNING_STATS, DD_ITEM_FOLD_BN, DD_ITEM_L2NORM_FORWARD, DD_ITEM_L2NORM_BACKWARD,
     DD_ITEM_BN_FORWARD, DD_ITEM_BN_BACKWARD,
+    DD_ITEM_BN_NHWC_FORWARD, DD_ITEM_BN_NHWC_BACKWARD, /* the same on nhwc (dnnl_bn_nhwc.c); bn_forward/backward */
     DD_ITEM_BN_SYNC_FORWARD, DD_ITEM_BN_SYNC_BACKWARD /* sync-bn, any layout (dnnl_bn_sync.c); bn_forward/backward */
 } dd_item_kind;
 
@@ -121,8 +122,8 @@ typedef struct {
         dd_fold_bn_item fold;
         dd_l2norm_forward_item l2norm_forward;
         dd_l2norm_backward_item l2norm_backward;
-        dd_bn_forward_item bn_forward;   /* also DD_ITEM_BN_SYNC_FORWARD's */
-        dd_bn_backward_item bn_backward; /* also DD_ITEM_BN_SYNC_BACKWARD's */
+        dd_bn_forward_item bn_forward;   /* also DD_ITEM_BN_NHWC_FORWARD's, DD_ITEM_BN_SYNC_FORWARD's */
+        dd_bn_backward_item bn_backward; /* also DD_ITEM_BN_NHWC_BACKWARD's, DD_ITEM_BN_SYNC_BACKWARD's */
     };
 } dd_item;
 
@@ -293,6 +294,13 @@ void dd_bn_blocked_forward(float *y, float *mean, float *var, float *running_mea
 void dd_bn_blocked_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *y,
                             const float *mean, const float *var, const float *gamma, int64_t n, int64_t c, int64_t hw,
                             float eps, int threads);
+/* dnnl_bn_nhwc.c: the same on nhwc [n, hw, c], every sum in double. */
+void dd_bn_nhwc_forward(float *y, float *mean, float *var, float *running_mean, float *running_var,
+                        float *num_batches, const float *x, const float *gamma, const float *beta, int64_t n,
+                        int64_t c, int64_t hw, float eps, float momentum, bool relu, int threads);
+void dd_bn_nhwc_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *y,
+                         const float *mean, const float *var, const float *gamma, int64_t n, int64_t c, int64_t hw,
+                         float eps, int threads);
 
 /* dnnl_bn_sync.c: training batch norm (+ ReLU) over the processes of a data-parallel run (the graph's bn_sync), on
  * any blocked layout; the items carry dd_bn_forward_item / dd_bn_backward_item operands. They may fail (the
