@@ -27,7 +27,11 @@
 #include "testlib.h"
 #include "train/comm.h"
 
-#define MPIRUN "timeout 300 mpirun --oversubscribe --allow-run-as-root -np 2"
+/* Under the sanitizer build the ranks keep AddressSanitizer but not its leak check: OpenMPI's components are
+ * dlopen'ed and unloaded at finalize, so their by-design allocations report from "<unknown module>" and cannot be
+ * suppressed by library name. Single-process runs elsewhere in the suite keep the leak check. */
+#define MPIRUN "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 timeout 300 mpirun --oversubscribe " \
+               "--allow-run-as-root -np 2"
 
 static char dir[256];  /* scratch folder */
 static char data[300]; /* the CIFAR-10 files */
