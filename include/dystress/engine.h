@@ -24,6 +24,15 @@ typedef enum {
     DY_STEM_IMAGENET = 1 /* conv 7x7 stride 2 pad 3, BN, ReLU, max-pool 3x3 stride 2 pad 1 */
 } dy_stem;
 
+/* Arithmetic of the oneDNN executor. Parameters, gradients, optimizer state, batch-norm statistics, the features
+ * and outputs handed back, and checkpoints are float32 in both; the precision is how the network computes. */
+typedef enum {
+    DY_PRECISION_FP32 = 0, /* float32 throughout */
+    DY_PRECISION_BF16 = 1  /* mixed: bfloat16 activations and convolutions (float32 accumulation), float32 master
+                            * weights reordered to bfloat16 each pass, float32 weight gradients; the projection head
+                            * and the loss in float32. Needs the oneDNN backend on a CPU with AVX512-BF16. */
+} dy_precision;
+
 typedef struct {
     int depth;           /* 18 (BasicBlock [2,2,2,2]) or 50 (Bottleneck [3,4,6,3], expansion 4) */
     int64_t width;       /* base width: 64 is torchvision's; layer k has width * 2^(k-1) planes */
@@ -32,12 +41,20 @@ typedef struct {
     bool head;           /* the projection head Linear-BN1d-ReLU-Linear-BN1d after the encoder */
     int64_t head_hidden; /* 512 by default */
     int64_t head_out;    /* 128 by default */
+    dy_precision precision; /* DY_PRECISION_FP32 (0) by default; not part of the weights' layout */
 } dy_model_config;
 
 /* ResNet-18, width 64, 3 input channels, CIFAR stem, head 512/128. */
 DY_API dy_model_config dy_model_config_default(void);
 
 typedef struct dy_model dy_model;
+
+/* "fp32" or "bf16" ("?" for an unknown value). */
+DY_API const char *dy_precision_name(dy_precision p);
+/* DY_OK when ctx can run precision p; otherwise DY_ERR_UNSUPPORTED with a message naming why (bf16 on the reference
+ * backend, or a CPU without AVX512-BF16 as oneDNN sees it, ONEDNN_MAX_CPU_ISA included), DY_ERR_INVALID for an
+ * unknown value. dy_model_create checks the same. */
+DY_API dy_status dy_precision_check(dy_ctx *ctx, dy_precision p);
 
 /* Builds the network of config and initialises it as PyTorch does by default (kaiming-normal fan-out convs,
  * BN weight 1 bias 0, running mean 0 var 1, head linears U(-1/sqrt(fan_in), 1/sqrt(fan_in))) from the seeded

@@ -38,5 +38,8 @@ void dy_threads_leave(int previous);
 /* oneDNN handles in the context (src/engine/dnnl/dnnl_context.c); no-ops without oneDNN. */
 dy_status dy_dnnl_context_init(dy_ctx *ctx);
 void dy_dnnl_context_fini(dy_ctx *ctx);
+/* DY_OK when oneDNN runs bf16 arithmetic natively here (its effective ISA, ONEDNN_MAX_CPU_ISA included, is
+ * avx512_core_bf16 or above); DY_ERR_UNSUPPORTED naming the missing CPU feature otherwise. */
+dy_status dy_dnnl_bf16_check(dy_ctx *ctx);
 
 #endif

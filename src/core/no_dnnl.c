@@ -7,6 +7,9 @@ dy_status dy_dnnl_context_init(dy_ctx *ctx) {
     return dy_fail(ctx, DY_ERR_UNSUPPORTED, "this build of dystress has no oneDNN (built with DNNL=0)");
 }
 void dy_dnnl_context_fini(dy_ctx *ctx) { (void)ctx; }
+dy_status dy_dnnl_bf16_check(dy_ctx *ctx) {
+    return dy_fail(ctx, DY_ERR_UNSUPPORTED, "precision bf16 needs oneDNN, and this build has none (DNNL=0)");
+}
 #else
 typedef int dy_no_dnnl_unused; /* keeps the translation unit non-empty */
 #endif

@@ -62,6 +62,7 @@ typedef struct {
     int32_t features;    /* value id of the encoder output h (after the global pool), -1 if none */
     int32_t output;      /* value id of the network output (the projection z, or h without a head) */
     const dy_bn_sync *bn_sync; /* NULL: batch norm uses each process's own batch (the default, as DDP) */
+    dy_precision precision;    /* how executors compute (the model's config; bf16: oneDNN only) */
 } dy_graph;
 
 /* Shape of value v for one image. */

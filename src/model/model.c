@@ -66,6 +66,25 @@ static dy_status build_tensor_table(dy_model *m) {
     return DY_OK;
 }
 
+const char *dy_precision_name(dy_precision p) {
+    switch (p) {
+    case DY_PRECISION_FP32: return "fp32";
+    case DY_PRECISION_BF16: return "bf16";
+    }
+    return "?";
+}
+
+dy_status dy_precision_check(dy_ctx *ctx, dy_precision p) {
+    if (p == DY_PRECISION_FP32) return DY_OK;
+    if (p != DY_PRECISION_BF16) return dy_fail(ctx, DY_ERR_INVALID, "unknown precision %d (fp32 or bf16)", (int)p);
+    if (dy_ctx_backend(ctx) != DY_BACKEND_DNNL)
+        return dy_fail(ctx, DY_ERR_UNSUPPORTED,
+                       "precision bf16 runs on the oneDNN backend only; the reference backend (%s) computes in "
+                       "fp32 (use --precision fp32 with --backend ref)",
+                       dy_backend_name(dy_ctx_backend(ctx)));
+    return dy_dnnl_bf16_check(ctx);
+}
+
 dy_status dy_model_create(dy_ctx *ctx, const dy_model_config *config, uint64_t seed, dy_model **out) {
     if (!out) return dy_fail(ctx, DY_ERR_INVALID, "dy_model_create: no place for the model");
     *out = NULL;
@@ -74,11 +93,14 @@ dy_status dy_model_create(dy_ctx *ctx, const dy_model_config *config, uint64_t s
                          config->head_out > (1 << 20)))
         return dy_fail(ctx, DY_ERR_INVALID, "projection head sizes %lld/%lld: expected 1 to 1048576",
                        (long long)config->head_hidden, (long long)config->head_out);
+    dy_status pst = dy_precision_check(ctx, config->precision);
+    if (pst != DY_OK) return pst;
     dy_model *m = calloc(1, sizeof *m);
     if (!m) return dy_fail(ctx, DY_ERR_NOMEM, "out of memory creating a model");
     m->ctx = ctx;
     m->config = *config;
     dy_graph_init(&m->graph, config->in_channels);
+    m->graph.precision = config->precision;
     dy_status st = dy_resnet_build(ctx, &m->graph, config);
     if (st == DY_OK && config->head)
         st = dy_head_build(ctx, &m->graph, m->graph.features, config->head_hidden, config->head_out);

@@ -95,17 +95,31 @@ dnnl_memory_desc_t dd_plain_md(int ndims, const int64_t *dims) {
 
 dnnl_memory_desc_t dd_like_md(const dnnl_memory_desc_t *like, int ndims, const int64_t *dims) {
     static const dnnl_format_tag_t tags4[] = {dnnl_aBcd16b, dnnl_aBcd8b, dnnl_acdb, dnnl_abcd};
+    const dnnl_data_type_t dt = like->data_type;
     dnnl_memory_desc_t md;
     if (like->ndims == 4 && ndims == 4)
         for (size_t k = 0; k < sizeof tags4 / sizeof tags4[0]; k++) {
-            dnnl_memory_desc_init_by_tag(&md, 4, like->dims, dnnl_f32, tags4[k]);
+            dnnl_memory_desc_init_by_tag(&md, 4, like->dims, dt, tags4[k]);
             if (dnnl_memory_desc_equal(&md, like)) {
-                dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, tags4[k]);
+                dnnl_memory_desc_init_by_tag(&md, 4, dims, dt, tags4[k]);
                 return md;
             }
         }
-    dnnl_memory_desc_init_by_tag(&md, ndims, dims, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&md, ndims, dims, dt, dnnl_format_tag_any);
     return md;
+}
+
+dnnl_memory_desc_t dd_f32_md(const dnnl_memory_desc_t *md) {
+    dnnl_memory_desc_t f = *md;
+    f.data_type = dnnl_f32;
+    /* the extra (compensation) fields are unused here; a blocked descriptor's strides are in elements */
+    return f;
+}
+
+bool dd_md_is(const dnnl_memory_desc_t *md, dnnl_format_tag_t tag, dnnl_data_type_t dt) {
+    dnnl_memory_desc_t want;
+    if (dnnl_memory_desc_init_by_tag(&want, md->ndims, md->dims, dt, tag) != dnnl_success) return false;
+    return dnnl_memory_desc_equal(&want, md) != 0;
 }
 
 dd_item *dd_add_item(dd_builder *b, dd_item_kind kind) {

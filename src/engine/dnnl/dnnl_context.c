@@ -2,6 +2,7 @@
 #include "core/context.h"
 
 #include <dnnl.h>
+#include <stdlib.h>
 
 bool dy_have_dnnl(void) { return true; }
 
@@ -23,4 +24,17 @@ void dy_dnnl_context_fini(dy_ctx *ctx) {
     if (ctx->dnnl_stream) dnnl_stream_destroy((dnnl_stream_t)ctx->dnnl_stream);
     if (ctx->dnnl_engine) dnnl_engine_destroy((dnnl_engine_t)ctx->dnnl_engine);
     ctx->dnnl_stream = ctx->dnnl_engine = NULL;
+}
+
+dy_status dy_dnnl_bf16_check(dy_ctx *ctx) {
+    /* The effective ISA is the CPU's, capped by ONEDNN_MAX_CPU_ISA (or dnnl_set_max_cpu_isa). Below
+     * avx512_core_bf16 oneDNN would still run bf16 primitives, emulating the conversions at a fraction of the fp32
+     * speed; refusing says so instead of running slower than fp32. */
+    const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    if ((isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16) return DY_OK;
+    return dy_fail(ctx, DY_ERR_UNSUPPORTED,
+                   "precision bf16 needs a CPU with AVX512-BF16 (avx512_bf16: Intel Cooper Lake or Sapphire Rapids and "
+                   "later, AMD Zen 4 and later); oneDNN's effective ISA here is below avx512_core_bf16 (0x%x%s); use "
+                   "--precision fp32",
+                   (unsigned)isa, getenv("ONEDNN_MAX_CPU_ISA") ? ", capped by ONEDNN_MAX_CPU_ISA" : "");
 }

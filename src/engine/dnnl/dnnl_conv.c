@@ -7,6 +7,7 @@
 
 typedef struct {
     dnnl_memory_desc_t src, src_any, weights_any, weights_plain, bias, dst_any;
+    dnnl_memory_desc_t diff_weights_any; /* f32 whatever the activations (bf16: oneDNN sums them in f32) */
     dnnl_dims_t strides, pad, pad_r;
     bool has_bias;
 } conv_descs;
@@ -17,14 +18,16 @@ static void describe(dd_builder *b, const dd_group *gr, conv_descs *cd) {
     cd->src = *dd_value_md(b, nd->in[0]);
     /* The image may be reordered to the layout the first convolution likes; every other convolution reads its
      * input where the previous primitives left it, so that one layout runs through the network. */
-    if (nd->in[0] == 0) dnnl_memory_desc_init_by_tag(&cd->src_any, 4, cd->src.dims, dnnl_f32, dnnl_format_tag_any);
+    if (nd->in[0] == 0) dnnl_memory_desc_init_by_tag(&cd->src_any, 4, cd->src.dims, b->act, dnnl_format_tag_any);
     else cd->src_any = cd->src;
     dnnl_dims_t wdims = {nd->channels, in.c, nd->kernel, nd->kernel};
     dnnl_dims_t ddims = {b->e->base.n, out.c, out.h, out.w};
     dnnl_dims_t bdims = {nd->channels};
-    dnnl_memory_desc_init_by_tag(&cd->weights_any, 4, wdims, dnnl_f32, dnnl_format_tag_any);
+    /* bf16: weights reordered from the f32 parameters each pass, bias (evaluation's folded one) left in f32 */
+    dnnl_memory_desc_init_by_tag(&cd->weights_any, 4, wdims, b->act, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&cd->diff_weights_any, 4, wdims, dnnl_f32, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&cd->weights_plain, 4, wdims, dnnl_f32, dnnl_oihw);
-    dnnl_memory_desc_init_by_tag(&cd->dst_any, 4, ddims, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&cd->dst_any, 4, ddims, b->act, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&cd->bias, 1, bdims, dnnl_f32, dnnl_x);
     cd->strides[0] = cd->strides[1] = nd->stride;
     /* PyTorch pads both sides by pad and drops what the last window does not reach; oneDNN is told the right
@@ -48,11 +51,9 @@ static dy_status forward_pd(dd_builder *b, const dd_group *gr, const conv_descs 
     {
         const dnnl_memory_desc_t *src = &cd->src;
         dnnl_memory_desc_t nchw16c, nhwc, want;
-        dnnl_memory_desc_init_by_tag(&nchw16c, 4, cd->dst_any.dims, dnnl_f32, dnnl_aBcd16b);
-        dnnl_memory_desc_init_by_tag(&nhwc, 4, cd->dst_any.dims, dnnl_f32, dnnl_acdb);
-        dnnl_memory_desc_t src_as_nhwc;
-        dnnl_memory_desc_init_by_tag(&src_as_nhwc, 4, src->dims, dnnl_f32, dnnl_acdb);
-        bool input_nhwc = b->g->nodes[gr->main].in[0] != 0 && dd_md_equal(src, &src_as_nhwc);
+        dnnl_memory_desc_init_by_tag(&nchw16c, 4, cd->dst_any.dims, b->act, dnnl_aBcd16b);
+        dnnl_memory_desc_init_by_tag(&nhwc, 4, cd->dst_any.dims, b->act, dnnl_acdb);
+        bool input_nhwc = b->g->nodes[gr->main].in[0] != 0 && dd_md_is(src, dnnl_acdb, src->data_type);
         want = cd->dst_any.dims[1] % 16 == 0 && !input_nhwc ? nchw16c : nhwc;
         if (dnnl_convolution_forward_desc_init(&desc, prop, dnnl_convolution_direct, &cd->src_any, &cd->weights_any,
                                                bias, &want, cd->strides, cd->pad, cd->pad_r) == dnnl_success &&
@@ -175,9 +176,7 @@ dy_status dd_conv_forward(dd_builder *b, const dd_group *gr) {
  * jit_avx2_1x1_convolution.cpp:631-633 alike): with ic < ic_block the later chunks run into the next thread's
  * part and past the end. Still so in oneDNN 3.5. Those convolutions take the next implementation oneDNN offers. */
 static bool rtus_overflows(const dy_node *nd, const dnnl_memory_desc_t *src) {
-    dnnl_memory_desc_t nhwc;
-    dnnl_memory_desc_init_by_tag(&nhwc, 4, src->dims, dnnl_f32, dnnl_acdb);
-    return nd->kernel == 1 && nd->stride > 1 && src->dims[1] < 16 && dd_md_equal(src, &nhwc);
+    return nd->kernel == 1 && nd->stride > 1 && src->dims[1] < 16 && dd_md_is(src, dnnl_acdb, src->data_type);
 }
 
 static dy_status backward_weights_pd(dd_builder *b, const dy_node *nd, const conv_descs *cd,
@@ -221,7 +220,7 @@ dy_status dd_conv_backward(dd_builder *b, const dd_group *gr) {
     dnnl_primitive_desc_t pd_w = NULL, pd_d = NULL;
     dy_status st = dd_check(b,
                             dnnl_convolution_backward_weights_desc_init(
-                                &wdesc, dnnl_convolution_direct, &cd.src, &cd.weights_any,
+                                &wdesc, dnnl_convolution_direct, &cd.src, &cd.diff_weights_any,
                                 cd.has_bias ? &cd.bias : NULL, dst, cd.strides, cd.pad, cd.pad_r),
                             "convolution backward-weights descriptor");
     if (st == DY_OK) st = backward_weights_pd(b, nd, &cd, &wdesc, hint, &pd_w);

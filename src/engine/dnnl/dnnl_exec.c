@@ -217,13 +217,24 @@ static dy_status dnnl_exec_create(dy_ctx *ctx, const dy_graph *g, int64_t n, int
                        dy_backend_name(ctx->backend));
     if (mode == DY_EXEC_TRAIN && g->output < 1)
         return dy_fail(ctx, DY_ERR_INVALID, "oneDNN executor: the graph has no output to train");
+    if (g->precision == DY_PRECISION_BF16) {
+        dy_status pst = dy_dnnl_bf16_check(ctx);
+        if (pst != DY_OK) return pst;
+        if (g->bn_sync && mode == DY_EXEC_TRAIN)
+            return dy_fail(ctx, DY_ERR_UNSUPPORTED,
+                           "oneDNN executor: precision bf16 with synchronised batch norm (--sync-bn) is not "
+                           "implemented; use --precision fp32 or leave --sync-bn off");
+    } else if (g->precision != DY_PRECISION_FP32) {
+        return dy_fail(ctx, DY_ERR_INVALID, "oneDNN executor: unknown precision %d", (int)g->precision);
+    }
     dd_exec *e = calloc(1, sizeof *e);
     if (!e) return dy_fail(ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory");
     e->base = (dy_exec){.backend = &dy_dnnl_exec_backend, .ctx = ctx, .graph = g, .n = n, .h = h, .w = w,
                         .mode = mode};
     const int32_t nv = g->n_nodes + 1;
     dd_builder b = {.e = e, .ctx = ctx, .g = g, .engine = (dnnl_engine_t)ctx->dnnl_engine,
-                    .train = mode == DY_EXEC_TRAIN, .node = -1};
+                    .train = mode == DY_EXEC_TRAIN, .node = -1,
+                    .act = g->precision == DY_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32};
     b.shapes = malloc(sizeof *b.shapes * (size_t)nv);
     b.value_mem = malloc(sizeof *b.value_mem * (size_t)nv);
     b.value_diff = malloc(sizeof *b.value_diff * (size_t)nv);

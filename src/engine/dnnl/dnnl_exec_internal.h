@@ -163,6 +163,7 @@ typedef struct {
     int32_t (*aux)[3];        /* per node: memories saved for backward (bn: mean, variance, workspace) */
     int32_t *readers;         /* per arena tensor: gradients of values that still point at it */
     bool train;
+    dnnl_data_type_t act;     /* activations and their gradients in the encoder: f32, or bf16 (the head stays f32) */
     dd_program *prog;         /* the program items are appended to */
     bool dinput_only;         /* mark the items appended now as input-gradient only */
     int32_t node;             /* node being built (messages) */
@@ -203,10 +204,14 @@ int32_t dd_user_mem(dd_builder *b, const dnnl_memory_desc_t *md, dd_where where,
 int32_t dd_arena_mem(dd_builder *b, const dnnl_memory_desc_t *md);
 const dnnl_memory_desc_t *dd_md(dd_builder *b, int32_t mem);
 bool dd_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b);
-/* A descriptor of dims in the same layout as like (nChw16c, nChw8c, nhwc, nchw), or format any. */
+/* A descriptor of dims in the same layout and data type as like (nChw16c, nChw8c, nhwc, nchw), or format any. */
 dnnl_memory_desc_t dd_like_md(const dnnl_memory_desc_t *like, int ndims, const int64_t *dims);
-/* Plain (row-major) descriptor of the given dims. */
+/* Plain (row-major) f32 descriptor of the given dims. */
 dnnl_memory_desc_t dd_plain_md(int ndims, const int64_t *dims);
+/* md with data type f32 (a copy when it already is). */
+dnnl_memory_desc_t dd_f32_md(const dnnl_memory_desc_t *md);
+/* Whether md is tag in data type dt (dims taken from md). */
+bool dd_md_is(const dnnl_memory_desc_t *md, dnnl_format_tag_t tag, dnnl_data_type_t dt);
 
 /* The descriptor of a value's forward memory, and its number of elements. */
 const dnnl_memory_desc_t *dd_value_md(dd_builder *b, int32_t value);

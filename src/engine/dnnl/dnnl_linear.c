@@ -1,5 +1,7 @@
 /* Linear groups: inner product on the layout of its input (4-D blocked after the global pool, 2-D [n, c] inside
- * the head). The PyTorch weight [out, in] is the plain oihw (or oi) layout of the primitive's weights. */
+ * the head). The PyTorch weight [out, in] is the plain oihw (or oi) layout of the primitive's weights.
+ * Linears run in f32 in both precisions: a bf16 input (the encoder's features) is converted first, so that the
+ * projection head and what the loss sees are f32 (the head is a small part of a step). */
 #include "engine/dnnl/dnnl_exec_internal.h"
 
 typedef struct {
@@ -7,9 +9,15 @@ typedef struct {
     bool has_bias;
 } linear_descs;
 
+/* The memory the linear reads: its input, or an f32 copy of it made in forward (kept for backward). */
+static int32_t src_mem(dd_builder *b, const dd_group *gr) {
+    const int32_t copy = b->aux[gr->main][0];
+    return copy >= 0 ? copy : b->value_mem[b->g->nodes[gr->main].in[0]];
+}
+
 static void describe(dd_builder *b, const dd_group *gr, linear_descs *ld) {
     const dy_node *nd = &b->g->nodes[gr->main];
-    const dnnl_memory_desc_t *src = dd_value_md(b, nd->in[0]);
+    const dnnl_memory_desc_t *src = dd_md(b, src_mem(b, gr));
     dnnl_dims_t wdims = {nd->channels, 1, 1, 1};
     for (int k = 1; k < src->ndims; k++) wdims[k] = src->dims[k];
     dnnl_memory_desc_init_by_tag(&ld->weights_any, src->ndims, wdims, dnnl_f32, dnnl_format_tag_any);
@@ -25,7 +33,7 @@ static dy_status forward_pd(dd_builder *b, const dd_group *gr, const linear_desc
     dnnl_inner_product_desc_t desc;
     DD_TRY(b,
            dnnl_inner_product_forward_desc_init(&desc, b->train ? dnnl_forward_training : dnnl_forward_inference,
-                                                dd_value_md(b, b->g->nodes[gr->main].in[0]), &ld->weights_any,
+                                                dd_md(b, src_mem(b, gr)), &ld->weights_any,
                                                 ld->has_bias ? &ld->bias : NULL, &ld->dst_any),
            "linear forward descriptor");
     return dd_pd_create(b, pd, &desc, NULL, NULL, "linear forward");
@@ -34,6 +42,13 @@ static dy_status forward_pd(dd_builder *b, const dd_group *gr, const linear_desc
 dy_status dd_linear_forward(dd_builder *b, const dd_group *gr) {
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
+    if (dd_value_md(b, in)->data_type != dnnl_f32) {
+        const dnnl_memory_desc_t f32 = dd_f32_md(dd_value_md(b, in));
+        const int32_t copy = dd_arena_mem(b, &f32);
+        if (copy < 0) return dd_nomem(b);
+        DY_TRY(dd_add_reorder(b, b->value_mem[in], copy));
+        b->aux[gr->main][0] = copy;
+    }
     linear_descs ld;
     describe(b, gr, &ld);
     dnnl_primitive_desc_t pd;
@@ -48,7 +63,7 @@ dy_status dd_linear_forward(dd_builder *b, const dd_group *gr) {
         return st != DY_OK ? st : dd_nomem(b);
     }
     DY_TRY(dd_add_primitive(b, pd,
-                            (int[]){DNNL_ARG_SRC, b->value_mem[in], DNNL_ARG_WEIGHTS, m_w, DNNL_ARG_DST, m_dst,
+                            (int[]){DNNL_ARG_SRC, src_mem(b, gr), DNNL_ARG_WEIGHTS, m_w, DNNL_ARG_DST, m_dst,
                                     m_bias >= 0 ? DNNL_ARG_BIAS : -1, m_bias, -1}));
     b->value_mem[out] = m_dst;
     return DY_OK;
@@ -59,7 +74,8 @@ dy_status dd_linear_backward(dd_builder *b, const dd_group *gr) {
     const int32_t in = nd->in[0], out = gr->last + 1;
     linear_descs ld;
     describe(b, gr, &ld);
-    const dnnl_memory_desc_t *src = dd_value_md(b, in), *dst = dd_value_md(b, out);
+    const int32_t m_src = src_mem(b, gr);
+    const dnnl_memory_desc_t *src = dd_md(b, m_src), *dst = dd_value_md(b, out);
     int32_t m_dy = dd_diff_get(b, out);
     dnnl_primitive_desc_t hint, pd_w = NULL, pd_d = NULL;
     DY_TRY(forward_pd(b, gr, &ld, &hint));
@@ -74,7 +90,7 @@ dy_status dd_linear_backward(dd_builder *b, const dd_group *gr) {
                       "linear backward-data descriptor");
     if (st == DY_OK) st = dd_pd_create(b, &pd_d, &ddesc, NULL, hint, "linear backward data");
     if (st == DY_OK)
-        st = dd_weighted_backward(b, nd, in, pd_w, pd_d, b->value_mem[in], m_dy, &ld.weights_plain, &ld.bias, src);
+        st = dd_weighted_backward(b, nd, in, pd_w, pd_d, m_src, m_dy, &ld.weights_plain, &ld.bias, src);
     else if (pd_w) dnnl_primitive_desc_destroy(pd_w);
     dnnl_primitive_desc_destroy(hint);
     dd_diff_release(b, out);
