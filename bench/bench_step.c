@@ -12,12 +12,17 @@
  * convolution, whose data gradient (d input) is not computed. Batch norm, ReLU, pooling, adds, the loss and SGD
  * are not counted (they are memory-bound and small in FLOPs), so the figure understates the work slightly.
  *
+ * Our step runs in fp32 and in bf16 mixed precision (dy_model_config.precision; skipped with a line where the CPU
+ * lacks AVX512-BF16), each in its own process, so that each peak RSS is its own; FLOPs are the same count for both.
+ *
  * Usage: bench_step [width] [images per view] [timed steps] [warm-up steps]; DY_BENCH_NO_TWIN=1 skips the twin,
- * DY_BENCH_BACKEND=ref times the reference executor. */
+ * DY_BENCH_BACKEND=ref times the reference executor (fp32 only), DY_BENCH_PRECISION=fp32|bf16 runs one of ours. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dystress.h"
 #include "twin.h"
@@ -93,17 +98,23 @@ static int run_twin(const char *mode, int64_t width, int64_t per_view, int steps
     return found;
 }
 
-int main(int argc, char **argv) {
-    const int64_t width = argc > 1 ? atoll(argv[1]) : 64, per_view = argc > 2 ? atoll(argv[2]) : 128;
-    const int steps = argc > 3 ? atoi(argv[3]) : 5, warmup = argc > 4 ? atoi(argv[4]) : 2;
+/* The timed steps of one precision, in a process of its own (its own peak memory): prints its result line and
+ * writes images/s and peak MiB to fd. 0, or 1 on failure (a line says why; an unsupported bf16 is not a failure). */
+static int run_precision(dy_precision precision, int64_t width, int64_t per_view, int steps, int warmup, int fd) {
     const int64_t n = 2 * per_view, size = 32;
     dy_ctx *ctx = NULL;
     dy_ctx_options co = {.threads = 2};
     const char *be = getenv("DY_BENCH_BACKEND"); /* "ref" times the reference executor instead */
     if (be && strcmp(be, "ref") == 0) co.backend = DY_BACKEND_REF;
     if (dy_ctx_create(&ctx, &co) != DY_OK) return fprintf(stderr, "no context\n"), 1;
+    if (dy_precision_check(ctx, precision) != DY_OK) {
+        printf("dystress %s    skipped: %s\n", dy_precision_name(precision), dy_ctx_error(ctx));
+        dy_ctx_destroy(ctx);
+        return 0;
+    }
     dy_model_config cfg = dy_model_config_default();
     cfg.width = width;
+    cfg.precision = precision;
     dy_model *m = NULL;
     if (dy_model_create(ctx, &cfg, 1, &m) != DY_OK) return fprintf(stderr, "%s\n", dy_ctx_error(ctx)), 1;
     const int64_t out_dim = dy_model_output_dim(m);
@@ -124,8 +135,9 @@ int main(int argc, char **argv) {
     dy_sgd_options so = {.lr = 0.06, .momentum = 0.9, .weight_decay = 5e-4};
 
     printf("training step: ResNet-18 width %lld (CIFAR stem) + head 512-128, %lld images per view x 2 views, "
-           "32x32, DySTreSS loss, SGD; %s backend, %d threads\n",
-           (long long)width, (long long)per_view, dy_backend_name(dy_ctx_backend(ctx)), dy_ctx_threads(ctx));
+           "32x32, DySTreSS loss, SGD; %s backend, %s, %d threads\n",
+           (long long)width, (long long)per_view, dy_backend_name(dy_ctx_backend(ctx)), dy_precision_name(precision),
+           dy_ctx_threads(ctx));
     double *losses = malloc(sizeof(double) * (size_t)(warmup + steps));
     if (!losses) return fprintf(stderr, "out of memory\n"), 1;
     for (int s = 0; s < warmup + steps; s++) {
@@ -149,9 +161,49 @@ int main(int argc, char **argv) {
     printf("\nloss per step:");
     for (int s = 0; s < warmup + steps; s++) printf(" %.4f", losses[s]);
     printf("\n");
-    printf("dystress fp32    median %7.1f img/s %6.1f GFLOP/s peak RSS %5.0f MiB (executor activations + scratch "
+    printf("dystress %s    median %7.1f img/s %6.1f GFLOP/s peak RSS %5.0f MiB (executor activations + scratch "
            "%.0f MiB)\n",
-           ips, gflops, peak, (double)dy_model_memory(m) / (1024.0 * 1024.0));
+           dy_precision_name(precision), ips, gflops, peak, (double)dy_model_memory(m) / (1024.0 * 1024.0));
+    fflush(stdout);
+    const double result[2] = {ips, peak};
+    if (write(fd, result, sizeof result) != (ssize_t)sizeof result) return 1;
+    free(x), free(momentum), free(z), free(dz), free(times), free(losses);
+    dy_loss_destroy(loss);
+    dy_model_destroy(m);
+    dy_ctx_destroy(ctx);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const int64_t width = argc > 1 ? atoll(argv[1]) : 64, per_view = argc > 2 ? atoll(argv[2]) : 128;
+    const int steps = argc > 3 ? atoi(argv[3]) : 5, warmup = argc > 4 ? atoi(argv[4]) : 2;
+    /* fp32, then bf16 (DY_BENCH_PRECISION=fp32 or bf16: only that one), each in a child process forked before
+     * anything starts threads, so that each peak RSS is its own */
+    const char *only = getenv("DY_BENCH_PRECISION");
+    double ips_of[2] = {0, 0}, peak_of[2] = {0, 0};
+    fflush(stdout);
+    for (int p = 0; p < 2; p++) {
+        const dy_precision precision = p ? DY_PRECISION_BF16 : DY_PRECISION_FP32;
+        if (only && *only && strcmp(only, dy_precision_name(precision)) != 0) continue;
+        int fds[2];
+        if (pipe(fds) != 0) return perror("pipe"), 1;
+        pid_t pid = fork();
+        if (pid < 0) return perror("fork"), 1;
+        if (pid == 0) {
+            close(fds[0]);
+            int rc = run_precision(precision, width, per_view, steps, warmup, fds[1]);
+            fflush(stdout);
+            _exit(rc);
+        }
+        close(fds[1]);
+        double result[2];
+        if (read(fds[0], result, sizeof result) == (ssize_t)sizeof result) ips_of[p] = result[0], peak_of[p] = result[1];
+        close(fds[0]);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return fprintf(stderr, "the %s run failed\n",
+                                                                         dy_precision_name(precision)), 1;
+    }
 
     /* PyTorch as its users run it: tcmalloc, with and without channels-last, fp32 and bf16 autocast; each
      * configuration in its own process (its own peak memory), one result line each, then the ratios against the
@@ -170,13 +222,10 @@ int main(int argc, char **argv) {
             const int bf16 = i >= 2;
             if (t_ips > best[bf16]) best[bf16] = t_ips, best_peak[bf16] = t_peak;
         }
-        if (best[0] > 0)
-            printf("ratio dystress fp32 / best torch fp32: %.2fx images/s; peak RSS %.2fx\n", ips / best[0],
-                   peak / best_peak[0]);
+        for (int p = 0; p < 2; p++)
+            if (best[p] > 0 && ips_of[p] > 0)
+                printf("ratio dystress %s / best torch %s: %.2fx images/s; peak RSS %.2fx\n", p ? "bf16" : "fp32",
+                       p ? "bf16" : "fp32", ips_of[p] / best[p], peak_of[p] / best_peak[p]);
     }
-    free(x), free(momentum), free(z), free(dz), free(times), free(losses);
-    dy_loss_destroy(loss);
-    dy_model_destroy(m);
-    dy_ctx_destroy(ctx);
     return 0;
 }

@@ -246,6 +246,46 @@ int main(void) {
     CHECK(rc == 0 && (strstr(out, "reference ops") != NULL) == !dy_have_dnnl(),
           "the default backend warns only where this build lacks oneDNN: %s", out);
 
+    /* 9. --precision bf16: a run, its checkpoint in an fp32 evaluation, a resume that switches precision; refused
+     * on the reference backend and (ONEDNN_MAX_CPU_ISA capping oneDNN below it) without AVX512-BF16 */
+    rc = run(out, sizeof out, "./dystress pretrain " COMMON " --precision bf16 --backend ref --run-dir %s/bf-ref", data,
+             dir);
+    snprintf(cmd, sizeof cmd, "%s/bf-ref", dir);
+    CHECK(rc == 1 && strstr(out, "--precision bf16") && strstr(out, "oneDNN backend") && stat(cmd, &sb) != 0,
+          "bf16 on the reference backend refused before the run directory is made: %s", out);
+    rc = run(out, sizeof out, "ONEDNN_MAX_CPU_ISA=AVX512_CORE ./dystress pretrain " COMMON " --precision bf16 "
+             "--run-dir %s/bf-capped", data, dir);
+    CHECK(rc == 1 && strstr(out, "AVX512-BF16"), "bf16 without AVX512-BF16 refused, naming it: %s", out);
+    dy_ctx *probe = NULL;
+    dy_ctx_options po = {.threads = 1, .backend = DY_BACKEND_DNNL};
+    bool have_bf16 = dy_have_dnnl() && dy_ctx_create(&probe, &po) == DY_OK &&
+                     dy_precision_check(probe, DY_PRECISION_BF16) == DY_OK;
+    dy_ctx_destroy(probe);
+    if (!have_bf16) {
+        printf("skipped: the bf16 runs (this machine or build has no bf16 path)\n");
+    } else {
+        rc = run(out, sizeof out, "./dystress pretrain " COMMON " --precision bf16 --max-steps 6 --knn-every -1 "
+                 "--run-dir %s/bf", data, dir);
+        snprintf(fb, sizeof fb, "%s/bf", dir);
+        CHECK(rc == 0 && strstr(out, "backend dnnl, bf16"), "pretrain --precision bf16 runs and says so: %s", out);
+        double l6 = mean_loss(fb, 6, 6);
+        CHECK(l6 > 0 && l6 < 20, "bf16 run's loss at step 6 is finite (%g)", l6);
+        snprintf(cmd, sizeof cmd, "%s/bf/config.json", dir);
+        rc = run(out, sizeof out, "grep -c '\"precision\": \"bf16\"' %s", cmd);
+        CHECK(rc == 0 && atoi(out) == 1, "config.json stores the precision: %s", out);
+        rc = run(out, sizeof out, "./dystress eval knn --checkpoint %s/bf/checkpoint-latest.safetensors --precision fp32",
+                 dir);
+        CHECK(rc == 0 && strstr(out, "top-1"), "the bf16 run's checkpoint evaluates in fp32: %s", out);
+        rc = run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/bf --precision fp32 --max-steps 8", dir);
+        CHECK(rc == 0 && strstr(out, "--precision changes from bf16 to fp32") && strstr(out, "backend dnnl, fp32") &&
+                  strstr(out, "resuming after step 6"), "resume switches to fp32 with a notice: %s", out);
+        rc = run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/bf --precision bf16 --max-steps 10", dir);
+        CHECK(rc == 0 && strstr(out, "backend dnnl, bf16") && strstr(out, "resuming after step 8"),
+              "and back to bf16: %s", out);
+        double l10 = mean_loss(fb, 10, 10);
+        CHECK(l10 > 0 && l10 < 20, "the switched run's loss at step 10 is finite (%g)", l10);
+    }
+
     /* 6. wrong options: one clear line each */
     rc = run(out, sizeof out, "./dystress pretrain --batch-size 1");
     CHECK(rc == 2 && strstr(out, "--batch-size must be between"), "bad value: %s", out);

@@ -167,7 +167,7 @@ int cmd_pretrain(int argc, char **argv) {
         status = 2;
         goto done;
     }
-    if (!(ctx = cli_context(cli_dist_threads(&dist, o.threads), o.backend))) goto done;
+    if (!(ctx = cli_run_context(&o, cli_dist_threads(&dist, o.threads), "pretrain"))) goto done;
     dist.comm.ctx = ctx;
     if (cli_load_data(ctx, &o, &train, &test) != DY_OK) {
         cli_error(ctx, "data");
@@ -240,10 +240,11 @@ int cmd_pretrain(int argc, char **argv) {
         snprintf(procs, sizeof procs, " in each of %d processes%s", dist.comm.size, cfg.sync_bn ? " (sync-bn)" : "");
     if (lead)
     progress_log(pr, "dystress pretrain: %s, ResNet-%d width %lld (%s stem), %s, %s profile, %s; %lld train images, "
-                 "batch %lld, %lld epochs; backend %s, %d threads%s; run %s%s",
+                 "batch %lld, %lld epochs; backend %s, %s, %d threads%s; run %s%s",
                  o.data, mc->depth, (long long)mc->width, o.stem, o.framework, o.profile, o.optimizer,
                  (long long)train->count, (long long)o.batch_size, (long long)o.epochs,
-                 dy_backend_name(dy_ctx_backend(ctx)), dy_ctx_threads(ctx), procs, o.run_dir,
+                 dy_backend_name(dy_ctx_backend(ctx)), dy_precision_name(mc->precision), dy_ctx_threads(ctx), procs,
+                 o.run_dir,
                  o.resume ? " (resumed)" : "");
     if (lead && *cli_backend_warning(ctx)) progress_log(pr, "%s", cli_backend_warning(ctx));
     if (lead && have_checkpoint)

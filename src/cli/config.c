@@ -32,6 +32,9 @@ int run_option_table(opt_spec *s, run_options *o) {
         {"in-channels", OPT_INT, &o->in_channels, "0", "input channels (0: the data's)", NULL, 0, 64},
         {"head-hidden", OPT_INT, &o->head_hidden, "512", "projection head hidden width", NULL, 1, 65536},
         {"head-out", OPT_INT, &o->head_out, "128", "projection width d", NULL, 1, 65536},
+        {"precision", OPT_CHOICE, &o->precision, "fp32", "arithmetic: fp32, or bf16 mixed precision (oneDNN on a CPU "
+         "with AVX512-BF16: bf16 activations and convolutions; weights, gradients, checkpoints and the loss in fp32)",
+         "fp32|bf16"},
         /* framework and loss */
         {"framework", OPT_CHOICE, &o->framework, "simclr", "simclr (batch negatives) or moco (momentum encoder + queue)",
          "simclr|moco"},
@@ -109,6 +112,18 @@ dy_ctx *cli_context(int64_t threads, const char *backend) {
     if (st != DY_OK) {
         fprintf(stderr, "dystress: cannot start: %s%s\n", dy_status_string(st),
                 st == DY_ERR_UNSUPPORTED ? " (this build has no oneDNN; use --backend ref)" : "");
+        return NULL;
+    }
+    return ctx;
+}
+
+dy_ctx *cli_run_context(const run_options *o, int64_t threads, const char *command) {
+    dy_ctx *ctx = cli_context(threads, o->backend);
+    if (!ctx) return NULL;
+    const dy_precision p = cli_model_config(o, 1).precision;
+    if (dy_precision_check(ctx, p) != DY_OK) {
+        fprintf(stderr, "dystress %s: --precision %s: %s\n", command, o->precision, dy_ctx_error(ctx));
+        dy_ctx_destroy(ctx);
         return NULL;
     }
     return ctx;
@@ -218,6 +233,7 @@ dy_model_config cli_model_config(const run_options *o, int data_channels) {
     m.head = true;
     m.head_hidden = o->head_hidden;
     m.head_out = o->head_out;
+    m.precision = !strcmp(o->precision, "bf16") ? DY_PRECISION_BF16 : DY_PRECISION_FP32;
     return m;
 }
 
@@ -349,7 +365,7 @@ static const char *const invocation_options[] = {"threads", "loader-threads", "m
                                                  "resume", "overwrite", NULL};
 static const char *const setting_options[] = {"checkpoint-every", "report", NULL};
 static const char *const changeable_options[] = {"epochs", "data-dir", "test-dir", "knn-every", "knn-k", "knn-t",
-                                                 NULL};
+                                                 "precision", NULL};
 
 static bool listed(const char *const *list, const char *name) {
     for (; *list; list++)
@@ -365,7 +381,7 @@ run_option_role run_option_role_of(const char *name) {
 }
 
 const char *run_option_changeable_list(void) {
-    return "--epochs, --data-dir, --test-dir, --knn-every, --knn-k, --knn-t";
+    return "--epochs, --data-dir, --test-dir, --knn-every, --knn-k, --knn-t, --precision";
 }
 
 /* Appends to a growing buffer; *failed on overflow of memory. */

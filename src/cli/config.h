@@ -16,7 +16,7 @@ typedef struct {
     bool skip_bad, stl10_unlabeled;
     /* model */
     int64_t depth, width, in_channels, head_hidden, head_out;
-    const char *stem;
+    const char *stem, *precision;
     /* framework and loss */
     const char *framework, *profile;
     double tau, tau_min, tau_max, shift_offset, shift_scale, moco_momentum;
@@ -73,6 +73,9 @@ dy_tau_profile cli_tau_profile(const run_options *o);
 dy_status cli_apply_aug_overrides(dy_ctx *ctx, dy_augment *a, const char *overrides);
 /* Context from --threads/--backend. Prints the reason and returns NULL on failure. */
 dy_ctx *cli_context(int64_t threads, const char *backend);
+/* Context from --threads (threads) and --backend, checked against --precision (bf16 needs oneDNN on a CPU with
+ * AVX512-BF16): prints "dystress COMMAND: --precision bf16: why" and returns NULL when it cannot run them. */
+dy_ctx *cli_run_context(const run_options *o, int64_t threads, const char *command);
 /* The line that training on the reference ops prints first: they are the test oracle, not a fast path, and a user
  * who got them by accident (a build without oneDNN) should know before waiting hours. Empty for oneDNN. */
 const char *cli_backend_warning(const dy_ctx *ctx);
