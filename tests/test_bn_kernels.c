@@ -3,7 +3,10 @@
  * statistics, dx, dgamma, dbeta, with and without the fused ReLU, gamma/beta absent, dx computed in place over dy;
  * shapes with one image, one pixel, odd pixel counts and one to several channel blocks, channel means 10 to 50
  * times the spread (as after a convolution). Every output must be bit-identical for 1, 2, 3 and 4 threads (the
- * kernels split work over images and channel blocks and add the partial sums in a fixed order).
+ * kernels split work over images and channel blocks and add the partial sums in a fixed order). Then the same
+ * property through the oneDNN executor, sync-bn's kernels (dnnl_bn_sync.c) included: conv -> batch norm -> ReLU at
+ * 16 channels (nChw16c) and 8 (nhwc), output, running statistics and the batch norm's gradients bit-identical for
+ * 1 and 3 threads (the convolution's forward is oneDNN's; only the batch norm's outputs are compared backward).
  * Tolerance: normwise relative error 1e-5 against the double evaluation (float data, float per-tile sums, the mean
  * rounded to float before the backward pass uses it: errors seen up to 3.5e-6, on dgamma). */
 #include <math.h>
@@ -14,6 +17,76 @@
 #include "testlib.h"
 
 #ifndef DY_HAVE_DNNL
+static dy_status identity_reduce(void *user, double *buf, int64_t n) {
+    (void)user, (void)buf, (void)n;
+    return DY_OK;
+}
+
+typedef struct {
+    float *out, *state, *grads;
+} exec_result;
+
+/* One training step of g on n images of h x w with `threads` threads; false (with a failed check) on an error. */
+static bool exec_step(exec_result *r, const dy_graph *g, const float *params, const float *input, const float *dout,
+                      int64_t n, int64_t h, int64_t w, int64_t out_size, int threads) {
+    dy_ctx_options o = {.threads = threads, .backend = DY_BACKEND_DNNL};
+    dy_ctx *ctx = NULL;
+    dy_exec *e = NULL;
+    r->out = calloc((size_t)out_size, 4), r->state = calloc((size_t)g->n_state, 4);
+    r->grads = calloc((size_t)g->n_params, 4);
+    bool ok = dy_ctx_create(&ctx, &o) == DY_OK && r->out && r->state && r->grads;
+    ok = ok && dy_exec_create(ctx, g, n, h, w, DY_EXEC_TRAIN, &e) == DY_OK;
+    ok = ok && dy_exec_forward(e, params, r->state, input, NULL, r->out) == DY_OK;
+    ok = ok && dy_exec_backward(e, params, r->grads, dout, NULL) == DY_OK;
+    CHECK(ok, "executor step with %d threads ran: %s", threads, ctx ? dy_ctx_error(ctx) : "no context");
+    dy_exec_destroy(e);
+    dy_ctx_destroy(ctx);
+    return ok;
+}
+
+static void test_exec(int64_t channels, bool sync) {
+    const int64_t n = 6, h = 9, w = 7;
+    const dy_bn_sync ident = {.allreduce = identity_reduce};
+    dy_ctx_options o = {.threads = 1, .backend = DY_BACKEND_DNNL};
+    dy_ctx *ctx = NULL;
+    dy_graph g;
+    dy_graph_init(&g, 3);
+    int32_t v = 0;
+    bool ok = dy_ctx_create(&ctx, &o) == DY_OK;
+    ok = ok && dy_graph_conv(ctx, &g, 0, channels, 3, 1, 1, false, "conv", &v) == DY_OK;
+    ok = ok && dy_graph_batchnorm(ctx, &g, v, "bn", &v) == DY_OK;
+    ok = ok && dy_graph_relu(ctx, &g, v, "relu", &v) == DY_OK;
+    dy_ctx_destroy(ctx);
+    if (!CHECK(ok, "graph conv-bn-relu with %lld channels built", (long long)channels)) return;
+    g.output = v;
+    g.bn_sync = sync ? &ident : NULL;
+    const dy_node *bn = &g.nodes[1];
+    const int64_t in_size = n * 3 * h * w, out_size = n * channels * h * w;
+    float *params = calloc((size_t)g.n_params, 4), *input = malloc(4 * (size_t)in_size);
+    float *dout = malloc(4 * (size_t)out_size);
+    dy_rng r;
+    dy_rng_init(&r, (uint64_t)channels, 0, sync, 0);
+    for (int64_t i = 0; i < g.n_params; i++) params[i] = (float)(0.3 * dy_rng_normal(&r));
+    for (int64_t c = 0; c < channels; c++) params[bn->weight + c] = (float)(0.5 + dy_rng_uniform(&r));
+    for (int64_t i = 0; i < in_size; i++) input[i] = (float)(3.0 + dy_rng_normal(&r));
+    for (int64_t i = 0; i < out_size; i++) dout[i] = (float)dy_rng_normal(&r);
+    exec_result one = {0}, three = {0};
+    const char *what = sync ? "sync-bn" : "batch norm";
+    if (exec_step(&one, &g, params, input, dout, n, h, w, out_size, 1) &&
+        exec_step(&three, &g, params, input, dout, n, h, w, out_size, 3)) {
+        CHECK(same(one.out, three.out, out_size), "%s, %lld channels: output bit-identical for 1 and 3 threads", what,
+              (long long)channels);
+        CHECK(same(one.state, three.state, g.n_state), "%s, %lld channels: running statistics bit-identical", what,
+              (long long)channels);
+        CHECK(same(one.grads + bn->weight, three.grads + bn->weight, channels) &&
+                  same(one.grads + bn->bias, three.grads + bn->bias, channels),
+              "%s, %lld channels: gamma and beta gradients bit-identical", what, (long long)channels);
+    }
+    free(one.out), free(one.state), free(one.grads), free(three.out), free(three.state), free(three.grads);
+    free(params), free(input), free(dout);
+    dy_graph_free(&g);
+}
+
 int main(void) {
     printf("skipped: this build has no oneDNN (DNNL=0), so no oneDNN batch norm kernels\n");
     return test_finish();
@@ -21,7 +94,9 @@ int main(void) {
 #else
 
 #include "core/rng.h"
+#include "dystress.h"
 #include "engine/dnnl/dnnl_exec_internal.h"
+#include "engine/exec.h"
 
 #define TOL 1e-5
 
@@ -110,9 +185,9 @@ static void run_kernel(outputs *o, float *work, const float *x, const float *gam
                                work, threads);
     } else {
         dd_bn_nhwc_forward(o->y, o->mean, o->var, o->rmean, o->rvar, o->batches, x, gamma, beta, s.n, s.c, s.hw,
-                           eps, momentum, relu, threads);
+                           eps, momentum, relu, work, threads);
         dd_bn_nhwc_backward(grad, o->dgamma, o->dbeta, dyp, x, yp, o->mean, o->var, gamma, s.n, s.c, s.hw, eps,
-                            threads);
+                            work, threads);
     }
 }
 
@@ -125,7 +200,8 @@ static void test_case(layout lay, shape s, bool relu, bool affine, bool in_place
     dy_rng_init(&r, seed, 0, 0, 0);
     float *x = malloc(sizeof(float) * (size_t)size), *dy = malloc(sizeof(float) * (size_t)size);
     float *gamma = malloc(sizeof(float) * (size_t)s.c), *beta = malloc(sizeof(float) * (size_t)s.c);
-    float *work = malloc(sizeof(float) * (size_t)dd_bn_blocked_work_floats(s.n, s.c));
+    const int64_t wb = dd_bn_blocked_work_floats(s.n, s.c), wn = dd_bn_nhwc_work_floats(s.n, s.c);
+    float *work = malloc(sizeof(float) * (size_t)(lay == BLOCKED ? wb : wn));
     double *offset = malloc(sizeof(double) * (size_t)s.c), *spread = malloc(sizeof(double) * (size_t)s.c);
     for (int64_t c = 0; c < s.c; c++) {
         spread[c] = 0.2 + 2.0 * dy_rng_uniform(&r);
@@ -176,6 +252,76 @@ static void test_case(layout lay, shape s, bool relu, bool affine, bool in_place
     free(x), free(dy), free(gamma), free(beta), free(work), free(offset), free(spread);
 }
 
+static dy_status identity_reduce(void *user, double *buf, int64_t n) {
+    (void)user, (void)buf, (void)n;
+    return DY_OK;
+}
+
+typedef struct {
+    float *out, *state, *grads;
+} exec_result;
+
+/* One training step of g on n images of h x w with `threads` threads; false (with a failed check) on an error. */
+static bool exec_step(exec_result *r, const dy_graph *g, const float *params, const float *input, const float *dout,
+                      int64_t n, int64_t h, int64_t w, int64_t out_size, int threads) {
+    dy_ctx_options o = {.threads = threads, .backend = DY_BACKEND_DNNL};
+    dy_ctx *ctx = NULL;
+    dy_exec *e = NULL;
+    r->out = calloc((size_t)out_size, 4), r->state = calloc((size_t)g->n_state, 4);
+    r->grads = calloc((size_t)g->n_params, 4);
+    bool ok = dy_ctx_create(&ctx, &o) == DY_OK && r->out && r->state && r->grads;
+    ok = ok && dy_exec_create(ctx, g, n, h, w, DY_EXEC_TRAIN, &e) == DY_OK;
+    ok = ok && dy_exec_forward(e, params, r->state, input, NULL, r->out) == DY_OK;
+    ok = ok && dy_exec_backward(e, params, r->grads, dout, NULL) == DY_OK;
+    CHECK(ok, "executor step with %d threads ran: %s", threads, ctx ? dy_ctx_error(ctx) : "no context");
+    dy_exec_destroy(e);
+    dy_ctx_destroy(ctx);
+    return ok;
+}
+
+static void test_exec(int64_t channels, bool sync) {
+    const int64_t n = 6, h = 9, w = 7;
+    const dy_bn_sync ident = {.allreduce = identity_reduce};
+    dy_ctx_options o = {.threads = 1, .backend = DY_BACKEND_DNNL};
+    dy_ctx *ctx = NULL;
+    dy_graph g;
+    dy_graph_init(&g, 3);
+    int32_t v = 0;
+    bool ok = dy_ctx_create(&ctx, &o) == DY_OK;
+    ok = ok && dy_graph_conv(ctx, &g, 0, channels, 3, 1, 1, false, "conv", &v) == DY_OK;
+    ok = ok && dy_graph_batchnorm(ctx, &g, v, "bn", &v) == DY_OK;
+    ok = ok && dy_graph_relu(ctx, &g, v, "relu", &v) == DY_OK;
+    dy_ctx_destroy(ctx);
+    if (!CHECK(ok, "graph conv-bn-relu with %lld channels built", (long long)channels)) return;
+    g.output = v;
+    g.bn_sync = sync ? &ident : NULL;
+    const dy_node *bn = &g.nodes[1];
+    const int64_t in_size = n * 3 * h * w, out_size = n * channels * h * w;
+    float *params = calloc((size_t)g.n_params, 4), *input = malloc(4 * (size_t)in_size);
+    float *dout = malloc(4 * (size_t)out_size);
+    dy_rng r;
+    dy_rng_init(&r, (uint64_t)channels, 0, sync, 0);
+    for (int64_t i = 0; i < g.n_params; i++) params[i] = (float)(0.3 * dy_rng_normal(&r));
+    for (int64_t c = 0; c < channels; c++) params[bn->weight + c] = (float)(0.5 + dy_rng_uniform(&r));
+    for (int64_t i = 0; i < in_size; i++) input[i] = (float)(3.0 + dy_rng_normal(&r));
+    for (int64_t i = 0; i < out_size; i++) dout[i] = (float)dy_rng_normal(&r);
+    exec_result one = {0}, three = {0};
+    const char *what = sync ? "sync-bn" : "batch norm";
+    if (exec_step(&one, &g, params, input, dout, n, h, w, out_size, 1) &&
+        exec_step(&three, &g, params, input, dout, n, h, w, out_size, 3)) {
+        CHECK(same(one.out, three.out, out_size), "%s, %lld channels: output bit-identical for 1 and 3 threads", what,
+              (long long)channels);
+        CHECK(same(one.state, three.state, g.n_state), "%s, %lld channels: running statistics bit-identical", what,
+              (long long)channels);
+        CHECK(same(one.grads + bn->weight, three.grads + bn->weight, channels) &&
+                  same(one.grads + bn->bias, three.grads + bn->bias, channels),
+              "%s, %lld channels: gamma and beta gradients bit-identical", what, (long long)channels);
+    }
+    free(one.out), free(one.state), free(one.grads), free(three.out), free(three.state), free(three.grads);
+    free(params), free(input), free(dout);
+    dy_graph_free(&g);
+}
+
 int main(void) {
     const shape shapes[] = {{1, 16, 1}, {3, 16, 7}, {4, 16, 64}, {2, 48, 9}, {5, 32, 25}, {8, 16, 1024}};
     uint64_t seed = 100;
@@ -190,6 +336,10 @@ int main(void) {
             const bool relu = variant & 1, affine = variant != 2, in_place = variant == 3;
             test_case(NHWC, nhwc[k], relu, affine, in_place, seed++);
         }
+    for (int sync = 0; sync < 2; sync++) {
+        test_exec(16, sync);
+        test_exec(8, sync);
+    }
     return test_finish();
 }
 #endif
