@@ -11,53 +11,83 @@
  * test_small_widths.c, docs/SMALL_WIDTHS.md). These loops cost little: nhwc only carries narrow networks.
  *
  * Layout: element (n, c, p) of an [N, C, HW] tensor is at (n * HW + p) * C + c, so a "row" (one pixel of one image)
- * holds the C channels side by side. Channels are split over threads in blocks of up to 64, each block's sums run
- * over the rows in order: the result does not depend on the thread count. The forward ReLU's mask is the output
+ * holds the C channels side by side. Threads take tiles (one image, up to 64 channels); each tile's sums (in
+ * double) go to a work buffer [N][C], added over the images in order: the result does not depend on the thread
+ * count. The forward ReLU's mask is the output
  * itself (y > 0), as in dnnl_bn_blocked.c, so no workspace is kept. */
 #include <math.h>
 
 #include "engine/dnnl/dnnl_exec_internal.h"
 
-enum { BLOCK = 64 }; /* channels per thread task; doubles on the stack */
+enum { BLOCK = 64 }; /* channels per tile */
+
+/* The work buffer, in floats: per-tile partial sums [2][n][c] and per-channel coefficients [4][c], in double. */
+int64_t dd_bn_nhwc_work_floats(int64_t n, int64_t c) { return 2 * (2 * n * c + 4 * c); }
 
 /* y, and the batch mean and biased variance [c]; running statistics updated when rmean is not NULL (rvar with it),
  * num_batches (may be NULL) up by one. gamma and beta may be NULL (1 and 0). As dd_bn_blocked_forward. */
 void dd_bn_nhwc_forward(float *y, float *mean, float *var, float *rmean, float *rvar, float *batches, const float *x,
                         const float *gamma, const float *beta, int64_t N, int64_t C, int64_t HW, float eps,
-                        float momentum, bool relu, int threads) {
-    const int64_t rows = N * HW, n_blocks = (C + BLOCK - 1) / BLOCK;
-    const double count = (double)rows;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int64_t cb = 0; cb < n_blocks; cb++) {
-        const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
-        double s[BLOCK] = {0}, q[BLOCK] = {0}, m[BLOCK], scale[BLOCK], shift[BLOCK];
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t l = 0; l < nc; l++) s[l] += x[r * C + c0 + l];
-        for (int64_t l = 0; l < nc; l++) m[l] = s[l] / count;
-        /* two passes: mean first, then squared deviations (no cancellation of E[x^2] - E[x]^2) */
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t l = 0; l < nc; l++) {
-                const double d = x[r * C + c0 + l] - m[l];
-                q[l] += d * d;
+                        float momentum, bool relu, float *work, int threads) {
+    const int64_t n_blocks = (C + BLOCK - 1) / BLOCK;
+    const double count = (double)N * (double)HW;
+    double *part = (double *)work;                        /* [N][C] per-image sums, then squared deviations */
+    double *m = part + 2 * N * C, *scale = m + C, *shift = scale + C; /* [C] */
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp for collapse(2) schedule(static)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t cb = 0; cb < n_blocks; cb++) {
+                const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
+                double s[BLOCK] = {0};
+                for (int64_t r = n * HW; r < (n + 1) * HW; r++)
+                    for (int64_t l = 0; l < nc; l++) s[l] += x[r * C + c0 + l];
+                for (int64_t l = 0; l < nc; l++) part[n * C + c0 + l] = s[l];
             }
-        for (int64_t l = 0; l < nc; l++) {
-            const int64_t c = c0 + l;
-            const double v = q[l] / count; /* biased: what normalises the batch */
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < C; c++) {
+            double s = 0;
+            for (int64_t n = 0; n < N; n++) s += part[n * C + c];
+            m[c] = s / count;
+        }
+        /* two passes: mean first, then squared deviations (no cancellation of E[x^2] - E[x]^2) */
+#pragma omp for collapse(2) schedule(static)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t cb = 0; cb < n_blocks; cb++) {
+                const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
+                double q[BLOCK] = {0};
+                for (int64_t r = n * HW; r < (n + 1) * HW; r++)
+                    for (int64_t l = 0; l < nc; l++) {
+                        const double d = x[r * C + c0 + l] - m[c0 + l];
+                        q[l] += d * d;
+                    }
+                for (int64_t l = 0; l < nc; l++) part[n * C + c0 + l] = q[l];
+            }
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < C; c++) {
+            double q = 0;
+            for (int64_t n = 0; n < N; n++) q += part[n * C + c];
+            const double v = q / count; /* biased: what normalises the batch */
             const double rstd = 1.0 / sqrt(v + (double)eps);
-            mean[c] = (float)m[l];
+            mean[c] = (float)m[c];
             var[c] = (float)v;
-            scale[l] = (gamma ? gamma[c] : 1.0) * rstd;
-            shift[l] = (beta ? beta[c] : 0.0) - m[l] * scale[l];
+            scale[c] = (gamma ? gamma[c] : 1.0) * rstd;
+            shift[c] = (beta ? beta[c] : 0.0) - m[c] * scale[c];
             if (rmean) {
-                const double mo = momentum, unbiased = count > 1 ? q[l] / (count - 1) : v;
-                rmean[c] = (float)((1.0 - mo) * rmean[c] + mo * m[l]);
+                const double mo = momentum, unbiased = count > 1 ? q / (count - 1) : v;
+                rmean[c] = (float)((1.0 - mo) * rmean[c] + mo * m[c]);
                 rvar[c] = (float)((1.0 - mo) * rvar[c] + mo * unbiased);
             }
         }
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t l = 0; l < nc; l++) {
-                const float v = (float)(x[r * C + c0 + l] * scale[l] + shift[l]);
-                y[r * C + c0 + l] = relu && v < 0.0f ? 0.0f : v;
+#pragma omp for collapse(2) schedule(static)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t cb = 0; cb < n_blocks; cb++) {
+                const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
+                for (int64_t r = n * HW; r < (n + 1) * HW; r++)
+                    for (int64_t l = 0; l < nc; l++) {
+                        const float v = (float)(x[r * C + c0 + l] * scale[c0 + l] + shift[c0 + l]);
+                        y[r * C + c0 + l] = relu && v < 0.0f ? 0.0f : v;
+                    }
             }
     }
     if (batches) batches[0] += 1.0f;
@@ -68,39 +98,51 @@ void dd_bn_nhwc_forward(float *y, float *mean, float *var, float *rmean, float *
  * read before it is written. gamma, dgamma, dbeta may be NULL. */
 void dd_bn_nhwc_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *y,
                          const float *mean, const float *var, const float *gamma, int64_t N, int64_t C, int64_t HW,
-                         float eps, int threads) {
-    const int64_t rows = N * HW, n_blocks = (C + BLOCK - 1) / BLOCK;
-    const double count = (double)rows;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int64_t cb = 0; cb < n_blocks; cb++) {
-        const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
-        double m[BLOCK], rstd[BLOCK], sg[BLOCK] = {0}, sgx[BLOCK] = {0}, k[BLOCK], mg[BLOCK], mgx[BLOCK];
-        for (int64_t l = 0; l < nc; l++) {
-            m[l] = mean[c0 + l];
-            rstd[l] = 1.0 / sqrt((double)var[c0 + l] + (double)eps);
-        }
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t l = 0; l < nc; l++) {
-                const int64_t i = r * C + c0 + l;
-                const double g = y && !(y[i] > 0.0f) ? 0.0 : dy[i];
-                sg[l] += g;
-                sgx[l] += g * (x[i] - m[l]);
+                         float eps, float *work, int threads) {
+    const int64_t n_blocks = (C + BLOCK - 1) / BLOCK;
+    const double count = (double)N * (double)HW;
+    double *pg = (double *)work, *pgx = pg + N * C;       /* [N][C] per-image sums of g and of g (x - mean) */
+    double *rstd = pgx + N * C, *k = rstd + C, *mg = k + C, *mgx = mg + C; /* [C] */
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < C; c++) rstd[c] = 1.0 / sqrt((double)var[c] + (double)eps);
+#pragma omp for collapse(2) schedule(static)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t cb = 0; cb < n_blocks; cb++) {
+                const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
+                double sg[BLOCK] = {0}, sgx[BLOCK] = {0};
+                for (int64_t r = n * HW; r < (n + 1) * HW; r++)
+                    for (int64_t l = 0; l < nc; l++) {
+                        const int64_t i = r * C + c0 + l;
+                        const double g = y && !(y[i] > 0.0f) ? 0.0 : dy[i];
+                        sg[l] += g;
+                        sgx[l] += g * (x[i] - (double)mean[c0 + l]);
+                    }
+                for (int64_t l = 0; l < nc; l++) pg[n * C + c0 + l] = sg[l], pgx[n * C + c0 + l] = sgx[l];
             }
-        for (int64_t l = 0; l < nc; l++) {
-            const int64_t c = c0 + l;
-            const double dg = sgx[l] * rstd[l]; /* d gamma */
-            if (dbeta) dbeta[c] = (float)sg[l];
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < C; c++) {
+            double sg = 0, sgx = 0;
+            for (int64_t n = 0; n < N; n++) sg += pg[n * C + c], sgx += pgx[n * C + c];
+            const double dg = sgx * rstd[c]; /* d gamma */
+            if (dbeta) dbeta[c] = (float)sg;
             if (dgamma) dgamma[c] = (float)dg;
-            k[l] = (gamma ? gamma[c] : 1.0) * rstd[l];
-            mg[l] = sg[l] / count;
-            mgx[l] = dg / count;
+            k[c] = (gamma ? gamma[c] : 1.0) * rstd[c];
+            mg[c] = sg / count;
+            mgx[c] = dg / count;
         }
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t l = 0; l < nc; l++) {
-                const int64_t i = r * C + c0 + l;
-                const double g = y && !(y[i] > 0.0f) ? 0.0 : dy[i];
-                const double xhat = (x[i] - m[l]) * rstd[l];
-                dx[i] = (float)(k[l] * (g - mg[l] - xhat * mgx[l]));
+#pragma omp for collapse(2) schedule(static)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t cb = 0; cb < n_blocks; cb++) {
+                const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
+                for (int64_t r = n * HW; r < (n + 1) * HW; r++)
+                    for (int64_t l = 0; l < nc; l++) {
+                        const int64_t i = r * C + c0 + l, c = c0 + l;
+                        const double g = y && !(y[i] > 0.0f) ? 0.0 : dy[i];
+                        const double xhat = (x[i] - (double)mean[c]) * rstd[c];
+                        dx[i] = (float)(k[c] * (g - mg[c] - xhat * mgx[c]));
+                    }
             }
     }
 }

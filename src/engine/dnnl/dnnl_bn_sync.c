@@ -5,8 +5,9 @@
  * backward (the two per-channel sums of dx, reduce; dx), the reductions through the graph's callback.
  *
  * Numbers: per channel, float partial sums over one image added in double (as dnnl_bn_blocked.c), so the figures of
- * P processes differ from one process's only in the order of the double additions over images. Threads take groups
- * of channels (one layout block), so results do not depend on the thread count. Parameter gradients are this
+ * P processes differ from one process's only in the order of the double additions over images. Threads take tiles
+ * (one image, one layout block of channels); the per-image partials are added in image order, so results do not
+ * depend on the thread count. Parameter gradients are this
  * process's part (the trainer sums them with the rest); dx uses the global sums. */
 #include <math.h>
 #include <stdlib.h>
@@ -50,6 +51,10 @@ static dy_status reduce(dd_exec *e, double *buf, int64_t n) {
     return s && s->allreduce ? s->allreduce(s->user, buf, n) : DY_OK;
 }
 
+/* Per-image float partial sums of tile (n, channel group) go to part [N][C]: threads take tiles, and the totals add
+ * the images' partials in double in image order, so the figures are those of a sequential loop whatever the thread
+ * count. */
+
 /* Operands: dd_bn_forward_item's (x, y, mean, var, gamma, beta, running_mean, running_var, num_batches). */
 dy_status dd_run_bn_sync_forward(dd_exec *e, const dd_item *it) {
     const dd_bn_forward_item *f = &it->bn_forward;
@@ -65,96 +70,98 @@ dy_status dd_run_bn_sync_forward(dd_exec *e, const dd_item *it) {
     const int64_t G = lx.blk, CG = (C + G - 1) / G;
     const bool relu = f->relu;
     const float eps = f->eps, momentum = f->momentum;
+    const int threads = e->base.ctx->threads;
     double *buf = malloc(sizeof(double) * (size_t)(2 * C + 1)); /* [C] sums, [1] count, [C] squared deviations */
-    float *m = malloc(sizeof(float) * (size_t)C);
-    if (!buf || !m) {
-        free(buf);
-        free(m);
+    float *m = malloc(sizeof(float) * (size_t)(3 * C)), *part = malloc(sizeof(float) * (size_t)(N * C));
+    if (!buf || !m || !part) {
+        free(buf), free(m), free(part);
         return dy_fail(e->base.ctx, DY_ERR_NOMEM, "batch norm (sync-bn): out of memory");
     }
+    float *scale = m + C, *shift = scale + C;
     double *sum = buf, *sq = buf + C + 1;
-#pragma omp parallel for num_threads(e->base.ctx->threads) schedule(dynamic, 1)
-    for (int64_t cg = 0; cg < CG; cg++) {
-        const int64_t c0 = cg * G, L = C - c0 < G ? C - c0 : G;
-        int64_t cx[MAX_LANES];
-        double s[MAX_LANES] = {0};
-        for (int64_t l = 0; l < L; l++) cx[l] = channel_off(&lx, c0 + l);
-        for (int64_t n = 0; n < N; n++) {
-            float part[MAX_LANES] = {0}; /* float partials over one image, summed in double */
+#pragma omp parallel for collapse(2) num_threads(threads) schedule(static)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t cg = 0; cg < CG; cg++) {
+            const int64_t c0 = cg * G, L = C - c0 < G ? C - c0 : G;
+            int64_t cx[MAX_LANES];
+            float p[MAX_LANES] = {0}; /* float partials over one image, summed in double */
+            for (int64_t l = 0; l < L; l++) cx[l] = channel_off(&lx, c0 + l);
             for (int64_t h = 0; h < H; h++)
                 for (int64_t w = 0; w < W; w++) {
                     const float *xp = x + lx.off0 + n * lx.sn + h * lx.sh + w * lx.sw;
-                    for (int64_t l = 0; l < L; l++) part[l] += xp[cx[l]];
+                    for (int64_t l = 0; l < L; l++) p[l] += xp[cx[l]];
                 }
-            for (int64_t l = 0; l < L; l++) s[l] += part[l];
+            for (int64_t l = 0; l < L; l++) part[n * C + c0 + l] = p[l];
         }
-        for (int64_t l = 0; l < L; l++) sum[c0 + l] = s[l];
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t c = 0; c < C; c++) {
+        double s = 0;
+        for (int64_t n = 0; n < N; n++) s += part[n * C + c];
+        sum[c] = s;
     }
     sum[C] = (double)N * (double)(H * W);
     dy_status st = reduce(e, sum, C + 1);
     const double count = sum[C];
     for (int64_t c = 0; c < C; c++) m[c] = (float)(sum[c] / count);
-#pragma omp parallel for num_threads(e->base.ctx->threads) schedule(dynamic, 1)
-    for (int64_t cg = 0; cg < CG; cg++) {
-        const int64_t c0 = cg * G, L = C - c0 < G ? C - c0 : G;
-        int64_t cx[MAX_LANES];
-        double q[MAX_LANES] = {0};
-        for (int64_t l = 0; l < L; l++) cx[l] = channel_off(&lx, c0 + l);
-        for (int64_t n = 0; n < N; n++) {
-            float part[MAX_LANES] = {0};
+#pragma omp parallel for collapse(2) num_threads(threads) schedule(static)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t cg = 0; cg < CG; cg++) {
+            const int64_t c0 = cg * G, L = C - c0 < G ? C - c0 : G;
+            int64_t cx[MAX_LANES];
+            float p[MAX_LANES] = {0};
+            for (int64_t l = 0; l < L; l++) cx[l] = channel_off(&lx, c0 + l);
             for (int64_t h = 0; h < H; h++)
                 for (int64_t w = 0; w < W; w++) {
                     const float *xp = x + lx.off0 + n * lx.sn + h * lx.sh + w * lx.sw;
                     for (int64_t l = 0; l < L; l++) {
                         float d = xp[cx[l]] - m[c0 + l];
-                        part[l] += d * d;
+                        p[l] += d * d;
                     }
                 }
-            for (int64_t l = 0; l < L; l++) q[l] += part[l];
+            for (int64_t l = 0; l < L; l++) part[n * C + c0 + l] = p[l];
         }
-        for (int64_t l = 0; l < L; l++) sq[c0 + l] = q[l];
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t c = 0; c < C; c++) {
+        double q = 0;
+        for (int64_t n = 0; n < N; n++) q += part[n * C + c];
+        sq[c] = q;
     }
     if (st == DY_OK) st = reduce(e, sq, C);
     if (st != DY_OK) {
-        free(buf);
-        free(m);
+        free(buf), free(m), free(part);
         return st;
     }
-#pragma omp parallel for num_threads(e->base.ctx->threads) schedule(dynamic, 1)
-    for (int64_t cg = 0; cg < CG; cg++) {
-        const int64_t c0 = cg * G, L = C - c0 < G ? C - c0 : G;
-        int64_t cx[MAX_LANES], cy[MAX_LANES];
-        float scale[MAX_LANES], shift[MAX_LANES];
-        for (int64_t l = 0; l < L; l++) {
-            const int64_t c = c0 + l;
-            cx[l] = channel_off(&lx, c);
-            cy[l] = channel_off(&ly, c);
-            const double v = sq[c] / count;
-            const float rstd = (float)(1.0 / sqrt(v + (double)eps));
-            mean[c] = m[c];
-            var[c] = (float)v;
-            scale[l] = (gamma ? gamma[c] : 1.0f) * rstd;
-            shift[l] = (beta ? beta[c] : 0.0f) - m[c] * scale[l];
-            if (rmean) {
-                const float mo = momentum;
-                rmean[c] = (1.0f - mo) * rmean[c] + mo * m[c];
-                rvar[c] = (1.0f - mo) * rvar[c] + mo * (float)(count > 1 ? sq[c] / (count - 1) : v);
-            }
+    for (int64_t c = 0; c < C; c++) {
+        const double v = sq[c] / count;
+        const float rstd = (float)(1.0 / sqrt(v + (double)eps));
+        mean[c] = m[c];
+        var[c] = (float)v;
+        scale[c] = (gamma ? gamma[c] : 1.0f) * rstd;
+        shift[c] = (beta ? beta[c] : 0.0f) - m[c] * scale[c];
+        if (rmean) {
+            const float mo = momentum;
+            rmean[c] = (1.0f - mo) * rmean[c] + mo * m[c];
+            rvar[c] = (1.0f - mo) * rvar[c] + mo * (float)(count > 1 ? sq[c] / (count - 1) : v);
         }
-        for (int64_t n = 0; n < N; n++)
+    }
+#pragma omp parallel for collapse(2) num_threads(threads) schedule(static)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t cg = 0; cg < CG; cg++) {
+            const int64_t c0 = cg * G, L = C - c0 < G ? C - c0 : G;
+            int64_t cx[MAX_LANES], cy[MAX_LANES];
+            for (int64_t l = 0; l < L; l++) cx[l] = channel_off(&lx, c0 + l), cy[l] = channel_off(&ly, c0 + l);
             for (int64_t h = 0; h < H; h++)
                 for (int64_t w = 0; w < W; w++) {
                     const float *xp = x + lx.off0 + n * lx.sn + h * lx.sh + w * lx.sw;
                     float *yp = y + ly.off0 + n * ly.sn + h * ly.sh + w * ly.sw;
                     for (int64_t l = 0; l < L; l++) {
-                        float v = xp[cx[l]] * scale[l] + shift[l];
+                        float v = xp[cx[l]] * scale[c0 + l] + shift[c0 + l];
                         yp[cy[l]] = relu && v < 0.0f ? 0.0f : v;
                     }
                 }
-    }
+        }
     if (batches) batches[0] += 1.0f;
-    free(buf);
-    free(m);
+    free(buf), free(m), free(part);
     return DY_OK;
 }
 
@@ -174,21 +181,27 @@ dy_status dd_run_bn_sync_backward(dd_exec *e, const dd_item *it) {
     const bn_layout lx = layout_at(e, bw->x), ly = layout_at(e, bw->y), ld = layout_at(e, bw->dy),
                     ldx = layout_at(e, bw->dx);
     const float eps = bw->eps;
+    const int threads = e->base.ctx->threads;
     const int64_t G = lx.blk, CG = (C + G - 1) / G;
     double *buf = malloc(sizeof(double) * (size_t)(2 * C + 1)); /* [C] sum g, [C] sum g (x - mean), [1] count */
-    if (!buf) return dy_fail(e->base.ctx, DY_ERR_NOMEM, "batch norm (sync-bn): out of memory");
-#pragma omp parallel for num_threads(e->base.ctx->threads) schedule(dynamic, 1)
-    for (int64_t cg = 0; cg < CG; cg++) {
-        const int64_t c0 = cg * G, L = C - c0 < G ? C - c0 : G;
-        int64_t cx[MAX_LANES], cy[MAX_LANES], cd[MAX_LANES];
-        double sg[MAX_LANES] = {0}, sgx[MAX_LANES] = {0};
-        for (int64_t l = 0; l < L; l++) {
-            cx[l] = channel_off(&lx, c0 + l);
-            cy[l] = channel_off(&ly, c0 + l);
-            cd[l] = channel_off(&ld, c0 + l);
-        }
-        for (int64_t n = 0; n < N; n++) {
-            float pg[MAX_LANES] = {0}, pgx[MAX_LANES] = {0};
+    float *part = malloc(sizeof(float) * (size_t)(2 * N * C)), *k = malloc(sizeof(float) * (size_t)(3 * C));
+    if (!buf || !part || !k) {
+        free(buf), free(part), free(k);
+        return dy_fail(e->base.ctx, DY_ERR_NOMEM, "batch norm (sync-bn): out of memory");
+    }
+    float *pg = part, *pgx = part + N * C; /* [N][C] per-image partials */
+    float *k1 = k, *k2 = k + C, *k3 = k + 2 * C;
+#pragma omp parallel for collapse(2) num_threads(threads) schedule(static)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t cg = 0; cg < CG; cg++) {
+            const int64_t c0 = cg * G, L = C - c0 < G ? C - c0 : G;
+            int64_t cx[MAX_LANES], cy[MAX_LANES], cd[MAX_LANES];
+            float sg[MAX_LANES] = {0}, sgx[MAX_LANES] = {0};
+            for (int64_t l = 0; l < L; l++) {
+                cx[l] = channel_off(&lx, c0 + l);
+                cy[l] = channel_off(&ly, c0 + l);
+                cd[l] = channel_off(&ld, c0 + l);
+            }
             for (int64_t h = 0; h < H; h++)
                 for (int64_t w = 0; w < W; w++) {
                     const float *xp = x + lx.off0 + n * lx.sn + h * lx.sh + w * lx.sw;
@@ -196,48 +209,50 @@ dy_status dd_run_bn_sync_backward(dd_exec *e, const dd_item *it) {
                     const float *yp = y ? y + ly.off0 + n * ly.sn + h * ly.sh + w * ly.sw : NULL;
                     for (int64_t l = 0; l < L; l++) {
                         float g = yp && !(yp[cy[l]] > 0.0f) ? 0.0f : dp[cd[l]];
-                        pg[l] += g;
-                        pgx[l] += g * (xp[cx[l]] - mean[c0 + l]);
+                        sg[l] += g;
+                        sgx[l] += g * (xp[cx[l]] - mean[c0 + l]);
                     }
                 }
-            for (int64_t l = 0; l < L; l++) sg[l] += pg[l], sgx[l] += pgx[l];
+            for (int64_t l = 0; l < L; l++) pg[n * C + c0 + l] = sg[l], pgx[n * C + c0 + l] = sgx[l];
         }
-        for (int64_t l = 0; l < L; l++) {
-            const int64_t c = c0 + l;
-            const float rstd = (float)(1.0 / sqrt((double)var[c] + (double)eps));
-            buf[c] = sg[l];
-            buf[C + c] = sgx[l];
-            /* this process's share of the parameter gradients, before the sums become global */
-            if (dbeta) dbeta[c] = (float)sg[l];
-            if (dgamma) dgamma[c] = (float)(sgx[l] * rstd);
-        }
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t c = 0; c < C; c++) {
+        double sg = 0, sgx = 0;
+        for (int64_t n = 0; n < N; n++) sg += pg[n * C + c], sgx += pgx[n * C + c];
+        const float rstd = (float)(1.0 / sqrt((double)var[c] + (double)eps));
+        buf[c] = sg;
+        buf[C + c] = sgx;
+        /* this process's share of the parameter gradients, before the sums become global */
+        if (dbeta) dbeta[c] = (float)sg;
+        if (dgamma) dgamma[c] = (float)(sgx * rstd);
     }
     buf[2 * C] = (double)N * (double)(H * W);
     dy_status st = reduce(e, buf, 2 * C + 1);
     if (st != DY_OK) {
-        free(buf);
+        free(buf), free(part), free(k);
         return st;
     }
     const double count = buf[2 * C];
-#pragma omp parallel for num_threads(e->base.ctx->threads) schedule(dynamic, 1)
-    for (int64_t cg = 0; cg < CG; cg++) {
-        const int64_t c0 = cg * G, L = C - c0 < G ? C - c0 : G;
-        int64_t cx[MAX_LANES], cy[MAX_LANES], cd[MAX_LANES], cdx[MAX_LANES];
-        float k1[MAX_LANES], k2[MAX_LANES], k3[MAX_LANES];
-        for (int64_t l = 0; l < L; l++) {
-            const int64_t c = c0 + l;
-            cx[l] = channel_off(&lx, c);
-            cy[l] = channel_off(&ly, c);
-            cd[l] = channel_off(&ld, c);
-            cdx[l] = channel_off(&ldx, c);
-            const float rstd = (float)(1.0 / sqrt((double)var[c] + (double)eps));
-            const double db = buf[c], dg = buf[C + c] * rstd;
-            const float gr = (gamma ? gamma[c] : 1.0f) * rstd;
-            k1[l] = gr;
-            k2[l] = (float)(gr * db / count);
-            k3[l] = (float)(gr * dg / count * rstd);
-        }
-        for (int64_t n = 0; n < N; n++)
+    for (int64_t c = 0; c < C; c++) {
+        const float rstd = (float)(1.0 / sqrt((double)var[c] + (double)eps));
+        const double db = buf[c], dg = buf[C + c] * rstd;
+        const float gr = (gamma ? gamma[c] : 1.0f) * rstd;
+        k1[c] = gr;
+        k2[c] = (float)(gr * db / count);
+        k3[c] = (float)(gr * dg / count * rstd);
+    }
+#pragma omp parallel for collapse(2) num_threads(threads) schedule(static)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t cg = 0; cg < CG; cg++) {
+            const int64_t c0 = cg * G, L = C - c0 < G ? C - c0 : G;
+            int64_t cx[MAX_LANES], cy[MAX_LANES], cd[MAX_LANES], cdx[MAX_LANES];
+            for (int64_t l = 0; l < L; l++) {
+                const int64_t c = c0 + l;
+                cx[l] = channel_off(&lx, c);
+                cy[l] = channel_off(&ly, c);
+                cd[l] = channel_off(&ld, c);
+                cdx[l] = channel_off(&ldx, c);
+            }
             for (int64_t h = 0; h < H; h++)
                 for (int64_t w = 0; w < W; w++) {
                     const float *xp = x + lx.off0 + n * lx.sn + h * lx.sh + w * lx.sw;
@@ -245,12 +260,13 @@ dy_status dd_run_bn_sync_backward(dd_exec *e, const dd_item *it) {
                     const float *yp = y ? y + ly.off0 + n * ly.sn + h * ly.sh + w * ly.sw : NULL;
                     float *dxp = dx + ldx.off0 + n * ldx.sn + h * ldx.sh + w * ldx.sw;
                     for (int64_t l = 0; l < L; l++) {
+                        const int64_t c = c0 + l;
                         float g = yp && !(yp[cy[l]] > 0.0f) ? 0.0f : dp[cd[l]];
-                        dxp[cdx[l]] = k1[l] * g - k2[l] - k3[l] * (xp[cx[l]] - mean[c0 + l]);
+                        dxp[cdx[l]] = k1[c] * g - k2[c] - k3[c] * (xp[cx[l]] - mean[c]);
                     }
                 }
-    }
-    free(buf);
+        }
+    free(buf), free(part), free(k);
     return DY_OK;
 }
 

@@ -292,20 +292,24 @@ void dd_running_stats(float *running_mean, float *running_var, float *num_batche
 void dd_fold_bn(float *w_out, float *b_out, const float *w, const float *bias, const float *gamma, const float *beta,
                 const float *running_mean, const float *running_var, int64_t channels, int64_t per_channel, float eps,
                 int threads);
-/* dnnl_bn_blocked.c: training batch norm (+ ReLU) on nChw16c [n, c, hw]. */
+/* dnnl_bn_blocked.c: training batch norm (+ ReLU) on nChw16c [n, c, hw]; work: dd_bn_blocked_work_floats(n, c)
+ * floats of scratch (the executor's scratchpad, sized for it at build). */
+int64_t dd_bn_blocked_work_floats(int64_t n, int64_t c);
 void dd_bn_blocked_forward(float *y, float *mean, float *var, float *running_mean, float *running_var,
                            float *num_batches, const float *x, const float *gamma, const float *beta, int64_t n,
-                           int64_t c, int64_t hw, float eps, float momentum, bool relu, int threads);
+                           int64_t c, int64_t hw, float eps, float momentum, bool relu, float *work, int threads);
 void dd_bn_blocked_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *y,
                             const float *mean, const float *var, const float *gamma, int64_t n, int64_t c, int64_t hw,
-                            float eps, int threads);
-/* dnnl_bn_nhwc.c: the same on nhwc [n, hw, c], every sum in double. */
+                            float eps, float *work, int threads);
+/* dnnl_bn_nhwc.c: the same on nhwc [n, hw, c], every sum in double; work: dd_bn_nhwc_work_floats(n, c) floats,
+ * 8-byte aligned. */
+int64_t dd_bn_nhwc_work_floats(int64_t n, int64_t c);
 void dd_bn_nhwc_forward(float *y, float *mean, float *var, float *running_mean, float *running_var,
                         float *num_batches, const float *x, const float *gamma, const float *beta, int64_t n,
-                        int64_t c, int64_t hw, float eps, float momentum, bool relu, int threads);
+                        int64_t c, int64_t hw, float eps, float momentum, bool relu, float *work, int threads);
 void dd_bn_nhwc_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *y,
                          const float *mean, const float *var, const float *gamma, int64_t n, int64_t c, int64_t hw,
-                         float eps, int threads);
+                         float eps, float *work, int threads);
 
 /* dnnl_bn_sync.c: training batch norm (+ ReLU) over the processes of a data-parallel run (the graph's bn_sync), on
  * any blocked layout; the items carry dd_bn_forward_item / dd_bn_backward_item operands. They may fail (the
