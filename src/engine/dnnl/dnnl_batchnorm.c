@@ -44,8 +44,9 @@ static dd_item_kind host_kind(dd_builder *b, int32_t in) {
     if (b->train && b->g->bn_sync) return DD_ITEM_BN_SYNC_FORWARD;
     if (!b->train || md->ndims != 4) return DD_ITEM_PRIMITIVE;
     dnnl_memory_desc_t layout;
-    dnnl_memory_desc_init_by_tag(&layout, 4, md->dims, dnnl_f32, dnnl_aBcd16b);
-    if (md->dims[1] % 16 == 0 && dd_md_equal(md, &layout)) return DD_ITEM_BN_FORWARD;
+    /* bf16 activations: nChw16c has its plain-C kernels too; bf16 nhwc (widths below 16) runs oneDNN's */
+    if (md->dims[1] % 16 == 0 && (dd_md_is(md, dnnl_aBcd16b, dnnl_f32) || dd_md_is(md, dnnl_aBcd16b, dnnl_bf16)))
+        return DD_ITEM_BN_FORWARD;
     dnnl_memory_desc_init_by_tag(&layout, 4, md->dims, dnnl_f32, dnnl_acdb);
     return dd_md_equal(md, &layout) ? DD_ITEM_BN_NHWC_FORWARD : DD_ITEM_PRIMITIVE;
 }
@@ -74,7 +75,7 @@ static dy_status host_forward(dd_builder *b, const dd_group *gr, dd_item_kind ki
         .running_var = nd->running_var >= 0 ? dd_user_mem(b, &cmd, DD_STATE, nd->running_var) : -1,
         .num_batches = nd->num_batches >= 0 ? dd_user_mem(b, &one, DD_STATE, nd->num_batches) : -1,
         .n = b->e->base.n, .c = sh.c, .hw = sh.h * sh.w, .eps = nd->eps, .momentum = nd->momentum,
-        .relu = gr->relu >= 0};
+        .relu = gr->relu >= 0, .bf16 = dd_md(b, b->value_mem[in])->data_type == dnnl_bf16};
     if (kind == DD_ITEM_BN_SYNC_FORWARD) DY_TRY(dd_bn_sync_check_layout(b, f.x, "input"));
     if (kind != DD_ITEM_BN_SYNC_FORWARD) need_work(b, kind, f.n, f.c);
     dd_item *it = f.y < 0 || f.mean < 0 || f.var < 0 ? NULL : dd_add_item(b, kind);
@@ -101,7 +102,8 @@ static dy_status host_backward(dd_builder *b, const dd_group *gr, dd_item_kind k
         .gamma = nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, nd->weight) : -1,
         .dgamma = nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_GRADS, nd->weight) : -1,
         .dbeta = nd->bias >= 0 ? dd_user_mem(b, &cmd, DD_GRADS, nd->bias) : -1,
-        .n = b->e->base.n, .c = sh.c, .hw = sh.h * sh.w, .eps = nd->eps};
+        .n = b->e->base.n, .c = sh.c, .hw = sh.h * sh.w, .eps = nd->eps,
+        .bf16 = dd_md(b, b->value_mem[in])->data_type == dnnl_bf16};
     if (kind == DD_ITEM_BN_SYNC_BACKWARD) {
         DY_TRY(dd_bn_sync_check_layout(b, bw.dy, "output gradient"));
         DY_TRY(dd_bn_sync_check_layout(b, bw.dx, "input gradient"));

@@ -15,7 +15,13 @@
  * the cached tile, combined over tiles by the parallel-variance formula (Chan et al.) in double, so there is no
  * E[x^2] - E[x]^2 cancellation. Backward streams (dy, x, y) twice: the two sums, then dx. The lanes are 16-float
  * vectors (GCC/clang vector extensions: AVX-512, or two AVX2 / four SSE registers), four accumulators deep. The
- * forward ReLU's mask is the output itself (y > 0), so no workspace is kept. */
+ * forward ReLU's mask is the output itself (y > 0), so no workspace is kept.
+ *
+ * bf16 (mixed precision): x, y, dy and dx may be bf16 instead (the _bf16 entry points). The same loops read them into
+ * float lanes (a bf16 is the top half of a float) and round the results to bf16 (to nearest even, NaN kept) as they
+ * store them; statistics, sums and coefficients stay in float and double. Each tile function is written once for
+ * both element types (an always-inlined body with the type as a constant argument), so each type gets its own
+ * straight loops. */
 #include <math.h>
 #include <string.h>
 
@@ -38,10 +44,39 @@ typedef int32_t v16i __attribute__((vector_size(64)));
 /* v with its negative lanes zeroed (NaN and -0 kept, as `v < 0 ? 0 : v`) */
 static inline v16 relu16(v16 v) { return (v16)((v16i)v & ~(v < splat16(0))); }
 
+typedef uint32_t v16u __attribute__((vector_size(64)));
+typedef uint16_t v16h __attribute__((vector_size(32)));
+
+/* 16 bf16 values widened to float lanes (exact). */
+static inline v16 load16_bf16(const uint16_t *p) {
+    v16h h;
+    memcpy(&h, p, sizeof h);
+    return (v16)(__builtin_convertvector(h, v16u) << 16);
+}
+
+/* 16 floats rounded to bf16, to nearest even; a NaN stays a (quiet) NaN instead of rounding into the exponent. */
+static inline void store16_bf16(uint16_t *p, v16 v) {
+    const v16u u = (v16u)v;
+    const v16u rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    const v16u nan = (v16u)((u & 0x7fffffffu) > 0x7f800000u);
+    const v16h h = __builtin_convertvector((rounded & ~nan) | (((u >> 16) | 0x40u) & nan), v16h);
+    memcpy(p, &h, sizeof h);
+}
+
+/* Element i.. i+15 of an activation of either type, as float lanes, and stored back. */
+static inline __attribute__((always_inline)) v16 load_act(const void *p, int64_t i, bool bf16) {
+    return bf16 ? load16_bf16((const uint16_t *)p + i) : load16((const float *)p + i);
+}
+
+static inline __attribute__((always_inline)) void store_act(void *p, int64_t i, v16 v, bool bf16) {
+    if (bf16) store16_bf16((uint16_t *)p + i, v);
+    else store16((float *)p + i, v);
+}
+
 /* dy masked by the fused ReLU's output (y > 0; y NULL: no ReLU); NaN in y masks, as y > 0 is false. */
-static inline v16 masked_grad(const float *dy, const float *y, int64_t i) {
-    const v16 g = load16(dy + i);
-    return y ? (v16)((v16i)g & (load16(y + i) > splat16(0))) : g;
+static inline __attribute__((always_inline)) v16 masked_grad(const void *dy, const void *y, int64_t i, bool bf16) {
+    const v16 g = load_act(dy, i, bf16);
+    return y ? (v16)((v16i)g & (load_act(y, i, bf16) > splat16(0))) : g;
 }
 
 /* The work buffer's floats: per-tile partials [2][n][c], then per-channel coefficients [3][c]. */
@@ -49,38 +84,103 @@ int64_t dd_bn_blocked_work_floats(int64_t n, int64_t c) { return (2 * n + 3) * c
 
 /* One tile's sum over its HW pixels (float, four accumulators) and the sum of squared deviations about the tile's
  * own mean, per lane. */
-static void tile_stats(float *sum_out, float *m2_out, const float *xb, int64_t HW) {
+static inline __attribute__((always_inline)) void tile_stats_t(float *sum_out, float *m2_out, const void *xb,
+                                                                 int64_t HW, bool bf16) {
     v16 a0 = splat16(0), a1 = a0, a2 = a0, a3 = a0;
     int64_t p = 0;
     for (; p + 4 <= HW; p += 4) {
-        a0 += load16(xb + (p + 0) * 16);
-        a1 += load16(xb + (p + 1) * 16);
-        a2 += load16(xb + (p + 2) * 16);
-        a3 += load16(xb + (p + 3) * 16);
+        a0 += load_act(xb, (p + 0) * 16, bf16);
+        a1 += load_act(xb, (p + 1) * 16, bf16);
+        a2 += load_act(xb, (p + 2) * 16, bf16);
+        a3 += load_act(xb, (p + 3) * 16, bf16);
     }
-    for (; p < HW; p++) a0 += load16(xb + p * 16);
+    for (; p < HW; p++) a0 += load_act(xb, p * 16, bf16);
     const v16 s = (a0 + a1) + (a2 + a3), m = s / splat16((float)HW);
     a0 = a1 = a2 = a3 = splat16(0);
     p = 0;
     for (; p + 4 <= HW; p += 4) {
-        const v16 d0 = load16(xb + (p + 0) * 16) - m, d1 = load16(xb + (p + 1) * 16) - m;
-        const v16 d2 = load16(xb + (p + 2) * 16) - m, d3 = load16(xb + (p + 3) * 16) - m;
+        const v16 d0 = load_act(xb, (p + 0) * 16, bf16) - m, d1 = load_act(xb, (p + 1) * 16, bf16) - m;
+        const v16 d2 = load_act(xb, (p + 2) * 16, bf16) - m, d3 = load_act(xb, (p + 3) * 16, bf16) - m;
         a0 += d0 * d0, a1 += d1 * d1, a2 += d2 * d2, a3 += d3 * d3;
     }
     for (; p < HW; p++) {
-        const v16 d = load16(xb + p * 16) - m;
+        const v16 d = load_act(xb, p * 16, bf16) - m;
         a0 += d * d;
     }
     store16(sum_out, s);
     store16(m2_out, (a0 + a1) + (a2 + a3));
 }
 
+/* y of one tile: (x - m) scale + shift, ReLU'd when relu. */
+static inline __attribute__((always_inline)) void tile_normalise_t(void *yb, const void *xb, v16 m, v16 scale,
+                                                                   v16 shift, int64_t HW, bool relu, bool bf16) {
+    if (relu)
+        for (int64_t p = 0; p < HW; p++)
+            store_act(yb, p * 16, relu16((load_act(xb, p * 16, bf16) - m) * scale + shift), bf16);
+    else
+        for (int64_t p = 0; p < HW; p++) store_act(yb, p * 16, (load_act(xb, p * 16, bf16) - m) * scale + shift, bf16);
+}
+
+/* One tile's sums of g and of g (x - m), g the masked gradient. */
+static inline __attribute__((always_inline)) void tile_grad_sums_t(float *g_out, float *gx_out, const void *gb,
+                                                                   const void *xb, const void *yb, v16 m, int64_t HW,
+                                                                   bool bf16) {
+    v16 g0 = splat16(0), g1 = g0, gx0 = g0, gx1 = g0;
+    int64_t p = 0;
+    for (; p + 2 <= HW; p += 2) {
+        const v16 a = masked_grad(gb, yb, p * 16, bf16), b = masked_grad(gb, yb, (p + 1) * 16, bf16);
+        g0 += a, g1 += b;
+        gx0 += a * (load_act(xb, p * 16, bf16) - m);
+        gx1 += b * (load_act(xb, (p + 1) * 16, bf16) - m);
+    }
+    for (; p < HW; p++) {
+        const v16 a = masked_grad(gb, yb, p * 16, bf16);
+        g0 += a;
+        gx0 += a * (load_act(xb, p * 16, bf16) - m);
+    }
+    store16(g_out, g0 + g1);
+    store16(gx_out, gx0 + gx1);
+}
+
+/* dx of one tile: k1 g - k2 - k3 (x - m); dxb may be gb. */
+static inline __attribute__((always_inline)) void tile_dx_t(void *dxb, const void *gb, const void *xb, const void *yb,
+                                                            v16 m, v16 k1, v16 k2, v16 k3, int64_t HW, bool bf16) {
+    for (int64_t p = 0; p < HW; p++)
+        store_act(dxb, p * 16,
+                  k1 * masked_grad(gb, yb, p * 16, bf16) - k2 - k3 * (load_act(xb, p * 16, bf16) - m), bf16);
+}
+
+/* The tile functions, one copy per element type (called once per 16-channel tile, so the branch is outside the
+ * loops). */
+static void tile_stats(float *sum_out, float *m2_out, const void *xb, int64_t HW, bool bf16) {
+    if (bf16) tile_stats_t(sum_out, m2_out, xb, HW, true);
+    else tile_stats_t(sum_out, m2_out, xb, HW, false);
+}
+
+static void tile_normalise(void *yb, const void *xb, v16 m, v16 scale, v16 shift, int64_t HW, bool relu, bool bf16) {
+    if (bf16) tile_normalise_t(yb, xb, m, scale, shift, HW, relu, true);
+    else tile_normalise_t(yb, xb, m, scale, shift, HW, relu, false);
+}
+
+static void tile_grad_sums(float *g_out, float *gx_out, const void *gb, const void *xb, const void *yb, v16 m,
+                           int64_t HW, bool bf16) {
+    if (bf16) tile_grad_sums_t(g_out, gx_out, gb, xb, yb, m, HW, true);
+    else tile_grad_sums_t(g_out, gx_out, gb, xb, yb, m, HW, false);
+}
+
+static void tile_dx(void *dxb, const void *gb, const void *xb, const void *yb, v16 m, v16 k1, v16 k2, v16 k3,
+                    int64_t HW, bool bf16) {
+    if (bf16) tile_dx_t(dxb, gb, xb, yb, m, k1, k2, k3, HW, true);
+    else tile_dx_t(dxb, gb, xb, yb, m, k1, k2, k3, HW, false);
+}
+
 /* y, and the batch mean and biased variance [c]; running statistics updated when rmean is not NULL (rvar with it),
  * num_batches (may be NULL) up by one. gamma and beta may be NULL (1 and 0). work: dd_bn_blocked_work_floats. */
-void dd_bn_blocked_forward(float *y, float *mean, float *var, float *rmean, float *rvar, float *batches,
-                           const float *x, const float *gamma, const float *beta, int64_t N, int64_t C, int64_t HW,
-                           float eps, float momentum, bool relu, float *work, int threads) {
+static void bn_forward(void *y, float *mean, float *var, float *rmean, float *rvar, float *batches, const void *x,
+                       const float *gamma, const float *beta, int64_t N, int64_t C, int64_t HW, float eps,
+                       float momentum, bool relu, float *work, int threads, bool bf16) {
     const int64_t CB = C / 16;
+    const size_t esize = bf16 ? sizeof(uint16_t) : sizeof(float);
     const double count = (double)N * (double)HW;
     float *tsum = work, *tm2 = work + N * C;                  /* [N][C] per-tile sums, squared deviations */
     float *scale_c = work + 2 * N * C, *shift_c = scale_c + C; /* [C] y = (x - mean) scale + shift */
@@ -89,7 +189,8 @@ void dd_bn_blocked_forward(float *y, float *mean, float *var, float *rmean, floa
 #pragma omp for collapse(2) schedule(static)
         for (int64_t n = 0; n < N; n++)
             for (int64_t cb = 0; cb < CB; cb++)
-                tile_stats(tsum + n * C + cb * 16, tm2 + n * C + cb * 16, x + (n * CB + cb) * HW * 16, HW);
+                tile_stats(tsum + n * C + cb * 16, tm2 + n * C + cb * 16,
+                           (const char *)x + (size_t)((n * CB + cb) * HW * 16) * esize, HW, bf16);
         /* per channel, over the images in order, in double (C is small: one pass over [N][C]) */
 #pragma omp for schedule(static)
         for (int64_t c = 0; c < C; c++) {
@@ -117,28 +218,36 @@ void dd_bn_blocked_forward(float *y, float *mean, float *var, float *rmean, floa
 #pragma omp for collapse(2) schedule(static)
         for (int64_t n = 0; n < N; n++)
             for (int64_t cb = 0; cb < CB; cb++) {
-                const float *xb = x + (n * CB + cb) * HW * 16;
-                float *yb = y + (n * CB + cb) * HW * 16;
-                const v16 m = load16(mean + cb * 16), scale = load16(scale_c + cb * 16);
-                const v16 shift = load16(shift_c + cb * 16);
-                if (relu)
-                    for (int64_t p = 0; p < HW; p++) {
-                        store16(yb + p * 16, relu16((load16(xb + p * 16) - m) * scale + shift));
-                    }
-                else
-                    for (int64_t p = 0; p < HW; p++) store16(yb + p * 16, (load16(xb + p * 16) - m) * scale + shift);
+                const size_t off = (size_t)((n * CB + cb) * HW * 16) * esize;
+                tile_normalise((char *)y + off, (const char *)x + off, load16(mean + cb * 16),
+                               load16(scale_c + cb * 16), load16(shift_c + cb * 16), HW, relu, bf16);
             }
     }
     if (batches) batches[0] += 1.0f;
 }
 
+void dd_bn_blocked_forward(float *y, float *mean, float *var, float *rmean, float *rvar, float *batches,
+                           const float *x, const float *gamma, const float *beta, int64_t N, int64_t C, int64_t HW,
+                           float eps, float momentum, bool relu, float *work, int threads) {
+    bn_forward(y, mean, var, rmean, rvar, batches, x, gamma, beta, N, C, HW, eps, momentum, relu, work, threads,
+               false);
+}
+
+void dd_bn_blocked_forward_bf16(uint16_t *y, float *mean, float *var, float *rmean, float *rvar, float *batches,
+                                const uint16_t *x, const float *gamma, const float *beta, int64_t N, int64_t C,
+                                int64_t HW, float eps, float momentum, bool relu, float *work, int threads) {
+    bn_forward(y, mean, var, rmean, rvar, batches, x, gamma, beta, N, C, HW, eps, momentum, relu, work, threads,
+               true);
+}
+
 /* dx = gamma rstd (g - mean(g) - xhat mean(g xhat)) with g = dy masked by y > 0 (y: the fused ReLU's output, NULL
  * without ReLU); dx may be dy (each element is read before it is written). dgamma and dbeta (may be NULL)
  * assigned; gamma NULL: 1. work: dd_bn_blocked_work_floats. */
-void dd_bn_blocked_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *y,
-                            const float *mean, const float *var, const float *gamma, int64_t N, int64_t C, int64_t HW,
-                            float eps, float *work, int threads) {
+static void bn_backward(void *dx, float *dgamma, float *dbeta, const void *dy, const void *x, const void *y,
+                        const float *mean, const float *var, const float *gamma, int64_t N, int64_t C, int64_t HW,
+                        float eps, float *work, int threads, bool bf16) {
     const int64_t CB = C / 16;
+    const size_t esize = bf16 ? sizeof(uint16_t) : sizeof(float);
     const double count = (double)N * (double)HW;
     float *tg = work, *tgx = work + N * C;             /* [N][C] per-tile sums of g and of g (x - mean) */
     float *k1 = work + 2 * N * C, *k2 = k1 + C, *k3 = k2 + C; /* [C] dx = k1 g - k2 - k3 (x - mean) */
@@ -147,24 +256,10 @@ void dd_bn_blocked_backward(float *dx, float *dgamma, float *dbeta, const float 
 #pragma omp for collapse(2) schedule(static)
         for (int64_t n = 0; n < N; n++)
             for (int64_t cb = 0; cb < CB; cb++) {
-                const int64_t off = (n * CB + cb) * HW * 16;
-                const float *xb = x + off, *gb = dy + off, *yb = y ? y + off : NULL;
-                const v16 m = load16(mean + cb * 16);
-                v16 g0 = splat16(0), g1 = g0, gx0 = g0, gx1 = g0;
-                int64_t p = 0;
-                for (; p + 2 <= HW; p += 2) {
-                    const v16 a = masked_grad(gb, yb, p * 16), b = masked_grad(gb, yb, (p + 1) * 16);
-                    g0 += a, g1 += b;
-                    gx0 += a * (load16(xb + p * 16) - m);
-                    gx1 += b * (load16(xb + (p + 1) * 16) - m);
-                }
-                for (; p < HW; p++) {
-                    const v16 a = masked_grad(gb, yb, p * 16);
-                    g0 += a;
-                    gx0 += a * (load16(xb + p * 16) - m);
-                }
-                store16(tg + n * C + cb * 16, g0 + g1);
-                store16(tgx + n * C + cb * 16, gx0 + gx1);
+                const size_t off = (size_t)((n * CB + cb) * HW * 16) * esize;
+                tile_grad_sums(tg + n * C + cb * 16, tgx + n * C + cb * 16, (const char *)dy + off,
+                               (const char *)x + off, y ? (const char *)y + off : NULL, load16(mean + cb * 16), HW,
+                               bf16);
             }
 #pragma omp for schedule(static)
         for (int64_t c = 0; c < C; c++) {
@@ -182,13 +277,22 @@ void dd_bn_blocked_backward(float *dx, float *dgamma, float *dbeta, const float 
 #pragma omp for collapse(2) schedule(static)
         for (int64_t n = 0; n < N; n++)
             for (int64_t cb = 0; cb < CB; cb++) {
-                const int64_t off = (n * CB + cb) * HW * 16;
-                const float *xb = x + off, *gb = dy + off, *yb = y ? y + off : NULL;
-                float *dxb = dx + off;
-                const v16 m = load16(mean + cb * 16), a = load16(k1 + cb * 16), b = load16(k2 + cb * 16);
-                const v16 d = load16(k3 + cb * 16);
-                for (int64_t p = 0; p < HW; p++)
-                    store16(dxb + p * 16, a * masked_grad(gb, yb, p * 16) - b - d * (load16(xb + p * 16) - m));
+                const size_t off = (size_t)((n * CB + cb) * HW * 16) * esize;
+                tile_dx((char *)dx + off, (const char *)dy + off, (const char *)x + off,
+                        y ? (const char *)y + off : NULL, load16(mean + cb * 16), load16(k1 + cb * 16),
+                        load16(k2 + cb * 16), load16(k3 + cb * 16), HW, bf16);
             }
     }
+}
+
+void dd_bn_blocked_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *y,
+                            const float *mean, const float *var, const float *gamma, int64_t N, int64_t C, int64_t HW,
+                            float eps, float *work, int threads) {
+    bn_backward(dx, dgamma, dbeta, dy, x, y, mean, var, gamma, N, C, HW, eps, work, threads, false);
+}
+
+void dd_bn_blocked_backward_bf16(uint16_t *dx, float *dgamma, float *dbeta, const uint16_t *dy, const uint16_t *x,
+                                 const uint16_t *y, const float *mean, const float *var, const float *gamma, int64_t N,
+                                 int64_t C, int64_t HW, float eps, float *work, int threads) {
+    bn_backward(dx, dgamma, dbeta, dy, x, y, mean, var, gamma, N, C, HW, eps, work, threads, true);
 }

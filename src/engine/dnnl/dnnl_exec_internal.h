@@ -85,6 +85,7 @@ typedef struct {              /* DD_ITEM_BN_FORWARD: training batch norm (+ ReLU
     int64_t n, c, hw;
     float eps, momentum;
     bool relu;
+    bool bf16;                                         /* x, y in bf16 (DD_ITEM_BN_FORWARD only) */
 } dd_bn_forward_item;
 
 typedef struct {              /* DD_ITEM_BN_BACKWARD */
@@ -93,6 +94,7 @@ typedef struct {              /* DD_ITEM_BN_BACKWARD */
     int32_t mean, var, gamma, dgamma, dbeta;           /* gamma, dgamma, dbeta may be absent */
     int64_t n, c, hw;
     float eps;
+    bool bf16;                                         /* x, y, dy, dx in bf16 (DD_ITEM_BN_BACKWARD only) */
 } dd_bn_backward_item;
 
 #define DD_MAX_ARGS 16
@@ -301,6 +303,15 @@ void dd_bn_blocked_forward(float *y, float *mean, float *var, float *running_mea
 void dd_bn_blocked_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *y,
                             const float *mean, const float *var, const float *gamma, int64_t n, int64_t c, int64_t hw,
                             float eps, float *work, int threads);
+/* The same with bf16 activations (x, y, dy, dx; read into float, results rounded to nearest even), statistics and
+ * parameters in float. */
+void dd_bn_blocked_forward_bf16(uint16_t *y, float *mean, float *var, float *running_mean, float *running_var,
+                                float *num_batches, const uint16_t *x, const float *gamma, const float *beta,
+                                int64_t n, int64_t c, int64_t hw, float eps, float momentum, bool relu, float *work,
+                                int threads);
+void dd_bn_blocked_backward_bf16(uint16_t *dx, float *dgamma, float *dbeta, const uint16_t *dy, const uint16_t *x,
+                                 const uint16_t *y, const float *mean, const float *var, const float *gamma, int64_t n,
+                                 int64_t c, int64_t hw, float eps, float *work, int threads);
 /* dnnl_bn_nhwc.c: the same on nhwc [n, hw, c], every sum in double; work: dd_bn_nhwc_work_floats(n, c) floats,
  * 8-byte aligned. */
 int64_t dd_bn_nhwc_work_floats(int64_t n, int64_t c);
