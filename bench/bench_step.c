@@ -197,7 +197,8 @@ int main(int argc, char **argv) {
         }
         close(fds[1]);
         double result[2];
-        if (read(fds[0], result, sizeof result) == (ssize_t)sizeof result) ips_of[p] = result[0], peak_of[p] = result[1];
+        if (read(fds[0], result, sizeof result) == (ssize_t)sizeof result)
+            ips_of[p] = result[0], peak_of[p] = result[1];
         close(fds[0]);
         int status = 0;
         waitpid(pid, &status, 0);

@@ -233,8 +233,8 @@ static void test_bn_kernel(void) {
         int64_t bad = -1;
         for (int64_t i = 0; i < count && bad < 0; i++)
             if (yh[i] != bf16_bits(round_bf16(y[i]))) bad = i;
-        CHECK(bad < 0, "bn kernel bf16 (relu %d): y[%lld] %g is not the float kernel's %g rounded", relu,
-              (long long)bad, bad >= 0 ? (double)bf16_value(yh[bad]) : 0.0, bad >= 0 ? (double)y[bad] : 0.0);
+        CHECK(bad < 0, "bn kernel bf16 (relu %d): y is the float kernel's rounded (first difference at %lld: %g, %g)",
+              relu, (long long)bad, bad >= 0 ? (double)bf16_value(yh[bad]) : 0.0, bad >= 0 ? (double)y[bad] : 0.0);
         CHECK(!memcmp(mean16, mean32, sizeof(float) * 32) && !memcmp(var16, var32, sizeof(float) * 32),
               "bn kernel bf16 (relu %d): the same mean and variance as the float kernel", relu);
         /* backward: the float kernel reads the bf16 output widened (the mask the bf16 kernel sees) */
@@ -245,8 +245,8 @@ static void test_bn_kernel(void) {
         bad = -1;
         for (int64_t i = 0; i < count && bad < 0; i++)
             if (dyh[i] != bf16_bits(round_bf16(dx[i]))) bad = i;
-        CHECK(bad < 0, "bn kernel bf16 (relu %d): dx[%lld] %g is not the float kernel's %g rounded", relu,
-              (long long)bad, bad >= 0 ? (double)bf16_value(dyh[bad]) : 0.0, bad >= 0 ? (double)dx[bad] : 0.0);
+        CHECK(bad < 0, "bn kernel bf16 (relu %d): dx is the float kernel's rounded (first difference at %lld: %g, %g)",
+              relu, (long long)bad, bad >= 0 ? (double)bf16_value(dyh[bad]) : 0.0, bad >= 0 ? (double)dx[bad] : 0.0);
         CHECK(!memcmp(dg16, dg32, sizeof dg16) && !memcmp(db16, db32, sizeof db16),
               "bn kernel bf16 (relu %d): the same d gamma and d beta as the float kernel", relu);
     }

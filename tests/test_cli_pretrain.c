@@ -273,8 +273,8 @@ int main(void) {
         snprintf(cmd, sizeof cmd, "%s/bf/config.json", dir);
         rc = run(out, sizeof out, "grep -c '\"precision\": \"bf16\"' %s", cmd);
         CHECK(rc == 0 && atoi(out) == 1, "config.json stores the precision: %s", out);
-        rc = run(out, sizeof out, "./dystress eval knn --checkpoint %s/bf/checkpoint-latest.safetensors --precision fp32",
-                 dir);
+        rc = run(out, sizeof out,
+                 "./dystress eval knn --checkpoint %s/bf/checkpoint-latest.safetensors --precision fp32", dir);
         CHECK(rc == 0 && strstr(out, "top-1"), "the bf16 run's checkpoint evaluates in fp32: %s", out);
         rc = run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/bf --precision fp32 --max-steps 8", dir);
         CHECK(rc == 0 && strstr(out, "--precision changes from bf16 to fp32") && strstr(out, "backend dnnl, fp32") &&

@@ -18,6 +18,12 @@
  * Activations stay in the layouts oneDNN picks for the convolutions (nChw16c here): every other primitive is
  * created on the layout of its input, so nothing is reordered between layers. Only weights are reordered (from
  * the PyTorch layouts in the parameter buffer, once per pass) and weight gradients back.
+ *
+ * Precision (the graph's): in bf16 the encoder's activations and their gradients are bf16 (b->act), convolutions
+ * run on bf16 weights reordered from the float parameters each pass and give float weight gradients (oneDNN sums
+ * them in float); batch norm keeps float statistics (its plain-C kernels read bf16 into float lanes); a linear
+ * converts its input to float, so the projection head, the output and the loss stay float. Caller buffers are float
+ * in both precisions.
  */
 #ifndef DY_ENGINE_DNNL_EXEC_INTERNAL_H
 #define DY_ENGINE_DNNL_EXEC_INTERNAL_H
