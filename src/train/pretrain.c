@@ -50,6 +50,7 @@ struct dy_trainer {
     run_log histograms;              /* run_dir/histograms.jsonl: the loss's similarity histograms */
     int64_t hist_every;              /* steps between histogram lines */
     int64_t saved_step;              /* step of the last checkpoint-latest written or loaded (-1: none) */
+    dy_tau_adapt_state adapt;        /* the adaptive profile's bounds (cfg.tau_adapt.on) */
 };
 
 static double now_seconds(void) {
@@ -195,6 +196,10 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
         goto fail;
     }
     if ((st = dy_loss_create(ctx, &lo, &t->loss)) != DY_OK) goto fail;
+    if (cfg->tau_adapt.on) {
+        if ((st = dy_tau_adapt_check(ctx, &cfg->tau_adapt, &cfg->tau)) != DY_OK) goto fail;
+        t->adapt = (dy_tau_adapt_state){.tau_min = cfg->tau.tau_min, .tau_max = cfg->tau.tau_max};
+    }
     if (cfg->framework == DY_FRAMEWORK_MOCO) {
         /* MoCo starts from a full queue of random keys (normalised by the push) */
         float *rows = malloc((size_t)(cfg->moco_queue * t->out_dim) * sizeof(float));
@@ -278,6 +283,7 @@ static void list_state(dy_trainer *t, dy_tensor_list *l, int64_t counters[3], in
     dy_optimizer_list_tensors(t->opt, l);
     if (t->key_model) dy_model_list_tensors(t->key_model, l, "key_encoder.", true);
     dy_loss_list_tensors(t->loss, l);
+    if (t->cfg.tau_adapt.on) dy_tau_adapt_list_tensors(&t->adapt, l);
     dy_tensor_list_add(l, "trainer.", "counters", DY_DTYPE_I64, DY_DTYPE_I64, 1, &three, counters);
     dy_tensor_list_add(l, "trainer.", "best_knn", DY_DTYPE_F64, DY_DTYPE_F64, 1, &one, &t->best_knn);
     dy_tensor_list_add(l, "trainer.", "version", DY_DTYPE_I64, DY_DTYPE_I64, 1, &one, version);
@@ -338,6 +344,10 @@ dy_status dy_trainer_load_checkpoint(dy_trainer *t, const char *path) {
             t->step = counters[0];
             t->saved_step = t->step;
             dy_loss_queue_set_position(t->loss, counters[1], counters[2]);
+            if (t->cfg.tau_adapt.on) {
+                dy_tau_profile p = dy_tau_adapt_profile(&t->cfg.tau, &t->adapt);
+                dy_tau_adapt_apply(t->loss, &p);
+            }
             if (t->step < t->total_steps)
                 st = dy_loader_seek(t->loader, t->step / t->steps_per_epoch, t->step % t->steps_per_epoch);
         }
@@ -626,6 +636,9 @@ static dy_status log_step(dy_trainer *t, const dy_step_report *r) {
     /* data parallel: the figures are the global batch's; comm_s is rank 0's time in the communication calls */
     if (n > 0 && t->comm->size > 1)
         n = fprintf(t->metrics.fp, ", \"processes\": %d, \"comm_s\": %.6f", t->comm->size, r->comm_s);
+    /* the adaptive profile: the bounds this step used */
+    if (n > 0 && t->cfg.tau_adapt.on)
+        n = fprintf(t->metrics.fp, ", \"tau_min\": %.9g, \"tau_max\": %.9g", t->adapt.tau_min, t->adapt.tau_max);
     if (n > 0) n = fputs("}\n", t->metrics.fp) >= 0 ? 1 : -1;
     dy_status st = log_flush(t, &t->metrics, n > 0);
     /* the similarity histograms at the first step and every hist_every steps (about DY_HIST_LINES in a run) */
@@ -664,7 +677,7 @@ static dy_status checkpoint_named(dy_trainer *t, const char *name) {
  * training state is not touched. */
 static dy_status repr_monitor(dy_trainer *t, double *align, double *unif, int64_t *count, const char **on) {
     const dy_dataset *ds = t->test && t->test->count >= 2 ? t->test : t->train;
-    *on = ds == t->test ? "test" : "train";
+    *on = ds == t->test ? (t->cfg.eval_split ? t->cfg.eval_split : "test") : "train";
     int64_t n = ds->count < DY_REPR_IMAGES ? ds->count : DY_REPR_IMAGES, d = t->out_dim;
     const dy_augment *a = &t->cfg.augment;
     int64_t plane = (int64_t)ds->channels * a->size[0] * a->size[1];
@@ -709,17 +722,21 @@ static dy_status after_epoch(dy_trainer *t, const dy_pretrain_callbacks *cb, int
     double top1 = 0, top5 = 0, t0 = now_seconds();
     st = knn_monitor(t, cb, epoch, &top1, &top5);
     if (st != DY_OK) return st;
+    const char *split = c->eval_split ? c->eval_split : "test";
     n = fprintf(t->metrics.fp, "{\"step\": %lld, \"epoch\": %lld, \"knn_top1\": %.6f, \"knn_top5\": %.6f, "
-                    "\"knn_k\": %lld, \"knn_t\": %g, \"knn_on\": \"test\"}\n", (long long)t->step,
-                    (long long)epoch + 1, top1, top5, (long long)c->knn.k, (double)c->knn.temperature);
+                    "\"knn_k\": %lld, \"knn_t\": %g, \"knn_on\": \"%s\"}\n", (long long)t->step,
+                    (long long)epoch + 1, top1, top5, (long long)c->knn.k, (double)c->knn.temperature, split);
     if ((st = log_flush(t, &t->metrics, n > 0)) != DY_OK) return st;
-    say(cb, "epoch %lld: kNN top-1 %.2f %%, top-5 %.2f %% (k %lld, t %g, on the test split; %.0f s)",
-        (long long)epoch + 1, 100 * top1, 100 * top5, (long long)c->knn.k, (double)c->knn.temperature,
+    say(cb, "epoch %lld: kNN top-1 %.2f %%, top-5 %.2f %% (k %lld, t %g, on the %s split; %.0f s)",
+        (long long)epoch + 1, 100 * top1, 100 * top5, (long long)c->knn.k, (double)c->knn.temperature, split,
         now_seconds() - t0);
     if (top1 > t->best_knn) {
         t->best_knn = top1;
-        /* selected by the kNN monitor on TEST data: the name says so, so nobody mistakes it for a clean choice */
-        if ((st = checkpoint_named(t, "checkpoint-best-knn-on-test.safetensors")) != DY_OK) return st;
+        /* named for the split it was chosen on: on TEST data the name says so, so nobody mistakes it for a clean
+         * choice */
+        char name[96];
+        snprintf(name, sizeof name, "checkpoint-best-knn-on-%s.safetensors", split);
+        if ((st = checkpoint_named(t, name)) != DY_OK) return st;
     }
     return DY_OK;
 }
@@ -762,6 +779,11 @@ dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatil
         r.comm_s = t->comm->seconds - comm0;
         t->step++;
         if ((st = log_step(t, &r)) != DY_OK) return st;
+        if (c->tau_adapt.on) { /* this step's diagnostics set the next step's bounds */
+            dy_tau_adapt_update(&c->tau_adapt, r.diag.frac_near_tau_min, r.diag.frac_near_tau_max, &t->adapt);
+            dy_tau_profile p = dy_tau_adapt_profile(&c->tau, &t->adapt);
+            dy_tau_adapt_apply(t->loss, &p);
+        }
         if (cb && cb->on_step) cb->on_step(cb->user, &r);
         bool epoch_done = t->step % t->steps_per_epoch == 0;
         /* the monitor runs at epoch ends only, so an invocation cut short by --max-steps or a signal leaves the

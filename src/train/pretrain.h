@@ -20,6 +20,7 @@
 #include "optim/optimizer.h"
 #include "train/comm.h"
 #include "train/schedule.h"
+#include "train/tau_adapt.h"
 
 typedef enum { DY_FRAMEWORK_SIMCLR, DY_FRAMEWORK_MOCO } dy_framework;
 
@@ -31,6 +32,7 @@ typedef struct {
     dy_tau_profile tau;
     bool decoupled;
     int64_t loss_tile;        /* 0 = the loss's default */
+    dy_tau_adapt_config tau_adapt; /* the adaptive profile (train/tau_adapt.h); off when !tau_adapt.on */
 
     dy_optimizer_kind optimizer;
     double lr, momentum, weight_decay, lars_eta, adam_beta1, adam_beta2;
@@ -49,6 +51,8 @@ typedef struct {
 
     int64_t knn_every;        /* epochs between kNN monitors (0: only at the end, -1: never) */
     dy_knn_options knn;
+    const char *eval_split;   /* what the labelled evaluation split is, in metrics and file names: "test" (NULL) or
+                               * "val" (a split held out of the training set) */
     int64_t checkpoint_every; /* steps between checkpoints (0: at the end of each epoch) */
     const char *run_dir;      /* checkpoints and metrics.jsonl go here */
     dy_comm *comm;            /* the processes of a data-parallel run; NULL: this one alone. Outlives the trainer */
