@@ -16,6 +16,7 @@ static int usage(FILE *f) {
             "  embed        write a data set's features and labels as .npy files\n"
             "  export       write the encoder as safetensors with torchvision's names\n"
             "  demo         the main job: short pretraining on Fashion-MNIST, then kNN and linear evaluation\n"
+            "  tune         search temperature profiles (successive halving, scored on a validation split)\n"
             "  report       an HTML page of a run (curves, the temperature at work, neighbours, maps); --compare\n"
             "  version      the version, the compute backend and whether MPI is in (mpirun -np P dystress pretrain)\n",
             DY_VERSION);
@@ -37,6 +38,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
     if (!strcmp(cmd, "demo")) return cmd_demo(argc, argv);
     if (!strcmp(cmd, "report")) return cmd_report(argc, argv);
+    if (!strcmp(cmd, "tune")) return cmd_tune(argc, argv);
     fprintf(stderr, "dystress: unknown command '%s' (see dystress --help)\n", cmd);
     return 2;
 }
