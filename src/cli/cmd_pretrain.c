@@ -189,6 +189,10 @@ int cmd_pretrain(int argc, char **argv) {
         goto done;
     }
     cfg.config_text = canonical; /* every checkpoint stores it; --resume compares config.json with it */
+    /* TESTS ONLY, fault injection (tests/test_mpi.c): DY_FAULT_NAN_RANK=r with DY_FAULT_NAN_STEP=k make the loss of
+     * step k NaN on rank r alone, to show that one failing process ends the whole job with its message */
+    const char *fault_rank = getenv("DY_FAULT_NAN_RANK"), *fault_step = getenv("DY_FAULT_NAN_STEP");
+    if (fault_rank && fault_step && atoi(fault_rank) == dist.comm.rank) cfg.fault_nan_step = atoll(fault_step);
     cfg.comm = dist.on ? &dist.comm : NULL;
     if (cli_mkdirs(o.run_dir) != 0) {
         fprintf(stderr, "dystress pretrain: %scannot create run directory %s: %s\n", dist.label, o.run_dir,

@@ -84,6 +84,9 @@ int run_option_table(opt_spec *s, run_options *o) {
          "global batch, split evenly over the processes", NULL, 2, 1 << 20},
         {"sync-bn", OPT_BOOL, &o->sync_bn, "false", "under mpirun: batch-norm statistics of the global batch "
          "(SyncBatchNorm), so the run equals one process's; else each process's own (as DDP)"},
+        {"bucket-mb", OPT_FLOAT, &o->bucket_mb, "25", "under mpirun: gradients all-reduced in buckets of about this "
+         "many MiB, each started as soon as the backward has finished it (DDP's bucket_cap_mb); 0: one all-reduce "
+         "after the backward", NULL, 0, 1 << 20},
         {"epochs", OPT_INT, &o->epochs, "200", "epochs", NULL, 1, 1 << 20},
         {"max-steps", OPT_INT, &o->max_steps, "0", "stop after this many steps in all (0: all epochs)", NULL, 0,
          (double)(1ll << 40)},
@@ -375,6 +378,7 @@ dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_datase
     c->checkpoint_every = o->checkpoint_every;
     c->run_dir = o->run_dir;
     c->sync_bn = o->sync_bn;
+    c->grad_bucket_bytes = (int64_t)(o->bucket_mb * (1 << 20));
     c->eval_split = o->val_size > 0 ? "val" : "test";
     c->tau_adapt = (dy_tau_adapt_config){.on = !strcmp(o->tau_adapt, "band"), .band_low = o->tau_band_low,
                                          .band_high = o->tau_band_high, .rate = o->tau_adapt_rate,
@@ -388,7 +392,7 @@ dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_datase
  * explicit command-line value on --resume replaces the stored one, with a notice. The rest are fixed for the life of
  * a run. */
 static const char *const invocation_options[] = {"threads", "loader-threads", "max-steps", "backend", "run-dir",
-                                                 "resume", "overwrite", "config", NULL};
+                                                 "resume", "overwrite", "config", "bucket-mb", NULL};
 static const char *const setting_options[] = {"checkpoint-every", "report", NULL};
 static const char *const changeable_options[] = {"epochs", "data-dir", "test-dir", "knn-every", "knn-k", "knn-t",
                                                  NULL};

@@ -33,7 +33,7 @@ typedef struct {
     bool nesterov, exclude_bn_bias;
     /* loop */
     int64_t batch_size, epochs, seed, threads, loader_threads, max_steps, checkpoint_every, knn_every, knn_k;
-    double knn_t;
+    double knn_t, bucket_mb;
     const char *augment, *aug, *backend, *run_dir, *config;
     bool resume, overwrite, report, sync_bn;
 } run_options;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/distributed.h"
 #include "dystress.h"
 
 static int usage(FILE *f) {
@@ -33,6 +34,13 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "pretrain")) return cmd_pretrain(argc, argv);
+    /* Every other command works in one process: under mpirun or srun rank 0 runs it once (one output, one progress
+     * line) and the other ranks leave at once, quietly and successfully; none of them joins the MPI job. */
+    long size;
+    if (cli_dist_launched_rank(&size) != 0) return 0;
+    if (size > 1)
+        fprintf(stderr, "dystress %s: started as %ld processes by an MPI launcher: only pretrain trains data-parallel; "
+                "this command runs once, in rank 0\n", cmd, size);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(cmd, "embed")) return cmd_embed(argc, argv);
     if (!strcmp(cmd, "export")) return cmd_export(argc, argv);

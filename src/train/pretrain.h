@@ -57,6 +57,11 @@ typedef struct {
     const char *run_dir;      /* checkpoints and metrics.jsonl go here */
     dy_comm *comm;            /* the processes of a data-parallel run; NULL: this one alone. Outlives the trainer */
     bool sync_bn;             /* batch-norm statistics of the global batch (SyncBatchNorm); else each process's own */
+    int64_t grad_bucket_bytes; /* several processes: gradients all-reduced in buckets of about this many bytes,
+                                * started during the backward (grad_buckets.h; DY_GRAD_BUCKET_DEFAULT_BYTES as DDP);
+                                * 0: one all-reduce of the whole buffer after the backward */
+    int64_t fault_nan_step;   /* TESTS ONLY (fault injection): the loss of this step (1-based) is taken as NaN on this
+                               * process; 0: never */
     const char *config_text;  /* stored in every checkpoint (trainer.config) so that a resume can be checked against
                                * it; the CLI's canonical options. NULL: none stored. Must outlive the trainer. */
 } dy_pretrain_config;
@@ -66,6 +71,7 @@ typedef struct {
     int64_t step, epoch, step_in_epoch, steps_per_epoch, total_steps, epochs;
     double loss, lr, images_per_s;   /* images_per_s: the global batch's */
     double comm_s;                    /* seconds of the step spent in communication (0 for one process) */
+    int64_t grad_bytes, gather_bytes; /* bytes all-reduced (gradients) and gathered (the global batch's rows) */
     dy_loss_diag diag;
 } dy_step_report;
 
