@@ -26,6 +26,7 @@
 #include "model/model.h"
 #include "testlib.h"
 #include "train/comm.h"
+#include "train/grad_buckets.h"
 
 /* Under the sanitizer build the ranks keep AddressSanitizer but not its leak check: OpenMPI's components are
  * dlopen'ed and unloaded at finalize, so their by-design allocations report from "<unknown module>" and cannot be
@@ -46,6 +47,38 @@ static dy_status identity_reduce(void *user, double *buf, int64_t n) {
 static dy_status comm_reduce(void *user, double *buf, int64_t n) {
     dy_comm *c = user;
     return c->allreduce_sum_f64(c, buf, n);
+}
+
+/* The same backward again, its gradients all-reduced in small buckets started during the backward
+ * (grad_buckets.h) against the one fused all-reduce after it: with 2 processes a + b either way, so bit for bit. */
+static void bucketed_equals_fused(dy_comm *comm, dy_ctx *ctx, dy_model *m, const float *x, int64_t n, int64_t hw,
+                                  const float *dz, const char *bn) {
+    int64_t np, nt;
+    float *g = dy_model_grads(m, &np), *fused = malloc(sizeof(float) * (size_t)np);
+    float *z = malloc(sizeof(float) * (size_t)(n * dy_model_output_dim(m)));
+    const dy_tensor_info *ti = dy_model_tensors(m, &nt);
+    int64_t *off = malloc(sizeof(int64_t) * (size_t)nt), *cnt = malloc(sizeof(int64_t) * (size_t)nt);
+    int32_t k = 0;
+    for (int64_t i = 0; i < nt; i++)
+        if (ti[i].kind == DY_TENSOR_PARAM) off[k] = ti[i].offset, cnt[k++] = ti[i].numel;
+    dy_grad_sync sync;
+    bool ok = fused && z && off && cnt;
+    ok = ok && dy_model_forward_train(m, x, n, hw, hw, NULL, z) == DY_OK && dy_model_backward(m, dz) == DY_OK;
+    if (ok) memcpy(fused, g, sizeof(float) * (size_t)np);
+    ok = ok && comm->allreduce_sum(comm, fused, np) == DY_OK;
+    ok = ok && dy_grad_sync_init(ctx, &sync, comm, g, off, cnt, k, np, 4096) == DY_OK;
+    if (ok) {
+        dy_model_set_grad_hook(m, &sync.hook);
+        ok = dy_model_forward_train(m, x, n, hw, hw, NULL, z) == DY_OK && dy_model_backward(m, dz) == DY_OK &&
+             dy_grad_sync_finish(&sync) == DY_OK;
+        dy_model_set_grad_hook(m, NULL);
+        CHECK(sync.n_buckets >= 8, "%s: %d gradient buckets", bn, sync.n_buckets);
+        dy_grad_sync_free(&sync);
+    }
+    if (CHECK(ok, "%s: bucketed backward ran: %s", bn, dy_ctx_error(ctx)))
+        CHECK(memcmp(g, fused, sizeof(float) * (size_t)np) == 0, "%s: gradients all-reduced in buckets during the "
+              "backward equal the fused all-reduce after it, bit for bit", bn);
+    free(fused), free(z), free(off), free(cnt);
 }
 
 /* One SimCLR step's pieces on `backend`: the global batch (2 x 8 P images, view-major) through one model with
@@ -105,6 +138,7 @@ static void split_step_equals_whole(dy_comm *comm, dy_backend backend) {
     const float *sp = dy_model_state(part, &ns), *sw = dy_model_state(whole, NULL);
     CHECK(test_rel_error(sp, sw, (size_t)ns) <= 1e-5, "%s: running statistics are the global batch's (rel. error "
           "%.3g)", bn, test_rel_error(sp, sw, (size_t)ns));
+    bucketed_equals_fused(comm, ctx, part, xl, 2 * b, hw, dzg, bn);
 done:
     dy_loss_destroy(loss);
     dy_model_destroy(whole);
@@ -273,6 +307,29 @@ static void sync_bn_runs(dy_ctx *ctx, const char *backend) {
     snprintf(b, sizeof b, "%s/checkpoint-latest.safetensors", two);
     params_close(ctx, backend, a, b, 1e-4);
 
+    /* the gradient all-reduce in many small buckets during the backward (--bucket-mb 0.01: about 10 KB each), and
+     * in one call after it (--bucket-mb 0), against the default (25 MB: here one bucket, started when the backward
+     * finishes it): with 2 processes each float is a + b whichever way, so the runs are the same bit for bit */
+    const char *buckets[2] = {"0.01", "0"};
+    for (int k = 0; k < 2; k++) {
+        char other[512];
+        double lb[20] = {0};
+        snprintf(other, sizeof other, "%s/two-%s-bucket-%s", dir, backend, buckets[k]);
+        rc = run(out, sizeof out, MPIRUN " %s " RUN " --backend %s --max-steps 20 --bucket-mb %s --run-dir %s", cli(),
+                 data, backend, buckets[k], other);
+        CHECK(rc == 0, "%s: 2 processes, --bucket-mb %s: %s", backend, buckets[k], out);
+        int nb = losses(other, lb, 20);
+        CHECK(nb == 20 && memcmp(lb, l2, sizeof lb) == 0, "%s: --bucket-mb %s: the 20 losses equal the default's bit "
+              "for bit (%d lines, worst relative difference %.3g)", backend, buckets[k], nb, loss_diff(l2, lb, 1, 20));
+        snprintf(a, sizeof a, "%s/checkpoint-latest.safetensors", other);
+        int64_t na = 0, nb2 = 0;
+        float *pa = params_of(ctx, a, &na), *pb = params_of(ctx, b, &nb2);
+        CHECK(pa && pb && na == nb2 && memcmp(pa, pb, sizeof(float) * (size_t)na) == 0, "%s: --bucket-mb %s: final "
+              "parameters equal the default's bit for bit", backend, buckets[k]);
+        free(pa);
+        free(pb);
+    }
+
     /* resume: a 2-process run stopped at step 10, continued on 1 process and on 2 */
     for (int p = 1; p <= 2; p++) {
         char half[512];
@@ -295,6 +352,82 @@ static void sync_bn_runs(dy_ctx *ctx, const char *backend) {
         params_close(ctx, what, b, a, 1e-4);
         if (p == 2) CHECK(loss_diff(l2, lr, 11, 20) == 0, "%s: resumed on 2 processes, bit for bit", backend);
     }
+}
+
+/* `timeout` bounds every run; 124 means it had to. */
+#define MPIRUN_BARE "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 timeout 120 mpirun --oversubscribe " \
+                    "--allow-run-as-root"
+
+static void fault_runs(void) {
+    char out[16384], run_dir[300], cmd[1200];
+    double got[20];
+    /* (a) a NaN loss at step 3 on rank 1 alone (the test-only fault hook): rank 1 says so and ends the job; rank 0,
+     * waiting for rank 1's gradients, goes with it; nothing after step 2 is recorded */
+    snprintf(run_dir, sizeof run_dir, "%s/nan", dir);
+    double t0 = now();
+    int rc = run(out, sizeof out, "DY_FAULT_NAN_RANK=1 DY_FAULT_NAN_STEP=3 " MPIRUN_BARE " -np 2 %s " RUN
+                 " --max-steps 20 --run-dir %s", cli(), data, run_dir);
+    double secs = now() - t0;
+    CHECK(rc != 0 && rc != 124 && secs < 60, "NaN on rank 1: the job ended with exit %d after %.1f s (bound 60 s)", rc,
+          secs);
+    CHECK(strstr(out, "rank 1 of 2: pretrain: step 3 (epoch 1): loss is nan") && strstr(out, "ending every process"),
+          "NaN on rank 1: the message names rank 1, the step and the reason: %s", out);
+    CHECK(!strstr(out, "rank 0 of 2: pretrain:"), "NaN on rank 1: rank 0 reports no failure of its own: %s", out);
+    int lines = losses(run_dir, got, 20);
+    CHECK(lines == 2, "NaN on rank 1: rank 0 recorded steps 1-2 only (%d lines)", lines);
+
+    /* (b) the data unreadable on rank 1 only (mpirun's MPMD form gives rank 1 another --data-dir, holding a
+     * truncated batch file): rank 1 names the file, rank 0 stops before training */
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/cifar-bad", dir);
+    snprintf(cmd, sizeof cmd, "cp -r %s %s && truncate -s 1000 %s/data_batch_3.bin", data, bad, bad);
+    CHECK(system(cmd) == 0, "a copy of the data with a truncated file");
+    snprintf(run_dir, sizeof run_dir, "%s/baddata", dir);
+    t0 = now();
+    rc = run(out, sizeof out, MPIRUN_BARE " -np 1 %s " RUN " --max-steps 5 --run-dir %s : -np 1 %s " RUN
+             " --max-steps 5 --run-dir %s", cli(), data, run_dir, cli(), bad, run_dir);
+    secs = now() - t0;
+    CHECK(rc != 0 && rc != 124 && secs < 60, "bad data on rank 1: the job ended with exit %d after %.1f s", rc, secs);
+    CHECK(strstr(out, "rank 1 of 2: data:") && strstr(out, "data_batch_3.bin"), "bad data on rank 1: rank 1 names "
+          "the file: %s", out);
+    CHECK(strstr(out, "rank 0 of 2: stopping: another process failed before training"), "bad data on rank 1: rank 0 "
+          "stops, pointing at the other's message: %s", out);
+    CHECK(losses(run_dir, got, 20) == 0, "bad data on rank 1: no step was trained");
+}
+
+/* The number of times needle occurs in text. */
+static int count_of(const char *text, const char *needle) {
+    int n = 0;
+    for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
+/* eval and embed under mpirun: rank 0 computes and writes, the other ranks leave at once and quietly (exit 0); the
+ * output is the one-process command's. */
+static void once_under_mpirun(void) {
+    char out[16384], one[16384], ckpt[400], cmd[2400];
+    snprintf(ckpt, sizeof ckpt, "%s/two-ref/checkpoint-latest.safetensors", dir);
+    int rc = run(one, sizeof one, "%s eval knn --checkpoint %s --threads 1", cli(), ckpt);
+    char *score = strstr(one, "encoder    kNN");
+    CHECK(rc == 0 && score && count_of(one, "top-1") == 1, "eval knn in one process: %s", one);
+    if (score && strchr(score, '\n')) *strchr(score, '\n') = 0;
+    rc = run(out, sizeof out, MPIRUN " %s eval knn --checkpoint %s --threads 1", cli(), ckpt);
+    CHECK(rc == 0 && count_of(out, "top-1") == 1 && score && strstr(out, score), "eval knn under mpirun -np 2: exit "
+          "%d, one score line, the one-process one (%s): %s", rc, score ? score : "none", out);
+    CHECK(count_of(out, "runs once, in rank 0") == 1 && count_of(out, "train / ") == 1, "eval knn under mpirun: one "
+          "note and one timing line on stderr: %s", out);
+    char emb1[400], emb2[400];
+    snprintf(emb1, sizeof emb1, "%s/emb-one", dir);
+    snprintf(emb2, sizeof emb2, "%s/emb-two", dir);
+    rc = run(out, sizeof out, "%s embed --checkpoint %s --threads 1 --out %s", cli(), ckpt, emb1);
+    CHECK(rc == 0, "embed in one process: %s", out);
+    rc = run(out, sizeof out, MPIRUN " %s embed --checkpoint %s --threads 1 --out %s", cli(), ckpt, emb2);
+    CHECK(rc == 0 && count_of(out, "wrote ") == 1, "embed under mpirun -np 2: exit %d, one 'wrote' line: %s", rc,
+          out);
+    snprintf(cmd, sizeof cmd, "cmp %s_features.npy %s_features.npy && cmp %s_labels.npy %s_labels.npy && "
+             "test $(ls %s | grep -c '^emb-two') = 2", emb1, emb2, emb1, emb2, dir);
+    CHECK(run(out, sizeof out, "%s", cmd) == 0, "embed under mpirun: the one-process files, and no others (no "
+          "temporary left): %s", out);
 }
 
 int main(int argc, char **argv) {
@@ -327,10 +460,10 @@ int main(int argc, char **argv) {
 
     /* 1. the library: a split step equals the whole step */
     rc = run(out, sizeof out, "DY_TEST_MPI_WORKER=1 " MPIRUN " %s", argv[0]);
-    int ranks_ok = 0; /* lines "N passed, 0 failed" with N >= 8, one per rank */
+    int ranks_ok = 0; /* lines "N passed, 0 failed" with N >= 12, one per rank */
     for (char *line = out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         int p = -1, f = -1;
-        if (sscanf(line, "%d passed, %d failed", &p, &f) == 2 && p >= 8 && f == 0) ranks_ok++;
+        if (sscanf(line, "%d passed, %d failed", &p, &f) == 2 && p >= 12 && f == 0) ranks_ok++;
     }
     CHECK(rc == 0 && ranks_ok == 2 && !strstr(out, "FAIL"),
           "library step over 2 processes equals the step on the concatenated batch (both ranks): %s", out);
@@ -387,6 +520,12 @@ int main(int argc, char **argv) {
     double secs = now() - t0;
     CHECK(strstr(out, "rank 1") && strstr(out, "signal 9"), "killed rank: the job's message names rank 1: %s", out);
     CHECK(secs < 60, "killed rank: the job ended %.1f s after the kill (bound 60 s), not a hang", secs);
+
+    /* 6. a rank that fails by an error ends the job on every rank, in bounded time, with its message */
+    fault_runs();
+
+    /* 7. eval and embed under mpirun: run once (rank 0), one output */
+    once_under_mpirun();
 
     if (!getenv("DY_TEST_KEEP")) {
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -130,8 +130,8 @@ int cmd_pretrain(int argc, char **argv) {
     run_options o;
     opt_spec specs[RUN_OPTION_COUNT];
     run_option_table(specs, &o);
-    char err[512];
-    int rc = opt_parse(specs, argc, argv, 2, NULL, 0, NULL, err, sizeof err);
+    char err[512], *file_config = NULL;
+    int rc = cli_parse_with_config("pretrain", specs, &o, argc, argv, 2, &file_config);
     if (rc == 1) {
         printf("usage: dystress pretrain [options]\n\nSelf-supervised pretraining with the DySTreSS loss. With no "
                "options: ResNet-18 on Fashion-MNIST\n(the Debian package dataset-fashion-mnist), the paper's "
@@ -139,14 +139,14 @@ int cmd_pretrain(int argc, char **argv) {
         opt_print_help(stdout, specs);
         return 0;
     }
-    if (rc != 0) {
-        fprintf(stderr, "dystress pretrain: %s\n", err);
-        return 2;
-    }
+    if (rc != 0) return rc;
     /* under mpirun/srun: one process of a data-parallel run. From here every exit before training passes through
      * cli_dist_agree (at `done` at the latest), so that no process waits for one that left. */
     cli_dist dist;
-    if ((rc = cli_dist_init(&dist)) != 0) return rc;
+    if ((rc = cli_dist_init(&dist)) != 0) {
+        free(file_config);
+        return rc;
+    }
     cli_process_label = dist.label;
     const bool lead = dist.comm.rank == 0; /* writes the run directory and reports */
     char *config_text = NULL, *owned[2] = {NULL, NULL}, *canonical = NULL;
@@ -189,6 +189,10 @@ int cmd_pretrain(int argc, char **argv) {
         goto done;
     }
     cfg.config_text = canonical; /* every checkpoint stores it; --resume compares config.json with it */
+    /* TESTS ONLY, fault injection (tests/test_mpi.c): DY_FAULT_NAN_RANK=r with DY_FAULT_NAN_STEP=k make the loss of
+     * step k NaN on rank r alone, to show that one failing process ends the whole job with its message */
+    const char *fault_rank = getenv("DY_FAULT_NAN_RANK"), *fault_step = getenv("DY_FAULT_NAN_STEP");
+    if (fault_rank && fault_step && atoi(fault_rank) == dist.comm.rank) cfg.fault_nan_step = atoll(fault_step);
     cfg.comm = dist.on ? &dist.comm : NULL;
     if (cli_mkdirs(o.run_dir) != 0) {
         fprintf(stderr, "dystress pretrain: %scannot create run directory %s: %s\n", dist.label, o.run_dir,
@@ -280,6 +284,7 @@ done:
     dy_dataset_free(test);
     dy_ctx_destroy(ctx);
     free(config_text);
+    free(file_config);
     free(canonical);
     free(owned[0]);
     free(owned[1]);

@@ -8,6 +8,7 @@ int cmd_embed(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 
 /* Shared helpers (src/cli/common.c). */
 #include <signal.h>

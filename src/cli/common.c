@@ -90,6 +90,7 @@ dy_status cli_write_config(dy_ctx *ctx, const char *path, const opt_spec *specs)
 
 const char *const cli_run_files[] = {"config.json", "metrics.jsonl", "checkpoint-latest.safetensors",
                                      "checkpoint-final.safetensors", "checkpoint-best-knn-on-test.safetensors",
+                                     "checkpoint-best-knn-on-val.safetensors",
                                      /* the run report (src/report) and what it is drawn from */
                                      "histograms.jsonl", "results.jsonl", "report.html", "retrieval.png",
                                      "retrieval.json", "embedding-map.json", CLI_DEMO_MARKER, NULL};
@@ -339,4 +340,45 @@ void cli_reproduce_command(const opt_spec *specs, char *buf, size_t size) {
         snprintf(buf + len, size - len, " --%s ", s->name);
         append_quoted(buf, size, value);
     }
+}
+
+int cli_parse_with_config(const char *command, opt_spec *specs, run_options *o, int argc, char **argv, int first,
+                          char **text) {
+    *text = NULL;
+    char err[1024];
+    int rc = opt_parse(specs, argc, argv, first, NULL, 0, NULL, err, sizeof err);
+    if (rc == 1) return 1;
+    if (rc != 0) {
+        fprintf(stderr, "dystress %s: %s\n", command, err);
+        return 2;
+    }
+    if (!*o->config) return 0;
+    if (o->resume) {
+        fprintf(stderr, "dystress %s: --config with --resume: a resumed run reads its own config.json\n", command);
+        return 2;
+    }
+    const char *path = o->config; /* points into argv */
+    size_t length = 0;
+    char *t = cli_read_file(path, CLI_CONFIG_MAX_BYTES, &length, err, sizeof err);
+    if (!t) {
+        fprintf(stderr, "dystress %s: --config: %s\n", command, err);
+        return 2;
+    }
+    for (opt_spec *s = specs; s->name; s++) opt_set(s, s->def, err, sizeof err);
+    if (opt_read_json(specs, path, t, length, err, sizeof err) != 0) {
+        fprintf(stderr, "dystress %s: --config: %s\n", command, err);
+        free(t);
+        return 2;
+    }
+    /* the file gives the run's configuration; how this process runs (run-dir, threads, resume, overwrite, ...) is
+     * this command line's or the default, never the file's */
+    for (opt_spec *s = specs; s->name; s++)
+        if (run_option_role_of(s->name) == RUN_OPTION_INVOCATION) opt_set(s, s->def, err, sizeof err);
+    if (opt_parse_over(specs, argc, argv, first, NULL, 0, NULL, err, sizeof err) != 0) {
+        fprintf(stderr, "dystress %s: %s\n", command, err);
+        free(t);
+        return 2;
+    }
+    *text = t;
+    return 0;
 }

@@ -1,6 +1,7 @@
 #include "cli/config.h"
 
 #include "core/context.h"
+#include "data/holdout.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -24,6 +25,10 @@ int run_option_table(opt_spec *s, run_options *o) {
         {"image-size", OPT_INT, &o->image_size, "96", "folder data: images resized to this side on load", NULL, 8, 4096},
         {"skip-bad", OPT_BOOL, &o->skip_bad, "false", "folder data: skip undecodable images (counted) instead of failing"},
         {"stl10-unlabeled", OPT_BOOL, &o->stl10_unlabeled, "false", "STL-10: pretrain on the 100k unlabelled images"},
+        {"val-size", OPT_INT, &o->val_size, "0", "hold this many training images out as a validation split (chosen by "
+         "--val-seed): training uses the rest, the kNN monitor runs on it, the test split is not opened", NULL, 0,
+         (double)(1ll << 40)},
+        {"val-seed", OPT_INT, &o->val_seed, "0", "seed of the validation split", NULL, 0, (double)(1ll << 53)},
         /* model */
         {"depth", OPT_INT, &o->depth, "18", "ResNet depth", "18|50"},
         {"width", OPT_INT, &o->width, "64", "base width (64 standard; 16-32 for quick CPU runs)", NULL, 1, 1024},
@@ -47,6 +52,18 @@ int run_option_table(opt_spec *s, run_options *o) {
          -2, 2},
         {"shift-scale", OPT_FLOAT, &o->shift_scale, "0.7", "shifted profile: scale k", NULL, 1e-6, 100},
         {"decoupled", OPT_BOOL, &o->decoupled, "false", "decoupled loss (DCL): positive removed from the denominator"},
+        {"tau-adapt", OPT_CHOICE, &o->tau_adapt, "none", "adaptive profile: band steers tau-min and tau-max during "
+         "training so the fractions of pairs near each (see metrics frac_tau_min/max) stay in [--tau-band-low, "
+         "--tau-band-high] (cosine/shifted)", "none|band"},
+        {"tau-band-low", OPT_FLOAT, &o->tau_band_low, "0.05", "--tau-adapt band: lower end of the target band", NULL,
+         0, 1},
+        {"tau-band-high", OPT_FLOAT, &o->tau_band_high, "0.3", "--tau-adapt band: upper end of the target band", NULL,
+         0, 1},
+        {"tau-adapt-rate", OPT_FLOAT, &o->tau_adapt_rate, "0.01", "--tau-adapt band: a bound moves by a factor "
+         "exp(+-rate) per step", NULL, 1e-9, 1},
+        {"tau-adapt-floor", OPT_FLOAT, &o->tau_adapt_floor, "0.02", "--tau-adapt band: lowest tau-min", NULL, 1e-4,
+         1e4},
+        {"tau-adapt-ceil", OPT_FLOAT, &o->tau_adapt_ceil, "1", "--tau-adapt band: highest tau-max", NULL, 1e-4, 1e4},
         {"moco-momentum", OPT_FLOAT, &o->moco_momentum, "0.99", "MoCo: key encoder momentum", NULL, 0, 1},
         {"moco-queue", OPT_INT, &o->moco_queue, "4096", "MoCo: keys in the queue", NULL, 1, 1 << 24},
         /* optimizer */
@@ -70,6 +87,9 @@ int run_option_table(opt_spec *s, run_options *o) {
          "global batch, split evenly over the processes", NULL, 2, 1 << 20},
         {"sync-bn", OPT_BOOL, &o->sync_bn, "false", "under mpirun: batch-norm statistics of the global batch "
          "(SyncBatchNorm), so the run equals one process's; else each process's own (as DDP)"},
+        {"bucket-mb", OPT_FLOAT, &o->bucket_mb, "25", "under mpirun: gradients all-reduced in buckets of about this "
+         "many MiB, each started as soon as the backward has finished it (DDP's bucket_cap_mb); 0: one all-reduce "
+         "after the backward", NULL, 0, 1 << 20},
         {"epochs", OPT_INT, &o->epochs, "200", "epochs", NULL, 1, 1 << 20},
         {"max-steps", OPT_INT, &o->max_steps, "0", "stop after this many steps in all (0: all epochs)", NULL, 0,
          (double)(1ll << 40)},
@@ -84,6 +104,8 @@ int run_option_table(opt_spec *s, run_options *o) {
         {"aug", OPT_STRING, &o->aug, "", "augmentation overrides 'name=value;...' (names as torchvision's, see the "
          "README)"},
         {"run-dir", OPT_STRING, &o->run_dir, "runs/pretrain", "run directory: config.json, metrics.jsonl, checkpoints"},
+        {"config", OPT_STRING, &o->config, "", "a JSON file of options (a run's config.json, a tune's best.json) "
+         "read first; the command line goes over it"},
         {"resume", OPT_BOOL, &o->resume, "false", "continue the run in --run-dir from its latest checkpoint"},
         {"overwrite", OPT_BOOL, &o->overwrite, "false", "replace what is there: pretrain/demo delete the run files of a "
          "used --run-dir and start afresh; export/embed/eval replace an existing output (never an input)"},
@@ -176,7 +198,26 @@ static dy_status same_classes(dy_ctx *ctx, const dy_dataset *train, const dy_dat
                    test_dir, test->num_classes, only_train, only_test);
 }
 
+static dy_status load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test, bool with_test);
+
 dy_status cli_load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test) {
+    *train = *test = NULL;
+    if (o->val_size <= 0) return load_data(ctx, o, train, test, true);
+    dy_dataset *all = NULL, *none = NULL;
+    dy_status st = load_data(ctx, o, &all, &none, false); /* the test split is never opened */
+    if (st != DY_OK) return st;
+    if (all->num_classes < 1)
+        st = dy_fail(ctx, DY_ERR_INVALID, "--val-size needs a labelled training set (its kNN scores the split)");
+    else if (o->val_size >= all->count)
+        st = dy_fail(ctx, DY_ERR_INVALID, "--val-size %lld leaves no training images (the training set has %lld)",
+                     (long long)o->val_size, (long long)all->count);
+    else
+        st = dy_dataset_holdout(ctx, all, o->val_size, (uint64_t)o->val_seed, train, test);
+    dy_dataset_free(all);
+    return st;
+}
+
+static dy_status load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test, bool with_test) {
     *train = *test = NULL;
     const char *dir = o->data_dir;
     bool mnist_like = !strcmp(o->data, "fashion-mnist") || !strcmp(o->data, "mnist");
@@ -186,26 +227,26 @@ dy_status cli_load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, d
     dy_status st;
     if (mnist_like) {
         if ((st = dy_dataset_load_mnist(ctx, train, dir, DY_SPLIT_TRAIN)) != DY_OK) return st;
-        st = dy_dataset_load_mnist(ctx, test, dir, DY_SPLIT_TEST);
+        if (with_test) st = dy_dataset_load_mnist(ctx, test, dir, DY_SPLIT_TEST);
     } else if (!strncmp(o->data, "cifar10", 7) && strncmp(o->data, "cifar100", 8)) {
         if ((st = dy_dataset_load_cifar10(ctx, train, dir, DY_SPLIT_TRAIN)) != DY_OK) return st;
-        st = dy_dataset_load_cifar10(ctx, test, dir, DY_SPLIT_TEST);
+        if (with_test) st = dy_dataset_load_cifar10(ctx, test, dir, DY_SPLIT_TEST);
     } else if (!strncmp(o->data, "cifar100", 8)) {
         bool coarse = !strcmp(o->cifar100_labels, "coarse");
         if ((st = dy_dataset_load_cifar100(ctx, train, dir, DY_SPLIT_TRAIN, coarse)) != DY_OK) return st;
-        st = dy_dataset_load_cifar100(ctx, test, dir, DY_SPLIT_TEST, coarse);
+        if (with_test) st = dy_dataset_load_cifar100(ctx, test, dir, DY_SPLIT_TEST, coarse);
     } else if (!strcmp(o->data, "stl10")) {
         if ((st = dy_dataset_load_stl10(ctx, train, dir, o->stl10_unlabeled ? DY_SPLIT_UNLABELED : DY_SPLIT_TRAIN)) !=
             DY_OK)
             return st;
-        st = dy_dataset_load_stl10(ctx, test, dir, DY_SPLIT_TEST);
+        if (with_test) st = dy_dataset_load_stl10(ctx, test, dir, DY_SPLIT_TEST);
     } else { /* folder */
         dy_image_folder_options fo = dy_image_folder_defaults();
         fo.size = (int)o->image_size;
         fo.skip_bad = o->skip_bad;
-        fo.labelled = *o->test_dir != 0;
+        fo.labelled = *o->test_dir != 0 || !with_test; /* a validation split needs the training set's labels */
         if ((st = dy_dataset_load_image_folder(ctx, train, dir, &fo)) != DY_OK) return st;
-        if (*o->test_dir) st = dy_dataset_load_image_folder(ctx, test, o->test_dir, &fo);
+        if (with_test && *o->test_dir) st = dy_dataset_load_image_folder(ctx, test, o->test_dir, &fo);
         if (st == DY_OK && *test) st = same_classes(ctx, *train, *test, dir, o->test_dir);
     }
     if (st == DY_OK && strstr(o->data, "-lt")) {
@@ -353,7 +394,12 @@ dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_datase
     c->checkpoint_every = o->checkpoint_every;
     c->run_dir = o->run_dir;
     c->sync_bn = o->sync_bn;
-    return DY_OK;
+    c->grad_bucket_bytes = (int64_t)(o->bucket_mb * (1 << 20));
+    c->eval_split = o->val_size > 0 ? "val" : "test";
+    c->tau_adapt = (dy_tau_adapt_config){.on = !strcmp(o->tau_adapt, "band"), .band_low = o->tau_band_low,
+                                         .band_high = o->tau_band_high, .rate = o->tau_adapt_rate,
+                                         .floor = o->tau_adapt_floor, .ceil = o->tau_adapt_ceil};
+    return dy_tau_adapt_check(ctx, &c->tau_adapt, &c->tau);
 }
 
 /* Which options are the run's configuration. Invocation options say how this process runs (they never change the
@@ -362,7 +408,7 @@ dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_datase
  * explicit command-line value on --resume replaces the stored one, with a notice. The rest are fixed for the life of
  * a run. */
 static const char *const invocation_options[] = {"threads", "loader-threads", "max-steps", "backend", "run-dir",
-                                                 "resume", "overwrite", NULL};
+                                                 "resume", "overwrite", "config", "bucket-mb", NULL};
 static const char *const setting_options[] = {"checkpoint-every", "report", NULL};
 static const char *const changeable_options[] = {"epochs", "data-dir", "test-dir", "knn-every", "knn-k", "knn-t",
                                                  "precision", NULL};

@@ -22,18 +22,23 @@ typedef struct {
     double tau, tau_min, tau_max, shift_offset, shift_scale, moco_momentum;
     bool decoupled;
     int64_t moco_queue;
+    /* the adaptive profile (src/train/tau_adapt.h) */
+    const char *tau_adapt;
+    double tau_band_low, tau_band_high, tau_adapt_rate, tau_adapt_floor, tau_adapt_ceil;
+    /* a validation split held out of the training set (model selection without the test split) */
+    int64_t val_size, val_seed;
     /* optimizer and schedule */
     const char *optimizer, *schedule, *milestones;
     double lr, momentum, weight_decay, lars_eta, warmup_epochs, final_lr, gamma;
     bool nesterov, exclude_bn_bias;
     /* loop */
     int64_t batch_size, epochs, seed, threads, loader_threads, max_steps, checkpoint_every, knn_every, knn_k;
-    double knn_t;
-    const char *augment, *aug, *backend, *run_dir;
+    double knn_t, bucket_mb;
+    const char *augment, *aug, *backend, *run_dir, *config;
     bool resume, overwrite, report, sync_bn;
 } run_options;
 
-#define RUN_OPTION_COUNT 64
+#define RUN_OPTION_COUNT 96
 
 /* Fills specs (at least RUN_OPTION_COUNT entries) with the table bound to o; returns the count. */
 int run_option_table(opt_spec *specs, run_options *o);
@@ -61,7 +66,9 @@ int run_options_absolute_paths(opt_spec *specs, char **owned, char *err, size_t 
 /* The checks that involve more than one option (each option's own range is in the table, checked when parsed):
  * --nesterov needs momentum, tau-min <= tau-max, no milestone after the last epoch. 0, or -1 with a message. */
 int run_options_check(const run_options *o, char *err, size_t err_size);
-/* Loads the training and test splits the options name (test may come back NULL for unlabelled data). */
+/* Loads the training and test splits the options name (test may come back NULL for unlabelled data). With
+ * --val-size N the test split is not even opened: *train is the training set less N images held out by --val-seed
+ * (src/data/holdout.h) and *test is those N images, the validation split. */
 dy_status cli_load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test);
 /* Model configuration from the options (in_channels 0 = the data's). */
 dy_model_config cli_model_config(const run_options *o, int data_channels);
@@ -71,6 +78,11 @@ dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_datase
 dy_tau_profile cli_tau_profile(const run_options *o);
 /* Applies "name=value;name=value" augmentation overrides. */
 dy_status cli_apply_aug_overrides(dy_ctx *ctx, dy_augment *a, const char *overrides);
+/* --config FILE: the options of a JSON object (a run's config.json, a tune's best.json; any subset of the table) read
+ * over the defaults, then the command line argv[first..) over them. *text keeps the file's strings alive (free it).
+ * 0, 1 for --help, or the exit status of a usage error (printed, prefixed with command). */
+int cli_parse_with_config(const char *command, opt_spec *specs, run_options *o, int argc, char **argv, int first,
+                          char **text);
 /* Context from --threads/--backend. Prints the reason and returns NULL on failure. */
 dy_ctx *cli_context(int64_t threads, const char *backend);
 /* Context from --threads (threads) and --backend, checked against --precision (bf16 needs oneDNN on a CPU with

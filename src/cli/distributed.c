@@ -18,6 +18,19 @@ static long launched_size(void) {
     return 0;
 }
 
+int cli_dist_launched_rank(long *size) {
+    *size = 1;
+    if (!dy_comm_mpi_launched()) return 0;
+    long n = launched_size();
+    *size = n > 0 ? n : 1;
+    static const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) return (int)strtol(v, NULL, 10);
+    }
+    return 0;
+}
+
 int cli_dist_init(cli_dist *d) {
     memset(d, 0, sizeof *d);
     dy_comm_init_local(&d->comm);

@@ -15,6 +15,10 @@ typedef struct {
     char label[48]; /* "rank 1 of 4: " under MPI, "" alone */
 } cli_dist;
 
+/* The rank an MPI launcher gave this process, from its environment (0 when not launched), and the process count in
+ * *size. For the commands that run once whatever the launcher (eval, embed, export, report, demo): rank 0 works, the
+ * others leave; none of them joins the MPI job. */
+int cli_dist_launched_rank(long *size);
 /* Joins the MPI job when mpirun/srun started this process. 0, or an exit status with the reason printed. */
 int cli_dist_init(cli_dist *d);
 /* Threads per process: --threads when given, else the cores of this node divided among its processes (the

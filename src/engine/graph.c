@@ -227,3 +227,19 @@ dy_status dy_graph_infer(dy_ctx *ctx, const dy_graph *g, int64_t in_h, int64_t i
     }
     return DY_OK;
 }
+
+dy_status dy_graph_node_grads_ready(const dy_graph *g, int32_t j) {
+    const dy_node *nd = &g->nodes[j];
+    if (!g->grad_hook || nd->weight < 0) return DY_OK;
+    const int64_t c_in = dy_graph_value_channels(g, nd->in[0]);
+    int64_t weights = 0;
+    switch (nd->op) {
+    case DY_OP_CONV2D: weights = nd->channels * c_in * nd->kernel * nd->kernel; break;
+    case DY_OP_LINEAR: weights = nd->channels * c_in; break;
+    case DY_OP_BATCHNORM: weights = nd->channels; break; /* gamma; beta is the "bias" */
+    default: return DY_OK;
+    }
+    dy_status st = dy_graph_grads_ready(g, nd->weight, weights);
+    if (st == DY_OK && nd->bias >= 0) st = dy_graph_grads_ready(g, nd->bias, nd->channels);
+    return st;
+}

@@ -53,6 +53,17 @@ typedef struct {
     void *user;
 } dy_bn_sync;
 
+/* Gradients handed on while the backward still runs (data-parallel training: src/train/grad_buckets.h starts the
+ * all-reduce of a bucket of gradients as soon as all of its parameters are final). An executor calls ready(user,
+ * offset, count) once the range [offset, offset + count) of the gradient buffer holds its final values for this
+ * backward and will not be touched again by it; a range may be reported more than once, and not every range need be
+ * reported (the caller finishes the rest after the backward). Called on the executor's calling thread, between ops.
+ * A failure ends the backward with its status. */
+typedef struct {
+    dy_status (*ready)(void *user, int64_t offset, int64_t count);
+    void *user;
+} dy_grad_hook;
+
 typedef struct {
     dy_node *nodes;
     int32_t n_nodes, cap_nodes;
@@ -62,6 +73,7 @@ typedef struct {
     int32_t features;    /* value id of the encoder output h (after the global pool), -1 if none */
     int32_t output;      /* value id of the network output (the projection z, or h without a head) */
     const dy_bn_sync *bn_sync; /* NULL: batch norm uses each process's own batch (the default, as DDP) */
+    const dy_grad_hook *grad_hook; /* NULL: nobody is told before the backward returns */
     dy_precision precision;    /* how executors compute (the model's config; bf16: oneDNN only) */
 } dy_graph;
 
@@ -93,6 +105,13 @@ dy_status dy_graph_linear(dy_ctx *ctx, dy_graph *g, int32_t in, int64_t channels
                           int32_t *out);
 dy_status dy_graph_add(dy_ctx *ctx, dy_graph *g, int32_t a, int32_t b, const char *name, int32_t *out);
 dy_status dy_graph_l2norm(dy_ctx *ctx, dy_graph *g, int32_t in, const char *name, int32_t *out);
+
+/* Tells g's gradient hook (if any) that node j's parameter gradients (weight, then bias) are final. */
+dy_status dy_graph_node_grads_ready(const dy_graph *g, int32_t j);
+/* Tells g's gradient hook (if any) that [offset, offset + count) of the gradient buffer is final. */
+static inline dy_status dy_graph_grads_ready(const dy_graph *g, int64_t offset, int64_t count) {
+    return g->grad_hook ? g->grad_hook->ready(g->grad_hook->user, offset, count) : DY_OK;
+}
 
 /* Fills shapes[0 .. n_nodes] (n_nodes + 1 entries) for an input of in_h x in_w; DY_ERR_INVALID with a message
  * naming the node when a size does not fit (a kernel larger than its padded input, for example). */

@@ -169,6 +169,8 @@ void dy_model_set_bn_sync(dy_model *m, const dy_bn_sync *sync) {
     m->graph.bn_sync = sync;
 }
 
+void dy_model_set_grad_hook(dy_model *m, const dy_grad_hook *hook) { m->graph.grad_hook = hook; }
+
 /* The cached executor for (n, h, w, mode), planned on first use; the least recently used one makes room. */
 static dy_status get_exec(dy_model *m, int64_t n, int64_t h, int64_t w, dy_exec_mode mode, dy_exec **out) {
     dy_model_exec_entry *victim = &m->cache[0];

@@ -32,6 +32,9 @@ struct dy_model {
 /* Batch-norm statistics over the processes of a data-parallel run (sync-bn), or NULL for each process's own. sync
  * must outlive the model; executors planned before are dropped (they are planned again on next use). */
 void dy_model_set_bn_sync(dy_model *m, const dy_bn_sync *sync);
+/* Told during each backward which ranges of the gradient buffer are final (graph.h's dy_grad_hook), or NULL for
+ * nobody. hook must outlive the model (or be unset). */
+void dy_model_set_grad_hook(dy_model *m, const dy_grad_hook *hook);
 /* Appends the model's parameters and BN state (with_head = false: without the projection head) to l, each under
  * prefix + its torchvision name, pointing at the model's buffers (src/model/weights.c). */
 void dy_model_list_tensors(dy_model *m, dy_tensor_list *l, const char *prefix, bool with_head);

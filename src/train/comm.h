@@ -25,6 +25,12 @@ struct dy_comm {
     dy_status (*allreduce_sum)(dy_comm *c, float *buf, int64_t n);
     /* the same in double, for small per-channel statistics (sync-bn) and the reported figures */
     dy_status (*allreduce_sum_f64)(dy_comm *c, double *buf, int64_t n);
+    /* The same, non-blocking (MPI_Iallreduce): started now, summed in place by the time allreduce_wait returns; buf
+     * must not be touched before. allreduce_test lets the started ones progress (MPI moves them on only inside its
+     * calls: the trainer calls it between ops of the backward). Starts are collective and ordered like the rest. */
+    dy_status (*allreduce_start)(dy_comm *c, float *buf, int64_t n);
+    dy_status (*allreduce_test)(dy_comm *c);
+    dy_status (*allreduce_wait)(dy_comm *c);
     /* *flag = 1 on every rank when it was non-zero on any rank, else 0 (the stop flag, agreed each step). */
     dy_status (*any)(dy_comm *c, int *flag);
     void (*abort)(dy_comm *c, int code); /* ends every process of the run (MPI_Abort); nothing for one process */
@@ -33,6 +39,8 @@ struct dy_comm {
      * communication share of a step. */
     double seconds;
     int64_t bytes;
+    int64_t bytes_gather; /* the gathered results (every process's rows) of allgather_rows, in bytes */
+    int64_t bytes_reduce; /* the float buffers all-reduced (gradients), in bytes */
     void *impl;
 };
 

@@ -52,6 +52,7 @@ static dy_status mpi_allgather_rows(dy_comm *c, float *global, const float *loca
     int err = MPI_Allgather(local, (int)n, MPI_FLOAT, global, (int)n, MPI_FLOAT, MPI_COMM_WORLD);
     c->seconds += MPI_Wtime() - t0;
     c->bytes += n * (int64_t)sizeof(float);
+    c->bytes_gather += n * c->size * (int64_t)sizeof(float);
     return err == MPI_SUCCESS ? DY_OK : mpi_fail(c, err, "all-gather");
 }
 
@@ -64,7 +65,58 @@ static dy_status mpi_allreduce_sum(dy_comm *c, float *buf, int64_t n) {
     }
     c->seconds += MPI_Wtime() - t0;
     c->bytes += n * (int64_t)sizeof(float);
+    c->bytes_reduce += n * (int64_t)sizeof(float);
     return err == MPI_SUCCESS ? DY_OK : mpi_fail(c, err, "all-reduce");
+}
+
+/* The non-blocking all-reduces started and not yet waited for. */
+typedef struct {
+    MPI_Request *req;
+    int n, cap;
+} mpi_requests;
+
+static dy_status mpi_allreduce_start(dy_comm *c, float *buf, int64_t n) {
+    mpi_requests *r = c->impl;
+    double t0 = MPI_Wtime();
+    int err = MPI_SUCCESS;
+    for (int64_t at = 0; at < n && err == MPI_SUCCESS; at += CHUNK) {
+        if (r->n == r->cap) {
+            int cap = r->cap ? 2 * r->cap : 64;
+            MPI_Request *grown = realloc(r->req, sizeof *grown * (size_t)cap);
+            if (!grown) return dy_fail(c->ctx, DY_ERR_NOMEM, "out of memory for MPI requests");
+            r->req = grown;
+            r->cap = cap;
+        }
+        int64_t k = n - at < CHUNK ? n - at : CHUNK;
+        err = MPI_Iallreduce(MPI_IN_PLACE, buf + at, (int)k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r->req[r->n]);
+        if (err == MPI_SUCCESS) r->n++;
+    }
+    c->seconds += MPI_Wtime() - t0;
+    c->bytes += n * (int64_t)sizeof(float);
+    c->bytes_reduce += n * (int64_t)sizeof(float);
+    return err == MPI_SUCCESS ? DY_OK : mpi_fail(c, err, "non-blocking all-reduce");
+}
+
+static dy_status mpi_allreduce_test(dy_comm *c) {
+    mpi_requests *r = c->impl;
+    if (r->n == 0) return DY_OK;
+    double t0 = MPI_Wtime();
+    int done = 0;
+    int err = MPI_Testall(r->n, r->req, &done, MPI_STATUSES_IGNORE);
+    c->seconds += MPI_Wtime() - t0;
+    if (err != MPI_SUCCESS) return mpi_fail(c, err, "test of the all-reduces");
+    if (done) r->n = 0;
+    return DY_OK;
+}
+
+static dy_status mpi_allreduce_wait(dy_comm *c) {
+    mpi_requests *r = c->impl;
+    if (r->n == 0) return DY_OK;
+    double t0 = MPI_Wtime();
+    int err = MPI_Waitall(r->n, r->req, MPI_STATUSES_IGNORE);
+    c->seconds += MPI_Wtime() - t0;
+    r->n = 0;
+    return err == MPI_SUCCESS ? DY_OK : mpi_fail(c, err, "wait for the all-reduces");
 }
 
 static dy_status mpi_allreduce_sum_f64(dy_comm *c, double *buf, int64_t n) {
@@ -96,6 +148,10 @@ static void mpi_abort(dy_comm *c, int code) {
 }
 
 static void mpi_finalize(dy_comm *c) {
+    mpi_requests *r = c->impl;
+    if (r) free(r->req);
+    free(r);
+    c->impl = NULL;
     int done = 0;
     MPI_Finalized(&done);
     if (!done) MPI_Finalize();
@@ -110,6 +166,7 @@ dy_status dy_comm_init_mpi(dy_ctx *ctx, dy_comm *c) {
     /* only the main thread calls MPI (the loader's and OpenMP's threads never do) */
     if (!inited && MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
         return dy_fail(ctx, DY_ERR_IO, "MPI_Init failed");
+    if (!(c->impl = calloc(1, sizeof(mpi_requests)))) return dy_fail(ctx, DY_ERR_NOMEM, "out of memory");
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &c->size);
@@ -122,6 +179,9 @@ dy_status dy_comm_init_mpi(dy_ctx *ctx, dy_comm *c) {
     c->allgather_rows = mpi_allgather_rows;
     c->allreduce_sum = mpi_allreduce_sum;
     c->allreduce_sum_f64 = mpi_allreduce_sum_f64;
+    c->allreduce_start = mpi_allreduce_start;
+    c->allreduce_test = mpi_allreduce_test;
+    c->allreduce_wait = mpi_allreduce_wait;
     c->any = mpi_any;
     c->abort = mpi_abort;
     c->finalize = mpi_finalize;

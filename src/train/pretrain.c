@@ -19,6 +19,7 @@
 #include "model/model.h"
 #include "io/atomic_file.h"
 #include "report/encoder_view.h"
+#include "train/grad_buckets.h"
 
 /* A log of the run directory (metrics.jsonl, histograms.jsonl), one JSON object per line. */
 typedef struct {
@@ -36,6 +37,8 @@ struct dy_trainer {
     dy_loader *loader;               /* its position is the step: the batch after it */
     dy_comm local_comm, *comm;       /* comm: cfg->comm, else local_comm (one process) */
     dy_bn_sync bn_sync;              /* sync-bn: batch-norm statistics summed through comm */
+    dy_grad_sync grad_sync;          /* P > 1 with buckets: the gradient all-reduce overlapped with the backward */
+    bool bucketed;                   /* grad_sync is in use */
     int64_t n_params, out_dim, steps_per_epoch, total_steps;
     int64_t step;                    /* optimizer steps done */
     float *z, *dz;                   /* SimCLR: [2 B, out] (B the global batch); MoCo: q, dq [b, out] (b = B / P) */
@@ -50,6 +53,7 @@ struct dy_trainer {
     run_log histograms;              /* run_dir/histograms.jsonl: the loss's similarity histograms */
     int64_t hist_every;              /* steps between histogram lines */
     int64_t saved_step;              /* step of the last checkpoint-latest written or loaded (-1: none) */
+    dy_tau_adapt_state adapt;        /* the adaptive profile's bounds (cfg.tau_adapt.on) */
 };
 
 static double now_seconds(void) {
@@ -88,6 +92,28 @@ static dy_status create_optimizer(dy_trainer *t) {
     dy_status st = dy_optimizer_create(t->ctx, &oc, t->n_params, segments, n, &t->opt);
     free(segments);
     return st;
+}
+
+/* The buckets of the gradient all-reduce over the model's parameter tensors; the executors report to them. */
+static dy_status plan_grad_buckets(dy_trainer *t) {
+    int64_t nt, n = 0;
+    const dy_tensor_info *ti = dy_model_tensors(t->model, &nt);
+    int64_t *offsets = malloc(sizeof *offsets * (size_t)nt), *counts = malloc(sizeof *counts * (size_t)nt);
+    dy_status st = offsets && counts ? DY_OK : dy_fail(t->ctx, DY_ERR_NOMEM, "out of memory for gradient buckets");
+    for (int64_t i = 0; st == DY_OK && i < nt; i++) {
+        if (ti[i].kind != DY_TENSOR_PARAM) continue;
+        offsets[n] = ti[i].offset;
+        counts[n++] = ti[i].numel;
+    }
+    if (st == DY_OK)
+        st = dy_grad_sync_init(t->ctx, &t->grad_sync, t->comm, dy_model_grads(t->model, NULL), offsets, counts,
+                               (int32_t)n, t->n_params, t->cfg.grad_bucket_bytes);
+    free(offsets);
+    free(counts);
+    if (st != DY_OK) return st;
+    t->bucketed = true;
+    dy_model_set_grad_hook(t->model, &t->grad_sync.hook);
+    return DY_OK;
 }
 
 /* sync-bn's reduction: per-channel sums in double over the processes */
@@ -145,6 +171,7 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
     dy_model_params(t->model, &t->n_params);
     t->out_dim = dy_model_output_dim(t->model);
     if ((st = create_optimizer(t)) != DY_OK) goto fail;
+    if (P > 1 && cfg->grad_bucket_bytes > 0 && (st = plan_grad_buckets(t)) != DY_OK) goto fail;
 
     dy_loss_options lo = dy_loss_defaults();
     lo.tau = cfg->tau;
@@ -195,6 +222,10 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
         goto fail;
     }
     if ((st = dy_loss_create(ctx, &lo, &t->loss)) != DY_OK) goto fail;
+    if (cfg->tau_adapt.on) {
+        if ((st = dy_tau_adapt_check(ctx, &cfg->tau_adapt, &cfg->tau)) != DY_OK) goto fail;
+        t->adapt = (dy_tau_adapt_state){.tau_min = cfg->tau.tau_min, .tau_max = cfg->tau.tau_max};
+    }
     if (cfg->framework == DY_FRAMEWORK_MOCO) {
         /* MoCo starts from a full queue of random keys (normalised by the push) */
         float *rows = malloc((size_t)(cfg->moco_queue * t->out_dim) * sizeof(float));
@@ -252,6 +283,7 @@ void dy_trainer_destroy(dy_trainer *t) {
     dy_optimizer_destroy(t->opt);
     dy_model_destroy(t->model);
     dy_model_destroy(t->key_model);
+    dy_grad_sync_free(&t->grad_sync);
     dy_free(t->z);
     dy_free(t->dz);
     dy_free(t->keys);
@@ -278,6 +310,7 @@ static void list_state(dy_trainer *t, dy_tensor_list *l, int64_t counters[3], in
     dy_optimizer_list_tensors(t->opt, l);
     if (t->key_model) dy_model_list_tensors(t->key_model, l, "key_encoder.", true);
     dy_loss_list_tensors(t->loss, l);
+    if (t->cfg.tau_adapt.on) dy_tau_adapt_list_tensors(&t->adapt, l);
     dy_tensor_list_add(l, "trainer.", "counters", DY_DTYPE_I64, DY_DTYPE_I64, 1, &three, counters);
     dy_tensor_list_add(l, "trainer.", "best_knn", DY_DTYPE_F64, DY_DTYPE_F64, 1, &one, &t->best_knn);
     dy_tensor_list_add(l, "trainer.", "version", DY_DTYPE_I64, DY_DTYPE_I64, 1, &one, version);
@@ -338,6 +371,10 @@ dy_status dy_trainer_load_checkpoint(dy_trainer *t, const char *path) {
             t->step = counters[0];
             t->saved_step = t->step;
             dy_loss_queue_set_position(t->loss, counters[1], counters[2]);
+            if (t->cfg.tau_adapt.on) {
+                dy_tau_profile p = dy_tau_adapt_profile(&t->cfg.tau, &t->adapt);
+                dy_tau_adapt_apply(t->loss, &p);
+            }
             if (t->step < t->total_steps)
                 st = dy_loader_seek(t->loader, t->step / t->steps_per_epoch, t->step % t->steps_per_epoch);
         }
@@ -370,8 +407,9 @@ dy_status dy_checkpoint_read_config(dy_ctx *ctx, const char *path, char **config
 
 static dy_status optimizer_step(dy_trainer *t, double lr) {
     float *p = dy_model_params(t->model, NULL), *g = dy_model_grads(t->model, NULL);
-    /* one fused all-reduce of the flat gradient buffer (ResNet-18: 45 MB) */
-    dy_status st = t->comm->allreduce_sum(t->comm, g, t->n_params);
+    /* the buckets started during the backward, finished here; else one fused all-reduce of the flat gradient
+     * buffer (ResNet-18: 46 MB) */
+    dy_status st = t->bucketed ? dy_grad_sync_finish(&t->grad_sync) : t->comm->allreduce_sum(t->comm, g, t->n_params);
     if (st != DY_OK) return st;
     /* The loss is a mean over the global batch and each process differentiated it for its own rows only, so the
      * sum over processes is the gradient: nothing to rescale (MoCo's step scales its dq for that). */
@@ -625,7 +663,12 @@ static dy_status log_step(dy_trainer *t, const dy_step_report *r) {
             r->images_per_s);
     /* data parallel: the figures are the global batch's; comm_s is rank 0's time in the communication calls */
     if (n > 0 && t->comm->size > 1)
-        n = fprintf(t->metrics.fp, ", \"processes\": %d, \"comm_s\": %.6f", t->comm->size, r->comm_s);
+        n = fprintf(t->metrics.fp, ", \"processes\": %d, \"comm_s\": %.6f, \"grad_bytes\": %lld, "
+                    "\"gather_bytes\": %lld", t->comm->size, r->comm_s, (long long)r->grad_bytes,
+                    (long long)r->gather_bytes);
+    /* the adaptive profile: the bounds this step used */
+    if (n > 0 && t->cfg.tau_adapt.on)
+        n = fprintf(t->metrics.fp, ", \"tau_min\": %.9g, \"tau_max\": %.9g", t->adapt.tau_min, t->adapt.tau_max);
     if (n > 0) n = fputs("}\n", t->metrics.fp) >= 0 ? 1 : -1;
     dy_status st = log_flush(t, &t->metrics, n > 0);
     /* the similarity histograms at the first step and every hist_every steps (about DY_HIST_LINES in a run) */
@@ -664,7 +707,7 @@ static dy_status checkpoint_named(dy_trainer *t, const char *name) {
  * training state is not touched. */
 static dy_status repr_monitor(dy_trainer *t, double *align, double *unif, int64_t *count, const char **on) {
     const dy_dataset *ds = t->test && t->test->count >= 2 ? t->test : t->train;
-    *on = ds == t->test ? "test" : "train";
+    *on = ds == t->test ? (t->cfg.eval_split ? t->cfg.eval_split : "test") : "train";
     int64_t n = ds->count < DY_REPR_IMAGES ? ds->count : DY_REPR_IMAGES, d = t->out_dim;
     const dy_augment *a = &t->cfg.augment;
     int64_t plane = (int64_t)ds->channels * a->size[0] * a->size[1];
@@ -709,17 +752,21 @@ static dy_status after_epoch(dy_trainer *t, const dy_pretrain_callbacks *cb, int
     double top1 = 0, top5 = 0, t0 = now_seconds();
     st = knn_monitor(t, cb, epoch, &top1, &top5);
     if (st != DY_OK) return st;
+    const char *split = c->eval_split ? c->eval_split : "test";
     n = fprintf(t->metrics.fp, "{\"step\": %lld, \"epoch\": %lld, \"knn_top1\": %.6f, \"knn_top5\": %.6f, "
-                    "\"knn_k\": %lld, \"knn_t\": %g, \"knn_on\": \"test\"}\n", (long long)t->step,
-                    (long long)epoch + 1, top1, top5, (long long)c->knn.k, (double)c->knn.temperature);
+                    "\"knn_k\": %lld, \"knn_t\": %g, \"knn_on\": \"%s\"}\n", (long long)t->step,
+                    (long long)epoch + 1, top1, top5, (long long)c->knn.k, (double)c->knn.temperature, split);
     if ((st = log_flush(t, &t->metrics, n > 0)) != DY_OK) return st;
-    say(cb, "epoch %lld: kNN top-1 %.2f %%, top-5 %.2f %% (k %lld, t %g, on the test split; %.0f s)",
-        (long long)epoch + 1, 100 * top1, 100 * top5, (long long)c->knn.k, (double)c->knn.temperature,
+    say(cb, "epoch %lld: kNN top-1 %.2f %%, top-5 %.2f %% (k %lld, t %g, on the %s split; %.0f s)",
+        (long long)epoch + 1, 100 * top1, 100 * top5, (long long)c->knn.k, (double)c->knn.temperature, split,
         now_seconds() - t0);
     if (top1 > t->best_knn) {
         t->best_knn = top1;
-        /* selected by the kNN monitor on TEST data: the name says so, so nobody mistakes it for a clean choice */
-        if ((st = checkpoint_named(t, "checkpoint-best-knn-on-test.safetensors")) != DY_OK) return st;
+        /* named for the split it was chosen on: on TEST data the name says so, so nobody mistakes it for a clean
+         * choice */
+        char name[96];
+        snprintf(name, sizeof name, "checkpoint-best-knn-on-%s.safetensors", split);
+        if ((st = checkpoint_named(t, name)) != DY_OK) return st;
     }
     return DY_OK;
 }
@@ -733,6 +780,7 @@ dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatil
     while (t->step < end) {
         int64_t epoch = t->step / t->steps_per_epoch, in_epoch = t->step % t->steps_per_epoch;
         double t0 = now_seconds(), comm0 = t->comm->seconds;
+        int64_t reduced0 = t->comm->bytes_reduce, gathered0 = t->comm->bytes_gather;
         dy_batch b;
         if ((st = dy_loader_next(t->loader, &b)) != DY_OK) return st;
         if (b.epoch != epoch || b.step != in_epoch)
@@ -743,6 +791,7 @@ dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatil
         r.lr = dy_schedule_lr(&t->sched, t->step);
         st = c->framework == DY_FRAMEWORK_SIMCLR ? simclr_step(t, &b, &r.loss, &r.diag)
                                                  : moco_step(t, &b, &r.loss, &r.diag);
+        if (st == DY_OK && c->fault_nan_step == t->step + 1) r.loss = NAN; /* tests only (pretrain.h) */
         if (st == DY_OK && !isfinite(r.loss))
             st = dy_fail(t->ctx, DY_ERR_NUMERIC, "loss is %g", r.loss);
         if (st == DY_OK) st = optimizer_step(t, r.lr);
@@ -760,8 +809,15 @@ dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatil
         if ((st = t->comm->any(t->comm, &stop_flag)) != DY_OK) return st;
         r.images_per_s = (double)(b.batch_size * b.views * t->comm->size) / fmax(now_seconds() - t0, 1e-9);
         r.comm_s = t->comm->seconds - comm0;
+        r.grad_bytes = t->comm->bytes_reduce - reduced0;
+        r.gather_bytes = t->comm->bytes_gather - gathered0;
         t->step++;
         if ((st = log_step(t, &r)) != DY_OK) return st;
+        if (c->tau_adapt.on) { /* this step's diagnostics set the next step's bounds */
+            dy_tau_adapt_update(&c->tau_adapt, r.diag.frac_near_tau_min, r.diag.frac_near_tau_max, &t->adapt);
+            dy_tau_profile p = dy_tau_adapt_profile(&c->tau, &t->adapt);
+            dy_tau_adapt_apply(t->loss, &p);
+        }
         if (cb && cb->on_step) cb->on_step(cb->user, &r);
         bool epoch_done = t->step % t->steps_per_epoch == 0;
         /* the monitor runs at epoch ends only, so an invocation cut short by --max-steps or a signal leaves the

@@ -20,6 +20,7 @@
 #include "optim/optimizer.h"
 #include "train/comm.h"
 #include "train/schedule.h"
+#include "train/tau_adapt.h"
 
 typedef enum { DY_FRAMEWORK_SIMCLR, DY_FRAMEWORK_MOCO } dy_framework;
 
@@ -31,6 +32,7 @@ typedef struct {
     dy_tau_profile tau;
     bool decoupled;
     int64_t loss_tile;        /* 0 = the loss's default */
+    dy_tau_adapt_config tau_adapt; /* the adaptive profile (train/tau_adapt.h); off when !tau_adapt.on */
 
     dy_optimizer_kind optimizer;
     double lr, momentum, weight_decay, lars_eta, adam_beta1, adam_beta2;
@@ -49,10 +51,17 @@ typedef struct {
 
     int64_t knn_every;        /* epochs between kNN monitors (0: only at the end, -1: never) */
     dy_knn_options knn;
+    const char *eval_split;   /* what the labelled evaluation split is, in metrics and file names: "test" (NULL) or
+                               * "val" (a split held out of the training set) */
     int64_t checkpoint_every; /* steps between checkpoints (0: at the end of each epoch) */
     const char *run_dir;      /* checkpoints and metrics.jsonl go here */
     dy_comm *comm;            /* the processes of a data-parallel run; NULL: this one alone. Outlives the trainer */
     bool sync_bn;             /* batch-norm statistics of the global batch (SyncBatchNorm); else each process's own */
+    int64_t grad_bucket_bytes; /* several processes: gradients all-reduced in buckets of about this many bytes,
+                                * started during the backward (grad_buckets.h; DY_GRAD_BUCKET_DEFAULT_BYTES as DDP);
+                                * 0: one all-reduce of the whole buffer after the backward */
+    int64_t fault_nan_step;   /* TESTS ONLY (fault injection): the loss of this step (1-based) is taken as NaN on this
+                               * process; 0: never */
     const char *config_text;  /* stored in every checkpoint (trainer.config) so that a resume can be checked against
                                * it; the CLI's canonical options. NULL: none stored. Must outlive the trainer. */
 } dy_pretrain_config;
@@ -62,6 +71,7 @@ typedef struct {
     int64_t step, epoch, step_in_epoch, steps_per_epoch, total_steps, epochs;
     double loss, lr, images_per_s;   /* images_per_s: the global batch's */
     double comm_s;                    /* seconds of the step spent in communication (0 for one process) */
+    int64_t grad_bytes, gather_bytes; /* bytes all-reduced (gradients) and gathered (the global batch's rows) */
     dy_loss_diag diag;
 } dy_step_report;
 

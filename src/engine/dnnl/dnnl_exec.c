@@ -203,6 +203,7 @@ static void dnnl_exec_destroy(dy_exec *base) {
     for (int32_t i = 0; i < e->n_mems; i++) free(e->mems[i]);
     free(e->mems);
     free(e->tensors);
+    free(e->grads_last);
     dy_free(e->arena);
     dy_free(e->scratch);
     free(e);
@@ -356,6 +357,33 @@ static void run_host_item(dd_exec *e, const dd_item *it) {
     }
 }
 
+/* Data parallel (graph.h's dy_grad_hook): after backward item i, the ranges of the gradient buffer it was the last
+ * to touch are final. The table of last items is made once. */
+static dy_status grads_ready(dd_exec *e, int32_t i) {
+    if (!e->grads_last) {
+        if (!(e->grads_last = malloc(sizeof(int32_t) * (size_t)(e->n_mems > 0 ? e->n_mems : 1))))
+            return dy_fail(e->base.ctx, DY_ERR_NOMEM, "oneDNN executor: out of memory");
+        for (int32_t m = 0; m < e->n_mems; m++) e->grads_last[m] = -1;
+        int32_t mem[DD_MAX_ARGS];
+        for (int32_t k = 0; k < e->bwd.n; k++)
+            for (int o = 0, n = item_operands(&e->bwd.items[k], mem); o < n; o++)
+                if (mem[o] >= 0 && e->mems[mem[o]]->where == DD_GRADS) e->grads_last[mem[o]] = k;
+    }
+    int32_t mem[DD_MAX_ARGS];
+    bool waited = false;
+    for (int o = 0, n = item_operands(&e->bwd.items[i], mem); o < n; o++) {
+        if (mem[o] < 0 || e->grads_last[mem[o]] != i) continue;
+        const dd_mem *m = e->mems[mem[o]];
+        int64_t count = 1;
+        for (int k = 0; k < m->md.ndims; k++) count *= m->md.dims[k];
+        if (!waited) dnnl_stream_wait((dnnl_stream_t)e->base.ctx->dnnl_stream);
+        waited = true;
+        dy_status st = dy_graph_grads_ready(e->base.graph, m->offset, count);
+        if (st != DY_OK) return st;
+    }
+    return DY_OK;
+}
+
 static dy_status run(dd_exec *e, const dd_program *p) {
     dy_ctx *ctx = e->base.ctx;
     unsigned missing = 0;
@@ -367,7 +395,10 @@ static dy_status run(dd_exec *e, const dd_program *p) {
             dnnl_memory_set_data_handle(m->mem, (float *)e->user[m->where] + m->offset);
     }
     dnnl_stream_t stream = (dnnl_stream_t)ctx->dnnl_stream;
+    const bool hook = p == &e->bwd && e->base.graph->grad_hook;
+    dy_status ready = DY_OK;
     for (int32_t i = 0; i < p->n; i++) {
+        if (hook && i > 0 && (ready = grads_ready(e, i - 1)) != DY_OK) return ready;
         const dd_item *it = &p->items[i];
         if (it->needs & missing) continue;
         if (it->kind == DD_ITEM_BN_SYNC_FORWARD || it->kind == DD_ITEM_BN_SYNC_BACKWARD) {
@@ -388,7 +419,8 @@ static dy_status run(dd_exec *e, const dd_program *p) {
                            (int)it->node, e->base.graph->nodes[it->node < 0 ? 0 : it->node].name, (int)s);
     }
     dnnl_stream_wait(stream);
-    return DY_OK;
+    if (hook && p->n > 0) ready = grads_ready(e, p->n - 1);
+    return ready;
 }
 
 static dy_status dnnl_exec_forward(dy_exec *base, const float *params, float *state, const float *input,

@@ -155,6 +155,8 @@ typedef struct {
     int32_t output_mem;          /* the memory the output is copied to (its dims give the output's size) */
     /* caller buffers of the current call, by dd_where */
     void *user[DD_N_WHERE];
+    int32_t *grads_last;         /* per memory in the gradient buffer: the last backward item touching it (else -1);
+                                    made on the first backward with a gradient hook (graph.h's dy_grad_hook) */
 } dd_exec;
 
 /* State while the programs are built. */

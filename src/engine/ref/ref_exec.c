@@ -270,6 +270,8 @@ static dy_status ref_backward(dy_exec *base, const float *params, float *grads, 
             break;
         }
         if (nd->op != DY_OP_ADD && dx && dx != dest[0]) add_into(dest[0], dx, e->numel[nd->in[0]]);
+        dy_status st = dy_graph_node_grads_ready(g, j); /* data parallel: its all-reduce may start */
+        if (st != DY_OK) return st;
     }
     base->forward_done = false;
     return DY_OK;

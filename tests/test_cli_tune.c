@@ -1,0 +1,233 @@
+/* dystress tune end to end on a tiny synthetic CIFAR-10-format set WITHOUT a test file (so the validation split
+ * cannot touch test data: the test split is not even opened): the promotion schedule is what plan.json claims
+ * (result files per rung, their budgets and steps), a tune stopped after its first rung resumes without redoing
+ * finished trials (their files keep their mtimes), best.json loads in pretrain --config; and the adaptive profile:
+ * its bounds move, and a resumed run equals an uninterrupted one byte for byte. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/rng.h"
+#include "dystress.h"
+#include "testlib.h"
+
+static char dir[256], data[300];
+
+/* As test_cli_pretrain's writer: ten classes told apart by a coloured square's place and colour, with noise. */
+static void write_cifar(const char *name, int per_class, uint32_t stream) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", data, name);
+    FILE *f = fopen(path, "wb");
+    dy_rng r;
+    dy_rng_init(&r, 7, DY_RNG_EVAL, stream, 0);
+    for (int i = 0; i < per_class * 10; i++) {
+        uint8_t rec[3073];
+        int c = i % 10;
+        rec[0] = (uint8_t)c;
+        int x0 = (c % 5) * 6, y0 = (c / 5) * 14 + (int)dy_rng_below(&r, 4);
+        for (int ch = 0; ch < 3; ch++)
+            for (int y = 0; y < 32; y++)
+                for (int x = 0; x < 32; x++) {
+                    int v = 40 + (int)dy_rng_below(&r, 60);
+                    if (x >= x0 && x < x0 + 8 && y >= y0 && y < y0 + 12) v = ch == c % 3 ? 230 : 120;
+                    rec[1 + ch * 1024 + y * 32 + x] = (uint8_t)v;
+                }
+        fwrite(rec, 1, sizeof rec, f);
+    }
+    fclose(f);
+}
+
+static int run(char *out, size_t out_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int run(char *out, size_t out_size, const char *fmt, ...) {
+    char cmd[4096], full[4400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    const char *cli = getenv("DY_CLI");
+    if (cli && !strncmp(cmd, "./dystress", 10)) snprintf(full, sizeof full, "%s%s 2>&1", cli, cmd + 10);
+    else snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t used = 0;
+    char buf[1024];
+    while (fgets(buf, sizeof buf, p)) {
+        size_t n = strlen(buf);
+        if (out && used + n < out_size) {
+            memcpy(out + used, buf, n);
+            used += n;
+        }
+    }
+    if (out) out[used] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static bool exists(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static bool exists(const char *fmt, ...) {
+    char path[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    return access(path, F_OK) == 0;
+}
+
+static double mtime_of(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) return -1;
+    return (double)sb.st_mtim.tv_sec + 1e-9 * (double)sb.st_mtim.tv_nsec;
+}
+
+/* The text of a small file (NUL-terminated, in buf). */
+static const char *slurp(char *buf, size_t size, const char *path) {
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, size - 1, f) : 0;
+    buf[n] = 0;
+    if (f) fclose(f);
+    return buf;
+}
+
+static bool same_file(const char *a, const char *b) {
+    static char x[1 << 20], y[1 << 20];
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    size_t na = fa ? fread(x, 1, sizeof x, fa) : 0, nb = fb ? fread(y, 1, sizeof y, fb) : 0;
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return fa && fb && na == nb && na > 0 && !memcmp(x, y, na);
+}
+
+#define BASE "--data cifar10 --data-dir %s --width 4 --batch-size 32 --lr 0.1 --momentum 0.9 --knn-k 20 " \
+             "--threads 2 --loader-threads 1 --seed 3"
+#define TUNE BASE " --val-size 40 --trials 4 --eta 2 --rungs 2 --tune-dir %s/tune"
+
+int main(void) {
+    snprintf(dir, sizeof dir, "/tmp/dystress-tune-test-%d", (int)getpid());
+    snprintf(data, sizeof data, "%s/cifar", dir);
+    char cmd[4096], out[32768], path[1024], text[16384];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", data);
+    if (system(cmd) != 0) return 1;
+    for (int b = 1; b <= 5; b++) {
+        char name[32];
+        snprintf(name, sizeof name, "data_batch_%d.bin", b);
+        write_cifar(name, 4, (uint32_t)b); /* 200 training images; no test_batch.bin at all */
+    }
+
+    /* 1. the first rung only: 4 trials at 1 epoch, each scored on the validation split */
+    int rc = run(out, sizeof out, "./dystress tune " TUNE " --stop-after-rung 1", data, dir);
+    CHECK(rc == 0, "tune --stop-after-rung 1 exits 0 without a test file (got %d): %s", rc, out);
+    CHECK(strstr(out, "4 at 1 epochs, 2 at 2 epochs") != NULL, "the schedule is announced: 4 at 1, 2 at 2");
+    int r1 = 0, r2 = 0;
+    for (int i = 0; i < 4; i++) r1 += exists("%s/tune/trials/t%02d/val-knn-r1.json", dir, i),
+                                r2 += exists("%s/tune/trials/t%02d/val-knn-r2.json", dir, i);
+    CHECK(r1 == 4 && r2 == 0, "rung 1: 4 results, rung 2: none yet (got %d, %d)", r1, r2);
+    snprintf(path, sizeof path, "%s/tune/split.json", dir);
+    slurp(text, sizeof text, path);
+    CHECK(strstr(text, "\"val_size\": 40") && strstr(text, "\"train_size\": 160") &&
+              strstr(text, "\"test_split\": \"not opened\"") && strstr(text, "val_indices_fnv1a64"),
+          "split.json records sizes, seed and fingerprints: %s", text);
+    snprintf(path, sizeof path, "%s/tune/plan.json", dir);
+    slurp(text, sizeof text, path);
+    CHECK(strstr(text, "{\"rung\": 1, \"trials\": 4, \"budget\": 1}") &&
+              strstr(text, "{\"rung\": 2, \"trials\": 2, \"budget\": 2}"), "plan.json: 4@1, 2@2: %s", text);
+    CHECK(strstr(text, "\"family\": \"cosine\", \"tau\": 0, \"tau_min\": 0.07") != NULL,
+          "plan.json starts with the paper's cosine anchor");
+    double before[4], log_before[4];
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/tune/trials/t%02d/val-knn-r1.json", dir, i);
+        before[i] = mtime_of(path);
+        snprintf(path, sizeof path, "%s/tune/trials/t%02d.log", dir, i);
+        log_before[i] = mtime_of(path);
+    }
+    snprintf(path, sizeof path, "%s/tune/trials/t00/config.json", dir);
+    slurp(text, sizeof text, path);
+    CHECK(strstr(text, "\"val-size\": 40") && strstr(text, "\"epochs\": 1"), "a trial is a pretrain run with the "
+          "validation split and the rung's epochs");
+
+    /* 2. the same command without the stop: rung 1 is kept, rung 2 runs the best 2 */
+    usleep(20000);
+    rc = run(out, sizeof out, "./dystress tune " TUNE, data, dir);
+    CHECK(rc == 0, "the rerun finishes the tune (got %d): %s", rc, out);
+    CHECK(strstr(out, "rung 1: 4 of 4 trials finished before, kept") != NULL, "rung 1 is not redone: %s", out);
+    CHECK(strstr(out, "2 trial runs this time, 4 kept from before") != NULL, "2 runs this time, 4 kept");
+    int unchanged = 0, logs_unchanged = 0;
+    r2 = 0;
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/tune/trials/t%02d/val-knn-r1.json", dir, i);
+        unchanged += mtime_of(path) == before[i];
+        snprintf(path, sizeof path, "%s/tune/trials/t%02d.log", dir, i);
+        logs_unchanged += mtime_of(path) == log_before[i];
+        if (exists("%s/tune/trials/t%02d/val-knn-r2.json", dir, i)) {
+            r2++;
+            snprintf(path, sizeof path, "%s/tune/trials/t%02d/val-knn-r2.json", dir, i);
+            slurp(text, sizeof text, path);
+            /* 160 training images, batch 32: 5 steps an epoch; rung 2 continues to 2 epochs */
+            CHECK(strstr(text, "\"budget\": 2") && strstr(text, "\"step\": 10"), "rung 2 trained to step 10: %s",
+                  text);
+            snprintf(path, sizeof path, "%s/tune/trials/t%02d.log", dir, i);
+            slurp(text, sizeof text, path);
+            CHECK(strstr(text, "resuming after step 5") != NULL, "the promotion continued from the checkpoint");
+        }
+    }
+    CHECK(unchanged == 4, "the 4 rung-1 results kept their mtimes (%d did)", unchanged);
+    CHECK(logs_unchanged == 2, "the 2 trials not promoted were not run again (%d logs untouched)", logs_unchanged);
+    CHECK(r2 == 2, "rung 2 has 2 results (got %d)", r2);
+    CHECK(strstr(out, "rank") && strstr(out, "val top-1") && strstr(out, "best: t"), "the leaderboard is printed");
+    CHECK(exists("%s/tune/leaderboard.json", dir) && exists("%s/tune/best.json", dir), "leaderboard.json, best.json");
+    rc = run(out, sizeof out, "./dystress tune " TUNE, data, dir);
+    CHECK(rc == 0 && strstr(out, "0 trial runs this time, 6 kept"), "a third run redoes nothing: %s", out);
+    rc = run(out, sizeof out, "./dystress tune " TUNE " --eta 3", data, dir);
+    CHECK(rc == 2 && strstr(out, "holds another tune"), "another tune in the same directory refused: %s", out);
+    rc = run(out, sizeof out, "./dystress tune " TUNE " --profile const", data, dir);
+    CHECK(rc == 2 && strstr(out, "--profile is not an option of tune"), "a searched option refused: %s", out);
+
+    /* 3. best.json in pretrain --config: the winner's profile, on the whole training set (now a test file too) */
+    write_cifar("test_batch.bin", 4, 99);
+    rc = run(out, sizeof out, "./dystress pretrain --config %s/tune/best.json --epochs 1 --max-steps 2 "
+             "--threads 2 --run-dir %s/final", dir, dir);
+    CHECK(rc == 0, "pretrain --config best.json runs (got %d): %s", rc, out);
+    snprintf(path, sizeof path, "%s/tune/leaderboard.json", dir);
+    slurp(text, sizeof text, path);
+    char profile[32] = "";
+    const char *p = strstr(text, "\"profile\": \"");
+    if (p) sscanf(p + 12, "%31[a-z]", profile);
+    snprintf(path, sizeof path, "%s/final/config.json", dir);
+    slurp(text, sizeof text, path);
+    char want[64];
+    snprintf(want, sizeof want, "\"profile\": \"%s\"", profile);
+    CHECK(*profile && strstr(text, want) && strstr(text, "\"val-size\": 0") && strstr(text, "\"width\": 4"),
+          "the run has the winner's profile (%s), the base options and no validation split", profile);
+
+    /* 4. the adaptive profile: the bounds move, and a resumed run equals an uninterrupted one */
+    const char *adapt = "--tau-adapt band --tau-band-low 0.1 --tau-band-high 0.2 --tau-adapt-rate 0.05 --epochs 2 "
+                        "--knn-every -1 --no-report";
+    rc = run(out, sizeof out, "./dystress pretrain " BASE " %s --run-dir %s/adapt-a", data, adapt, dir);
+    CHECK(rc == 0, "adaptive run (got %d): %s", rc, out);
+    snprintf(path, sizeof path, "%s/adapt-a/metrics.jsonl", dir);
+    slurp(text, sizeof text, path);
+    const char *first = strstr(text, "\"tau_min\": "), *last = NULL;
+    for (const char *q = first; q; q = strstr(q + 1, "\"tau_min\": ")) last = q;
+    double tmin0 = first ? atof(first + 11) : -1, tmin1 = last ? atof(last + 11) : -1;
+    CHECK(first && fabs(tmin0 - 0.07) < 1e-6 && fabs(tmin1 - tmin0) > 1e-6, "metrics log the bounds; tau_min moved from %g to %g", tmin0,
+          tmin1);
+    rc = run(out, sizeof out, "./dystress pretrain " BASE " %s --max-steps 7 --run-dir %s/adapt-b", data, adapt, dir);
+    CHECK(rc == 0, "first part (got %d): %s", rc, out);
+    rc = run(out, sizeof out, "./dystress pretrain --resume --threads 2 --run-dir %s/adapt-b", dir);
+    CHECK(rc == 0 && strstr(out, "resuming after step 7"), "resumed after step 7: %s", out);
+    char fa[600], fb[600];
+    snprintf(fa, sizeof fa, "%s/adapt-a/checkpoint-final.safetensors", dir);
+    snprintf(fb, sizeof fb, "%s/adapt-b/checkpoint-final.safetensors", dir);
+    CHECK(same_file(fa, fb), "the resumed adaptive run equals the uninterrupted one byte for byte");
+    rc = run(out, sizeof out, "./dystress pretrain " BASE " --profile const --tau-adapt band --run-dir %s/adapt-c",
+             data, dir);
+    CHECK(rc == 2 && strstr(out, "cosine or shifted"), "--tau-adapt with the constant profile refused: %s", out);
+
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    return test_finish();
+}
