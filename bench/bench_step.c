@@ -13,7 +13,8 @@
  * are not counted (they are memory-bound and small in FLOPs), so the figure understates the work slightly.
  *
  * Usage: bench_step [width] [images per view] [timed steps] [warm-up steps]; DY_BENCH_NO_TWIN=1 skips the twin,
- * DY_BENCH_BACKEND=ref times the reference executor. */
+ * DY_BENCH_BACKEND=ref times the reference executor, DY_BENCH_CONV_ALGO=winograd oneDNN's Winograd convolutions
+ * where --conv-algo winograd puts them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,8 @@ int main(int argc, char **argv) {
     dy_ctx_options co = {.threads = 2};
     const char *be = getenv("DY_BENCH_BACKEND"); /* "ref" times the reference executor instead */
     if (be && strcmp(be, "ref") == 0) co.backend = DY_BACKEND_REF;
+    const char *algo = getenv("DY_BENCH_CONV_ALGO"); /* "winograd": as --conv-algo winograd */
+    if (algo && strcmp(algo, "winograd") == 0) co.conv_algo = DY_CONV_WINOGRAD;
     if (dy_ctx_create(&ctx, &co) != DY_OK) return fprintf(stderr, "no context\n"), 1;
     dy_model_config cfg = dy_model_config_default();
     cfg.width = width;

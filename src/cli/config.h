@@ -29,7 +29,7 @@ typedef struct {
     /* loop */
     int64_t batch_size, epochs, seed, threads, loader_threads, max_steps, checkpoint_every, knn_every, knn_k;
     double knn_t;
-    const char *augment, *aug, *backend, *run_dir;
+    const char *augment, *aug, *backend, *conv_algo, *run_dir;
     bool resume, overwrite, report, sync_bn;
 } run_options;
 
@@ -73,6 +73,8 @@ dy_tau_profile cli_tau_profile(const run_options *o);
 dy_status cli_apply_aug_overrides(dy_ctx *ctx, dy_augment *a, const char *overrides);
 /* Context from --threads/--backend. Prints the reason and returns NULL on failure. */
 dy_ctx *cli_context(int64_t threads, const char *backend);
+/* The same for a run: --backend and --conv-algo of o, with threads. */
+dy_ctx *cli_run_context(int64_t threads, const run_options *o);
 /* The line that training on the reference ops prints first: they are the test oracle, not a fast path, and a user
  * who got them by accident (a build without oneDNN) should know before waiting hours. Empty for oneDNN. */
 const char *cli_backend_warning(const dy_ctx *ctx);
