@@ -16,7 +16,8 @@
  * lacks AVX512-BF16), each in its own process, so that each peak RSS is its own; FLOPs are the same count for both.
  *
  * Usage: bench_step [width] [images per view] [timed steps] [warm-up steps]; DY_BENCH_NO_TWIN=1 skips the twin,
- * DY_BENCH_BACKEND=ref times the reference executor (fp32 only), DY_BENCH_PRECISION=fp32|bf16 runs one of ours. */
+ * DY_BENCH_BACKEND=ref times the reference executor (fp32 only), DY_BENCH_CONV_ALGO=winograd oneDNN's Winograd
+ * convolutions where --conv-algo winograd puts them, DY_BENCH_PRECISION=fp32|bf16 runs one of ours. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,8 @@ static int run_precision(dy_precision precision, int64_t width, int64_t per_view
     dy_ctx_options co = {.threads = 2};
     const char *be = getenv("DY_BENCH_BACKEND"); /* "ref" times the reference executor instead */
     if (be && strcmp(be, "ref") == 0) co.backend = DY_BACKEND_REF;
+    const char *algo = getenv("DY_BENCH_CONV_ALGO"); /* "winograd": as --conv-algo winograd */
+    if (algo && strcmp(algo, "winograd") == 0) co.conv_algo = DY_CONV_WINOGRAD;
     if (dy_ctx_create(&ctx, &co) != DY_OK) return fprintf(stderr, "no context\n"), 1;
     if (dy_precision_check(ctx, precision) != DY_OK) {
         printf("dystress %s    skipped: %s\n", dy_precision_name(precision), dy_ctx_error(ctx));

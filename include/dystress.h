@@ -56,9 +56,19 @@ typedef enum {
 
 typedef struct dy_ctx dy_ctx;
 
+/* How the oneDNN backend computes convolutions (the reference backend ignores it). */
+typedef enum {
+    DY_CONV_DIRECT = 0, /* direct convolution everywhere (the default) */
+    DY_CONV_WINOGRAD    /* Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions with at least 64 input and output
+                         * channels (forward and both backward passes), direct for the rest; needs AVX-512, falls
+                         * back to direct per layer where oneDNN has no Winograd kernel. Fewer multiplications, a
+                         * larger rounding error (about 1e-6 to 1e-5 of the result's scale, against 1e-7 to 1e-6) */
+} dy_conv_algo;
+
 typedef struct {
-    int threads;        /* threads inside ops; 0 = all available cores */
-    dy_backend backend; /* DY_BACKEND_AUTO by default */
+    int threads;            /* threads inside ops; 0 = all available cores */
+    dy_backend backend;     /* DY_BACKEND_AUTO by default */
+    dy_conv_algo conv_algo; /* DY_CONV_DIRECT by default */
 } dy_ctx_options;
 
 /* Creates a context. opts may be NULL for the defaults. */

@@ -553,7 +553,8 @@ int main(int argc, char **argv) {
     test_bn_kernel();
     test_ops();
     test_step();
-    test_training();
+    if (test_quick()) printf("skipped: the 30-step training run (DY_TEST_QUICK: sanitizer and valgrind builds)\n");
+    else test_training();
     test_capped_isa(argv[0]);
     dy_ctx_destroy(ctx);
     return test_finish();

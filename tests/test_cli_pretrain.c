@@ -284,6 +284,9 @@ int main(void) {
               "and back to bf16: %s", out);
         double l10 = mean_loss(fb, 10, 10);
         CHECK(l10 > 0 && l10 < 20, "the switched run's loss at step 10 is finite (%g)", l10);
+        rc = run(out, sizeof out, "./dystress export --checkpoint %s/bf/checkpoint-latest.safetensors --backend ref "
+                 "--out %s/bf-export.safetensors", dir, dir);
+        CHECK(rc == 0, "a bf16 run exports on the reference backend (weights are fp32): %s", out);
     }
 
     /* 6. wrong options: one clear line each */

@@ -3,7 +3,9 @@
  * L2 normalisation, odd spatial sizes, batches of 1 to 3), then small ResNet-18 and ResNet-50 with the head.
  * Both executors get the same parameters, state and input; in training mode the test compares features, output,
  * running statistics, every parameter gradient and dinput, twice in a row (the second step reuses the planned
- * memory); in evaluation mode features and output. Tolerance: normwise relative error 1e-4 (fp32). */
+ * memory); in evaluation mode features and output. Tolerance: normwise relative error 1e-4 (fp32). Then the same
+ * with the context's convolution algorithm DY_CONV_WINOGRAD (where oneDNN has Winograd kernels: the test checks
+ * some layers really ran them), at the same tolerance. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,12 +23,31 @@ int main(void) {
 
 #include "core/context.h"
 #include "core/rng.h"
+#include "engine/dnnl/dnnl_exec_internal.h"
 #include "engine/exec_backend.h"
 #include "model/resnet.h"
 
 #define TOL 1e-4
 
 static dy_ctx *ctx;
+static int winograd_primitives; /* primitives of the oneDNN executors compared so far that run Winograd */
+
+static int count_winograd(const dy_exec *base) {
+    const dd_exec *e = (const dd_exec *)base;
+    const dd_program *ps[2] = {&e->fwd, &e->bwd};
+    int count = 0;
+    for (int k = 0; k < 2; k++)
+        for (int32_t i = 0; i < ps[k]->n; i++) {
+            const dd_item *it = &ps[k]->items[i];
+            const_dnnl_primitive_desc_t pd = NULL;
+            const char *impl = NULL;
+            if (it->kind == DD_ITEM_PRIMITIVE && dnnl_primitive_get_primitive_desc(it->prim.prim, &pd) == dnnl_success &&
+                dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
+                strstr(impl, "wino"))
+                count++;
+        }
+    return count;
+}
 
 static float *floats(int64_t n) { return calloc((size_t)(n > 0 ? n : 1), sizeof(float)); }
 
@@ -140,6 +161,7 @@ static void compare_mode(const char *what, const dy_graph *g, int64_t n, int64_t
     if (!CHECK(st == DY_OK, "%s: reference executor: %s", what, dy_ctx_error(ctx))) goto done;
     st = dy_dnnl_exec_backend.create(ctx, g, n, h, w, mode, &fast);
     if (!CHECK(st == DY_OK, "%s: oneDNN executor: %s", what, dy_ctx_error(ctx))) goto done;
+    winograd_primitives += count_winograd(fast);
 
     dy_rng r;
     dy_rng_init(&r, seed, DY_RNG_EVAL, 8, 0);
@@ -350,6 +372,22 @@ int main(void) {
     if (!CHECK(dy_ctx_create(&ctx, &o) == DY_OK, "context with oneDNN")) return test_finish();
     test_small_graphs();
     test_resnets();
+    CHECK(winograd_primitives == 0, "direct convolutions: no Winograd primitive (%d)", winograd_primitives);
+    dy_ctx_destroy(ctx);
+    /* Winograd on the layers it is meant for: 3x3 stride 1, 64 channels and more */
+    o.conv_algo = DY_CONV_WINOGRAD;
+    if (!CHECK(dy_ctx_create(&ctx, &o) == DY_OK, "context with oneDNN, Winograd")) return test_finish();
+    dy_graph g;
+    residual_graph(&g, 3, 64, false, true, false);
+    compare("Winograd: blocks c64 + head 8x8", &g, 3, 8, 8, 30);
+    compare("Winograd: blocks c64 + head 9x7", &g, 4, 9, 7, 31);
+    dy_graph_free(&g);
+    dy_model_config cfg = {.depth = 18, .width = 16, .in_channels = 3, .stem = DY_STEM_CIFAR, .head = true};
+    dy_graph_init(&g, cfg.in_channels);
+    if (OK(dy_resnet_build(ctx, &g, &cfg)) && OK(dy_head_build(ctx, &g, g.features, 32, 16)))
+        compare("Winograd: ResNet-18 w16 CIFAR stem + head 16x16", &g, 8, 16, 16, 32);
+    dy_graph_free(&g);
+    CHECK(winograd_primitives > 0, "Winograd asked for: %d Winograd primitives ran", winograd_primitives);
     dy_ctx_destroy(ctx);
     return test_finish();
 }

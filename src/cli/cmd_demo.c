@@ -87,7 +87,7 @@ int cmd_demo(int argc, char **argv) {
         return 2;
     }
     double t_start = progress_now();
-    dy_ctx *ctx = cli_run_context(&o, o.threads, "demo");
+    dy_ctx *ctx = cli_run_context(o.threads, &o);
     if (!ctx) return 1;
     int status = 1;
     char *canonical = NULL, *owned[2] = {NULL, NULL};

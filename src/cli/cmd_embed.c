@@ -42,7 +42,7 @@ int cmd_embed(int argc, char **argv) {
             return 2;
         }
     }
-    dy_ctx *ctx = cli_run_context(&o, o.threads, "embed");
+    dy_ctx *ctx = cli_run_context(o.threads, &o);
     if (!ctx) {
         free(text);
         return 1;

@@ -76,7 +76,7 @@ int cmd_eval(int argc, char **argv) {
             return 2;
         }
     }
-    dy_ctx *ctx = cli_run_context(&o, o.threads, "eval");
+    dy_ctx *ctx = cli_run_context(o.threads, &o);
     if (!ctx) {
         free(text);
         return 1;

@@ -60,6 +60,7 @@ int cmd_export(int argc, char **argv) {
             goto done;
         }
     }
+    o.precision = "fp32"; /* export only copies weights (fp32 in every checkpoint): a bf16 run exports anywhere */
     if (cli_open_model(ctx, &o, channels, checkpoint, with_head, &model) != DY_OK) {
         cli_error(ctx, "model");
         goto done;

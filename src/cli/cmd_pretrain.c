@@ -167,7 +167,7 @@ int cmd_pretrain(int argc, char **argv) {
         status = 2;
         goto done;
     }
-    if (!(ctx = cli_run_context(&o, cli_dist_threads(&dist, o.threads), "pretrain"))) goto done;
+    if (!(ctx = cli_run_context(cli_dist_threads(&dist, o.threads), &o))) goto done;
     dist.comm.ctx = ctx;
     if (cli_load_data(ctx, &o, &train, &test) != DY_OK) {
         cli_error(ctx, "data");

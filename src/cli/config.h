@@ -34,7 +34,7 @@ typedef struct {
     /* loop */
     int64_t batch_size, epochs, seed, threads, loader_threads, max_steps, checkpoint_every, knn_every, knn_k;
     double knn_t, bucket_mb;
-    const char *augment, *aug, *backend, *run_dir, *config;
+    const char *augment, *aug, *backend, *conv_algo, *run_dir, *config;
     bool resume, overwrite, report, sync_bn;
 } run_options;
 
@@ -85,9 +85,9 @@ int cli_parse_with_config(const char *command, opt_spec *specs, run_options *o, 
                           char **text);
 /* Context from --threads/--backend. Prints the reason and returns NULL on failure. */
 dy_ctx *cli_context(int64_t threads, const char *backend);
-/* Context from --threads (threads) and --backend, checked against --precision (bf16 needs oneDNN on a CPU with
- * AVX512-BF16): prints "dystress COMMAND: --precision bf16: why" and returns NULL when it cannot run them. */
-dy_ctx *cli_run_context(const run_options *o, int64_t threads, const char *command);
+/* The same for a run: --backend and --conv-algo of o, with threads; checked against --precision (bf16 needs oneDNN
+ * on a CPU with AVX512-BF16): prints "dystress: --precision bf16: why" and returns NULL when it cannot run it. */
+dy_ctx *cli_run_context(int64_t threads, const run_options *o);
 /* The line that training on the reference ops prints first: they are the test oracle, not a fast path, and a user
  * who got them by accident (a build without oneDNN) should know before waiting hours. Empty for oneDNN. */
 const char *cli_backend_warning(const dy_ctx *ctx);

@@ -47,9 +47,11 @@ dy_status dy_ctx_create(dy_ctx **out, const dy_ctx_options *opts) {
     if (o.backend != DY_BACKEND_AUTO && o.backend != DY_BACKEND_REF && o.backend != DY_BACKEND_DNNL)
         return DY_ERR_INVALID;
     if (o.backend == DY_BACKEND_DNNL && !dy_have_dnnl()) return DY_ERR_UNSUPPORTED;
+    if (o.conv_algo != DY_CONV_DIRECT && o.conv_algo != DY_CONV_WINOGRAD) return DY_ERR_INVALID;
     dy_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return DY_ERR_NOMEM;
     ctx->threads = o.threads > 0 ? o.threads : omp_get_num_procs();
+    ctx->conv_algo = o.conv_algo;
     ctx->backend = o.backend == DY_BACKEND_AUTO ? (dy_have_dnnl() ? DY_BACKEND_DNNL : DY_BACKEND_REF) : o.backend;
     if (ctx->backend == DY_BACKEND_DNNL) {
         dy_status st = dy_dnnl_context_init(ctx);

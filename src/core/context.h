@@ -7,6 +7,7 @@
 struct dy_ctx {
     int threads;          /* threads used inside ops (OpenMP num_threads) */
     dy_backend backend;   /* resolved: DY_BACKEND_REF or DY_BACKEND_DNNL */
+    dy_conv_algo conv_algo; /* the oneDNN backend's convolution algorithm */
     void *dnnl_engine;    /* dnnl_engine_t when backend == DY_BACKEND_DNNL */
     void *dnnl_stream;    /* dnnl_stream_t */
     char error[1024];     /* message of the last failure */

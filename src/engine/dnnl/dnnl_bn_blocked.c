@@ -27,6 +27,10 @@
 
 #include "engine/dnnl/dnnl_exec_internal.h"
 
+/* Built without AVX-512 (the sanitizer and valgrind builds) these 64-byte vectors are passed in memory, which the
+ * compilers warn changes the ABI: true, and of no concern for functions local to this file. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 typedef float v16 __attribute__((vector_size(64)));
 
 static inline v16 load16(const float *p) {

@@ -11,9 +11,11 @@
  * test_small_widths.c, docs/SMALL_WIDTHS.md). These loops cost little: nhwc only carries narrow networks.
  *
  * Layout: element (n, c, p) of an [N, C, HW] tensor is at (n * HW + p) * C + c, so a "row" (one pixel of one image)
- * holds the C channels side by side. Threads take tiles (one image, up to 64 channels); each tile's sums (in
- * double) go to a work buffer [N][C], added over the images in order: the result does not depend on the thread
- * count. The forward ReLU's mask is the output
+ * holds the C channels side by side. The statistics split over threads in blocks of up to 64 channels, each block's
+ * sums running over the rows in order: the result does not depend on the thread count, and is bit for bit that of
+ * the sequential loop (tests/test_cli_checkpoint_fixture.c holds training runs of such narrow networks to their
+ * committed bits). The element-wise passes (normalise; dx) split over (image, channel block) tiles, so a network of
+ * fewer than 64 channels is not on one thread throughout. The forward ReLU's mask is the output
  * itself (y > 0), as in dnnl_bn_blocked.c, so no workspace is kept. */
 #include <math.h>
 
@@ -21,8 +23,8 @@
 
 enum { BLOCK = 64 }; /* channels per tile */
 
-/* The work buffer, in floats: per-tile partial sums [2][n][c] and per-channel coefficients [4][c], in double. */
-int64_t dd_bn_nhwc_work_floats(int64_t n, int64_t c) { return 2 * (2 * n * c + 4 * c); }
+/* The work buffer, in floats: per-channel coefficients [4][c], in double. */
+int64_t dd_bn_nhwc_work_floats(int64_t n, int64_t c) { return 2 * 4 * c; }
 
 /* y, and the batch mean and biased variance [c]; running statistics updated when rmean is not NULL (rvar with it),
  * num_batches (may be NULL) up by one. gamma and beta may be NULL (1 and 0). As dd_bn_blocked_forward. */
@@ -31,54 +33,39 @@ void dd_bn_nhwc_forward(float *y, float *mean, float *var, float *rmean, float *
                         float momentum, bool relu, float *work, int threads) {
     const int64_t n_blocks = (C + BLOCK - 1) / BLOCK;
     const double count = (double)N * (double)HW;
-    double *part = (double *)work;                        /* [N][C] per-image sums, then squared deviations */
-    double *m = part + 2 * N * C, *scale = m + C, *shift = scale + C; /* [C] */
+    double *m = (double *)work, *scale = m + C, *shift = scale + C; /* [C] */
 #pragma omp parallel num_threads(threads)
     {
-#pragma omp for collapse(2) schedule(static)
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t cb = 0; cb < n_blocks; cb++) {
-                const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
-                double s[BLOCK] = {0};
-                for (int64_t r = n * HW; r < (n + 1) * HW; r++)
-                    for (int64_t l = 0; l < nc; l++) s[l] += x[r * C + c0 + l];
-                for (int64_t l = 0; l < nc; l++) part[n * C + c0 + l] = s[l];
-            }
-#pragma omp for schedule(static)
-        for (int64_t c = 0; c < C; c++) {
-            double s = 0;
-            for (int64_t n = 0; n < N; n++) s += part[n * C + c];
-            m[c] = s / count;
-        }
-        /* two passes: mean first, then squared deviations (no cancellation of E[x^2] - E[x]^2) */
-#pragma omp for collapse(2) schedule(static)
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t cb = 0; cb < n_blocks; cb++) {
-                const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
-                double q[BLOCK] = {0};
-                for (int64_t r = n * HW; r < (n + 1) * HW; r++)
-                    for (int64_t l = 0; l < nc; l++) {
-                        const double d = x[r * C + c0 + l] - m[c0 + l];
-                        q[l] += d * d;
-                    }
-                for (int64_t l = 0; l < nc; l++) part[n * C + c0 + l] = q[l];
-            }
-#pragma omp for schedule(static)
-        for (int64_t c = 0; c < C; c++) {
-            double q = 0;
-            for (int64_t n = 0; n < N; n++) q += part[n * C + c];
-            const double v = q / count; /* biased: what normalises the batch */
-            const double rstd = 1.0 / sqrt(v + (double)eps);
-            mean[c] = (float)m[c];
-            var[c] = (float)v;
-            scale[c] = (gamma ? gamma[c] : 1.0) * rstd;
-            shift[c] = (beta ? beta[c] : 0.0) - m[c] * scale[c];
-            if (rmean) {
-                const double mo = momentum, unbiased = count > 1 ? q / (count - 1) : v;
-                rmean[c] = (float)((1.0 - mo) * rmean[c] + mo * m[c]);
-                rvar[c] = (float)((1.0 - mo) * rvar[c] + mo * unbiased);
+        /* statistics: a channel block's sums over the rows in order (the figures of the sequential loop) */
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t cb = 0; cb < n_blocks; cb++) {
+            const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
+            double s[BLOCK] = {0}, q[BLOCK] = {0};
+            for (int64_t r = 0; r < N * HW; r++)
+                for (int64_t l = 0; l < nc; l++) s[l] += x[r * C + c0 + l];
+            for (int64_t l = 0; l < nc; l++) m[c0 + l] = s[l] / count;
+            /* two passes: mean first, then squared deviations (no cancellation of E[x^2] - E[x]^2) */
+            for (int64_t r = 0; r < N * HW; r++)
+                for (int64_t l = 0; l < nc; l++) {
+                    const double d = x[r * C + c0 + l] - m[c0 + l];
+                    q[l] += d * d;
+                }
+            for (int64_t l = 0; l < nc; l++) {
+                const int64_t c = c0 + l;
+                const double v = q[l] / count; /* biased: what normalises the batch */
+                const double rstd = 1.0 / sqrt(v + (double)eps);
+                mean[c] = (float)m[c];
+                var[c] = (float)v;
+                scale[c] = (gamma ? gamma[c] : 1.0) * rstd;
+                shift[c] = (beta ? beta[c] : 0.0) - m[c] * scale[c];
+                if (rmean) {
+                    const double mo = momentum, unbiased = count > 1 ? q[l] / (count - 1) : v;
+                    rmean[c] = (float)((1.0 - mo) * rmean[c] + mo * m[c]);
+                    rvar[c] = (float)((1.0 - mo) * rvar[c] + mo * unbiased);
+                }
             }
         }
+        /* normalise: element by element, over (image, channel block) tiles */
 #pragma omp for collapse(2) schedule(static)
         for (int64_t n = 0; n < N; n++)
             for (int64_t cb = 0; cb < n_blocks; cb++) {
@@ -101,37 +88,34 @@ void dd_bn_nhwc_backward(float *dx, float *dgamma, float *dbeta, const float *dy
                          float eps, float *work, int threads) {
     const int64_t n_blocks = (C + BLOCK - 1) / BLOCK;
     const double count = (double)N * (double)HW;
-    double *pg = (double *)work, *pgx = pg + N * C;       /* [N][C] per-image sums of g and of g (x - mean) */
-    double *rstd = pgx + N * C, *k = rstd + C, *mg = k + C, *mgx = mg + C; /* [C] */
+    double *rstd = (double *)work, *k = rstd + C, *mg = k + C, *mgx = mg + C; /* [C] */
 #pragma omp parallel num_threads(threads)
     {
 #pragma omp for schedule(static)
         for (int64_t c = 0; c < C; c++) rstd[c] = 1.0 / sqrt((double)var[c] + (double)eps);
-#pragma omp for collapse(2) schedule(static)
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t cb = 0; cb < n_blocks; cb++) {
-                const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
-                double sg[BLOCK] = {0}, sgx[BLOCK] = {0};
-                for (int64_t r = n * HW; r < (n + 1) * HW; r++)
-                    for (int64_t l = 0; l < nc; l++) {
-                        const int64_t i = r * C + c0 + l;
-                        const double g = y && !(y[i] > 0.0f) ? 0.0 : dy[i];
-                        sg[l] += g;
-                        sgx[l] += g * (x[i] - (double)mean[c0 + l]);
-                    }
-                for (int64_t l = 0; l < nc; l++) pg[n * C + c0 + l] = sg[l], pgx[n * C + c0 + l] = sgx[l];
+        /* the two sums: a channel block's over the rows in order (the figures of the sequential loop) */
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t cb = 0; cb < n_blocks; cb++) {
+            const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
+            double sg[BLOCK] = {0}, sgx[BLOCK] = {0};
+            for (int64_t r = 0; r < N * HW; r++)
+                for (int64_t l = 0; l < nc; l++) {
+                    const int64_t i = r * C + c0 + l;
+                    const double g = y && !(y[i] > 0.0f) ? 0.0 : dy[i];
+                    sg[l] += g;
+                    sgx[l] += g * (x[i] - (double)mean[c0 + l]);
+                }
+            for (int64_t l = 0; l < nc; l++) {
+                const int64_t c = c0 + l;
+                const double dg = sgx[l] * rstd[c]; /* d gamma */
+                if (dbeta) dbeta[c] = (float)sg[l];
+                if (dgamma) dgamma[c] = (float)dg;
+                k[c] = (gamma ? gamma[c] : 1.0) * rstd[c];
+                mg[c] = sg[l] / count;
+                mgx[c] = dg / count;
             }
-#pragma omp for schedule(static)
-        for (int64_t c = 0; c < C; c++) {
-            double sg = 0, sgx = 0;
-            for (int64_t n = 0; n < N; n++) sg += pg[n * C + c], sgx += pgx[n * C + c];
-            const double dg = sgx * rstd[c]; /* d gamma */
-            if (dbeta) dbeta[c] = (float)sg;
-            if (dgamma) dgamma[c] = (float)dg;
-            k[c] = (gamma ? gamma[c] : 1.0) * rstd[c];
-            mg[c] = sg / count;
-            mgx[c] = dg / count;
         }
+        /* dx: element by element, over (image, channel block) tiles */
 #pragma omp for collapse(2) schedule(static)
         for (int64_t n = 0; n < N; n++)
             for (int64_t cb = 0; cb < n_blocks; cb++) {

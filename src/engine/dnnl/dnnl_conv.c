@@ -48,6 +48,19 @@ static void describe(dd_builder *b, const dd_group *gr, conv_descs *cd) {
     cd->has_bias = nd->bias >= 0 || (!b->train && gr->bn >= 0);
 }
 
+/* The algorithm for one pass of a convolution. Winograd F(4x4, 3x3) (the context's DY_CONV_WINOGRAD) only where it
+ * can pay: 3x3, stride 1, at least 64 channels in and out, not the stem (its 3 input channels would be padded to
+ * 16). Measured alone (oneDNN 2.6, one thread, this machine loaded by other work: ratios only), against direct: at
+ * 16 channels 32x32 Winograd took 1.7-7x as long (its transforms stream the data), at 32 channels about the same,
+ * at 64-256 channels of 16x16 to 4x4 it was 1.1-3.5x faster in most passes, with exceptions. */
+static dnnl_alg_kind_t conv_algo(const dd_builder *b, const dy_node *nd) {
+    const int64_t in_c = dy_graph_value_channels(b->g, nd->in[0]);
+    return b->ctx->conv_algo == DY_CONV_WINOGRAD && nd->kernel == 3 && nd->stride == 1 && nd->in[0] != 0 &&
+                   in_c >= 64 && nd->channels >= 64
+               ? dnnl_convolution_winograd
+               : dnnl_convolution_direct;
+}
+
 static dy_status forward_pd(dd_builder *b, const dd_group *gr, const conv_descs *cd, dnnl_primitive_attr_t attr,
                             dnnl_primitive_desc_t *pd) {
     dnnl_convolution_desc_t desc;
@@ -64,6 +77,13 @@ static dy_status forward_pd(dd_builder *b, const dd_group *gr, const conv_descs 
         dnnl_memory_desc_init_by_tag(&nhwc, 4, cd->dst_any.dims, b->act, dnnl_acdb);
         bool input_nhwc = b->g->nodes[gr->main].in[0] != 0 && dd_md_is(src, dnnl_acdb, src->data_type);
         want = cd->dst_any.dims[1] % 16 == 0 && !input_nhwc ? nchw16c : nhwc;
+        /* Winograd where asked for and oneDNN has it for this layer; else direct */
+        const dnnl_alg_kind_t alg = conv_algo(b, &b->g->nodes[gr->main]);
+        if (alg != dnnl_convolution_direct &&
+            dnnl_convolution_forward_desc_init(&desc, prop, alg, &cd->src_any, &cd->weights_any, bias, &want,
+                                               cd->strides, cd->pad, cd->pad_r) == dnnl_success &&
+            dnnl_primitive_desc_create(pd, &desc, attr ? attr : b->attr_plain, b->engine, NULL) == dnnl_success)
+            return DY_OK;
         if (dnnl_convolution_forward_desc_init(&desc, prop, dnnl_convolution_direct, &cd->src_any, &cd->weights_any,
                                                bias, &want, cd->strides, cd->pad, cd->pad_r) == dnnl_success &&
             dnnl_primitive_desc_create(pd, &desc, attr ? attr : b->attr_plain, b->engine, NULL) == dnnl_success)
@@ -227,21 +247,42 @@ dy_status dd_conv_backward(dd_builder *b, const dd_group *gr) {
 
     dnnl_convolution_desc_t wdesc, ddesc;
     dnnl_primitive_desc_t pd_w = NULL, pd_d = NULL;
-    dy_status st = dd_check(b,
-                            dnnl_convolution_backward_weights_desc_init(
-                                &wdesc, dnnl_convolution_direct, &cd.src, &cd.diff_weights_any,
-                                cd.has_bias ? &cd.bias : NULL, dst, cd.strides, cd.pad, cd.pad_r),
-                            "convolution backward-weights descriptor");
-    if (st == DY_OK) st = backward_weights_pd(b, nd, &cd, &wdesc, hint, &pd_w);
-    if (st == DY_OK)
+    /* Winograd where asked for and oneDNN has it (quietly direct otherwise), each pass on its own */
+    const dnnl_alg_kind_t alg = conv_algo(b, nd);
+    if (alg != dnnl_convolution_direct) {
+        if (dnnl_convolution_backward_weights_desc_init(&wdesc, alg, &cd.src, &cd.diff_weights_any,
+                                                        cd.has_bias ? &cd.bias : NULL, dst, cd.strides, cd.pad,
+                                                        cd.pad_r) != dnnl_success ||
+            dnnl_primitive_desc_create(&pd_w, &wdesc, b->attr_plain, b->engine, hint) != dnnl_success)
+            pd_w = NULL;
+        if (dnnl_convolution_backward_data_desc_init(&ddesc, alg, &cd.src, &cd.weights_any, dst, cd.strides, cd.pad,
+                                                     cd.pad_r) != dnnl_success ||
+            dnnl_primitive_desc_create(&pd_d, &ddesc, b->attr_plain, b->engine, hint) != dnnl_success)
+            pd_d = NULL;
+    }
+    dy_status st = DY_OK;
+    if (!pd_w) {
+        st = dd_check(b,
+                      dnnl_convolution_backward_weights_desc_init(&wdesc, dnnl_convolution_direct, &cd.src,
+                                                                  &cd.diff_weights_any,
+                                                                  cd.has_bias ? &cd.bias : NULL, dst, cd.strides,
+                                                                  cd.pad, cd.pad_r),
+                      "convolution backward-weights descriptor");
+        if (st == DY_OK) st = backward_weights_pd(b, nd, &cd, &wdesc, hint, &pd_w);
+    }
+    if (st == DY_OK && !pd_d) {
         st = dd_check(b,
                       dnnl_convolution_backward_data_desc_init(&ddesc, dnnl_convolution_direct, &cd.src,
                                                                &cd.weights_any, dst, cd.strides, cd.pad, cd.pad_r),
                       "convolution backward-data descriptor");
-    if (st == DY_OK) st = dd_pd_create(b, &pd_d, &ddesc, NULL, hint, "convolution backward data");
+        if (st == DY_OK) st = dd_pd_create(b, &pd_d, &ddesc, NULL, hint, "convolution backward data");
+    }
     if (st == DY_OK)
         st = dd_weighted_backward(b, nd, in, pd_w, pd_d, m_src, m_dy, &cd.weights_plain, &cd.bias, &cd.src);
-    else if (pd_w) dnnl_primitive_desc_destroy(pd_w);
+    else {
+        if (pd_w) dnnl_primitive_desc_destroy(pd_w);
+        if (pd_d) dnnl_primitive_desc_destroy(pd_d);
+    }
     dnnl_primitive_desc_destroy(hint);
     dd_diff_release(b, out);
     return st;
