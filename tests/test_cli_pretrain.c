@@ -288,6 +288,23 @@ int main(void) {
                  "--out %s/bf-export.safetensors", dir, dir);
         CHECK(rc == 0, "a bf16 run exports on the reference backend (weights are fp32): %s", out);
     }
+    /* --precision auto: bf16 where it runs, else fp32 with a note; config.json records what ran */
+    const char *auto_cases[][3] = {{"", "prec-auto", have_bf16 ? "bf16" : "fp32"},
+                                   {"ONEDNN_MAX_CPU_ISA=AVX512_CORE ", "prec-auto-capped", "fp32"},
+                                   {"", "prec-auto-ref", "fp32"}};
+    for (int i = 0; i < 3; i++) {
+        rc = run(out, sizeof out, "%s./dystress pretrain " COMMON " --precision auto --max-steps 2 --knn-every -1 %s"
+                 "--run-dir %s/%s", auto_cases[i][0], data, i == 2 ? "--backend ref " : "", dir, auto_cases[i][1]);
+        bool noted = strstr(out, "--precision auto runs fp32 here") != NULL;
+        char said[64];
+        snprintf(said, sizeof said, "backend %s, %s", i == 2 ? "ref" : "dnnl", auto_cases[i][2]);
+        CHECK(rc == 0 && strstr(out, said) && noted == !strcmp(auto_cases[i][2], "fp32"),
+              "--precision auto (%s) runs %s, with a note only for fp32: %s", auto_cases[i][1], auto_cases[i][2],
+              out);
+        snprintf(cmd, sizeof cmd, "%s/%s/config.json", dir, auto_cases[i][1]);
+        rc = run(out, sizeof out, "grep -c '\"precision\": \"%s\"' %s", auto_cases[i][2], cmd);
+        CHECK(rc == 0 && atoi(out) == 1, "its config.json records %s: %s", auto_cases[i][2], out);
+    }
 
     /* 6. wrong options: one clear line each */
     rc = run(out, sizeof out, "./dystress pretrain --batch-size 1");

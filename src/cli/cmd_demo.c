@@ -12,7 +12,7 @@
 #include "io/atomic_file.h"
 #include "report/encoder_view.h"
 
-/* The demo's budget and recipe: what fits inside fifteen minutes on two cores (12.6-13.6 min measured) and beats
+/* The demo's budget and recipe: what fits inside fifteen minutes on two cores (10.2-13.6 min measured) and beats
  * raw pixels on both protocols; docs/RESULTS.md has the runs that chose it. The constant temperature 0.2 is there
  * because it measured best at this budget (the cosine profile with tau 0.1-0.3 tied the pixels on the linear probe).
  * Any can be overridden on the command line. */
@@ -167,9 +167,9 @@ int cmd_demo(int argc, char **argv) {
         goto done;
     }
     progress_log(pr, "dystress demo: %lld train / %lld test images of %s, ResNet-%lld width %lld, %s profile, "
-                 "%lld epochs of batch %lld; backend %s, %d threads", (long long)train->count, (long long)test->count,
-                 o.data, (long long)o.depth, (long long)o.width, o.profile, (long long)o.epochs,
-                 (long long)o.batch_size, dy_backend_name(dy_ctx_backend(ctx)), dy_ctx_threads(ctx));
+                 "%lld epochs of batch %lld; backend %s, %s, %d threads", (long long)train->count,
+                 (long long)test->count, o.data, (long long)o.depth, (long long)o.width, o.profile, (long long)o.epochs,
+                 (long long)o.batch_size, dy_backend_name(dy_ctx_backend(ctx)), o.precision, dy_ctx_threads(ctx));
 
     if (*cli_backend_warning(ctx)) progress_log(pr, "%s", cli_backend_warning(ctx));
     demo_row pixels, random_row, trained;

@@ -38,8 +38,9 @@ int run_option_table(opt_spec *s, run_options *o) {
         {"head-hidden", OPT_INT, &o->head_hidden, "512", "projection head hidden width", NULL, 1, 65536},
         {"head-out", OPT_INT, &o->head_out, "128", "projection width d", NULL, 1, 65536},
         {"precision", OPT_CHOICE, &o->precision, "fp32", "arithmetic: fp32, or bf16 mixed precision (oneDNN on a CPU "
-         "with AVX512-BF16: bf16 activations and convolutions; weights, gradients, checkpoints and the loss in fp32)",
-         "fp32|bf16"},
+         "with AVX512-BF16: bf16 activations and convolutions; weights, gradients, checkpoints and the loss in fp32), "
+         "or auto: bf16 where this CPU and backend run it, else fp32 with a note",
+         "fp32|bf16|auto"},
         /* framework and loss */
         {"framework", OPT_CHOICE, &o->framework, "simclr", "simclr (batch negatives) or moco (momentum encoder + queue)",
          "simclr|moco"},
@@ -144,10 +145,22 @@ static dy_ctx *context(int64_t threads, const char *backend, dy_conv_algo conv_a
 
 dy_ctx *cli_context(int64_t threads, const char *backend) { return context(threads, backend, DY_CONV_DIRECT); }
 
-dy_ctx *cli_run_context(int64_t threads, const run_options *o) {
+dy_ctx *cli_run_context(int64_t threads, run_options *o) {
     dy_ctx *ctx =
         context(threads, o->backend, !strcmp(o->conv_algo, "winograd") ? DY_CONV_WINOGRAD : DY_CONV_DIRECT);
     if (!ctx) return NULL;
+    /* --precision auto: settled here, so the run's config.json records what ran */
+    if (!strcmp(o->precision, "auto")) {
+        if (o->sync_bn) {
+            fprintf(stderr, "note: --precision auto runs fp32 here: bf16 with --sync-bn is not implemented\n");
+            o->precision = "fp32";
+        } else if (dy_precision_check(ctx, DY_PRECISION_BF16) == DY_OK) {
+            o->precision = "bf16";
+        } else {
+            fprintf(stderr, "note: --precision auto runs fp32 here: bf16 is not available (%s)\n", dy_ctx_error(ctx));
+            o->precision = "fp32";
+        }
+    }
     /* --precision: refused here, before a run directory is made, where it cannot run */
     if (dy_precision_check(ctx, cli_model_config(o, 1).precision) != DY_OK) {
         fprintf(stderr, "dystress: --precision %s: %s\n", o->precision, dy_ctx_error(ctx));

@@ -86,8 +86,9 @@ int cli_parse_with_config(const char *command, opt_spec *specs, run_options *o, 
 /* Context from --threads/--backend. Prints the reason and returns NULL on failure. */
 dy_ctx *cli_context(int64_t threads, const char *backend);
 /* The same for a run: --backend and --conv-algo of o, with threads; checked against --precision (bf16 needs oneDNN
- * on a CPU with AVX512-BF16): prints "dystress: --precision bf16: why" and returns NULL when it cannot run it. */
-dy_ctx *cli_run_context(int64_t threads, const run_options *o);
+ * on a CPU with AVX512-BF16): prints "dystress: --precision bf16: why" and returns NULL when it cannot run it.
+ * --precision auto becomes bf16 or fp32 in o (with a note on stderr when bf16 cannot run). */
+dy_ctx *cli_run_context(int64_t threads, run_options *o);
 /* The line that training on the reference ops prints first: they are the test oracle, not a fast path, and a user
  * who got them by accident (a build without oneDNN) should know before waiting hours. Empty for oneDNN. */
 const char *cli_backend_warning(const dy_ctx *ctx);
