@@ -25,6 +25,7 @@
 #include <dnnl.h>
 #endif
 
+#include "cli_support.h"
 #include "core/rng.h"
 #include "dystress.h"
 #include "io/safetensors.h"
@@ -34,57 +35,13 @@
 static char dir[256];  /* scratch folder */
 static char data[300]; /* the CIFAR-10 files */
 
-/* Ten classes that differ in a coloured square's place and colour, with noise (as in test_cli_pretrain.c). */
+/* The synthetic CIFAR-10 file name in the data folder (cli_support.h). */
 static void write_cifar(const char *name, int per_class, uint32_t stream) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", data, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) return;
-    dy_rng r;
-    dy_rng_init(&r, 7, DY_RNG_EVAL, stream, 0);
-    for (int i = 0; i < per_class * 10; i++) {
-        uint8_t rec[3073];
-        int c = i % 10;
-        rec[0] = (uint8_t)c;
-        int x0 = (c % 5) * 6, y0 = (c / 5) * 14 + (int)dy_rng_below(&r, 4);
-        for (int ch = 0; ch < 3; ch++)
-            for (int y = 0; y < 32; y++)
-                for (int x = 0; x < 32; x++) {
-                    int v = 40 + (int)dy_rng_below(&r, 60);
-                    if (x >= x0 && x < x0 + 8 && y >= y0 && y < y0 + 12) v = ch == c % 3 ? 230 : 120;
-                    rec[1 + ch * 1024 + y * 32 + x] = (uint8_t)v;
-                }
-        fwrite(rec, 1, sizeof rec, f);
-    }
-    fclose(f);
+    cli_write_cifar(path, per_class, stream);
 }
 
-/* Runs a shell command (./dystress replaced by $DY_CLI when set); its output goes to out. Returns the exit status. */
-static int run(char *out, size_t out_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int run(char *out, size_t out_size, const char *fmt, ...) {
-    char cmd[4096], full[4400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    const char *cli = getenv("DY_CLI");
-    if (cli && !strncmp(cmd, "./dystress", 10)) snprintf(full, sizeof full, "%s%s 2>&1", cli, cmd + 10);
-    else snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t used = 0;
-    char buf[1024];
-    while (fgets(buf, sizeof buf, p)) {
-        size_t n = strlen(buf);
-        if (used + n < out_size) {
-            memcpy(out + used, buf, n);
-            used += n;
-        }
-    }
-    out[used] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 /* What bit-identity depends on besides the source: compiler, instruction set, optimisation, CPU, oneDNN. */
 static void build_signature(char *buf, size_t n) {
@@ -235,7 +192,7 @@ int main(void) {
         snprintf(resumed, sizeof resumed, "%s/%s-resumed/checkpoint-final.safetensors", dir, n);
         int rc;
         if (write || !comparable) { /* the whole run: the fixture, or what the resumed run must equal */
-            rc = run(out, sizeof out, "./dystress pretrain " COMMON " %s --run-dir %s/%s", data, opts, dir, n);
+            rc = cli_run(out, sizeof out, "./dystress pretrain " COMMON " %s --run-dir %s/%s", data, opts, dir, n);
             CHECK(rc == 0, "%s: pretrain exits 0: %s", n, out);
         }
         if (write) {
@@ -245,10 +202,10 @@ int main(void) {
         }
         /* stopped at step 20 (mid-epoch; for MoCo after the queue has wrapped) and resumed: it ends where the whole
          * run of the code before ended (or, on another build, where the whole run ends) */
-        rc = run(out, sizeof out, "./dystress pretrain " COMMON " %s --max-steps 20 --run-dir %s/%s-resumed", data,
+        rc = cli_run(out, sizeof out, "./dystress pretrain " COMMON " %s --max-steps 20 --run-dir %s/%s-resumed", data,
                  opts, dir, n);
         CHECK(rc == 0, "%s: first part exits 0: %s", n, out);
-        rc = run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/%s-resumed", dir, n);
+        rc = cli_run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/%s-resumed", dir, n);
         CHECK(rc == 0 && strstr(out, "resuming after step 20"), "%s: resume after step 20 exits 0: %s", n, out);
         if (comparable)
             CHECK(same_tensors(ctx, resumed, test_fixture_path(runs[r].fixture), why, sizeof why),
@@ -265,7 +222,8 @@ int main(void) {
         CHECK(system(cmd) == 0, "%s: committed checkpoint copied into a run directory", n);
         /* the fixture's stored options name the data folder of the run that made it: this one's is given explicitly,
          * as a resume that moves its data must */
-        rc = run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/%s-resumed --data-dir %s", dir, n, data);
+        rc = cli_run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/%s-resumed --data-dir %s", dir, n,
+                     data);
         CHECK(rc == 0 && strstr(out, "resuming after step 36"), "%s: the committed checkpoint %s loads with --resume: "
               "%s", n, runs[r].fixture, out);
         if (comparable)

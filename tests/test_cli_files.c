@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_support.h"
 #include "core/rng.h"
 #include "dystress.h"
 #include "io/safetensors.h"
@@ -36,28 +37,10 @@ static char data[300];  /* the CIFAR-10 files */
 static char bin[4096];  /* the dystress binary, as an absolute path */
 static rlim_t fsize_limit; /* when not 0, commands run under this RLIMIT_FSIZE (bytes), SIGXFSZ ignored */
 
-/* Ten classes that differ in a coloured square's place and colour, with noise (as test_cli_pretrain.c). */
 static void write_cifar(const char *folder, const char *name, int per_class, uint32_t stream) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", folder, name);
-    FILE *f = fopen(path, "wb");
-    dy_rng r;
-    dy_rng_init(&r, 7, DY_RNG_EVAL, stream, 0);
-    for (int i = 0; f && i < per_class * 10; i++) {
-        uint8_t rec[3073];
-        int c = i % 10;
-        rec[0] = (uint8_t)c;
-        int x0 = (c % 5) * 6, y0 = (c / 5) * 14 + (int)dy_rng_below(&r, 4);
-        for (int ch = 0; ch < 3; ch++)
-            for (int y = 0; y < 32; y++)
-                for (int x = 0; x < 32; x++) {
-                    int v = 40 + (int)dy_rng_below(&r, 60);
-                    if (x >= x0 && x < x0 + 8 && y >= y0 && y < y0 + 12) v = ch == c % 3 ? 230 : 120;
-                    rec[1 + ch * 1024 + y * 32 + x] = (uint8_t)v;
-                }
-        fwrite(rec, 1, sizeof rec, f);
-    }
-    if (f) fclose(f);
+    cli_write_cifar(path, per_class, stream);
 }
 
 /* Runs a shell command (the binary is "%s" = bin in the format), returns its exit status; output into out. */

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_support.h"
 #include "core/rng.h"
 #include "dystress.h"
 #include "testlib.h"
@@ -18,58 +19,13 @@
 static char dir[256];  /* scratch folder */
 static char data[300]; /* the CIFAR-10 files */
 
-/* Ten classes that differ in a coloured square's place and colour, with noise: learnable in a few steps. */
+/* The synthetic CIFAR-10 file name in the data folder (cli_support.h). */
 static void write_cifar(const char *name, int per_class, uint32_t stream) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", data, name);
-    FILE *f = fopen(path, "wb");
-    dy_rng r;
-    dy_rng_init(&r, 7, DY_RNG_EVAL, stream, 0);
-    for (int i = 0; i < per_class * 10; i++) {
-        uint8_t rec[3073];
-        int c = i % 10;
-        rec[0] = (uint8_t)c;
-        int x0 = (c % 5) * 6, y0 = (c / 5) * 14 + (int)dy_rng_below(&r, 4);
-        for (int ch = 0; ch < 3; ch++)
-            for (int y = 0; y < 32; y++)
-                for (int x = 0; x < 32; x++) {
-                    int v = 40 + (int)dy_rng_below(&r, 60);
-                    if (x >= x0 && x < x0 + 8 && y >= y0 && y < y0 + 12) v = ch == c % 3 ? 230 : 120;
-                    rec[1 + ch * 1024 + y * 32 + x] = (uint8_t)v;
-                }
-        fwrite(rec, 1, sizeof rec, f);
-    }
-    fclose(f);
+    cli_write_cifar(path, per_class, stream);
 }
 
-/* Runs a shell command, returns its exit status; its output goes to out (when given). */
-static int run(char *out, size_t out_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int run(char *out, size_t out_size, const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[4400];
-    /* DY_CLI names the binary under test (the sanitizer build sets its own); commands are written with ./dystress */
-    const char *cli = getenv("DY_CLI");
-    if (cli && !strncmp(cmd, "./dystress", 10)) snprintf(full, sizeof full, "%s%s 2>&1", cli, cmd + 10);
-    else snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t used = 0;
-    char buf[1024];
-    while (fgets(buf, sizeof buf, p)) {
-        size_t n = strlen(buf);
-        if (out && used + n < out_size) {
-            memcpy(out + used, buf, n);
-            used += n;
-        }
-    }
-    if (out) out[used] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 static int same_file(const char *a, const char *b) {
     FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
@@ -137,7 +93,7 @@ int main(void) {
     write_cifar("test_batch.bin", 10, 99); /* 100 test images */
 
     /* 1. an uninterrupted run: the loss falls, kNN is above chance (10 %) */
-    int rc = run(out, sizeof out, "./dystress pretrain " COMMON " --knn-every 2 --run-dir %s/a", data, dir);
+    int rc = cli_run(out, sizeof out, "./dystress pretrain " COMMON " --knn-every 2 --run-dir %s/a", data, dir);
     CHECK(rc == 0, "pretrain exits 0 (got %d): %s", rc, out);
     char a[300];
     snprintf(a, sizeof a, "%s/a", dir);
@@ -152,10 +108,10 @@ int main(void) {
     CHECK(stat(cmd, &sb) == 0, "best-kNN checkpoint written, named for the test split it was chosen on");
 
     /* 2. stop at step 20, resume: bit-identical final state */
-    rc = run(out, sizeof out, "./dystress pretrain " COMMON " --knn-every 2 --max-steps 20 --run-dir %s/b", data,
+    rc = cli_run(out, sizeof out, "./dystress pretrain " COMMON " --knn-every 2 --max-steps 20 --run-dir %s/b", data,
              dir);
     CHECK(rc == 0, "first half exits 0: %s", out);
-    rc = run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/b", dir);
+    rc = cli_run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/b", dir);
     CHECK(rc == 0 && strstr(out, "resuming after step 20"), "resume exits 0 after step 20: %s", out);
     char fa[512], fb[512];
     snprintf(fa, sizeof fa, "%s/a/checkpoint-final.safetensors", dir);
@@ -163,9 +119,9 @@ int main(void) {
     CHECK(same_file(fa, fb), "resumed run's final checkpoint equals the uninterrupted one byte for byte");
     snprintf(fb, sizeof fb, "%s/b", dir);
     CHECK(metric_at(a, "knn_top1", 1) == metric_at(fb, "knn_top1", 1), "resumed run's last kNN equals the original");
-    rc = run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/b --lr 0.5", dir);
+    rc = cli_run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/b --lr 0.5", dir);
     CHECK(rc == 2 && strstr(out, "--lr cannot change when resuming"), "changing --lr on resume refused: %s", out);
-    rc = run(out, sizeof out, "./dystress pretrain " COMMON " --run-dir %s/b", data, dir);
+    rc = cli_run(out, sizeof out, "./dystress pretrain " COMMON " --run-dir %s/b", data, dir);
     CHECK(rc == 2 && strstr(out, "already holds a run"), "a used run directory is not overwritten: %s", out);
 
     /* 3. SIGTERM mid-run: a checkpoint, a clean exit, and a resume to the same result */
@@ -178,9 +134,9 @@ int main(void) {
         for (int i = 0; i < 600 && mean_loss(fb, 5, 5) < 0; i++) usleep(50000);
         snprintf(cmd, sizeof cmd, "kill -TERM $(cat %s/c.pid); while kill -0 $(cat %s/c.pid) 2>/dev/null; do "
                  "sleep 0.05; done; grep -c 'interrupted after step' %s/c.log", dir, dir, dir);
-        rc = run(out, sizeof out, "%s", cmd);
+        rc = cli_run(out, sizeof out, "%s", cmd);
         CHECK(rc == 0 && atoi(out) == 1, "SIGTERM saves a checkpoint and says so: %s", out);
-        rc = run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/c", dir);
+        rc = cli_run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/c", dir);
         CHECK(rc == 0, "resume after SIGTERM exits 0: %s", out);
         snprintf(fb, sizeof fb, "%s/c/checkpoint-final.safetensors", dir);
         CHECK(same_file(fa, fb), "run resumed after SIGTERM equals the uninterrupted one byte for byte");
@@ -189,39 +145,41 @@ int main(void) {
     /* 4. refused checkpoints */
     snprintf(cmd, sizeof cmd, "head -c 100000 %s > %s/truncated.safetensors", fa, dir);
     CHECK(system(cmd) == 0, "truncated copy made");
-    rc = run(out, sizeof out, "./dystress eval knn --checkpoint %s/truncated.safetensors " COMMON, dir, data);
+    rc = cli_run(out, sizeof out, "./dystress eval knn --checkpoint %s/truncated.safetensors " COMMON, dir, data);
     CHECK(rc == 1 && strstr(out, "truncated.safetensors"), "truncated checkpoint refused, file named: %s", out);
-    rc = run(out, sizeof out, "./dystress eval knn --checkpoint %s " COMMON " --width 8", fa, data);
+    rc = cli_run(out, sizeof out, "./dystress eval knn --checkpoint %s " COMMON " --width 8", fa, data);
     CHECK(rc == 1 && strstr(out, "conv1.weight"), "wrong-model checkpoint refused, tensor named: %s", out);
     snprintf(fb, sizeof fb, "%s/b/checkpoint-latest.safetensors", dir);
     snprintf(cmd, sizeof cmd, "printf 'garbage' | dd of=%s bs=1 seek=8 conv=notrunc 2>/dev/null", fb);
     CHECK(system(cmd) == 0, "corrupted a checkpoint header");
-    rc = run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/b", dir);
+    rc = cli_run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/b", dir);
     CHECK(rc == 1 && strstr(out, "checkpoint-latest.safetensors"), "corrupt checkpoint refused on resume: %s", out);
 
     /* 5. export, then the exported encoder gives the checkpoint's features exactly */
-    rc = run(out, sizeof out, "./dystress export --checkpoint %s --out %s/encoder.safetensors", fa, dir);
+    rc = cli_run(out, sizeof out, "./dystress export --checkpoint %s --out %s/encoder.safetensors", fa, dir);
     CHECK(rc == 0, "export exits 0: %s", out);
-    rc = run(out, sizeof out, "./dystress embed --checkpoint %s --out %s/from_ckpt", fa, dir);
+    rc = cli_run(out, sizeof out, "./dystress embed --checkpoint %s --out %s/from_ckpt", fa, dir);
     CHECK(rc == 0, "embed from the checkpoint: %s", out);
-    rc = run(out, sizeof out, "./dystress embed --checkpoint %s/encoder.safetensors --out %s/from_export " COMMON, dir,
-             dir, data);
+    rc = cli_run(out, sizeof out, "./dystress embed --checkpoint %s/encoder.safetensors --out %s/from_export " COMMON,
+                 dir, dir, data);
     CHECK(rc == 0, "embed from the exported file: %s", out);
     snprintf(fa, sizeof fa, "%s/from_ckpt_features.npy", dir);
     snprintf(fb, sizeof fb, "%s/from_export_features.npy", dir);
     CHECK(same_file(fa, fb), "exported weights give the same features, bit for bit");
-    rc = run(out, sizeof out, "./dystress eval linear --checkpoint %s/a/checkpoint-final.safetensors --probe-epochs 20",
-             dir);
+    rc = cli_run(out, sizeof out,
+                 "./dystress eval linear --checkpoint %s/a/checkpoint-final.safetensors --probe-epochs 20", dir);
     CHECK(rc == 0 && strstr(out, "top-1") && strstr(out, "linear (cached, 20 epochs)"), "linear probe on the "
           "checkpoint: %s", out);
-    rc = run(out, sizeof out, "./dystress eval linear --checkpoint %s/a/checkpoint-final.safetensors --probe-epochs 2 "
-             "--probe-normalize", dir);
+    rc = cli_run(out, sizeof out,
+                 "./dystress eval linear --checkpoint %s/a/checkpoint-final.safetensors --probe-epochs 2 "
+                 "--probe-normalize",
+                 dir);
     CHECK(rc == 0 && strstr(out, "linear (cached, normalised, 2 epochs)"), "linear probe on normalised features: %s",
           out);
 
     /* 7. the main job on the tiny set: its defaults (const tau 0.2) apply where the command line is silent, and it
      * prints the three rows side by side */
-    rc = run(out, sizeof out, "./dystress demo " COMMON " --run-dir %s/demo", data, dir);
+    rc = cli_run(out, sizeof out, "./dystress demo " COMMON " --run-dir %s/demo", data, dir);
     double px[2] = {-1, -1}, rn[2] = {-1, -1}, pt[2] = {-1, -1};
     const char *row = strstr(out, "\n  raw pixels"); /* the table's row, not the "evaluating raw pixels" line */
     if (row) sscanf(row + 13, "%lf%%%lf%%", &px[0], &px[1]);
@@ -232,28 +190,30 @@ int main(void) {
                                          pt[i] <= 100;
     CHECK(rc == 0 && in_range, "demo prints pixels (%g, %g), random (%g, %g) and pretrained (%g, %g) rows: %s", px[0],
           px[1], rn[0], rn[1], pt[0], pt[1], out);
-    rc = run(out, sizeof out, "./dystress demo --help");
+    rc = cli_run(out, sizeof out, "./dystress demo --help");
     CHECK(rc == 0 && strstr(out, "--profile const|cosine|shifted") && strstr(out, "(default: const)") &&
               strstr(out, "(default: 7)"), "demo --help shows the main job's defaults");
 
     /* 8. training on the reference ops says it is the slow path, once; the default backend does not */
-    rc = run(out, sizeof out, "./dystress pretrain " COMMON " --max-steps 1 --knn-every -1 --backend ref --run-dir %s/ref",
-             data, dir);
+    rc = cli_run(out, sizeof out,
+                 "./dystress pretrain " COMMON " --max-steps 1 --knn-every -1 --backend ref --run-dir %s/ref", data,
+                 dir);
     char *note = strstr(out, "reference ops");
     CHECK(rc == 0 && note && strstr(out, "50x slower") && !strstr(note + 1, "reference ops"),
           "--backend ref prints one line naming the slow reference path: %s", out);
-    rc = run(out, sizeof out, "./dystress pretrain " COMMON " --max-steps 1 --knn-every -1 --run-dir %s/auto", data, dir);
+    rc = cli_run(out, sizeof out, "./dystress pretrain " COMMON " --max-steps 1 --knn-every -1 --run-dir %s/auto", data,
+                 dir);
     CHECK(rc == 0 && (strstr(out, "reference ops") != NULL) == !dy_have_dnnl(),
           "the default backend warns only where this build lacks oneDNN: %s", out);
 
     /* 9. --precision bf16: a run, its checkpoint in an fp32 evaluation, a resume that switches precision; refused
      * on the reference backend and (ONEDNN_MAX_CPU_ISA capping oneDNN below it) without AVX512-BF16 */
-    rc = run(out, sizeof out, "./dystress pretrain " COMMON " --precision bf16 --backend ref --run-dir %s/bf-ref", data,
-             dir);
+    rc = cli_run(out, sizeof out, "./dystress pretrain " COMMON " --precision bf16 --backend ref --run-dir %s/bf-ref",
+                 data, dir);
     snprintf(cmd, sizeof cmd, "%s/bf-ref", dir);
     CHECK(rc == 1 && strstr(out, "--precision bf16") && strstr(out, "oneDNN backend") && stat(cmd, &sb) != 0,
           "bf16 on the reference backend refused before the run directory is made: %s", out);
-    rc = run(out, sizeof out, "ONEDNN_MAX_CPU_ISA=AVX512_CORE ./dystress pretrain " COMMON " --precision bf16 "
+    rc = cli_run(out, sizeof out, "ONEDNN_MAX_CPU_ISA=AVX512_CORE ./dystress pretrain " COMMON " --precision bf16 "
              "--run-dir %s/bf-capped", data, dir);
     CHECK(rc == 1 && strstr(out, "AVX512-BF16"), "bf16 without AVX512-BF16 refused, naming it: %s", out);
     dy_ctx *probe = NULL;
@@ -264,28 +224,32 @@ int main(void) {
     if (!have_bf16) {
         printf("skipped: the bf16 runs (this machine or build has no bf16 path)\n");
     } else {
-        rc = run(out, sizeof out, "./dystress pretrain " COMMON " --precision bf16 --max-steps 6 --knn-every -1 "
+        rc = cli_run(out, sizeof out, "./dystress pretrain " COMMON " --precision bf16 --max-steps 6 --knn-every -1 "
                  "--run-dir %s/bf", data, dir);
         snprintf(fb, sizeof fb, "%s/bf", dir);
         CHECK(rc == 0 && strstr(out, "backend dnnl, bf16"), "pretrain --precision bf16 runs and says so: %s", out);
         double l6 = mean_loss(fb, 6, 6);
         CHECK(l6 > 0 && l6 < 20, "bf16 run's loss at step 6 is finite (%g)", l6);
         snprintf(cmd, sizeof cmd, "%s/bf/config.json", dir);
-        rc = run(out, sizeof out, "grep -c '\"precision\": \"bf16\"' %s", cmd);
+        rc = cli_run(out, sizeof out, "grep -c '\"precision\": \"bf16\"' %s", cmd);
         CHECK(rc == 0 && atoi(out) == 1, "config.json stores the precision: %s", out);
-        rc = run(out, sizeof out,
+        rc = cli_run(out, sizeof out,
                  "./dystress eval knn --checkpoint %s/bf/checkpoint-latest.safetensors --precision fp32", dir);
         CHECK(rc == 0 && strstr(out, "top-1"), "the bf16 run's checkpoint evaluates in fp32: %s", out);
-        rc = run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/bf --precision fp32 --max-steps 8", dir);
+        rc = cli_run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/bf --precision fp32 --max-steps 8",
+                     dir);
         CHECK(rc == 0 && strstr(out, "--precision changes from bf16 to fp32") && strstr(out, "backend dnnl, fp32") &&
                   strstr(out, "resuming after step 6"), "resume switches to fp32 with a notice: %s", out);
-        rc = run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/bf --precision bf16 --max-steps 10", dir);
+        rc = cli_run(out, sizeof out, "./dystress pretrain --resume --run-dir %s/bf --precision bf16 --max-steps 10",
+                     dir);
         CHECK(rc == 0 && strstr(out, "backend dnnl, bf16") && strstr(out, "resuming after step 8"),
               "and back to bf16: %s", out);
         double l10 = mean_loss(fb, 10, 10);
         CHECK(l10 > 0 && l10 < 20, "the switched run's loss at step 10 is finite (%g)", l10);
-        rc = run(out, sizeof out, "./dystress export --checkpoint %s/bf/checkpoint-latest.safetensors --backend ref "
-                 "--out %s/bf-export.safetensors", dir, dir);
+        rc = cli_run(out, sizeof out,
+                     "./dystress export --checkpoint %s/bf/checkpoint-latest.safetensors --backend ref "
+                     "--out %s/bf-export.safetensors",
+                     dir, dir);
         CHECK(rc == 0, "a bf16 run exports on the reference backend (weights are fp32): %s", out);
     }
     /* --precision auto: bf16 where it runs, else fp32 with a note; config.json records what ran */
@@ -293,8 +257,10 @@ int main(void) {
                                    {"ONEDNN_MAX_CPU_ISA=AVX512_CORE ", "prec-auto-capped", "fp32"},
                                    {"", "prec-auto-ref", "fp32"}};
     for (int i = 0; i < 3; i++) {
-        rc = run(out, sizeof out, "%s./dystress pretrain " COMMON " --precision auto --max-steps 2 --knn-every -1 %s"
-                 "--run-dir %s/%s", auto_cases[i][0], data, i == 2 ? "--backend ref " : "", dir, auto_cases[i][1]);
+        rc = cli_run(out, sizeof out,
+                     "%s./dystress pretrain " COMMON " --precision auto --max-steps 2 --knn-every -1 %s"
+                     "--run-dir %s/%s",
+                     auto_cases[i][0], data, i == 2 ? "--backend ref " : "", dir, auto_cases[i][1]);
         bool noted = strstr(out, "--precision auto runs fp32 here") != NULL;
         char said[64];
         snprintf(said, sizeof said, "backend %s, %s", i == 2 ? "ref" : "dnnl", auto_cases[i][2]);
@@ -302,18 +268,18 @@ int main(void) {
               "--precision auto (%s) runs %s, with a note only for fp32: %s", auto_cases[i][1], auto_cases[i][2],
               out);
         snprintf(cmd, sizeof cmd, "%s/%s/config.json", dir, auto_cases[i][1]);
-        rc = run(out, sizeof out, "grep -c '\"precision\": \"%s\"' %s", auto_cases[i][2], cmd);
+        rc = cli_run(out, sizeof out, "grep -c '\"precision\": \"%s\"' %s", auto_cases[i][2], cmd);
         CHECK(rc == 0 && atoi(out) == 1, "its config.json records %s: %s", auto_cases[i][2], out);
     }
 
     /* 6. wrong options: one clear line each */
-    rc = run(out, sizeof out, "./dystress pretrain --batch-size 1");
+    rc = cli_run(out, sizeof out, "./dystress pretrain --batch-size 1");
     CHECK(rc == 2 && strstr(out, "--batch-size must be between"), "bad value: %s", out);
-    rc = run(out, sizeof out, "./dystress pretrain --profiel cosine");
+    rc = cli_run(out, sizeof out, "./dystress pretrain --profiel cosine");
     CHECK(rc == 2 && strstr(out, "unknown option --profiel"), "unknown option: %s", out);
-    rc = run(out, sizeof out, "./dystress pretrain --data cifar10 --data-dir %s/nowhere --run-dir %s/x", dir, dir);
+    rc = cli_run(out, sizeof out, "./dystress pretrain --data cifar10 --data-dir %s/nowhere --run-dir %s/x", dir, dir);
     CHECK(rc == 1 && strstr(out, "nowhere"), "missing data folder named: %s", out);
-    rc = run(out, sizeof out, "./dystress pretrain --help");
+    rc = cli_run(out, sizeof out, "./dystress pretrain --help");
     CHECK(rc == 0 && strstr(out, "--tau-min") && strstr(out, "(default: 0.07)"), "help lists options with defaults");
 
     if (!getenv("DY_TEST_KEEP")) {

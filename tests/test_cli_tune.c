@@ -12,61 +12,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_support.h"
 #include "core/rng.h"
 #include "dystress.h"
 #include "testlib.h"
 
 static char dir[256], data[300];
 
-/* As test_cli_pretrain's writer: ten classes told apart by a coloured square's place and colour, with noise. */
+/* The synthetic CIFAR-10 file name in the data folder (cli_support.h). */
 static void write_cifar(const char *name, int per_class, uint32_t stream) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", data, name);
-    FILE *f = fopen(path, "wb");
-    dy_rng r;
-    dy_rng_init(&r, 7, DY_RNG_EVAL, stream, 0);
-    for (int i = 0; i < per_class * 10; i++) {
-        uint8_t rec[3073];
-        int c = i % 10;
-        rec[0] = (uint8_t)c;
-        int x0 = (c % 5) * 6, y0 = (c / 5) * 14 + (int)dy_rng_below(&r, 4);
-        for (int ch = 0; ch < 3; ch++)
-            for (int y = 0; y < 32; y++)
-                for (int x = 0; x < 32; x++) {
-                    int v = 40 + (int)dy_rng_below(&r, 60);
-                    if (x >= x0 && x < x0 + 8 && y >= y0 && y < y0 + 12) v = ch == c % 3 ? 230 : 120;
-                    rec[1 + ch * 1024 + y * 32 + x] = (uint8_t)v;
-                }
-        fwrite(rec, 1, sizeof rec, f);
-    }
-    fclose(f);
+    cli_write_cifar(path, per_class, stream);
 }
 
-static int run(char *out, size_t out_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int run(char *out, size_t out_size, const char *fmt, ...) {
-    char cmd[4096], full[4400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    const char *cli = getenv("DY_CLI");
-    if (cli && !strncmp(cmd, "./dystress", 10)) snprintf(full, sizeof full, "%s%s 2>&1", cli, cmd + 10);
-    else snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t used = 0;
-    char buf[1024];
-    while (fgets(buf, sizeof buf, p)) {
-        size_t n = strlen(buf);
-        if (out && used + n < out_size) {
-            memcpy(out + used, buf, n);
-            used += n;
-        }
-    }
-    if (out) out[used] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 static bool exists(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static bool exists(const char *fmt, ...) {
@@ -119,7 +78,7 @@ int main(void) {
     }
 
     /* 1. the first rung only: 4 trials at 1 epoch, each scored on the validation split */
-    int rc = run(out, sizeof out, "./dystress tune " TUNE " --stop-after-rung 1", data, dir);
+    int rc = cli_run(out, sizeof out, "./dystress tune " TUNE " --stop-after-rung 1", data, dir);
     CHECK(rc == 0, "tune --stop-after-rung 1 exits 0 without a test file (got %d): %s", rc, out);
     CHECK(strstr(out, "4 at 1 epochs, 2 at 2 epochs") != NULL, "the schedule is announced: 4 at 1, 2 at 2");
     int r1 = 0, r2 = 0;
@@ -151,7 +110,7 @@ int main(void) {
 
     /* 2. the same command without the stop: rung 1 is kept, rung 2 runs the best 2 */
     usleep(20000);
-    rc = run(out, sizeof out, "./dystress tune " TUNE, data, dir);
+    rc = cli_run(out, sizeof out, "./dystress tune " TUNE, data, dir);
     CHECK(rc == 0, "the rerun finishes the tune (got %d): %s", rc, out);
     CHECK(strstr(out, "rung 1: 4 of 4 trials finished before, kept") != NULL, "rung 1 is not redone: %s", out);
     CHECK(strstr(out, "2 trial runs this time, 4 kept from before") != NULL, "2 runs this time, 4 kept");
@@ -179,16 +138,16 @@ int main(void) {
     CHECK(r2 == 2, "rung 2 has 2 results (got %d)", r2);
     CHECK(strstr(out, "rank") && strstr(out, "val top-1") && strstr(out, "best: t"), "the leaderboard is printed");
     CHECK(exists("%s/tune/leaderboard.json", dir) && exists("%s/tune/best.json", dir), "leaderboard.json, best.json");
-    rc = run(out, sizeof out, "./dystress tune " TUNE, data, dir);
+    rc = cli_run(out, sizeof out, "./dystress tune " TUNE, data, dir);
     CHECK(rc == 0 && strstr(out, "0 trial runs this time, 6 kept"), "a third run redoes nothing: %s", out);
-    rc = run(out, sizeof out, "./dystress tune " TUNE " --eta 3", data, dir);
+    rc = cli_run(out, sizeof out, "./dystress tune " TUNE " --eta 3", data, dir);
     CHECK(rc == 2 && strstr(out, "holds another tune"), "another tune in the same directory refused: %s", out);
-    rc = run(out, sizeof out, "./dystress tune " TUNE " --profile const", data, dir);
+    rc = cli_run(out, sizeof out, "./dystress tune " TUNE " --profile const", data, dir);
     CHECK(rc == 2 && strstr(out, "--profile is not an option of tune"), "a searched option refused: %s", out);
 
     /* 3. best.json in pretrain --config: the winner's profile, on the whole training set (now a test file too) */
     write_cifar("test_batch.bin", 4, 99);
-    rc = run(out, sizeof out, "./dystress pretrain --config %s/tune/best.json --epochs 1 --max-steps 2 "
+    rc = cli_run(out, sizeof out, "./dystress pretrain --config %s/tune/best.json --epochs 1 --max-steps 2 "
              "--threads 2 --run-dir %s/final", dir, dir);
     CHECK(rc == 0, "pretrain --config best.json runs (got %d): %s", rc, out);
     snprintf(path, sizeof path, "%s/tune/leaderboard.json", dir);
@@ -206,7 +165,7 @@ int main(void) {
     /* 4. the adaptive profile: the bounds move, and a resumed run equals an uninterrupted one */
     const char *adapt = "--tau-adapt band --tau-band-low 0.1 --tau-band-high 0.2 --tau-adapt-rate 0.05 --epochs 2 "
                         "--knn-every -1 --no-report";
-    rc = run(out, sizeof out, "./dystress pretrain " BASE " %s --run-dir %s/adapt-a", data, adapt, dir);
+    rc = cli_run(out, sizeof out, "./dystress pretrain " BASE " %s --run-dir %s/adapt-a", data, adapt, dir);
     CHECK(rc == 0, "adaptive run (got %d): %s", rc, out);
     snprintf(path, sizeof path, "%s/adapt-a/metrics.jsonl", dir);
     slurp(text, sizeof text, path);
@@ -215,15 +174,16 @@ int main(void) {
     double tmin0 = first ? atof(first + 11) : -1, tmin1 = last ? atof(last + 11) : -1;
     CHECK(first && fabs(tmin0 - 0.07) < 1e-6 && fabs(tmin1 - tmin0) > 1e-6, "metrics log the bounds; tau_min moved from %g to %g", tmin0,
           tmin1);
-    rc = run(out, sizeof out, "./dystress pretrain " BASE " %s --max-steps 7 --run-dir %s/adapt-b", data, adapt, dir);
+    rc = cli_run(out, sizeof out, "./dystress pretrain " BASE " %s --max-steps 7 --run-dir %s/adapt-b", data, adapt,
+                 dir);
     CHECK(rc == 0, "first part (got %d): %s", rc, out);
-    rc = run(out, sizeof out, "./dystress pretrain --resume --threads 2 --run-dir %s/adapt-b", dir);
+    rc = cli_run(out, sizeof out, "./dystress pretrain --resume --threads 2 --run-dir %s/adapt-b", dir);
     CHECK(rc == 0 && strstr(out, "resuming after step 7"), "resumed after step 7: %s", out);
     char fa[600], fb[600];
     snprintf(fa, sizeof fa, "%s/adapt-a/checkpoint-final.safetensors", dir);
     snprintf(fb, sizeof fb, "%s/adapt-b/checkpoint-final.safetensors", dir);
     CHECK(same_file(fa, fb), "the resumed adaptive run equals the uninterrupted one byte for byte");
-    rc = run(out, sizeof out, "./dystress pretrain " BASE " --profile const --tau-adapt band --run-dir %s/adapt-c",
+    rc = cli_run(out, sizeof out, "./dystress pretrain " BASE " --profile const --tau-adapt band --run-dir %s/adapt-c",
              data, dir);
     CHECK(rc == 2 && strstr(out, "cosine or shifted"), "--tau-adapt with the constant profile refused: %s", out);
 

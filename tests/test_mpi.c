@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_support.h"
 #include "core/rng.h"
 #include "dystress.h"
 #include "dystress/loss.h"
@@ -169,56 +170,15 @@ static int worker(void) {
 
 /* ---- the driver ----------------------------------------------------------------------------------------------- */
 
-/* Ten classes that differ in a coloured square's place and colour, with noise (as test_cli_pretrain.c). */
+/* The synthetic CIFAR-10 file name in the data folder (cli_support.h). */
 static void write_cifar(const char *name, int per_class, uint32_t stream) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", data, name);
-    FILE *f = fopen(path, "wb");
-    dy_rng r;
-    dy_rng_init(&r, 7, DY_RNG_EVAL, stream, 0);
-    for (int i = 0; i < per_class * 10; i++) {
-        uint8_t rec[3073];
-        int c = i % 10;
-        rec[0] = (uint8_t)c;
-        int x0 = (c % 5) * 6, y0 = (c / 5) * 14 + (int)dy_rng_below(&r, 4);
-        for (int ch = 0; ch < 3; ch++)
-            for (int y = 0; y < 32; y++)
-                for (int x = 0; x < 32; x++) {
-                    int v = 40 + (int)dy_rng_below(&r, 60);
-                    if (x >= x0 && x < x0 + 8 && y >= y0 && y < y0 + 12) v = ch == c % 3 ? 230 : 120;
-                    rec[1 + ch * 1024 + y * 32 + x] = (uint8_t)v;
-                }
-        fwrite(rec, 1, sizeof rec, f);
-    }
-    fclose(f);
+    cli_write_cifar(path, per_class, stream);
 }
 
 static const char *cli(void) { return getenv("DY_CLI") ? getenv("DY_CLI") : "./dystress"; }
 
-/* Runs a shell command (stderr with stdout), returns its exit status; its output goes to out. */
-static int run(char *out, size_t out_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int run(char *out, size_t out_size, const char *fmt, ...) {
-    char cmd[4096], full[4200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t used = 0;
-    char buf[1024];
-    while (fgets(buf, sizeof buf, p)) {
-        size_t n = strlen(buf);
-        if (out && used + n < out_size) {
-            memcpy(out + used, buf, n);
-            used += n;
-        }
-    }
-    if (out) out[used] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 /* The per-step losses of a run directory's metrics.jsonl: loss[step - 1]; returns the number of step lines. */
 static int losses(const char *run_dir, double *loss, int max) {
@@ -291,9 +251,10 @@ static void sync_bn_runs(dy_ctx *ctx, const char *backend) {
     double l1[20] = {0}, l2[20] = {0}, lr[20] = {0};
     snprintf(one, sizeof one, "%s/one-%s", dir, backend);
     snprintf(two, sizeof two, "%s/two-%s", dir, backend);
-    int rc = run(out, sizeof out, "%s " RUN " --backend %s --max-steps 20 --run-dir %s", cli(), data, backend, one);
+    int rc = cli_run(out, sizeof out, "%s " RUN " --backend %s --max-steps 20 --run-dir %s", cli(), data, backend, one);
     CHECK(rc == 0, "%s: 1 process, 20 steps: %s", backend, out);
-    rc = run(out, sizeof out, MPIRUN " %s " RUN " --backend %s --max-steps 20 --run-dir %s", cli(), data, backend, two);
+    rc = cli_run(out, sizeof out, MPIRUN " %s " RUN " --backend %s --max-steps 20 --run-dir %s", cli(), data, backend,
+                 two);
     CHECK(rc == 0, "%s: 2 processes, 20 steps: %s", backend, out);
     const char *start = strstr(out, "dystress pretrain: cifar10");
     CHECK(start && !strstr(start + 1, "dystress pretrain: cifar10") && strstr(out, "in each of 2 processes (sync-bn)"),
@@ -315,8 +276,8 @@ static void sync_bn_runs(dy_ctx *ctx, const char *backend) {
         char other[512];
         double lb[20] = {0};
         snprintf(other, sizeof other, "%s/two-%s-bucket-%s", dir, backend, buckets[k]);
-        rc = run(out, sizeof out, MPIRUN " %s " RUN " --backend %s --max-steps 20 --bucket-mb %s --run-dir %s", cli(),
-                 data, backend, buckets[k], other);
+        rc = cli_run(out, sizeof out, MPIRUN " %s " RUN " --backend %s --max-steps 20 --bucket-mb %s --run-dir %s",
+                     cli(), data, backend, buckets[k], other);
         CHECK(rc == 0, "%s: 2 processes, --bucket-mb %s: %s", backend, buckets[k], out);
         int nb = losses(other, lb, 20);
         CHECK(nb == 20 && memcmp(lb, l2, sizeof lb) == 0, "%s: --bucket-mb %s: the 20 losses equal the default's bit "
@@ -334,10 +295,10 @@ static void sync_bn_runs(dy_ctx *ctx, const char *backend) {
     for (int p = 1; p <= 2; p++) {
         char half[512];
         snprintf(half, sizeof half, "%s/half%d-%s", dir, p, backend);
-        rc = run(out, sizeof out, MPIRUN " %s " RUN " --backend %s --max-steps 10 --run-dir %s", cli(), data, backend,
-                 half);
+        rc = cli_run(out, sizeof out, MPIRUN " %s " RUN " --backend %s --max-steps 10 --run-dir %s", cli(), data,
+                     backend, half);
         CHECK(rc == 0, "%s: 2 processes, first 10 steps: %s", backend, out);
-        rc = run(out, sizeof out, "%s %s pretrain --resume --max-steps 20 --backend %s --run-dir %s",
+        rc = cli_run(out, sizeof out, "%s %s pretrain --resume --max-steps 20 --backend %s --run-dir %s",
                  p == 2 ? MPIRUN : "", cli(), backend, half);
         CHECK(rc == 0 && strstr(out, "resuming after step 10"), "%s: resumed on %d process(es) after step 10: %s",
               backend, p, out);
@@ -365,7 +326,7 @@ static void fault_runs(void) {
      * waiting for rank 1's gradients, goes with it; nothing after step 2 is recorded */
     snprintf(run_dir, sizeof run_dir, "%s/nan", dir);
     double t0 = now();
-    int rc = run(out, sizeof out, "DY_FAULT_NAN_RANK=1 DY_FAULT_NAN_STEP=3 " MPIRUN_BARE " -np 2 %s " RUN
+    int rc = cli_run(out, sizeof out, "DY_FAULT_NAN_RANK=1 DY_FAULT_NAN_STEP=3 " MPIRUN_BARE " -np 2 %s " RUN
                  " --max-steps 20 --run-dir %s", cli(), data, run_dir);
     double secs = now() - t0;
     CHECK(rc != 0 && rc != 124 && secs < 60, "NaN on rank 1: the job ended with exit %d after %.1f s (bound 60 s)", rc,
@@ -384,7 +345,7 @@ static void fault_runs(void) {
     CHECK(system(cmd) == 0, "a copy of the data with a truncated file");
     snprintf(run_dir, sizeof run_dir, "%s/baddata", dir);
     t0 = now();
-    rc = run(out, sizeof out, MPIRUN_BARE " -np 1 %s " RUN " --max-steps 5 --run-dir %s : -np 1 %s " RUN
+    rc = cli_run(out, sizeof out, MPIRUN_BARE " -np 1 %s " RUN " --max-steps 5 --run-dir %s : -np 1 %s " RUN
              " --max-steps 5 --run-dir %s", cli(), data, run_dir, cli(), bad, run_dir);
     secs = now() - t0;
     CHECK(rc != 0 && rc != 124 && secs < 60, "bad data on rank 1: the job ended with exit %d after %.1f s", rc, secs);
@@ -407,11 +368,11 @@ static int count_of(const char *text, const char *needle) {
 static void once_under_mpirun(void) {
     char out[16384], one[16384], ckpt[400], cmd[2400];
     snprintf(ckpt, sizeof ckpt, "%s/two-ref/checkpoint-latest.safetensors", dir);
-    int rc = run(one, sizeof one, "%s eval knn --checkpoint %s --threads 1", cli(), ckpt);
+    int rc = cli_run(one, sizeof one, "%s eval knn --checkpoint %s --threads 1", cli(), ckpt);
     char *score = strstr(one, "encoder    kNN");
     CHECK(rc == 0 && score && count_of(one, "top-1") == 1, "eval knn in one process: %s", one);
     if (score && strchr(score, '\n')) *strchr(score, '\n') = 0;
-    rc = run(out, sizeof out, MPIRUN " %s eval knn --checkpoint %s --threads 1", cli(), ckpt);
+    rc = cli_run(out, sizeof out, MPIRUN " %s eval knn --checkpoint %s --threads 1", cli(), ckpt);
     CHECK(rc == 0 && count_of(out, "top-1") == 1 && score && strstr(out, score), "eval knn under mpirun -np 2: exit "
           "%d, one score line, the one-process one (%s): %s", rc, score ? score : "none", out);
     CHECK(count_of(out, "runs once, in rank 0") == 1 && count_of(out, "train / ") == 1, "eval knn under mpirun: one "
@@ -419,14 +380,14 @@ static void once_under_mpirun(void) {
     char emb1[400], emb2[400];
     snprintf(emb1, sizeof emb1, "%s/emb-one", dir);
     snprintf(emb2, sizeof emb2, "%s/emb-two", dir);
-    rc = run(out, sizeof out, "%s embed --checkpoint %s --threads 1 --out %s", cli(), ckpt, emb1);
+    rc = cli_run(out, sizeof out, "%s embed --checkpoint %s --threads 1 --out %s", cli(), ckpt, emb1);
     CHECK(rc == 0, "embed in one process: %s", out);
-    rc = run(out, sizeof out, MPIRUN " %s embed --checkpoint %s --threads 1 --out %s", cli(), ckpt, emb2);
+    rc = cli_run(out, sizeof out, MPIRUN " %s embed --checkpoint %s --threads 1 --out %s", cli(), ckpt, emb2);
     CHECK(rc == 0 && count_of(out, "wrote ") == 1, "embed under mpirun -np 2: exit %d, one 'wrote' line: %s", rc,
           out);
     snprintf(cmd, sizeof cmd, "cmp %s_features.npy %s_features.npy && cmp %s_labels.npy %s_labels.npy && "
              "test $(ls %s | grep -c '^emb-two') = 2", emb1, emb2, emb1, emb2, dir);
-    CHECK(run(out, sizeof out, "%s", cmd) == 0, "embed under mpirun: the one-process files, and no others (no "
+    CHECK(cli_run(out, sizeof out, "%s", cmd) == 0, "embed under mpirun: the one-process files, and no others (no "
           "temporary left): %s", out);
 }
 
@@ -436,15 +397,16 @@ int main(int argc, char **argv) {
     if (!dy_have_mpi()) {
         printf("this build has no MPI (MPI=0): data-parallel pretraining is not built in, nothing to test\n");
         char out[1024];
-        int rc = run(out, sizeof out, "%s --version", cli());
+        int rc = cli_run(out, sizeof out, "%s --version", cli());
         CHECK(rc == 0 && strstr(out, "MPI: no"), "--version says MPI: no: %s", out);
         return test_finish();
     }
     char out[16384], cmd[4096];
-    if (!CHECK(run(out, sizeof out, "command -v mpirun") == 0, "mpirun is installed (openmpi-bin): this build has MPI, "
+    if (!CHECK(cli_run(out, sizeof out, "command -v mpirun") == 0,
+               "mpirun is installed (openmpi-bin): this build has MPI, "
                "so its tests must run"))
         return test_finish();
-    int rc = run(out, sizeof out, "%s --version", cli());
+    int rc = cli_run(out, sizeof out, "%s --version", cli());
     CHECK(rc == 0 && strstr(out, "MPI: yes"), "--version says MPI: yes: %s", out);
 
     snprintf(dir, sizeof dir, "/tmp/dystress-mpi-test-%d", (int)getpid());
@@ -459,7 +421,7 @@ int main(int argc, char **argv) {
     write_cifar("test_batch.bin", 10, 99);
 
     /* 1. the library: a split step equals the whole step */
-    rc = run(out, sizeof out, "DY_TEST_MPI_WORKER=1 " MPIRUN " %s", argv[0]);
+    rc = cli_run(out, sizeof out, "DY_TEST_MPI_WORKER=1 " MPIRUN " %s", argv[0]);
     int ranks_ok = 0; /* lines "N passed, 0 failed" with N >= 12, one per rank */
     for (char *line = out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         int p = -1, f = -1;
@@ -476,7 +438,8 @@ int main(int argc, char **argv) {
     dy_ctx_destroy(ctx);
 
     /* 3. a batch the processes cannot share evenly */
-    rc = run(out, sizeof out, MPIRUN " %s " RUN " --batch-size 33 --max-steps 2 --run-dir %s/odd", cli(), data, dir);
+    rc =
+        cli_run(out, sizeof out, MPIRUN " %s " RUN " --batch-size 33 --max-steps 2 --run-dir %s/odd", cli(), data, dir);
     CHECK(rc != 0 && rc != 124 && strstr(out, "batch size 33 is not divisible by the 2 processes"),
           "batch 33 on 2 processes refused with a message (exit %d): %s", rc, out);
 
@@ -493,13 +456,14 @@ int main(int argc, char **argv) {
     /* `timeout` runs mpirun as its child: signal mpirun itself */
     snprintf(cmd, sizeof cmd, "pid=$(cat %s.pid); m=$(pgrep -P $pid mpirun || echo $pid); kill -TERM $m; "
              "while kill -0 $pid 2>/dev/null; do sleep 0.05; done; cat %s.log", run_dir, run_dir);
-    rc = run(out, sizeof out, "%s", cmd);
+    rc = cli_run(out, sizeof out, "%s", cmd);
     char *msg = strstr(out, "interrupted after step ");
     int stopped = msg ? atoi(msg + 23) : -1;
     CHECK(msg && !strstr(msg + 1, "interrupted after step"), "SIGTERM: one 'interrupted' line (rank 0's): %s", out);
     int lines = losses(run_dir, got, 0);
     CHECK(stopped > 0 && lines == stopped, "SIGTERM: stopped after step %d with %d metric lines", stopped, lines);
-    rc = run(out, sizeof out, MPIRUN " %s pretrain --resume --max-steps %d --run-dir %s", cli(), stopped + 2, run_dir);
+    rc = cli_run(out, sizeof out, MPIRUN " %s pretrain --resume --max-steps %d --run-dir %s", cli(), stopped + 2,
+                 run_dir);
     CHECK(rc == 0 && strstr(out, "resuming after step"), "SIGTERM: the checkpoint resumes on 2 processes: %s", out);
     char want[64];
     snprintf(want, sizeof want, "resuming after step %d", stopped);
@@ -516,7 +480,7 @@ int main(int argc, char **argv) {
     snprintf(cmd, sizeof cmd, "pid=$(cat %s.pid); m=$(pgrep -P $pid mpirun || echo $pid); for c in $(pgrep -P $m); do "
              "tr '\\0' '\\n' < /proc/$c/environ | grep -qx OMPI_COMM_WORLD_RANK=1 && kill -KILL $c; done; "
              "while kill -0 $pid 2>/dev/null; do sleep 0.05; done; cat %s.log", run_dir, run_dir);
-    rc = run(out, sizeof out, "%s", cmd);
+    rc = cli_run(out, sizeof out, "%s", cmd);
     double secs = now() - t0;
     CHECK(strstr(out, "rank 1") && strstr(out, "signal 9"), "killed rank: the job's message names rank 1: %s", out);
     CHECK(secs < 60, "killed rank: the job ended %.1f s after the kill (bound 60 s), not a hang", secs);

@@ -17,58 +17,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_support.h"
 #include "core/rng.h"
 #include "testlib.h"
 
 static char dir[256], data[300];
 
-/* Ten classes that differ in a coloured square's place and colour, with noise (as test_cli_pretrain.c). */
+/* The synthetic CIFAR-10 file name in the data folder (cli_support.h). */
 static void write_cifar(const char *name, int per_class, uint32_t stream) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", data, name);
-    FILE *f = fopen(path, "wb");
-    dy_rng r;
-    dy_rng_init(&r, 7, DY_RNG_EVAL, stream, 0);
-    for (int i = 0; i < per_class * 10; i++) {
-        uint8_t rec[3073];
-        int c = i % 10;
-        rec[0] = (uint8_t)c;
-        int x0 = (c % 5) * 6, y0 = (c / 5) * 14 + (int)dy_rng_below(&r, 4);
-        for (int ch = 0; ch < 3; ch++)
-            for (int y = 0; y < 32; y++)
-                for (int x = 0; x < 32; x++) {
-                    int v = 40 + (int)dy_rng_below(&r, 60);
-                    if (x >= x0 && x < x0 + 8 && y >= y0 && y < y0 + 12) v = ch == c % 3 ? 230 : 120;
-                    rec[1 + ch * 1024 + y * 32 + x] = (uint8_t)v;
-                }
-        fwrite(rec, 1, sizeof rec, f);
-    }
-    fclose(f);
+    cli_write_cifar(path, per_class, stream);
 }
 
-/* Runs a shell command; its output (stdout and stderr) into out. Returns the exit status. */
-static int run(char *out, size_t out_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int run(char *out, size_t out_size, const char *fmt, ...) {
-    char cmd[8192], full[8400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    const char *cli = getenv("DY_CLI");
-    if (cli && !strncmp(cmd, "./dystress", 10)) snprintf(full, sizeof full, "%s%s 2>&1", cli, cmd + 10);
-    else snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t used = 0;
-    char buf[1024];
-    while (fgets(buf, sizeof buf, p)) {
-        size_t n = strlen(buf);
-        if (out && used + n < out_size) memcpy(out + used, buf, n), used += n;
-    }
-    if (out) out[used] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -89,7 +50,7 @@ static const char *find_browser(void) {
     for (int i = 0; names[i]; i++) {
         char cmd[300], out[256];
         snprintf(cmd, sizeof cmd, "command -v %s", names[i]);
-        if (run(out, sizeof out, "%s", cmd) == 0 && *out) {
+        if (cli_run(out, sizeof out, "%s", cmd) == 0 && *out) {
             out[strcspn(out, "\n")] = 0;
             snprintf(found, sizeof found, "%s", out);
             return found;
@@ -105,7 +66,7 @@ static int browse(const char *browser, const char *page, const char *extra, cons
     static int n;
     char profile[300];
     snprintf(profile, sizeof profile, "%s/profile-%d", dir, n++);
-    return run(NULL, 0,
+    return cli_run(NULL, 0,
                "(timeout 180 %s --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
                "--disable-background-networking --disable-component-update --disable-sync --hide-scrollbars "
                "--user-data-dir=%s --enable-logging=stderr --v=0 --virtual-time-budget=10000 --window-size=1400,5200 "
@@ -231,11 +192,11 @@ int main(int argc, char **argv) {
     snprintf(run_dir, sizeof run_dir, "%s/run", dir);
 
     /* a short run, stopped after 20 steps and resumed: report.html appears at its epoch ends */
-    int rc = run(out, sizeof out, "./dystress pretrain --data cifar10 --data-dir %s --width 4 --batch-size 32 "
+    int rc = cli_run(out, sizeof out, "./dystress pretrain --data cifar10 --data-dir %s --width 4 --batch-size 32 "
                  "--epochs 3 --lr 0.1 --momentum 0.9 --knn-k 20 --knn-every 1 --threads 2 --loader-threads 2 --seed 3 "
                  "--max-steps 20 --run-dir %s", data, run_dir);
     CHECK(rc == 0, "pretrain runs 20 steps: %s", out);
-    rc = run(out, sizeof out, "./dystress pretrain --resume --run-dir %s", run_dir);
+    rc = cli_run(out, sizeof out, "./dystress pretrain --resume --run-dir %s", run_dir);
     CHECK(rc == 0 && strstr(out, "report.html"), "the resumed run exits 0 and names the report: %s", out);
     /* the logs hold each step once after the resume: histogram steps increase, one alignment line per epoch */
     snprintf(path, sizeof path, "%s/histograms.jsonl", run_dir);
@@ -261,10 +222,10 @@ int main(int argc, char **argv) {
     CHECK(html && strstr(html, "epoch 3 of 3") && strstr(html, "id=\"fig-retrieval\""),
           "pretraining wrote report.html at its last epoch end");
     free(html);
-    rc = run(out, sizeof out, "./dystress eval knn --checkpoint %s/checkpoint-final.safetensors --knn-k 20 --json "
+    rc = cli_run(out, sizeof out, "./dystress eval knn --checkpoint %s/checkpoint-final.safetensors --knn-k 20 --json "
              "%s/eval-knn.json", run_dir, run_dir);
     CHECK(rc == 0, "eval knn --json into the run directory: %s", out);
-    rc = run(out, sizeof out, "./dystress report %s", run_dir);
+    rc = cli_run(out, sizeof out, "./dystress report %s", run_dir);
     CHECK(rc == 0 && strstr(out, "report.html"), "dystress report exits 0 and prints the page's path: %s", out);
     html = slurp(path);
     CHECK(html && strstr(html, "eval-knn.json") && strstr(html, "dystress pretrain --data cifar10"),
@@ -279,16 +240,16 @@ int main(int argc, char **argv) {
               strstr(html, "href=\"data:image/png;base64,"), "the page is self-contained (%d addresses, %d the SVG "
           "namespace)", http, ns);
     free(html);
-    rc = run(out, sizeof out, "./dystress report %s/nowhere", dir);
+    rc = cli_run(out, sizeof out, "./dystress report %s/nowhere", dir);
     CHECK(rc == 1 && strstr(out, "nowhere"), "a missing run directory is named: %s", out);
-    rc = run(out, sizeof out, "./dystress report %s %s", run_dir, run_dir);
+    rc = cli_run(out, sizeof out, "./dystress report %s %s", run_dir, run_dir);
     CHECK(rc == 2 && strstr(out, "--compare"), "two runs without --compare: %s", out);
     snprintf(path, sizeof path, "%s/compare.html", dir);
-    rc = run(out, sizeof out, "./dystress report --compare %s %s/run --out %s", run_dir, dir, path);
+    rc = cli_run(out, sizeof out, "./dystress report --compare %s %s/run --out %s", run_dir, dir, path);
     CHECK(rc == 0 && access(path, R_OK) == 0, "--compare writes its page: %s", out);
 
     /* the main job writes a report of its run directory, with its results table and the trained encoder's views */
-    rc = run(out, sizeof out, "./dystress demo --data cifar10 --data-dir %s --width 4 --batch-size 32 --epochs 1 "
+    rc = cli_run(out, sizeof out, "./dystress demo --data cifar10 --data-dir %s --width 4 --batch-size 32 --epochs 1 "
              "--knn-k 20 --threads 2 --loader-threads 2 --run-dir %s/demo", data, dir);
     snprintf(path, sizeof path, "%s/demo/report.html", dir);
     html = slurp(path);
