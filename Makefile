@@ -165,17 +165,18 @@ bench: all $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 	@echo "== $(BUILD)/bench/bench_step 16"; $(BUILD)/bench/bench_step 16
 
-# libFuzzer targets, each run for FUZZ_SECONDS (clang, Debian's libclang-rt-14-dev). FUZZ_ONLY=name runs one. The
+# libFuzzer targets, each run for FUZZ_SECONDS (clang, Debian's libclang-rt-14-dev; ASan and UBSan, undefined behaviour a
+# finding, not a warning). FUZZ_ONLY=name runs one. The
 # CLI's objects (all but main) are linked in, for the targets of the option parser and config.json.
 FUZZ_SECONDS ?= 30
 FUZZ_CLI_OBJ := $(filter-out build-fuzz/src/cli/main.o,$(CLI_SRC:%.c=build-fuzz/%.o))
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang OPT=-O1 \
-	  CFLAGS='-O1 -g -fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer' \
+	  CFLAGS='-O1 -g -fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined -fno-omit-frame-pointer' \
 	  LDFLAGS='-fopenmp -fsanitize=address,undefined' build-fuzz/libdystress.a $(FUZZ_CLI_OBJ)
 	@mkdir -p build-fuzz/fuzz
 	@for f in $(if $(FUZZ_ONLY),fuzz/$(FUZZ_ONLY).c,$(FUZZ_SRC)); do n=$$(basename $$f .c); \
-	  clang -O1 -g -fsanitize=address,undefined,fuzzer -fopenmp -Iinclude -Isrc $$f $(FUZZ_CLI_OBJ) \
+	  clang -O1 -g -fsanitize=address,undefined,fuzzer -fno-sanitize-recover=undefined -fopenmp -Iinclude -Isrc $$f $(FUZZ_CLI_OBJ) \
 	    build-fuzz/libdystress.a -o build-fuzz/fuzz/$$n $(LDLIBS) || exit 1; \
 	  mkdir -p build-fuzz/corpus/$$n; \
 	  echo "== fuzzing $$n for $(FUZZ_SECONDS)s"; \

@@ -24,6 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         volatile uint32_t sum = 0;
         for (int64_t i = 0; i < ds->count * 3072; i++) sum += ds->pixels[i];
         for (int c = 0; c < ds->num_classes; c++) sum += (uint32_t)ds->class_counts[c];
+        (void)sum;
     }
     dy_dataset_free(ds);
     dy_ctx_destroy(ctx);

@@ -25,6 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         volatile uint32_t sum = 0; /* touch everything the reader claims to hold */
         for (int64_t i = 0; i < ds->count * ds->height * ds->width; i++) sum += ds->pixels[i];
         for (int64_t i = 0; i < ds->count; i++) sum += (uint32_t)ds->labels[i];
+        (void)sum;
     }
     dy_dataset_free(ds);
     dy_ctx_destroy(ctx);

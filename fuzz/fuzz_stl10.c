@@ -23,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (ds) {
         volatile uint32_t sum = 0;
         for (int64_t i = 0; i < ds->count * 3 * 96 * 96; i++) sum += ds->pixels[i];
+        (void)sum;
     }
     dy_dataset_free(ds);
     dy_ctx_destroy(ctx);

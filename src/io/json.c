@@ -461,7 +461,7 @@ static bool parse_object(parser *p, dy_json *v) {
         }
     }
     v->type = DY_JSON_OBJECT;
-    if (!unique_keys(p, p->stack + base, p->stack_n - base)) return false;
+    if (p->stack_n > base && !unique_keys(p, p->stack + base, p->stack_n - base)) return false;
     return take_children(p, base, v);
 }
 
