@@ -46,7 +46,7 @@ ifneq ($(DNNL),1)
   LIB_SRC := $(filter-out src/engine/dnnl/%,$(LIB_SRC))
 endif
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))
-TEST_SUP  := tests/testlib.c tests/fixture.c tests/cli_support.c
+TEST_SUP  := tests/testlib.c tests/fixture.c tests/cli_support.c tests/graph_params.c
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))

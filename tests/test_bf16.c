@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph_params.h"
 #include "testlib.h"
 #include "dystress.h"
 
@@ -65,45 +66,12 @@ static void round_all(float *x, int64_t n) {
 
 static float *floats(int64_t n) { return calloc((size_t)(n > 0 ? n : 1), sizeof(float)); }
 
-static void fill_normal(float *x, int64_t n, dy_rng *r, double scale) {
-    for (int64_t i = 0; i < n; i++) x[i] = (float)(scale * dy_rng_normal(r));
-}
-
 static int64_t value_size(const dy_graph *g, int32_t v, int64_t h, int64_t w) {
     dy_value_shape *s = malloc(sizeof *s * (size_t)(g->n_nodes + 1));
     dy_graph_infer(ctx, g, h, w, s);
     int64_t n = s[v].c * s[v].h * s[v].w;
     free(s);
     return n;
-}
-
-/* Parameters and statistics away from the defaults: He-scaled weights, gamma in [0.5, 1.5], beta in [-0.3, 0.3]. */
-static void random_params(const dy_graph *g, float *params, float *state, uint64_t seed) {
-    dy_rng r;
-    dy_rng_init(&r, seed, DY_RNG_EVAL, 7, 0);
-    for (int32_t i = 0; i < g->n_nodes; i++) {
-        const dy_node *nd = &g->nodes[i];
-        int64_t c_in = dy_graph_value_channels(g, nd->in[0]);
-        switch (nd->op) {
-        case DY_OP_CONV2D:
-        case DY_OP_LINEAR: {
-            int64_t fan_in = c_in * (nd->op == DY_OP_CONV2D ? (int64_t)nd->kernel * nd->kernel : 1);
-            fill_normal(params + nd->weight, nd->channels * fan_in, &r, sqrt(2.0 / (double)fan_in));
-            if (nd->bias >= 0) fill_normal(params + nd->bias, nd->channels, &r, 0.3);
-            break;
-        }
-        case DY_OP_BATCHNORM:
-            for (int64_t c = 0; c < nd->channels; c++) {
-                params[nd->weight + c] = (float)dy_rng_range(&r, 0.5, 1.5);
-                params[nd->bias + c] = (float)dy_rng_range(&r, -0.3, 0.3);
-                state[nd->running_mean + c] = (float)dy_rng_range(&r, -0.3, 0.3);
-                state[nd->running_var + c] = (float)dy_rng_range(&r, 0.5, 2.0);
-            }
-            state[nd->num_batches] = 3;
-            break;
-        default: break;
-        }
-    }
 }
 
 static void close_to(const char *what, const float *got, const float *want, int64_t n, double tol) {
@@ -122,12 +90,12 @@ static void compare_op(const char *what, dy_graph *g, int64_t n, int64_t h, int6
     float *input = floats(in_count), *dout = floats(n * out_dim), *out_ref = floats(n * out_dim);
     float *out_bf = floats(n * out_dim), *grad_ref = floats(g->n_params), *grad_bf = floats(g->n_params);
     float *dx_ref = floats(in_count), *dx_bf = floats(in_count);
-    random_params(g, params, state_ref, seed);
+    test_random_params(g, params, state_ref, seed);
     memcpy(state_bf, state_ref, sizeof(float) * (size_t)g->n_state);
     dy_rng r;
     dy_rng_init(&r, seed, DY_RNG_EVAL, 8, 0);
-    fill_normal(input, in_count, &r, 1.0);
-    fill_normal(dout, n * out_dim, &r, 1.0);
+    test_fill_normal(input, in_count, &r, 1.0);
+    test_fill_normal(dout, n * out_dim, &r, 1.0);
     /* Both executors see the same operands: parameters and input that bf16 represents exactly (the identity
      * convolutions below pass them on unchanged), so what is measured is the op's own arithmetic in bf16. */
     round_all(params, g->n_params);
@@ -359,8 +327,8 @@ static void test_step(void) {
     float *z[3] = {floats(n * out_dim), floats(n * out_dim), floats(n * out_dim)};
     dy_rng r;
     dy_rng_init(&r, 11, DY_RNG_EVAL, 9, 0);
-    fill_normal(x, in_count, &r, 1.0);
-    fill_normal(dz, n * out_dim, &r, 1.0);
+    test_fill_normal(x, in_count, &r, 1.0);
+    test_fill_normal(dz, n * out_dim, &r, 1.0);
     memcpy(xr, x, sizeof(float) * (size_t)in_count);
     round_all(xr, in_count);
     dy_status st = DY_OK;
@@ -420,7 +388,7 @@ static void test_training(void) {
     const int64_t in_count = 2 * n * 3 * size * size;
     float *x = floats(in_count);
     dy_rng_init(&r, 21, DY_RNG_EVAL, 10, 0);
-    fill_normal(x, in_count / 2, &r, 1.0);
+    test_fill_normal(x, in_count / 2, &r, 1.0);
     /* the second view: the first plus noise */
     for (int64_t i = 0; i < in_count / 2; i++) x[in_count / 2 + i] = x[i] + (float)(0.3 * dy_rng_normal(&r));
     dy_loss_options lo = dy_loss_defaults();

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph_params.h"
 #include "testlib.h"
 #include "dystress.h"
 
@@ -50,39 +51,6 @@ static int count_winograd(const dy_exec *base) {
 }
 
 static float *floats(int64_t n) { return calloc((size_t)(n > 0 ? n : 1), sizeof(float)); }
-
-static void fill_normal(float *x, int64_t n, dy_rng *r, double scale) {
-    for (int64_t i = 0; i < n; i++) x[i] = (float)(scale * dy_rng_normal(r));
-}
-
-/* Parameters and statistics far from the defaults, so that every term of every formula matters. */
-static void random_params(const dy_graph *g, float *params, float *state, uint64_t seed) {
-    dy_rng r;
-    dy_rng_init(&r, seed, DY_RNG_EVAL, 7, 0);
-    for (int32_t i = 0; i < g->n_nodes; i++) {
-        const dy_node *nd = &g->nodes[i];
-        int64_t c_in = dy_graph_value_channels(g, nd->in[0]);
-        switch (nd->op) {
-        case DY_OP_CONV2D:
-        case DY_OP_LINEAR: {
-            int64_t fan_in = c_in * (nd->op == DY_OP_CONV2D ? (int64_t)nd->kernel * nd->kernel : 1);
-            fill_normal(params + nd->weight, nd->channels * fan_in, &r, sqrt(2.0 / (double)fan_in));
-            if (nd->bias >= 0) fill_normal(params + nd->bias, nd->channels, &r, 0.3);
-            break;
-        }
-        case DY_OP_BATCHNORM:
-            for (int64_t c = 0; c < nd->channels; c++) {
-                params[nd->weight + c] = (float)dy_rng_range(&r, 0.5, 1.5);
-                params[nd->bias + c] = (float)dy_rng_range(&r, -0.3, 0.3);
-                state[nd->running_mean + c] = (float)dy_rng_range(&r, -0.3, 0.3);
-                state[nd->running_var + c] = (float)dy_rng_range(&r, 0.5, 2.0);
-            }
-            state[nd->num_batches] = 3;
-            break;
-        default: break;
-        }
-    }
-}
 
 static int64_t value_size(const dy_graph *g, int32_t v, int64_t h, int64_t w) {
     dy_value_shape *s = malloc(sizeof *s * (size_t)(g->n_nodes + 1));
@@ -150,7 +118,7 @@ static void compare_mode(const char *what, const dy_graph *g, int64_t n, int64_t
             }
         }
     } else {
-        random_params(g, params, state_ref, seed);
+        test_random_params(g, params, state_ref, seed);
     }
     memcpy(state_dnnl, state_ref, sizeof(float) * (size_t)g->n_state);
     /* gradients are assigned: garbage in the buffers must not leak into the result */
@@ -169,8 +137,8 @@ static void compare_mode(const char *what, const dy_graph *g, int64_t n, int64_t
      * whole ResNets, which leave the well-conditioned regime once their parameters move. */
     for (int step = 0; step < (train ? (whole_resnet ? 1 : 2) : 1); step++) {
         const char *mname = train ? (step ? "train step 2" : "train step 1") : "eval";
-        fill_normal(input, in_count, &r, 1.0);
-        fill_normal(dout, n * out_dim, &r, 1.0);
+        test_fill_normal(input, in_count, &r, 1.0);
+        test_fill_normal(dout, n * out_dim, &r, 1.0);
         st = dy_ref_exec_backend.forward(ref, params, state_ref, input, feat_dim ? feat_ref : NULL, out_ref);
         if (!CHECK(st == DY_OK, "%s: reference forward: %s", what, dy_ctx_error(ctx))) goto done;
         st = dy_dnnl_exec_backend.forward(fast, params, state_dnnl, input, feat_dim ? feat_dnnl : NULL, out_dnnl);
