@@ -96,6 +96,12 @@ int main(void) {
               strstr(text, "{\"rung\": 2, \"trials\": 2, \"budget\": 2}"), "plan.json: 4@1, 2@2: %s", text);
     CHECK(strstr(text, "\"family\": \"cosine\", \"tau\": 0, \"tau_min\": 0.07") != NULL,
           "plan.json starts with the paper's cosine anchor");
+    /* the base configuration holds the defaults of the options no trial's family sets (was: the values the last
+     * candidate checked left there, e.g. a sampled constant's tau beside the cosine anchor) */
+    CHECK(strstr(text, "\"tau=0.2\"") && strstr(text, "\"shift-offset=-0.4\"") &&
+              strstr(text, "\"shift-scale=0.7\"") && strstr(text, "\"tau-min=0.07\""),
+          "plan.json's base keeps the default tau, offset and scale: %s", strstr(text, "\"base\"") ?
+          strstr(text, "\"base\"") : text);
     double before[4], log_before[4];
     for (int i = 0; i < 4; i++) {
         snprintf(path, sizeof path, "%s/tune/trials/t%02d/val-knn-r1.json", dir, i);

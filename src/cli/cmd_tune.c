@@ -159,6 +159,9 @@ typedef struct {
     int64_t base_epochs, base_knn_every, steps_per_epoch;
     bool base_report;
     double base_floor, base_ceil;
+    /* the user's profile options: every trial starts from them, so a field its family leaves alone (a cosine
+     * trial's --tau) reads as the user gave it, not as the previous trial left it, in plan.json and best.json */
+    double base_tau, base_tau_min, base_tau_max, base_offset, base_scale;
     const dy_dataset *rest, *val;
     dy_ctx *ctx;
     char exe[4096];
@@ -183,6 +186,11 @@ static void apply_trial(tuner *u, const dy_tune_candidate *c, int rung) {
     o->tau_adapt = "none";
     o->tau_adapt_floor = u->base_floor;
     o->tau_adapt_ceil = u->base_ceil;
+    o->tau = u->base_tau;
+    o->tau_min = u->base_tau_min;
+    o->tau_max = u->base_tau_max;
+    o->shift_offset = u->base_offset;
+    o->shift_scale = u->base_scale;
     switch (c->family) {
     case DY_TUNE_CONST:
         o->profile = "const";
@@ -767,6 +775,11 @@ int cmd_tune(int argc, char **argv) {
     u.base_report = o.report;
     u.base_floor = o.tau_adapt_floor;
     u.base_ceil = o.tau_adapt_ceil;
+    u.base_tau = o.tau;
+    u.base_tau_min = o.tau_min;
+    u.base_tau_max = o.tau_max;
+    u.base_offset = o.shift_offset;
+    u.base_scale = o.shift_scale;
     /* the validation split: --val-size, else a tenth of the training set; the test split is not opened */
     rc = 1;
     if (o.val_size == 0) {
