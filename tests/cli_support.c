@@ -40,7 +40,10 @@ int cli_run(char *out, size_t out_size, const char *fmt, ...) {
     const char *cli = getenv("DY_CLI");
     if (cli && !strncmp(cmd, "./dystress", 10)) snprintf(full, sizeof full, "%s%s 2>&1", cli, cmd + 10);
     else snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
+    return cli_collect(popen(full, "r"), out, out_size);
+}
+
+int cli_collect(FILE *p, char *out, size_t out_size) {
     if (!p) return -1;
     size_t used = 0;
     char buf[1024];

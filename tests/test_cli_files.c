@@ -63,19 +63,7 @@ static int run(char *out, size_t out_size, const char *fmt, ...) {
     FILE *p = popen(full, "r");
     setrlimit(RLIMIT_FSIZE, &old);
     signal(SIGXFSZ, old_handler);
-    if (!p) return -1;
-    size_t used = 0;
-    char buf[1024];
-    while (fgets(buf, sizeof buf, p)) {
-        size_t n = strlen(buf);
-        if (out && used + n < out_size) {
-            memcpy(out + used, buf, n);
-            used += n;
-        }
-    }
-    if (out) out[used] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return cli_collect(p, out, out_size);
 }
 
 static char *slurp(const char *path, size_t *size) {

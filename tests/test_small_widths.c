@@ -67,6 +67,7 @@ int main(void) {
 
 #include "core/context.h"
 #include "core/rng.h"
+#include "graph_params.h"
 #include "engine/exec_backend.h"
 #include "model/resnet.h"
 
@@ -84,30 +85,6 @@ static int64_t value_size(const dy_graph *g, int32_t v, int64_t h, int64_t w) {
     if (s && dy_graph_infer(ctx, g, h, w, s) == DY_OK) n = s[v].c * s[v].h * s[v].w;
     free(s);
     return n;
-}
-
-/* Parameters and statistics far from the defaults, so that every term of every formula matters. */
-static void random_params(const dy_graph *g, float *params, float *state, uint64_t seed) {
-    dy_rng r;
-    dy_rng_init(&r, seed, DY_RNG_EVAL, 7, 0);
-    for (int32_t i = 0; i < g->n_nodes; i++) {
-        const dy_node *nd = &g->nodes[i];
-        int64_t c_in = dy_graph_value_channels(g, nd->in[0]);
-        if (nd->op == DY_OP_CONV2D || nd->op == DY_OP_LINEAR) { /* uniform, with He's variance 2 / fan_in */
-            int64_t fan_in = c_in * (nd->op == DY_OP_CONV2D ? (int64_t)nd->kernel * nd->kernel : 1);
-            double bound = sqrt(6.0 / (double)fan_in);
-            for (int64_t k = 0; k < nd->channels * fan_in; k++)
-                params[nd->weight + k] = (float)dy_rng_range(&r, -bound, bound);
-        } else if (nd->op == DY_OP_BATCHNORM) {
-            for (int64_t c = 0; c < nd->channels; c++) {
-                params[nd->weight + c] = (float)dy_rng_range(&r, 0.5, 1.5);
-                params[nd->bias + c] = (float)dy_rng_range(&r, -0.3, 0.3);
-                state[nd->running_mean + c] = (float)dy_rng_range(&r, -0.3, 0.3);
-                state[nd->running_var + c] = (float)dy_rng_range(&r, 0.5, 2.0);
-            }
-            state[nd->num_batches] = 3;
-        }
-    }
 }
 
 /* PyTorch's initialisation with the residual branches scaled down (the batch norms that feed an add get gamma
@@ -315,7 +292,7 @@ static void run_case(const char *what, const dy_graph *g, int64_t size, int64_t 
     cd.params = floats(g->n_params), cd.state0 = floats(g->n_state);
     cd.input = floats(cd.in_count), cd.dout = floats(n * cd.out_dim);
     if (whole) resnet_params(g, cd.params, cd.state0, seed);
-    else random_params(g, cd.params, cd.state0, seed);
+    else test_random_params_uniform(g, cd.params, cd.state0, seed);
     dy_rng r;
     dy_rng_init(&r, seed, DY_RNG_EVAL, 8, 0);
     for (int64_t i = 0; i < cd.in_count; i++) cd.input[i] = (float)dy_rng_normal(&r);

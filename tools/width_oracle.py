@@ -28,7 +28,8 @@ def build(root, tmp):
     exe = os.path.join(tmp, "width_probe")
     subprocess.check_call(["cc", "-O2", "-std=c11", "-D_GNU_SOURCE", "-fopenmp", "-DDY_HAVE_DNNL=1",
                            "-I" + os.path.join(root, "include"), "-I" + os.path.join(root, "src"),
-                           os.path.join(root, "tools", "width_probe.c"), os.path.join(root, "build", "libdystress.a"),
+                           "-I" + os.path.join(root, "tests"), os.path.join(root, "tools", "width_probe.c"),
+                           os.path.join(root, "tests", "graph_params.c"), os.path.join(root, "build", "libdystress.a"),
                            "-o", exe, "-lz", "-lpng", "-ljpeg", "-lm", "-lpthread", "-ldnnl"])
     return exe
 

@@ -15,6 +15,7 @@
 #include "dystress.h"
 #include "core/context.h"
 #include "core/rng.h"
+#include "graph_params.h"
 #include "engine/exec_backend.h"
 #include "model/resnet.h"
 
@@ -26,28 +27,6 @@ static int64_t value_size(const dy_graph *g, int32_t v, int64_t h, int64_t w) {
     if (s && dy_graph_infer(ctx, g, h, w, s) == DY_OK) n = s[v].c * s[v].h * s[v].w;
     free(s);
     return n;
-}
-static void random_params(const dy_graph *g, float *params, float *state, uint64_t seed) {
-    dy_rng r;
-    dy_rng_init(&r, seed, DY_RNG_EVAL, 7, 0);
-    for (int32_t i = 0; i < g->n_nodes; i++) {
-        const dy_node *nd = &g->nodes[i];
-        int64_t c_in = dy_graph_value_channels(g, nd->in[0]);
-        if (nd->op == DY_OP_CONV2D || nd->op == DY_OP_LINEAR) {
-            int64_t fan_in = c_in * (nd->op == DY_OP_CONV2D ? (int64_t)nd->kernel * nd->kernel : 1);
-            double bound = sqrt(6.0 / (double)fan_in);
-            for (int64_t k = 0; k < nd->channels * fan_in; k++)
-                params[nd->weight + k] = (float)dy_rng_range(&r, -bound, bound);
-        } else if (nd->op == DY_OP_BATCHNORM) {
-            for (int64_t c = 0; c < nd->channels; c++) {
-                params[nd->weight + c] = (float)dy_rng_range(&r, 0.5, 1.5);
-                params[nd->bias + c] = (float)dy_rng_range(&r, -0.3, 0.3);
-                state[nd->running_mean + c] = (float)dy_rng_range(&r, -0.3, 0.3);
-                state[nd->running_var + c] = (float)dy_rng_range(&r, 0.5, 2.0);
-            }
-            state[nd->num_batches] = 3;
-        }
-    }
 }
 static void resnet_params(const dy_graph *g, float *params, float *state, uint64_t seed) {
     dy_model_init_weights(g, seed, params, state);
@@ -128,7 +107,7 @@ int main(int argc, char **argv) {
     float *input = floats(in_count), *dout = floats(n * out_dim), *out = floats(n * out_dim);
     float *feat = floats(n * feat_dim);
     float *grad = floats(g.n_params), *dx = floats(in_count);
-    if (whole) resnet_params(&g, params, state0, seed); else random_params(&g, params, state0, seed);
+    if (whole) resnet_params(&g, params, state0, seed); else test_random_params_uniform(&g, params, state0, seed);
     dy_rng r;
     dy_rng_init(&r, seed, DY_RNG_EVAL, 8, 0);
     for (int64_t i = 0; i < in_count; i++) input[i] = (float)dy_rng_normal(&r);
