@@ -7,6 +7,7 @@
 #   make reproduce                         (defaults below)
 #   EPOCHS=10 WIDTH=32 SEEDS="0 1 2" ORDER="cosine const-0.2" scripts/reproduce.sh
 #   EPOCHS=10 SEEDS="0 1" ORDER="adaptive const-0.2" MARK=reproduce-10 scripts/reproduce.sh
+#   PRECISION=bf16 EPOCHS=12 ORDER="adaptive const-0.1" scripts/reproduce.sh   (bf16 where the CPU has it)
 # MARK names the block of docs/RESULTS.md the table replaces (<!-- MARK:begin --> .. <!-- MARK:end -->; default
 # reproduce); without such a block the table is only printed.
 set -eu
@@ -16,10 +17,11 @@ WIDTH=${WIDTH:-16}
 SEEDS=${SEEDS:-"0 1 2"}
 BATCH=${BATCH:-128}
 LR=${LR:-0.25}
+PRECISION=${PRECISION:-fp32}
 OUT=${OUT:-runs/reproduce}
 MARK=${MARK:-reproduce}
 COMMON="--width $WIDTH --epochs $EPOCHS --batch-size $BATCH --lr $LR --momentum 0.9 --weight-decay 1e-4
-        --aug scale=0.2,1 --knn-every -1"
+        --aug scale=0.2,1 --knn-every -1 --precision $PRECISION"
 declare -A PROFILE=(
   [cosine]="--profile cosine --tau-min 0.07 --tau-max 0.2"
   [cosine-0.1-0.3]="--profile cosine --tau-min 0.1 --tau-max 0.3"
@@ -54,7 +56,7 @@ for name in $ORDER; do
   rows="$rows| $name | $(stats "$k_all") | $(stats "$l_all") | $(per_seed "$k_all") | $(per_seed "$l_all") |\n"
 done
 secs=$(( $(date +%s) - start ))
-table="Fashion-MNIST, ResNet-18 width $WIDTH (CIFAR stem), SimCLR, batch $BATCH, $EPOCHS epochs, SGD lr $LR momentum
+table="Fashion-MNIST, ResNet-18 width $WIDTH (CIFAR stem), SimCLR, $PRECISION, batch $BATCH, $EPOCHS epochs, SGD lr $LR momentum
 0.9, weight decay 1e-4, cosine schedule, crops of 20-100 % of the image; seeds: $SEEDS. Test top-1 in %, mean ± sample
 std over seeds; kNN k 200, t 0.1; linear probe Adam 1e-3, batch 512, 100 epochs on cached features.
 
@@ -62,7 +64,7 @@ std over seeds; kNN k 200, t 0.1; linear probe Adam 1e-3, batch 512, 100 epochs 
 |---|---|---|---|---|
 $(printf "$rows")
 
-Command: \`EPOCHS=$EPOCHS WIDTH=$WIDTH SEEDS=\"$SEEDS\" ORDER=\"$ORDER\" BATCH=$BATCH LR=$LR scripts/reproduce.sh\` — took ${secs} s on
+Command: \`PRECISION=$PRECISION EPOCHS=$EPOCHS WIDTH=$WIDTH SEEDS=\"$SEEDS\" ORDER=\"$ORDER\" BATCH=$BATCH LR=$LR scripts/reproduce.sh\` — took ${secs} s on
 $(nproc) cores ($(date -u +%Y-%m-%d))."
 echo
 echo "$table"

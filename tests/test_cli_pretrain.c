@@ -177,22 +177,37 @@ int main(void) {
     CHECK(rc == 0 && strstr(out, "linear (cached, normalised, 2 epochs)"), "linear probe on normalised features: %s",
           out);
 
-    /* 7. the main job on the tiny set: its defaults (const tau 0.2) apply where the command line is silent, and it
-     * prints the three rows side by side */
+    /* 7. the main job on the tiny set: its defaults (the adaptive profile, bf16 where the CPU has it) apply where the
+     * command line is silent, and it prints the three rows side by side */
     rc = cli_run(out, sizeof out, "./dystress demo " COMMON " --run-dir %s/demo", data, dir);
     double px[2] = {-1, -1}, rn[2] = {-1, -1}, pt[2] = {-1, -1};
     const char *row = strstr(out, "\n  raw pixels"); /* the table's row, not the "evaluating raw pixels" line */
     if (row) sscanf(row + 13, "%lf%%%lf%%", &px[0], &px[1]);
     if ((row = strstr(out, "random ResNet-18 (width 4)"))) sscanf(row + 26, "%lf%%%lf%%", &rn[0], &rn[1]);
-    if ((row = strstr(out, "pretrained, tau 0.2, 4 epochs"))) sscanf(row + 29, "%lf%%%lf%%", &pt[0], &pt[1]);
+    if ((row = strstr(out, "pretrained, adaptive tau, 4 epochs"))) sscanf(row + 34, "%lf%%%lf%%", &pt[0], &pt[1]);
     bool in_range = true;
     for (int i = 0; i < 2; i++) in_range &= px[i] >= 0 && px[i] <= 100 && rn[i] >= 0 && rn[i] <= 100 && pt[i] >= 0 &&
                                          pt[i] <= 100;
     CHECK(rc == 0 && in_range, "demo prints pixels (%g, %g), random (%g, %g) and pretrained (%g, %g) rows: %s", px[0],
           px[1], rn[0], rn[1], pt[0], pt[1], out);
+    char cfg[8192] = "";
+    FILE *fc = fopen(strcat(strcpy(cfg, dir), "/demo/config.json"), "r");
+    size_t ncfg = fc ? fread(cfg, 1, sizeof cfg - 1, fc) : 0;
+    cfg[ncfg] = 0;
+    if (fc) fclose(fc);
+    CHECK(strstr(cfg, "\"tau-adapt\": \"band\"") && strstr(cfg, "\"tau-min\": 0.255") &&
+              (strstr(cfg, "\"precision\": \"bf16\"") || strstr(cfg, "\"precision\": \"fp32\"")),
+          "the demo's config.json: the adaptive profile, the precision that ran (auto settled): %s", cfg);
     rc = cli_run(out, sizeof out, "./dystress demo --help");
-    CHECK(rc == 0 && strstr(out, "--profile const|cosine|shifted") && strstr(out, "(default: const)") &&
-              strstr(out, "(default: 7)"), "demo --help shows the main job's defaults");
+    CHECK(rc == 0 && strstr(out, "(default: band)") &&
+              strstr(out, "(default: 0.255)") && strstr(out, "(default: 12)"), "demo --help shows the main job's defaults");
+    /* in fp32 the demo trains the epochs fp32 fits in its time (7), and a constant profile chosen on the command
+     * line runs without the adaptive default (which needs cosine or shifted) */
+    rc = cli_run(out, sizeof out, "./dystress demo --data cifar10 --data-dir %s --width 4 --batch-size 32 --lr 0.1 "
+                 "--knn-k 20 --threads 2 --seed 3 --precision fp32 --profile const --tau 0.2 "
+                 "--run-dir %s/demo-fp32", data, dir);
+    CHECK(rc == 0 && strstr(out, "trains 7 epochs in fp32") && strstr(out, "pretrained, tau 0.2, 7 epochs"),
+          "demo in fp32: 7 epochs, constant profile: %s", out);
 
     /* 8. training on the reference ops says it is the slow path, once; the default backend does not */
     rc = cli_run(out, sizeof out,

@@ -16,6 +16,7 @@
 #include "report/encoder_view.h"
 #include "report/json_lite.h"
 #include "report/report.h"
+#include "report/run_data.h"
 #include "report/svg.h"
 #include "testlib.h"
 
@@ -328,6 +329,12 @@ static void write_file(const char *path, const char *text) {
     if (f) fputs(text, f), fclose(f);
 }
 
+/* When set, synthetic runs log an adaptive profile's bounds: from 0.07-0.2 after step 0 to 0.02-0.021 at the end. */
+static bool synth_adaptive;
+static double synth_bound(int s, int total, bool max) {
+    return max ? 0.2 - 0.179 * s / total : 0.07 - 0.05 * s / total;
+}
+
 /* A synthetic run directory: `epochs` epochs of `spe` steps, the given fraction of pairs near tau_max. */
 static void synthetic_run(const char *run, int epochs, int spe, double frac_max, const char *profile) {
     mkdir(run, 0777);
@@ -342,8 +349,12 @@ static void synthetic_run(const char *run, int epochs, int spe, double frac_max,
         fprintf(f,
                 "{\"step\": %d, \"epoch\": %d, \"loss\": %.7g, \"lr\": %.7g, \"pos_sim\": 0.8, \"neg_sim\": 0.1, "
                 "\"neg_sim_max\": 0.6, \"pos_tau\": 0.2, \"neg_tau\": 0.1, \"frac_tau_min\": 0.02, \"frac_tau_max\": "
-                "%.6g, \"images_per_s\": %.1f}\n",
+                "%.6g, \"images_per_s\": %.1f",
                 s, e, 6 - 2.0 * s / total + 0.1 * sin(s), 0.2 * cos(1.57 * s / total), frac_max, 900.0 + s % 7);
+        if (synth_adaptive)
+            fprintf(f, ", \"tau_min\": %.9g, \"tau_max\": %.9g", synth_bound(s, total, false),
+                    synth_bound(s, total, true));
+        fputs("}\n", f);
         if (s % spe == 0) {
             fprintf(f, "{\"step\": %d, \"epoch\": %d, \"alignment\": %.6f, \"uniformity\": %.6f, \"repr_images\": 256, "
                     "\"repr_on\": \"test\"}\n", s, e, 0.5 + 0.1 * e / epochs, -1 - 2.0 * e / epochs);
@@ -419,6 +430,32 @@ static void test_reports(dy_ctx *ctx) {
     CHECK(html && strstr(html, "78.85 %") && strstr(html, "84.65 %") && strstr(html, "82.07 %") &&
               strstr(html, "checkpoint-final.safetensors"), "final evaluation rows from results.jsonl and eval*.json");
     free(html);
+
+    /* an adaptive run: the page says where the bounds went, and each panel draws its step's profile */
+    snprintf(run, sizeof run, "%s/adaptive", dir);
+    synth_adaptive = true;
+    synthetic_run(run, 3, 20, 0.1, "cosine");
+    synth_adaptive = false;
+    CHECK(dy_report_write(ctx, run, NULL, NULL) == DY_OK, "report of an adaptive run");
+    snprintf(page, sizeof page, "%s/report.html", run);
+    html = slurp(page, NULL);
+    CHECK(html && strstr(html, "cosine profile, &tau; 0.07&ndash;0.2, adaptive: &tau; 0.02&ndash;0.021 at the end") &&
+              strstr(html, "from &tau; 0.07&ndash;0.2 at the start to 0.02&ndash;0.021 at the end") &&
+              strstr(html, "annealed"), "the adaptive run's bounds are named, start and end");
+    free(html);
+    dy_run_data rd;
+    CHECK(dy_run_data_load(ctx, run, &rd) == DY_OK, "adaptive run loads");
+    dy_tau_profile p1 = dy_run_profile_at(&rd, 1), p31 = dy_run_profile_at(&rd, 31), pe = dy_run_profile_at(&rd, INFINITY);
+    CHECK(dy_run_adaptive(&rd) && p1.tau_min == 0.07f && p1.tau_max == 0.2f &&
+              p31.tau_min == (float)synth_bound(30, 60, false) && p31.tau_max == (float)synth_bound(30, 60, true) &&
+              fabsf(pe.tau_min - 0.02f) < 1e-7f && fabsf(pe.tau_max - 0.021f) < 1e-7f,
+          "the profile at step 1 is the configured one, at step 31 the bounds logged after step 30 (%g-%g), at the end "
+          "%g-%g", p31.tau_min, p31.tau_max, pe.tau_min, pe.tau_max);
+    dy_run_data_free(&rd);
+    snprintf(run, sizeof run, "%s/calm", dir);
+    CHECK(dy_run_data_load(ctx, run, &rd) == DY_OK && !dy_run_adaptive(&rd) &&
+              dy_run_profile_at(&rd, INFINITY).tau_min == 0.07f, "a fixed profile stays the configured one");
+    dy_run_data_free(&rd);
 
     const char *runs[2];
     char a[300], b[300];

@@ -130,6 +130,11 @@ void dy_html_profile_text(const dy_run_data *r, char *buf, size_t size) {
     else if (p->kind == DY_TAU_COSINE) snprintf(buf, size, "cosine profile, &tau; %g&ndash;%g", p->tau_min, p->tau_max);
     else snprintf(buf, size, "shifted profile, &tau; %g&ndash;%g (offset %g, scale %g)", p->tau_min, p->tau_max,
                   p->offset, p->scale);
+    if (dy_run_adaptive(r)) {
+        dy_tau_profile end = dy_run_profile_at(r, INFINITY);
+        size_t n = strlen(buf);
+        if (n < size) snprintf(buf + n, size - n, ", adaptive: &tau; %.3g&ndash;%.3g at the end", end.tau_min, end.tau_max);
+    }
 }
 
 void dy_html_eval_table(FILE *f, const dy_eval_row *rows, int n, const char *const *run_names) {

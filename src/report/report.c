@@ -148,9 +148,10 @@ static int64_t temperature_panel(FILE *f, const dy_run_data *r, int64_t h, int p
         pos[b] = np > 0 ? r->pos_hist[h * B + b] / (np * w) : NAN;
         neg[b] = nn > 0 ? r->neg_hist[h * B + b] / (nn * w) : NAN;
     }
+    dy_tau_profile prof = dy_run_profile_at(r, r->hist_step[h]); /* an adaptive run's bounds at that step */
     for (int i = 0; i <= 200; i++) {
         ts[i] = -1 + i / 100.0;
-        tv[i] = r->has_profile ? dy_tau_eval(&r->profile, ts[i]) : NAN;
+        tv[i] = r->has_profile ? dy_tau_eval(&prof, ts[i]) : NAN;
     }
     char title[96], id[64];
     snprintf(title, sizeof title, "step %.0f (epoch %.0f)", r->hist_step[h], r->hist_epoch[h]);
@@ -162,7 +163,7 @@ static int64_t temperature_panel(FILE *f, const dy_run_data *r, int64_t h, int p
     p.x0 = -1;
     p.x1 = 1;
     p.y20 = 0;
-    if (r->has_profile) p.y21 = r->profile.tau_max * 1.25;
+    if (r->has_profile) p.y21 = prof.tau_max * 1.25;
     dy_svg_series s[3] = {
         {.label = "negatives",
          .color = dy_html_palette[0],
@@ -192,6 +193,16 @@ static void temperature_section(FILE *f, const dy_run_data *r) {
         f);
     bool constant = r->has_profile && r->profile.kind == DY_TAU_CONSTANT;
     double fmax_end = dy_dvec_tail_mean(&r->frac_max, 0.1), fmin_end = dy_dvec_tail_mean(&r->frac_min, 0.1);
+    dy_tau_profile end = dy_run_profile_at(r, INFINITY);
+    if (r->has_profile && dy_run_adaptive(r)) {
+        fprintf(f, "<div class=\"note\">This run's profile adapted during training (<code>--tau-adapt</code>): its "
+                "bounds went from &tau; %g&ndash;%g at the start to %.3g&ndash;%.3g at the end (see the extreme "
+                "fractions below; each panel draws the profile with the bounds of its step).%s</div>\n",
+                r->profile.tau_min, r->profile.tau_max, end.tau_min, end.tau_max,
+                end.tau_min >= 0.85f * end.tau_max ? " The bounds ended within 15 % of each other: every pair gets "
+                "nearly the same temperature, so in effect this is a constant temperature annealed during training."
+                : "");
+    }
     if (constant) {
         fprintf(f, "<div class=\"note\">This run uses a constant temperature (&tau; = %g): every pair gets the same "
                 "temperature, so the fractions below are 100 %% by definition.</div>\n", r->profile.tau_max);
@@ -200,13 +211,12 @@ static void temperature_section(FILE *f, const dy_run_data *r) {
                 "steps, %.0f %% of all pairs (nearly all of them negatives) had a temperature within 1 %% of "
                 "&tau;<sub>max</sub> = %g. The profile then acts as a constant temperature %g: the dynamic part of "
                 "the loss does little. A profile whose low-temperature region covers where the negatives are (e.g. "
-                "a shifted profile) would make it matter.</div>\n", 100 * fmax_end, r->profile.tau_max,
-                r->profile.tau_max);
+                "a shifted profile) would make it matter.</div>\n", 100 * fmax_end, end.tau_max, end.tau_max);
     } else if (r->has_profile && isfinite(fmin_end) && fmin_end > EXTREME_WARN) {
         fprintf(f, "<div class=\"warn\"><b>Most pairs sit at &tau;<sub>min</sub>.</b> Over the last 10 %% of the "
                 "steps, %.0f %% of all pairs (nearly all of them negatives) had a temperature within 1 %% of "
                 "&tau;<sub>min</sub> = %g. The profile then acts as a constant temperature %g.</div>\n",
-                100 * fmin_end, r->profile.tau_min, r->profile.tau_min);
+                100 * fmin_end, end.tau_min, end.tau_min);
     }
     fputs("<div class=\"grid\">\n", f);
     dy_html_figure_open(f, "fig-temperature", "wide");

@@ -80,7 +80,8 @@ static bool metrics_line(dy_run_data *r, const char *line) {
              push(&r->pos_sim, num(line, "pos_sim")) && push(&r->neg_sim, num(line, "neg_sim")) &&
              push(&r->neg_sim_max, num(line, "neg_sim_max")) && push(&r->pos_tau, num(line, "pos_tau")) &&
              push(&r->neg_tau, num(line, "neg_tau")) && push(&r->frac_min, num(line, "frac_tau_min")) &&
-             push(&r->frac_max, num(line, "frac_tau_max"));
+             push(&r->frac_max, num(line, "frac_tau_max")) && push(&r->tau_min, num(line, "tau_min")) &&
+             push(&r->tau_max, num(line, "tau_max"));
     } else if (json_lite_find(line, "knn_top1")) {
         ok = push(&r->knn_epoch, epoch) && push(&r->knn_top1, num(line, "knn_top1")) &&
              push(&r->knn_top5, num(line, "knn_top5"));
@@ -264,9 +265,26 @@ double dy_dvec_median(const dy_dvec *v) {
     return m;
 }
 
+bool dy_run_adaptive(const dy_run_data *r) {
+    for (int64_t i = 0; i < r->tau_min.n; i++)
+        if (isfinite(r->tau_min.v[i])) return true;
+    return false;
+}
+
+dy_tau_profile dy_run_profile_at(const dy_run_data *r, double step) {
+    dy_tau_profile p = r->profile;
+    /* the last logged bounds before `step` (rows are in step order; a resumed run may repeat steps) */
+    for (int64_t i = 0; i < r->tau_min.n && i < r->step.n; i++) {
+        if (r->step.v[i] >= step) break;
+        if (isfinite(r->tau_min.v[i]) && isfinite(r->tau_max.v[i]))
+            p.tau_min = (float)r->tau_min.v[i], p.tau_max = (float)r->tau_max.v[i];
+    }
+    return p;
+}
+
 void dy_run_data_free(dy_run_data *r) {
     dy_dvec *v[] = {&r->step, &r->epoch, &r->loss, &r->lr, &r->ips, &r->pos_sim, &r->neg_sim, &r->neg_sim_max,
-                    &r->pos_tau, &r->neg_tau, &r->frac_min, &r->frac_max, &r->knn_epoch, &r->knn_top1, &r->knn_top5,
+                    &r->pos_tau, &r->neg_tau, &r->frac_min, &r->frac_max, &r->tau_min, &r->tau_max, &r->knn_epoch, &r->knn_top1, &r->knn_top5,
                     &r->repr_epoch, &r->alignment, &r->uniformity};
     for (size_t i = 0; i < sizeof v / sizeof *v; i++) free(v[i]->v);
     free(r->hist_step), free(r->hist_epoch), free(r->pos_hist), free(r->neg_hist);

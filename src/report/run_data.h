@@ -27,6 +27,7 @@ typedef struct {
     char *config;             /* config.json text, NULL when absent */
     /* per step */
     dy_dvec step, epoch, loss, lr, ips, pos_sim, neg_sim, neg_sim_max, pos_tau, neg_tau, frac_min, frac_max;
+    dy_dvec tau_min, tau_max; /* the adaptive profile's bounds after each step (NaN: a fixed profile) */
     /* kNN monitor (per epoch) */
     dy_dvec knn_epoch, knn_top1, knn_top5;
     /* alignment and uniformity (per epoch) */
@@ -57,6 +58,12 @@ typedef struct {
 double dy_dvec_tail_mean(const dy_dvec *v, double frac);
 double dy_dvec_last(const dy_dvec *v);
 double dy_dvec_median(const dy_dvec *v);
+
+/* True when the run's profile moved during training (--tau-adapt: metrics.jsonl logs the bounds). */
+bool dy_run_adaptive(const dy_run_data *r);
+/* The profile the loss used at optimizer step `step` (1-based, as metrics.jsonl counts): config.json's, with the
+ * bounds the adaptive controller had set after the previous step when it ran. INFINITY: the bounds at the end. */
+dy_tau_profile dy_run_profile_at(const dy_run_data *r, double step);
 
 /* Reads a run directory. DY_ERR_IO (metrics.jsonl missing or unreadable), DY_ERR_NOMEM; a malformed line is
  * skipped. */
