@@ -53,19 +53,18 @@ int run_option_table(opt_spec *s, run_options *o) {
          -2, 2},
         {"shift-scale", OPT_FLOAT, &o->shift_scale, "0.7", "shifted profile: scale k", NULL, 1e-6, 100},
         {"decoupled", OPT_BOOL, &o->decoupled, "false", "decoupled loss (DCL): positive removed from the denominator"},
-        {"tau-adapt", OPT_CHOICE, &o->tau_adapt, "none", "adaptive profile (cosine/shifted): band steers tau-min and "
-         "tau-max during training so the fractions of pairs near each (metrics frac_tau_min/max) stay in "
-         "[--tau-band-low, --tau-band-high] (measured: the level drifts down to the floor); ratio holds tau-max and "
-         "steers tau-min alone by its fraction", "none|band|ratio"},
-        {"tau-band-low", OPT_FLOAT, &o->tau_band_low, "0.05", "--tau-adapt: lower end of the target band", NULL,
+        {"tau-adapt", OPT_CHOICE, &o->tau_adapt, "none", "adaptive profile: band steers tau-min and tau-max during "
+         "training so the fractions of pairs near each (see metrics frac_tau_min/max) stay in [--tau-band-low, "
+         "--tau-band-high] (cosine/shifted)", "none|band"},
+        {"tau-band-low", OPT_FLOAT, &o->tau_band_low, "0.05", "--tau-adapt band: lower end of the target band", NULL,
          0, 1},
-        {"tau-band-high", OPT_FLOAT, &o->tau_band_high, "0.3", "--tau-adapt: upper end of the target band", NULL,
+        {"tau-band-high", OPT_FLOAT, &o->tau_band_high, "0.3", "--tau-adapt band: upper end of the target band", NULL,
          0, 1},
-        {"tau-adapt-rate", OPT_FLOAT, &o->tau_adapt_rate, "0.01", "--tau-adapt: a bound moves by a factor "
+        {"tau-adapt-rate", OPT_FLOAT, &o->tau_adapt_rate, "0.01", "--tau-adapt band: a bound moves by a factor "
          "exp(+-rate) per step", NULL, 1e-9, 1},
-        {"tau-adapt-floor", OPT_FLOAT, &o->tau_adapt_floor, "0.02", "--tau-adapt: lowest tau-min", NULL, 1e-4,
+        {"tau-adapt-floor", OPT_FLOAT, &o->tau_adapt_floor, "0.02", "--tau-adapt band: lowest tau-min", NULL, 1e-4,
          1e4},
-        {"tau-adapt-ceil", OPT_FLOAT, &o->tau_adapt_ceil, "1", "--tau-adapt: highest tau-max", NULL, 1e-4, 1e4},
+        {"tau-adapt-ceil", OPT_FLOAT, &o->tau_adapt_ceil, "1", "--tau-adapt band: highest tau-max", NULL, 1e-4, 1e4},
         {"moco-momentum", OPT_FLOAT, &o->moco_momentum, "0.99", "MoCo: key encoder momentum", NULL, 0, 1},
         {"moco-queue", OPT_INT, &o->moco_queue, "4096", "MoCo: keys in the queue", NULL, 1, 1 << 24},
         /* optimizer */
@@ -416,8 +415,7 @@ dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_datase
     c->sync_bn = o->sync_bn;
     c->grad_bucket_bytes = (int64_t)(o->bucket_mb * (1 << 20));
     c->eval_split = o->val_size > 0 ? "val" : "test";
-    c->tau_adapt = (dy_tau_adapt_config){.on = strcmp(o->tau_adapt, "none") != 0,
-                                         .hold_max = !strcmp(o->tau_adapt, "ratio"), .band_low = o->tau_band_low,
+    c->tau_adapt = (dy_tau_adapt_config){.on = !strcmp(o->tau_adapt, "band"), .band_low = o->tau_band_low,
                                          .band_high = o->tau_band_high, .rate = o->tau_adapt_rate,
                                          .floor = o->tau_adapt_floor, .ceil = o->tau_adapt_ceil};
     return dy_tau_adapt_check(ctx, &c->tau_adapt, &c->tau);

@@ -9,8 +9,8 @@
 dy_status dy_tau_adapt_check(dy_ctx *ctx, const dy_tau_adapt_config *c, const dy_tau_profile *p) {
     if (!c->on) return DY_OK;
     if (p->kind == DY_TAU_CONSTANT)
-        return dy_fail(ctx, DY_ERR_INVALID, "--tau-adapt %s steers %s: it needs the cosine or shifted profile, "
-                       "not const", c->hold_max ? "ratio" : "band", c->hold_max ? "tau-min" : "tau-min and tau-max");
+        return dy_fail(ctx, DY_ERR_INVALID, "--tau-adapt band steers tau-min and tau-max: it needs the cosine or "
+                       "shifted profile, not const");
     if (!(c->band_low >= 0 && c->band_low <= c->band_high && c->band_high <= 1))
         return dy_fail(ctx, DY_ERR_INVALID, "--tau-band-low %g and --tau-band-high %g must satisfy 0 <= low <= high "
                        "<= 1", c->band_low, c->band_high);
@@ -35,10 +35,6 @@ static double clamp(double v, double lo, double hi) { return v < lo ? lo : v > h
 void dy_tau_adapt_update(const dy_tau_adapt_config *c, double frac_near_min, double frac_near_max,
                          dy_tau_adapt_state *s) {
     double lo = s->tau_min * exp(-c->rate * side(c, frac_near_min)); /* above the band: tau_min down */
-    if (c->hold_max) { /* ratio mode: tau_max is the level the user chose; tau_min moves below it */
-        s->tau_min = clamp(lo, c->floor, s->tau_max);
-        return;
-    }
     double hi = s->tau_max * exp(c->rate * side(c, frac_near_max));  /* above the band: tau_max up */
     lo = clamp(lo, c->floor, c->ceil);
     hi = clamp(hi, c->floor, c->ceil);

@@ -9,12 +9,7 @@
  * The opposite rule would feed back positively and run the bounds to their limits.
  *
  * Each step multiplies a bound by exp(+-rate) (a fraction inside the band leaves its bound alone); both stay within
- * [floor, ceil] and tau_min <= tau_max.
- *
- * Two modes. "band" steers both bounds. For the cosine profile both fractions depend on the bounds only through r,
- * so it settles r and nothing holds the level: measured on Fashion-MNIST (docs/RESULTS.md), r settled near 0.9 and
- * the level then ratcheted down to the floor, an annealed constant. "ratio" holds tau_max where the user put it and
- * steers only tau_min by its own fraction: one knob for the one quantity the fractions measure. The diagnostics of step t set the profile of step t + 1, so the bounds are
+ * [floor, ceil] and tau_min <= tau_max. The diagnostics of step t set the profile of step t + 1, so the bounds are
  * a deterministic function of the run: the checkpoint stores them ("tau_adapt.bounds", float64 [tau_min, tau_max])
  * and a resumed run equals an uninterrupted one. */
 #ifndef DY_TRAIN_TAU_ADAPT_H
@@ -27,7 +22,6 @@
 
 typedef struct {
     bool on;
-    bool hold_max;              /* "ratio": tau_max stays, tau_min alone is steered (by frac_near_min) */
     double band_low, band_high; /* target band of each fraction, 0 <= low <= high <= 1 */
     double rate;                /* log-step per training step, > 0 */
     double floor, ceil;         /* limits of both bounds */
