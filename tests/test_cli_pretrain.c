@@ -200,7 +200,8 @@ int main(void) {
           "the demo's config.json: the adaptive profile, the precision that ran (auto settled): %s", cfg);
     rc = cli_run(out, sizeof out, "./dystress demo --help");
     CHECK(rc == 0 && strstr(out, "(default: band)") &&
-              strstr(out, "(default: 0.255)") && strstr(out, "(default: 12)"), "demo --help shows the main job's defaults");
+              strstr(out, "(default: 0.255)") && strstr(out, "(default: 12)"),
+          "demo --help shows the main job's defaults");
     /* in fp32 the demo trains the epochs fp32 fits in its time (7), and a constant profile chosen on the command
      * line runs without the adaptive default (which needs cosine or shifted) */
     rc = cli_run(out, sizeof out, "./dystress demo --data cifar10 --data-dir %s --width 4 --batch-size 32 --lr 0.1 "

@@ -445,7 +445,8 @@ static void test_reports(dy_ctx *ctx) {
     free(html);
     dy_run_data rd;
     CHECK(dy_run_data_load(ctx, run, &rd) == DY_OK, "adaptive run loads");
-    dy_tau_profile p1 = dy_run_profile_at(&rd, 1), p31 = dy_run_profile_at(&rd, 31), pe = dy_run_profile_at(&rd, INFINITY);
+    dy_tau_profile p1 = dy_run_profile_at(&rd, 1), p31 = dy_run_profile_at(&rd, 31);
+    dy_tau_profile pe = dy_run_profile_at(&rd, INFINITY);
     CHECK(dy_run_adaptive(&rd) && p1.tau_min == 0.07f && p1.tau_max == 0.2f &&
               p31.tau_min == (float)synth_bound(30, 60, false) && p31.tau_max == (float)synth_bound(30, 60, true) &&
               fabsf(pe.tau_min - 0.02f) < 1e-7f && fabsf(pe.tau_max - 0.021f) < 1e-7f,

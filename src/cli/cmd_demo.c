@@ -79,7 +79,8 @@ int cmd_demo(int argc, char **argv) {
     if (rc == 0) rc = opt_parse_over(specs, argc, argv, 2, NULL, 0, NULL, err, sizeof err);
     /* the default profile is the tune's winner as a whole: a profile chosen on the command line replaces it, so the
      * adaptive controller stays off unless --tau-adapt is given too */
-    static const char *const profile_options[] = {"profile", "tau", "tau-min", "tau-max", "shift-offset", "shift-scale"};
+    static const char *const profile_options[] = {"profile",   "tau",          "tau-min",
+                                                  "tau-max",   "shift-offset", "shift-scale"};
     bool own_profile = false;
     for (size_t i = 0; i < sizeof profile_options / sizeof *profile_options; i++)
         own_profile |= opt_find(specs, profile_options[i])->set;
@@ -192,7 +193,8 @@ int cmd_demo(int argc, char **argv) {
     progress_log(pr, "dystress demo: %lld train / %lld test images of %s, ResNet-%lld width %lld, %s profile%s%s, "
                  "%lld epochs of batch %lld; backend %s, %s, %d threads", (long long)train->count,
                  (long long)test->count, o.data, (long long)o.depth, (long long)o.width, o.profile,
-                 strcmp(o.tau_adapt, "none") ? " with --tau-adapt " : "", strcmp(o.tau_adapt, "none") ? o.tau_adapt : "",
+                 strcmp(o.tau_adapt, "none") ? " with --tau-adapt " : "",
+                 strcmp(o.tau_adapt, "none") ? o.tau_adapt : "",
                  (long long)o.epochs, (long long)o.batch_size, dy_backend_name(dy_ctx_backend(ctx)), o.precision,
                  dy_ctx_threads(ctx));
 

@@ -58,7 +58,8 @@ static void compare_profiles(FILE *f, dy_run_data *runs, int n) {
     for (int i = 0; i <= 200; i++) ts[i] = -1 + i / 100.0;
     for (int k = 0; k < n; k++) {
         if (!runs[k].has_profile) continue;
-        for (int i = 0; i <= 200; i++) tv[k][i] = dy_tau_eval(&runs[k].profile, ts[i]);
+        dy_tau_profile prof = dy_run_profile_at(&runs[k], INFINITY); /* an adaptive run's, where it ended */
+        for (int i = 0; i <= 200; i++) tv[k][i] = dy_tau_eval(&prof, ts[i]);
         dy_html_color(colors[k], 32, k, n);
         s[ns++] = (dy_svg_series){.label = runs[k].name, .color = colors[k], .style = DY_SVG_LINE, .x = ts,
                                   .y = tv[k], .n = 201, .dashed = k % 2 == 1};
@@ -69,8 +70,8 @@ static void compare_profiles(FILE *f, dy_run_data *runs, int n) {
     p.y0 = 0;
     dy_svg_plot_write(f, &p, s, ns);
     dy_html_figure_close(
-        f, "Each run's &tau;(s) from its config.json (runs with the same profile draw on top of each other; "
-           "every other run dashed).");
+        f, "Each run's &tau;(s) from its config.json, an adaptive run's with its bounds at the end of training "
+           "(runs with the same profile draw on top of each other; every other run dashed).");
 }
 
 dy_status dy_report_compare(dy_ctx *ctx, const char *const *run_dirs, int n, const char *out_path,

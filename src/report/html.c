@@ -133,7 +133,8 @@ void dy_html_profile_text(const dy_run_data *r, char *buf, size_t size) {
     if (dy_run_adaptive(r)) {
         dy_tau_profile end = dy_run_profile_at(r, INFINITY);
         size_t n = strlen(buf);
-        if (n < size) snprintf(buf + n, size - n, ", adaptive: &tau; %.3g&ndash;%.3g at the end", end.tau_min, end.tau_max);
+        if (n < size)
+            snprintf(buf + n, size - n, ", adaptive: &tau; %.3g&ndash;%.3g at the end", end.tau_min, end.tau_max);
     }
 }
 

@@ -284,8 +284,8 @@ dy_tau_profile dy_run_profile_at(const dy_run_data *r, double step) {
 
 void dy_run_data_free(dy_run_data *r) {
     dy_dvec *v[] = {&r->step, &r->epoch, &r->loss, &r->lr, &r->ips, &r->pos_sim, &r->neg_sim, &r->neg_sim_max,
-                    &r->pos_tau, &r->neg_tau, &r->frac_min, &r->frac_max, &r->tau_min, &r->tau_max, &r->knn_epoch, &r->knn_top1, &r->knn_top5,
-                    &r->repr_epoch, &r->alignment, &r->uniformity};
+                    &r->pos_tau, &r->neg_tau, &r->frac_min, &r->frac_max, &r->tau_min, &r->tau_max, &r->knn_epoch,
+                    &r->knn_top1, &r->knn_top5, &r->repr_epoch, &r->alignment, &r->uniformity};
     for (size_t i = 0; i < sizeof v / sizeof *v; i++) free(v[i]->v);
     free(r->hist_step), free(r->hist_epoch), free(r->pos_hist), free(r->neg_hist);
     free(r->config), free(r->map), free(r->retrieval), free(r->retrieval_png);
