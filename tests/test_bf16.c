@@ -219,7 +219,8 @@ static void test_bn_kernel_layout(bool nhwc) {
         int64_t bad = -1;
         for (int64_t i = 0; i < count && bad < 0; i++)
             if (yh[i] != bf16_bits(round_bf16(y[i]))) bad = i;
-        CHECK(bad < 0, "bn kernel %s bf16 (relu %d): y is the float kernel's rounded (first difference at %lld: %g, %g)",
+        CHECK(bad < 0,
+              "bn kernel %s bf16 (relu %d): y is the float kernel's rounded (first difference at %lld: %g, %g)",
               layout, relu, (long long)bad, bad >= 0 ? (double)bf16_value(yh[bad]) : 0.0,
               bad >= 0 ? (double)y[bad] : 0.0);
         CHECK(!memcmp(mean16, mean32, sizeof(float) * 32) && !memcmp(var16, var32, sizeof(float) * 32),

@@ -88,7 +88,8 @@ static void test_tuning(dy_ctx *ctx, const char *tmp) {
         CHECK(b.chosen_index == a.chosen_index && dy_ctx_layout(ctx) == a.chosen.layout,
               "cached: the same choice, applied to the context");
         bool same = true;
-        for (int k = 0; k < a.count; k++) same &= fabs(a.timings[k].seconds - b.timings[k].seconds) <= 1e-8 * a.timings[k].seconds;
+        for (int k = 0; k < a.count; k++)
+            same &= fabs(a.timings[k].seconds - b.timings[k].seconds) <= 1e-8 * a.timings[k].seconds;
         CHECK(same, "cached: the timings read back (9 significant digits)");
     }
     /* another batch size is another key: measured */

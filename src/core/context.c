@@ -96,7 +96,9 @@ const char *dy_conv_algo_name(dy_conv_algo a) {
     return a == DY_CONV_DIRECT ? "direct" : a == DY_CONV_WINOGRAD ? "winograd" : "?";
 }
 
-const char *dy_layout_name(dy_layout l) { return l == DY_LAYOUT_BLOCKED ? "blocked" : l == DY_LAYOUT_NHWC ? "nhwc" : "?"; }
+const char *dy_layout_name(dy_layout l) {
+    return l == DY_LAYOUT_BLOCKED ? "blocked" : l == DY_LAYOUT_NHWC ? "nhwc" : "?";
+}
 
 const char *dy_backend_name(dy_backend b) {
     switch (b) {
@@ -121,4 +123,37 @@ const char *dy_status_string(dy_status s) {
     case DY_ERR_INTERNAL: return "internal error";
     }
     return "unknown status";
+}
+
+void dy_cpu_describe(char *name, size_t name_size, char *flags, size_t flags_size) {
+    static const char *const wanted[] = {"avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16"};
+    snprintf(name, name_size, "unknown");
+    flags[0] = 0;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[8192];
+    bool have_name = false, have_flags = false;
+    while ((!have_name || !have_flags) && fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (!colon) continue;
+        char *value = colon + 1 + (colon[1] == ' ');
+        value[strcspn(value, "\n")] = 0;
+        if (!have_name && !strncmp(line, "model name", 10)) {
+            snprintf(name, name_size, "%s", value);
+            have_name = true;
+        } else if (!have_flags && !strncmp(line, "flags", 5)) {
+            size_t used = 0;
+            for (size_t k = 0; k < sizeof wanted / sizeof wanted[0]; k++) {
+                const size_t len = strlen(wanted[k]);
+                for (const char *p = value; (p = strstr(p, wanted[k])) != NULL; p += len)
+                    if ((p == value || p[-1] == ' ') && (p[len] == ' ' || p[len] == 0)) {
+                        used += (size_t)snprintf(flags + used, used < flags_size ? flags_size - used : 0, "%s%s",
+                                                 used ? " " : "", wanted[k]);
+                        break;
+                    }
+            }
+            have_flags = true;
+        }
+    }
+    fclose(f);
 }

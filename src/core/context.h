@@ -46,5 +46,8 @@ dy_status dy_dnnl_bf16_check(dy_ctx *ctx);
 /* "oneDNN 2.6.3, ISA avx512_core_bf16": the version and the effective ISA (ONEDNN_MAX_CPU_ISA included) of the
  * oneDNN in use, for the plan tuner's cache key and the benchmarks' headers; "no oneDNN" in a build without it. */
 void dy_dnnl_describe(char *buf, size_t size);
+/* The CPU as /proc/cpuinfo names it ("model name"; "unknown" where it cannot be read) and which of the flags that
+ * decide oneDNN's kernels it has ("avx2 avx512f avx512_bf16 amx_tile amx_bf16"; avx512_fp16 too). */
+void dy_cpu_describe(char *name, size_t name_size, char *flags, size_t flags_size);
 
 #endif

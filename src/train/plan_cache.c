@@ -24,43 +24,9 @@
 
 enum { CACHE_MAX_BYTES = 64 * 1024 };
 
-/* The "model name" line of /proc/cpuinfo and which of the flags that decide oneDNN's kernels the CPU has. */
-static void cpu_identity(char *name, size_t name_size, char *flags, size_t flags_size) {
-    static const char *const wanted[] = {"avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16"};
-    snprintf(name, name_size, "unknown");
-    flags[0] = 0;
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[8192];
-    bool have_name = false, have_flags = false;
-    while ((!have_name || !have_flags) && fgets(line, sizeof line, f)) {
-        char *colon = strchr(line, ':');
-        if (!colon) continue;
-        char *value = colon + 1 + (colon[1] == ' ');
-        value[strcspn(value, "\n")] = 0;
-        if (!have_name && !strncmp(line, "model name", 10)) {
-            snprintf(name, name_size, "%s", value);
-            have_name = true;
-        } else if (!have_flags && !strncmp(line, "flags", 5)) {
-            size_t used = 0;
-            for (size_t k = 0; k < sizeof wanted / sizeof wanted[0]; k++) {
-                const size_t len = strlen(wanted[k]);
-                for (const char *p = value; (p = strstr(p, wanted[k])) != NULL; p += len)
-                    if ((p == value || p[-1] == ' ') && (p[len] == ' ' || p[len] == 0)) {
-                        used += (size_t)snprintf(flags + used, used < flags_size ? flags_size - used : 0, "%s%s",
-                                                 used ? " " : "", wanted[k]);
-                        break;
-                    }
-            }
-            have_flags = true;
-        }
-    }
-    fclose(f);
-}
-
 void dy_plan_cache_key(dy_ctx *ctx, const dy_plan_request *rq, const dy_plan_result *out, char *key, size_t size) {
     char name[256], flags[256], dnnl[128], plans[512] = "";
-    cpu_identity(name, sizeof name, flags, sizeof flags);
+    dy_cpu_describe(name, sizeof name, flags, sizeof flags);
     dy_dnnl_describe(dnnl, sizeof dnnl);
     size_t used = 0;
     for (int k = 0; k < out->count; k++) {
@@ -166,7 +132,8 @@ void dy_plan_cache_write(dy_ctx *ctx, const char *dir, const char *key, dy_plan_
         st = dy_atomic_commit(quiet, &f);
         if (st != DY_OK) dy_atomic_abort(&f);
     }
-    if (st != DY_OK) snprintf(out->cache_note, sizeof out->cache_note, "plan cache not written: %s", dy_ctx_error(quiet));
+    if (st != DY_OK)
+        snprintf(out->cache_note, sizeof out->cache_note, "plan cache not written: %s", dy_ctx_error(quiet));
     dy_ctx_destroy(quiet);
 }
 
