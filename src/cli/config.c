@@ -110,8 +110,8 @@ int run_option_table(opt_spec *s, run_options *o) {
          "dystress (else ~/.cache/dystress) and reuse them; --no-plan-cache: measure every time, write nothing"},
         {"augment", OPT_CHOICE, &o->augment, "small", "augmentation preset: small (the paper's small-image recipe) "
          "or imagenet (224 crops, blur, solarisation)", "small|imagenet"},
-        {"aug", OPT_STRING, &o->aug, "", "augmentation overrides 'name=value;...' (names as torchvision's, see the "
-         "README)"},
+        {"aug", OPT_STRING, &o->aug, "", "augmentation overrides 'name=value;...' (names as torchvision's, see "
+         "man dystress)"},
         {"run-dir", OPT_STRING, &o->run_dir, "runs/pretrain", "run directory: config.json, metrics.jsonl, checkpoints"},
         {"config", OPT_STRING, &o->config, "", "a JSON file of options (a run's config.json, a tune's best.json) "
          "read first; the command line goes over it"},
