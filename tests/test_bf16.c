@@ -200,7 +200,9 @@ static void test_bn_kernel_layout(bool nhwc) {
     const int64_t N = 3, C = 32, HW = 37, count = N * C * HW;
     float *x = floats(count), *y = floats(count), *dy = floats(count), *dx = floats(count);
     uint16_t *xh = calloc((size_t)count, 2), *yh = calloc((size_t)count, 2), *dyh = calloc((size_t)count, 2);
-    float gamma[32], beta[32], st[6][32], work[(2 * 3 + 3) * 32];
+    float gamma[32], beta[32], st[6][32];
+    const int64_t wb = dd_bn_blocked_work_floats(N, C), wn = dd_bn_nhwc_work_floats(N, C, HW);
+    float *work = malloc(sizeof(float) * (size_t)(wb > wn ? wb : wn));
     dy_rng r;
     dy_rng_init(&r, 4, DY_RNG_EVAL, 11, 0);
     for (int64_t i = 0; i < count; i++) {
@@ -246,7 +248,7 @@ static void test_bn_kernel_layout(bool nhwc) {
     fwd16(yh, st[2], st[3], NULL, NULL, NULL, xh, gamma, beta, N, C, HW, 1e-5f, 0.1f, false, work, 2);
     CHECK(isnan(bf16_value(yh[5])), "bn kernel %s bf16: NaN in, NaN out (got %g)", layout,
           (double)bf16_value(yh[5]));
-    free(x), free(y), free(dy), free(dx), free(xh), free(yh), free(dyh);
+    free(x), free(y), free(dy), free(dx), free(xh), free(yh), free(dyh), free(work);
 }
 
 static void test_bn_kernel(void) {

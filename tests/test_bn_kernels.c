@@ -1,7 +1,8 @@
 /* The oneDNN executor's plain-C training batch norms (src/engine/dnnl/dnnl_bn_blocked.c on nChw16c,
  * dnnl_bn_nhwc.c on nhwc) on their own, against a batch norm written here in double: y, mean, variance, running
  * statistics, dx, dgamma, dbeta, with and without the fused ReLU, gamma/beta absent, dx computed in place over dy;
- * shapes with one image, one pixel, odd pixel counts and one to several channel blocks, channel means 10 to 50
+ * shapes with one image, one pixel, odd pixel counts, one to several channel blocks and (nhwc, 16 channels and more)
+ * one to several chunks of rows, channel means 10 to 50
  * times the spread (as after a convolution). Every output must be bit-identical for 1, 2, 3 and 4 threads (the
  * kernels split work over images and channel blocks and add the partial sums in a fixed order). Then the same
  * property through the oneDNN executor, sync-bn's kernels (dnnl_bn_sync.c) included: conv -> batch norm -> ReLU at
@@ -130,7 +131,7 @@ static void test_case(layout lay, shape s, bool relu, bool affine, bool in_place
     dy_rng_init(&r, seed, 0, 0, 0);
     float *x = malloc(sizeof(float) * (size_t)size), *dy = malloc(sizeof(float) * (size_t)size);
     float *gamma = malloc(sizeof(float) * (size_t)s.c), *beta = malloc(sizeof(float) * (size_t)s.c);
-    const int64_t wb = dd_bn_blocked_work_floats(s.n, s.c), wn = dd_bn_nhwc_work_floats(s.n, s.c);
+    const int64_t wb = dd_bn_blocked_work_floats(s.n, s.c), wn = dd_bn_nhwc_work_floats(s.n, s.c, s.hw);
     float *work = malloc(sizeof(float) * (size_t)(lay == BLOCKED ? wb : wn));
     double *offset = malloc(sizeof(double) * (size_t)s.c), *spread = malloc(sizeof(double) * (size_t)s.c);
     for (int64_t c = 0; c < s.c; c++) {
@@ -260,7 +261,10 @@ int main(void) {
             const bool relu = variant & 1, affine = variant != 2, in_place = variant == 3;
             test_case(BLOCKED, shapes[k], relu, affine, in_place, seed++);
         }
-    const shape nhwc[] = {{1, 3, 1}, {3, 5, 7}, {4, 8, 64}, {2, 70, 9}, {5, 12, 25}, {6, 4, 1024}};
+    /* 16 channels and more: statistics over chunks of 256 rows (one to several chunks, the last one partial) */
+    const shape nhwc[] = {{1, 3, 1},      {3, 5, 7},    {4, 8, 64},    {2, 70, 9},
+                          {5, 12, 25},    {6, 4, 1024}, {8, 24, 100},  {3, 130, 200},
+                          {4, 16, 64}};
     for (size_t k = 0; k < sizeof nhwc / sizeof nhwc[0]; k++)
         for (int variant = 0; variant < 4; variant++) {
             const bool relu = variant & 1, affine = variant != 2, in_place = variant == 3;

@@ -52,9 +52,9 @@ static dd_item_kind host_kind(dd_builder *b, int32_t in) {
 
 /* The blocked and nhwc kernels' per-tile partial sums live in the executor's scratchpad (host items run between
  * primitives, never beside one). */
-static void need_work(dd_builder *b, dd_item_kind kind, int64_t n, int64_t c) {
+static void need_work(dd_builder *b, dd_item_kind kind, int64_t n, int64_t c, int64_t hw) {
     const int64_t floats = kind == DD_ITEM_BN_FORWARD || kind == DD_ITEM_BN_BACKWARD ? dd_bn_blocked_work_floats(n, c)
-                                                                                     : dd_bn_nhwc_work_floats(n, c);
+                                                                                     : dd_bn_nhwc_work_floats(n, c, hw);
     const size_t bytes = sizeof(float) * (size_t)floats;
     if (bytes > b->e->scratch_bytes) b->e->scratch_bytes = bytes;
 }
@@ -76,7 +76,7 @@ static dy_status host_forward(dd_builder *b, const dd_group *gr, dd_item_kind ki
         .n = b->e->base.n, .c = sh.c, .hw = sh.h * sh.w, .eps = nd->eps, .momentum = nd->momentum,
         .relu = gr->relu >= 0, .bf16 = dd_md(b, b->value_mem[in])->data_type == dnnl_bf16};
     if (kind == DD_ITEM_BN_SYNC_FORWARD) DY_TRY(dd_bn_sync_check_layout(b, f.x, "input"));
-    if (kind != DD_ITEM_BN_SYNC_FORWARD) need_work(b, kind, f.n, f.c);
+    if (kind != DD_ITEM_BN_SYNC_FORWARD) need_work(b, kind, f.n, f.c, f.hw);
     dd_item *it = f.y < 0 || f.mean < 0 || f.var < 0 ? NULL : dd_add_item(b, kind);
     if (!it) return dd_nomem(b);
     it->bn_forward = f;
@@ -107,7 +107,7 @@ static dy_status host_backward(dd_builder *b, const dd_group *gr, dd_item_kind k
         DY_TRY(dd_bn_sync_check_layout(b, bw.dy, "output gradient"));
         DY_TRY(dd_bn_sync_check_layout(b, bw.dx, "input gradient"));
     }
-    if (kind != DD_ITEM_BN_SYNC_BACKWARD) need_work(b, kind, bw.n, bw.c);
+    if (kind != DD_ITEM_BN_SYNC_BACKWARD) need_work(b, kind, bw.n, bw.c, bw.hw);
     dd_item *it = bw.dx < 0 ? NULL : dd_add_item(b, kind);
     if (!it) return dd_nomem(b);
     it->bn_backward = bw;

@@ -28,8 +28,6 @@
 
 enum { BLOCK = 64 }; /* channels per tile */
 
-/* The work buffer, in floats: per-channel coefficients [4][c], in double. */
-int64_t dd_bn_nhwc_work_floats(int64_t n, int64_t c) { return 2 * 4 * c; }
 
 /* Element i of an activation of either type, as a float, and a float stored back (bf16: rounded to nearest even, a
  * NaN kept a quiet NaN). */
@@ -52,45 +50,105 @@ static inline __attribute__((always_inline)) void st(void *p, int64_t i, float v
     ((uint16_t *)p)[i] = (uint16_t)(nan ? (u >> 16) | 0x40u : (u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
-/* y, and the batch mean and biased variance [c]; running statistics updated when rmean is not NULL (rvar with it),
- * num_batches (may be NULL) up by one. gamma and beta may be NULL (1 and 0). As dd_bn_blocked_forward. */
+/* Statistics of wide tensors (C >= WIDE channels): fixed chunks of CHUNK rows, each chunk's sums (double) over its
+ * rows in order, then the chunks' sums added in chunk order. Chunks are a property of the shape, not of the thread
+ * count, so the result is still the same for any number of threads; the (chunk, channel block) tiles keep every
+ * thread busy however few channel blocks there are. Narrow tensors (the widths below 16 that the blocked layout
+ * also sends here) keep the sequential sums, which tests/test_cli_checkpoint_fixture.c holds to committed bits. */
+enum { WIDE = 16, CHUNK = 256 };
+
+static int64_t n_chunks(int64_t N, int64_t C, int64_t HW) { return C >= WIDE ? (N * HW + CHUNK - 1) / CHUNK : 0; }
+
+/* The work buffer, in floats: per-channel values [4][c] and two chunk-partial arrays [chunks][c], in double. */
+int64_t dd_bn_nhwc_work_floats(int64_t n, int64_t c, int64_t hw) {
+    return 2 * (4 * c + 2 * n_chunks(n, c, hw) * c);
+}
+
+/* sum[c] (and, when x2 is not NULL, sum2[c]) = the column sums of f(row, c) over the rows, by chunks (above); f is
+ * the caller's per-element term, written out in each caller (a macro keeps the loops the compiler vectorises). */
+#define CHUNKED_SUMS(R, C, chunks, part, part2, TERM, TERM2)                                                         \
+    do {                                                                                                           \
+        const int64_t n_blocks_ = ((C) + BLOCK - 1) / BLOCK;                                                         \
+        _Pragma("omp for collapse(2) schedule(static)") for (int64_t ch = 0; ch < (chunks); ch++) for (             \
+            int64_t cb = 0; cb < n_blocks_; cb++) {                                                                 \
+            const int64_t c0 = cb * BLOCK, nc = (C) - c0 < BLOCK ? (C) - c0 : BLOCK;                                 \
+            const int64_t r0 = ch * CHUNK, r1 = r0 + CHUNK < (R) ? r0 + CHUNK : (R);                                 \
+            double s_[BLOCK] = {0}, t_[BLOCK] = {0};                                                                \
+            for (int64_t r = r0; r < r1; r++)                                                                       \
+                for (int64_t l = 0; l < nc; l++) {                                                                  \
+                    const int64_t i = r * (C) + c0 + l, c = c0 + l;                                                 \
+                    (void)c;                                                                                        \
+                    s_[l] += (TERM);                                                                                \
+                    t_[l] += (TERM2);                                                                               \
+                }                                                                                                   \
+            for (int64_t l = 0; l < nc; l++) {                                                                      \
+                (part)[ch * (C) + c0 + l] = s_[l];                                                                  \
+                if (part2) (part2)[ch * (C) + c0 + l] = t_[l];                                                      \
+            }                                                                                                       \
+        }                                                                                                           \
+    } while (0)
+
+/* y, and the batch mean and biased variance [c]; running statistics updated when rmean is not NULL (rvar with it).
+ * gamma and beta may be NULL (1 and 0). As dd_bn_blocked_forward. Run by every thread of a parallel region that
+ * the caller opens (its loops are orphaned worksharing constructs): called there with bf16 a literal, so that the
+ * inlined copy in the region's outlined function has it as a constant and its loops vectorise. */
 static inline __attribute__((always_inline)) void forward(void *y, float *mean, float *var, float *rmean, float *rvar,
                                                           float *batches, const void *x, const float *gamma,
                                                           const float *beta, int64_t N, int64_t C, int64_t HW,
                                                           float eps, float momentum, bool relu, float *work,
                                                           int threads, bool bf16) {
-    const int64_t n_blocks = (C + BLOCK - 1) / BLOCK;
+    const int64_t n_blocks = (C + BLOCK - 1) / BLOCK, R = N * HW, chunks = n_chunks(N, C, HW);
     const double count = (double)N * (double)HW;
-    double *m = (double *)work, *scale = m + C, *shift = scale + C; /* [C] */
-#pragma omp parallel num_threads(threads)
+    double *m = (double *)work, *scale = m + C, *shift = scale + C, *q = shift + C; /* [C] */
+    double *part = q + C;                                                           /* [chunks][C] */
     {
-        /* statistics: a channel block's sums over the rows in order (the figures of the sequential loop) */
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t cb = 0; cb < n_blocks; cb++) {
-            const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
-            double s[BLOCK] = {0}, q[BLOCK] = {0};
-            for (int64_t r = 0; r < N * HW; r++)
-                for (int64_t l = 0; l < nc; l++) s[l] += ld(x, r * C + c0 + l, bf16);
-            for (int64_t l = 0; l < nc; l++) m[c0 + l] = s[l] / count;
+        if (chunks) {
+            CHUNKED_SUMS(R, C, chunks, part, (double *)NULL, (double)ld(x, i, bf16), 0.0);
+#pragma omp for schedule(static)
+            for (int64_t c = 0; c < C; c++) {
+                double t = 0;
+                for (int64_t ch = 0; ch < chunks; ch++) t += part[ch * C + c];
+                m[c] = t / count;
+            }
             /* two passes: mean first, then squared deviations (no cancellation of E[x^2] - E[x]^2) */
-            for (int64_t r = 0; r < N * HW; r++)
-                for (int64_t l = 0; l < nc; l++) {
-                    const double d = ld(x, r * C + c0 + l, bf16) - m[c0 + l];
-                    q[l] += d * d;
-                }
-            for (int64_t l = 0; l < nc; l++) {
-                const int64_t c = c0 + l;
-                const double v = q[l] / count; /* biased: what normalises the batch */
-                const double rstd = 1.0 / sqrt(v + (double)eps);
-                mean[c] = (float)m[c];
-                var[c] = (float)v;
-                scale[c] = (gamma ? gamma[c] : 1.0) * rstd;
-                shift[c] = (beta ? beta[c] : 0.0) - m[c] * scale[c];
-                if (rmean) {
-                    const double mo = momentum, unbiased = count > 1 ? q[l] / (count - 1) : v;
-                    rmean[c] = (float)((1.0 - mo) * rmean[c] + mo * m[c]);
-                    rvar[c] = (float)((1.0 - mo) * rvar[c] + mo * unbiased);
-                }
+            CHUNKED_SUMS(R, C, chunks, part, (double *)NULL,
+                         ((double)ld(x, i, bf16) - m[c]) * ((double)ld(x, i, bf16) - m[c]), 0.0);
+#pragma omp for schedule(static)
+            for (int64_t c = 0; c < C; c++) {
+                double t = 0;
+                for (int64_t ch = 0; ch < chunks; ch++) t += part[ch * C + c];
+                q[c] = t;
+            }
+        } else {
+            /* a channel block's sums over the rows in order (the figures of the sequential loop) */
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t cb = 0; cb < n_blocks; cb++) {
+                const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
+                double s[BLOCK] = {0}, sq[BLOCK] = {0};
+                for (int64_t r = 0; r < R; r++)
+                    for (int64_t l = 0; l < nc; l++) s[l] += ld(x, r * C + c0 + l, bf16);
+                for (int64_t l = 0; l < nc; l++) m[c0 + l] = s[l] / count;
+                /* two passes: mean first, then squared deviations */
+                for (int64_t r = 0; r < R; r++)
+                    for (int64_t l = 0; l < nc; l++) {
+                        const double d = ld(x, r * C + c0 + l, bf16) - m[c0 + l];
+                        sq[l] += d * d;
+                    }
+                for (int64_t l = 0; l < nc; l++) q[c0 + l] = sq[l];
+            }
+        }
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < C; c++) {
+            const double v = q[c] / count; /* biased: what normalises the batch */
+            const double rstd = 1.0 / sqrt(v + (double)eps);
+            mean[c] = (float)m[c];
+            var[c] = (float)v;
+            scale[c] = (gamma ? gamma[c] : 1.0) * rstd;
+            shift[c] = (beta ? beta[c] : 0.0) - m[c] * scale[c];
+            if (rmean) {
+                const double mo = momentum, unbiased = count > 1 ? q[c] / (count - 1) : v;
+                rmean[c] = (float)((1.0 - mo) * rmean[c] + mo * m[c]);
+                rvar[c] = (float)((1.0 - mo) * rvar[c] + mo * unbiased);
             }
         }
         /* normalise: element by element, over (image, channel block) tiles */
@@ -105,56 +163,87 @@ static inline __attribute__((always_inline)) void forward(void *y, float *mean, 
                     }
             }
     }
-    if (batches) batches[0] += 1.0f;
 }
 
 void dd_bn_nhwc_forward(float *y, float *mean, float *var, float *rmean, float *rvar, float *batches, const float *x,
                         const float *gamma, const float *beta, int64_t N, int64_t C, int64_t HW, float eps,
                         float momentum, bool relu, float *work, int threads) {
+#pragma omp parallel num_threads(threads)
     forward(y, mean, var, rmean, rvar, batches, x, gamma, beta, N, C, HW, eps, momentum, relu, work, threads, false);
+    if (batches) batches[0] += 1.0f;
 }
 
 void dd_bn_nhwc_forward_bf16(uint16_t *y, float *mean, float *var, float *rmean, float *rvar, float *batches,
                              const uint16_t *x, const float *gamma, const float *beta, int64_t N, int64_t C,
                              int64_t HW, float eps, float momentum, bool relu, float *work, int threads) {
+#pragma omp parallel num_threads(threads)
     forward(y, mean, var, rmean, rvar, batches, x, gamma, beta, N, C, HW, eps, momentum, relu, work, threads, true);
+    if (batches) batches[0] += 1.0f;
 }
 
 /* With g = dy masked by y > 0 (y: the fused ReLU's output, NULL without) and xhat = (x - mean) rstd: dbeta = sum g,
  * dgamma = sum g xhat, dx = gamma rstd (g - dbeta / count - xhat dgamma / count). dx may be dy: each element is
  * read before it is written. gamma, dgamma, dbeta may be NULL. */
-static inline __attribute__((always_inline)) void backward(void *dx, float *dgamma, float *dbeta, const void *dy,
-                                                           const void *x, const void *y, const float *mean,
-                                                           const float *var, const float *gamma, int64_t N, int64_t C,
-                                                           int64_t HW, float eps, float *work, int threads,
-                                                           bool bf16) {
-    const int64_t n_blocks = (C + BLOCK - 1) / BLOCK;
+/* dy masked by the fused ReLU's output (mask: y > 0; a NaN in y masks); both loads unconditional, a select after
+ * them, so that the loops vectorise. */
+static inline __attribute__((always_inline)) double grad(const void *dy, const void *y, int64_t i, bool bf16,
+                                                         bool mask) {
+    const double d = ld(dy, i, bf16);
+    const float keep = mask ? ld(y, i, bf16) : 1.0f;
+    return keep > 0.0f ? d : 0.0;
+}
+
+static inline __attribute__((always_inline)) void backward_impl(void *dx, float *dgamma, float *dbeta,
+                                                                const void *dy, const void *x, const void *y,
+                                                                const float *mean, const float *var,
+                                                                const float *gamma, int64_t N, int64_t C, int64_t HW,
+                                                                float eps, float *work, int threads, bool bf16,
+                                                                bool mask) {
+    const int64_t n_blocks = (C + BLOCK - 1) / BLOCK, R = N * HW, chunks = n_chunks(N, C, HW);
     const double count = (double)N * (double)HW;
     double *rstd = (double *)work, *k = rstd + C, *mg = k + C, *mgx = mg + C; /* [C] */
-#pragma omp parallel num_threads(threads)
+    double *part = mgx + C, *part2 = part + chunks * C;                        /* [chunks][C] each */
     {
 #pragma omp for schedule(static)
         for (int64_t c = 0; c < C; c++) rstd[c] = 1.0 / sqrt((double)var[c] + (double)eps);
-        /* the two sums: a channel block's over the rows in order (the figures of the sequential loop) */
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t cb = 0; cb < n_blocks; cb++) {
-            const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
-            double sg[BLOCK] = {0}, sgx[BLOCK] = {0};
-            for (int64_t r = 0; r < N * HW; r++)
-                for (int64_t l = 0; l < nc; l++) {
-                    const int64_t i = r * C + c0 + l;
-                    const double g = y && !(ld(y, i, bf16) > 0.0f) ? 0.0 : ld(dy, i, bf16);
-                    sg[l] += g;
-                    sgx[l] += g * (ld(x, i, bf16) - (double)mean[c0 + l]);
-                }
-            for (int64_t l = 0; l < nc; l++) {
-                const int64_t c = c0 + l;
-                const double dg = sgx[l] * rstd[c]; /* d gamma */
-                if (dbeta) dbeta[c] = (float)sg[l];
+        if (chunks) {
+            /* the two sums by chunks (see CHUNKED_SUMS), into the per-channel values below */
+#define GRAD grad(dy, y, i, bf16, mask)
+            CHUNKED_SUMS(R, C, chunks, part, part2, GRAD, GRAD * ((double)ld(x, i, bf16) - (double)mean[c]));
+#undef GRAD
+#pragma omp for schedule(static)
+            for (int64_t c = 0; c < C; c++) {
+                double sg = 0, sgx = 0;
+                for (int64_t ch = 0; ch < chunks; ch++) sg += part[ch * C + c], sgx += part2[ch * C + c];
+                const double dg = sgx * rstd[c]; /* d gamma */
+                if (dbeta) dbeta[c] = (float)sg;
                 if (dgamma) dgamma[c] = (float)dg;
                 k[c] = (gamma ? gamma[c] : 1.0) * rstd[c];
-                mg[c] = sg[l] / count;
+                mg[c] = sg / count;
                 mgx[c] = dg / count;
+            }
+        } else {
+            /* the two sums: a channel block's over the rows in order (the figures of the sequential loop) */
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t cb = 0; cb < n_blocks; cb++) {
+                const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
+                double sg[BLOCK] = {0}, sgx[BLOCK] = {0};
+                for (int64_t r = 0; r < R; r++)
+                    for (int64_t l = 0; l < nc; l++) {
+                        const int64_t i = r * C + c0 + l;
+                        const double g = grad(dy, y, i, bf16, mask);
+                        sg[l] += g;
+                        sgx[l] += g * (ld(x, i, bf16) - (double)mean[c0 + l]);
+                    }
+                for (int64_t l = 0; l < nc; l++) {
+                    const int64_t c = c0 + l;
+                    const double dg = sgx[l] * rstd[c]; /* d gamma */
+                    if (dbeta) dbeta[c] = (float)sg[l];
+                    if (dgamma) dgamma[c] = (float)dg;
+                    k[c] = (gamma ? gamma[c] : 1.0) * rstd[c];
+                    mg[c] = sg[l] / count;
+                    mgx[c] = dg / count;
+                }
             }
         }
         /* dx: element by element, over (image, channel block) tiles */
@@ -165,7 +254,7 @@ static inline __attribute__((always_inline)) void backward(void *dx, float *dgam
                 for (int64_t r = n * HW; r < (n + 1) * HW; r++)
                     for (int64_t l = 0; l < nc; l++) {
                         const int64_t i = r * C + c0 + l, c = c0 + l;
-                        const double g = y && !(ld(y, i, bf16) > 0.0f) ? 0.0 : ld(dy, i, bf16);
+                        const double g = grad(dy, y, i, bf16, mask);
                         const double xhat = (ld(x, i, bf16) - (double)mean[c]) * rstd[c];
                         st(dx, i, (float)(k[c] * (g - mg[c] - xhat * mgx[c])), bf16);
                     }
@@ -173,14 +262,22 @@ static inline __attribute__((always_inline)) void backward(void *dx, float *dgam
     }
 }
 
+/* The ReLU's mask (y given) or none, each its own specialisation, and bf16 a literal (see forward): in the parallel
+ * region, so that the loops carry no test of y or of the type. */
+#define BACKWARD_REGION(BF16)                                                                                      \
+    _Pragma("omp parallel num_threads(threads)") {                                                                 \
+        if (y) backward_impl(dx, dgamma, dbeta, dy, x, y, mean, var, gamma, N, C, HW, eps, work, threads, BF16, true); \
+        else backward_impl(dx, dgamma, dbeta, dy, x, y, mean, var, gamma, N, C, HW, eps, work, threads, BF16, false); \
+    }
+
 void dd_bn_nhwc_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *y,
                          const float *mean, const float *var, const float *gamma, int64_t N, int64_t C, int64_t HW,
                          float eps, float *work, int threads) {
-    backward(dx, dgamma, dbeta, dy, x, y, mean, var, gamma, N, C, HW, eps, work, threads, false);
+    BACKWARD_REGION(false)
 }
 
 void dd_bn_nhwc_backward_bf16(uint16_t *dx, float *dgamma, float *dbeta, const uint16_t *dy, const uint16_t *x,
                               const uint16_t *y, const float *mean, const float *var, const float *gamma, int64_t N,
                               int64_t C, int64_t HW, float eps, float *work, int threads) {
-    backward(dx, dgamma, dbeta, dy, x, y, mean, var, gamma, N, C, HW, eps, work, threads, true);
+    BACKWARD_REGION(true)
 }

@@ -320,9 +320,9 @@ void dd_bn_blocked_forward_bf16(uint16_t *y, float *mean, float *var, float *run
 void dd_bn_blocked_backward_bf16(uint16_t *dx, float *dgamma, float *dbeta, const uint16_t *dy, const uint16_t *x,
                                  const uint16_t *y, const float *mean, const float *var, const float *gamma, int64_t n,
                                  int64_t c, int64_t hw, float eps, float *work, int threads);
-/* dnnl_bn_nhwc.c: the same on nhwc [n, hw, c], every sum in double; work: dd_bn_nhwc_work_floats(n, c) floats,
+/* dnnl_bn_nhwc.c: the same on nhwc [n, hw, c], every sum in double; work: dd_bn_nhwc_work_floats(n, c, hw) floats,
  * 8-byte aligned. */
-int64_t dd_bn_nhwc_work_floats(int64_t n, int64_t c);
+int64_t dd_bn_nhwc_work_floats(int64_t n, int64_t c, int64_t hw);
 void dd_bn_nhwc_forward(float *y, float *mean, float *var, float *running_mean, float *running_var,
                         float *num_batches, const float *x, const float *gamma, const float *beta, int64_t n,
                         int64_t c, int64_t hw, float eps, float momentum, bool relu, float *work, int threads);
