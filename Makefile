@@ -48,13 +48,17 @@ endif
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))
 TEST_SUP  := tests/testlib.c tests/fixture.c tests/cli_support.c tests/graph_params.c
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
+# Tests written as shell scripts (tests/test_*.sh) are copied beside the binaries, so that tests/run.sh runs them
+# alike; each ends with the same "N passed, N failed" line.
+TEST_SH   := $(sort $(wildcard tests/test_*.sh))
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
 SUP_OBJ   := $(TEST_SUP:%.c=$(BUILD)/%.o) $(filter-out $(BUILD)/src/cli/main.o,$(CLI_OBJ))
-TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+SH_TESTS  := $(TEST_SH:tests/%.sh=$(BUILD)/tests/%)
+TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(SH_TESTS)
 BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 # Goals that install packages first run the build in a second make, which reads the configuration (is oneDNN's header
@@ -128,6 +132,10 @@ $(BUILD)/dystress: $(CLI_OBJ) $(BUILD)/libdystress.a
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(SUP_OBJ) $(BUILD)/libdystress.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(SH_TESTS): $(BUILD)/tests/%: tests/%.sh
+	@mkdir -p $(dir $@)
+	cp $< $@ && chmod +x $@
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libdystress.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
