@@ -1,6 +1,6 @@
 # dystress build. Targets: all (library + CLI), build (all, after installing missing packages), test, sanitize,
-# valgrind, bench, fuzz, install, demo, clean. Every source under src/ (but src/cli) goes into the library;
-# src/engine/dnnl unless DNNL=0; MPI unless MPI=0.
+# valgrind, bench, fuzz, install (with the manual page), demo, clean. Every source under src/ (but src/cli) goes into
+# the library; src/engine/dnnl unless DNNL=0; MPI unless MPI=0.
 #
 # PORTABLE=1 builds binaries that travel to other machines of the same architecture: -march=native (this CPU's
 # instruction set, which an older CPU may stop at with "illegal instruction") is replaced by a baseline, x86-64-v2
@@ -12,6 +12,7 @@
 
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
+MANDIR    ?= $(PREFIX)/share/man
 CC        ?= cc
 PORTABLE  ?= 0
 ifeq ($(PORTABLE),1)
@@ -100,14 +101,14 @@ $(filter-out $(firstword $(MAKECMDGOALS)),$(MAKECMDGOALS)):
 else
 
 ifeq ($(DNNL_MISSING),1)
-  ifeq ($(filter clean deps deps-test uninstall,$(MAKECMDGOALS)),)
+  ifeq ($(filter clean deps deps-test uninstall install-man uninstall-man,$(MAKECMDGOALS)),)
     $(error oneDNN's header $(DNNL_HEADER) is missing. Install it with `scripts/deps.sh` (Debian package \
       libdnnl-dev; `make test` and `make demo` do this for you), or choose the slow reference build with `make DNNL=0`)
   endif
 endif
 
 ifeq ($(MPI_MISSING),1)
-  ifeq ($(filter clean deps deps-test uninstall,$(MAKECMDGOALS)),)
+  ifeq ($(filter clean deps deps-test uninstall install-man uninstall-man,$(MAKECMDGOALS)),)
     $(error MPI was not found (neither `pkg-config ompi-c` nor `mpicc --showme` answers). Install it with \
       `scripts/deps.sh` (Debian packages libopenmpi-dev and openmpi-bin), or build for one process with `make MPI=0`)
   endif
@@ -117,7 +118,7 @@ endif
 # libraries rebuilds everything that depends on them instead of keeping objects built for another configuration.
 BUILD_CONFIG := CC=$(CC) CFLAGS=$(CFLAGS) LDFLAGS=$(LDFLAGS) LDLIBS=$(LDLIBS) DNNL=$(DNNL) MPI=$(MPI)
 STAMP        := $(BUILD)/config.stamp
-ifeq ($(filter clean deps deps-test uninstall,$(MAKECMDGOALS)),)
+ifeq ($(filter clean deps deps-test uninstall install-man uninstall-man,$(MAKECMDGOALS)),)
   $(shell mkdir -p $(BUILD) && printf '%s\n' '$(subst ','\'',$(BUILD_CONFIG))' | cmp -s - $(STAMP) || \
     printf '%s\n' '$(subst ','\'',$(BUILD_CONFIG))' > $(STAMP))
 endif
@@ -125,7 +126,7 @@ endif
 # Test and bench objects come from a chain of pattern rules; keep them (they are not throw-away intermediates).
 .SECONDARY: $(TESTS:%=%.o) $(BENCHES:%=%.o) $(SUP_OBJ)
 .PHONY: all build test check sanitize valgrind bench fuzz install uninstall demo reproduce deps deps-test clean \
-	test-widths
+	test-widths install-man uninstall-man
 all: $(BUILD)/libdystress.a $(BUILD)/libdystress.so $(CLI_BIN)
 
 # `all` after installing what is missing (what a fresh machine runs first).
@@ -227,7 +228,7 @@ deps:
 deps-test:
 	$(DEPS) --test
 
-install: all
+install: all install-man
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/dystress $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 $(BUILD)/libdystress.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libdystress.so $(DESTDIR)$(PREFIX)/lib/libdystress.so.0
@@ -238,7 +239,15 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS@|$(PC_LIBS)|' dystress.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/dystress.pc
 
-uninstall:
+# The manual page alone (no build needed): `man dystress` after `make install`, `man -l man/dystress.1` before.
+install-man:
+	install -d $(DESTDIR)$(MANDIR)/man1
+	install -m 644 man/dystress.1 $(DESTDIR)$(MANDIR)/man1/dystress.1
+
+uninstall-man:
+	rm -f $(DESTDIR)$(MANDIR)/man1/dystress.1
+
+uninstall: uninstall-man
 	rm -rf $(DESTDIR)$(PREFIX)/include/dystress $(DESTDIR)$(PREFIX)/include/dystress.h \
 	  $(DESTDIR)$(PREFIX)/lib/libdystress.* $(DESTDIR)$(PREFIX)/bin/dystress $(DESTDIR)$(PREFIX)/lib/pkgconfig/dystress.pc
 

@@ -65,10 +65,19 @@ typedef enum {
                          * larger rounding error (about 1e-6 to 1e-5 of the result's scale, against 1e-7 to 1e-6) */
 } dy_conv_algo;
 
+/* How the oneDNN backend lays out the encoder's activations between layers (the reference backend ignores it).
+ * Both compute the same network; which is faster depends on the CPU (dy_plan_tune measures it). */
+typedef enum {
+    DY_LAYOUT_BLOCKED = 0, /* nChw16c where the channels fill 16-blocks (oneDNN's AVX-512 blocking), channels-last
+                            * (nhwc) elsewhere: the default */
+    DY_LAYOUT_NHWC         /* channels-last throughout: the layout of oneDNN's brgemm and AMX kernels */
+} dy_layout;
+
 typedef struct {
     int threads;            /* threads inside ops; 0 = all available cores */
     dy_backend backend;     /* DY_BACKEND_AUTO by default */
     dy_conv_algo conv_algo; /* DY_CONV_DIRECT by default */
+    dy_layout layout;       /* DY_LAYOUT_BLOCKED by default */
 } dy_ctx_options;
 
 /* Creates a context. opts may be NULL for the defaults. */
@@ -79,6 +88,15 @@ DY_API const char *dy_ctx_error(const dy_ctx *ctx);
 DY_API int dy_ctx_threads(const dy_ctx *ctx);
 /* The backend actually in use (never DY_BACKEND_AUTO). */
 DY_API dy_backend dy_ctx_backend(const dy_ctx *ctx);
+/* The convolution algorithm and activation layout of the models created on ctx from now on (models made earlier
+ * keep theirs). DY_ERR_INVALID for an unknown value. */
+DY_API dy_status dy_ctx_set_conv_algo(dy_ctx *ctx, dy_conv_algo algo);
+DY_API dy_status dy_ctx_set_layout(dy_ctx *ctx, dy_layout layout);
+DY_API dy_conv_algo dy_ctx_conv_algo(const dy_ctx *ctx);
+DY_API dy_layout dy_ctx_layout(const dy_ctx *ctx);
+/* "direct"/"winograd" and "blocked"/"nhwc" ("?" for an unknown value). */
+DY_API const char *dy_conv_algo_name(dy_conv_algo a);
+DY_API const char *dy_layout_name(dy_layout l);
 DY_API const char *dy_backend_name(dy_backend b);
 DY_API const char *dy_status_string(dy_status s);
 /* Whether this build has oneDNN. */
@@ -95,5 +113,6 @@ DY_API bool dy_have_mpi(void);
 #include "dystress/data.h"
 #include "dystress/eval.h"
 #include "dystress/optim.h"
+#include "dystress/plan.h"
 
 #endif

@@ -1,11 +1,12 @@
 /* bf16 mixed precision (dy_model_config.precision = DY_PRECISION_BF16) on the oneDNN executor against float32.
  *
- * 0. The plain-C batch-norm kernel on bf16 nChw16c against the float kernel: bit for bit, rounded.
+ * 0. The plain-C batch-norm kernels on bf16 nChw16c and nhwc against the float kernels: bit for bit, rounded.
  * 1. Each op class on a small graph, the oneDNN executor in bf16 against the reference executor (float32): the
  *    convolution forward (output), backward data (dinput) and backward weights (d weight, d bias), batch norm + ReLU,
  *    the residual add + ReLU, max and average pooling, the linear layer; training and evaluation.
  * 2. A whole training step of a ResNet-18 (width 16, with the head): every parameter gradient of the bf16 model
- *    against the float32 model's, tensor by tensor and over the whole gradient buffer.
+ *    against the float32 model's, tensor by tensor and over the whole gradient buffer. 1 and 2 run twice: in the
+ *    default layout and channels-last throughout (DY_LAYOUT_NHWC).
  * 3. 30 SGD steps of a small ResNet-18 on a fixed synthetic batch with the DySTreSS loss, in both precisions from
  *    the same start: the bf16 loss curve stays within a band of the float32 one.
  * 4. Refusals: bf16 on the reference backend, and (in a child process with ONEDNN_MAX_CPU_ISA=AVX512_CORE, which
@@ -177,7 +178,25 @@ static float bf16_value(uint16_t h) {
 /* The plain-C training batch norm on nChw16c with bf16 activations against the float kernel on the same (bf16-exact)
  * values: both run the same float arithmetic, so the bf16 outputs must be the float outputs rounded to nearest even,
  * bit for bit, and the statistics and parameter gradients equal; with and without the ReLU, dx over dy in place. */
-static void test_bn_kernel(void) {
+typedef void bn_forward_fn(float *, float *, float *, float *, float *, float *, const float *, const float *,
+                           const float *, int64_t, int64_t, int64_t, float, float, bool, float *, int);
+typedef void bn_forward_bf16_fn(uint16_t *, float *, float *, float *, float *, float *, const uint16_t *,
+                                const float *, const float *, int64_t, int64_t, int64_t, float, float, bool, float *,
+                                int);
+typedef void bn_backward_fn(float *, float *, float *, const float *, const float *, const float *, const float *,
+                            const float *, const float *, int64_t, int64_t, int64_t, float, float *, int);
+typedef void bn_backward_bf16_fn(uint16_t *, float *, float *, const uint16_t *, const uint16_t *, const uint16_t *,
+                                 const float *, const float *, const float *, int64_t, int64_t, int64_t, float,
+                                 float *, int);
+
+/* The plain-C batch-norm kernels of one layout (nChw16c: dnnl_bn_blocked.c; nhwc: dnnl_bn_nhwc.c), bf16 against
+ * float. */
+static void test_bn_kernel_layout(bool nhwc) {
+    bn_forward_fn *fwd = nhwc ? dd_bn_nhwc_forward : dd_bn_blocked_forward;
+    bn_forward_bf16_fn *fwd16 = nhwc ? dd_bn_nhwc_forward_bf16 : dd_bn_blocked_forward_bf16;
+    bn_backward_fn *bwd = nhwc ? dd_bn_nhwc_backward : dd_bn_blocked_backward;
+    bn_backward_bf16_fn *bwd16 = nhwc ? dd_bn_nhwc_backward_bf16 : dd_bn_blocked_backward_bf16;
+    const char *layout = nhwc ? "nhwc" : "nChw16c";
     const int64_t N = 3, C = 32, HW = 37, count = N * C * HW;
     float *x = floats(count), *y = floats(count), *dy = floats(count), *dx = floats(count);
     uint16_t *xh = calloc((size_t)count, 2), *yh = calloc((size_t)count, 2), *dyh = calloc((size_t)count, 2);
@@ -185,7 +204,8 @@ static void test_bn_kernel(void) {
     dy_rng r;
     dy_rng_init(&r, 4, DY_RNG_EVAL, 11, 0);
     for (int64_t i = 0; i < count; i++) {
-        const int64_t c = (i / 16 / HW) % (C / 16) * 16 + i % 16; /* nChw16c: the channel of element i */
+        /* the channel of element i */
+        const int64_t c = nhwc ? i % C : (i / 16 / HW) % (C / 16) * 16 + i % 16;
         x[i] = round_bf16((float)(3.0 * (double)c / C + dy_rng_normal(&r)));
         dy[i] = round_bf16((float)dy_rng_normal(&r));
         xh[i] = bf16_bits(x[i]);
@@ -194,37 +214,44 @@ static void test_bn_kernel(void) {
     for (int relu = 0; relu < 2; relu++) {
         float *mean32 = st[0], *var32 = st[1], *mean16 = st[2], *var16 = st[3], *dg32 = st[4], *db32 = st[5];
         float dg16[32], db16[32];
-        dd_bn_blocked_forward(y, mean32, var32, NULL, NULL, NULL, x, gamma, beta, N, C, HW, 1e-5f, 0.1f, relu, work,
-                              2);
-        dd_bn_blocked_forward_bf16(yh, mean16, var16, NULL, NULL, NULL, xh, gamma, beta, N, C, HW, 1e-5f, 0.1f, relu,
-                                   work, 2);
+        fwd(y, mean32, var32, NULL, NULL, NULL, x, gamma, beta, N, C, HW, 1e-5f, 0.1f, relu, work, 2);
+        fwd16(yh, mean16, var16, NULL, NULL, NULL, xh, gamma, beta, N, C, HW, 1e-5f, 0.1f, relu, work, 2);
         int64_t bad = -1;
         for (int64_t i = 0; i < count && bad < 0; i++)
             if (yh[i] != bf16_bits(round_bf16(y[i]))) bad = i;
-        CHECK(bad < 0, "bn kernel bf16 (relu %d): y is the float kernel's rounded (first difference at %lld: %g, %g)",
-              relu, (long long)bad, bad >= 0 ? (double)bf16_value(yh[bad]) : 0.0, bad >= 0 ? (double)y[bad] : 0.0);
+        CHECK(bad < 0,
+              "bn kernel %s bf16 (relu %d): y is the float kernel's rounded (first difference at %lld: %g, %g)",
+              layout, relu, (long long)bad, bad >= 0 ? (double)bf16_value(yh[bad]) : 0.0,
+              bad >= 0 ? (double)y[bad] : 0.0);
         CHECK(!memcmp(mean16, mean32, sizeof(float) * 32) && !memcmp(var16, var32, sizeof(float) * 32),
-              "bn kernel bf16 (relu %d): the same mean and variance as the float kernel", relu);
+              "bn kernel %s bf16 (relu %d): the same mean and variance as the float kernel", layout, relu);
         /* backward: the float kernel reads the bf16 output widened (the mask the bf16 kernel sees) */
         for (int64_t i = 0; i < count; i++) y[i] = bf16_value(yh[i]), dyh[i] = bf16_bits(dy[i]);
-        dd_bn_blocked_backward(dx, dg32, db32, dy, x, relu ? y : NULL, mean32, var32, gamma, N, C, HW, 1e-5f, work, 2);
-        dd_bn_blocked_backward_bf16(dyh, dg16, db16, dyh, xh, relu ? yh : NULL, mean16, var16, gamma, N, C, HW,
-                                    1e-5f, work, 2); /* dx over dy */
+        bwd(dx, dg32, db32, dy, x, relu ? y : NULL, mean32, var32, gamma, N, C, HW, 1e-5f, work, 2);
+        bwd16(dyh, dg16, db16, dyh, xh, relu ? yh : NULL, mean16, var16, gamma, N, C, HW, 1e-5f, work,
+              2); /* dx over dy */
         bad = -1;
         for (int64_t i = 0; i < count && bad < 0; i++)
             if (dyh[i] != bf16_bits(round_bf16(dx[i]))) bad = i;
-        CHECK(bad < 0, "bn kernel bf16 (relu %d): dx is the float kernel's rounded (first difference at %lld: %g, %g)",
-              relu, (long long)bad, bad >= 0 ? (double)bf16_value(dyh[bad]) : 0.0, bad >= 0 ? (double)dx[bad] : 0.0);
+        CHECK(bad < 0,
+              "bn kernel %s bf16 (relu %d): dx is the float kernel's rounded (first difference at %lld: %g, %g)",
+              layout, relu, (long long)bad, bad >= 0 ? (double)bf16_value(dyh[bad]) : 0.0,
+              bad >= 0 ? (double)dx[bad] : 0.0);
         CHECK(!memcmp(dg16, dg32, sizeof dg16) && !memcmp(db16, db32, sizeof db16),
-              "bn kernel bf16 (relu %d): the same d gamma and d beta as the float kernel", relu);
+              "bn kernel %s bf16 (relu %d): the same d gamma and d beta as the float kernel", layout, relu);
     }
     /* a NaN stays NaN when rounded to bf16 (not an infinity) */
     x[5] = NAN;
     xh[5] = 0x7fc1;
-    dd_bn_blocked_forward_bf16(yh, st[2], st[3], NULL, NULL, NULL, xh, gamma, beta, N, C, HW, 1e-5f, 0.1f, false, work,
-                               2);
-    CHECK(isnan(bf16_value(yh[5])), "bn kernel bf16: NaN in, NaN out (got %g)", (double)bf16_value(yh[5]));
+    fwd16(yh, st[2], st[3], NULL, NULL, NULL, xh, gamma, beta, N, C, HW, 1e-5f, 0.1f, false, work, 2);
+    CHECK(isnan(bf16_value(yh[5])), "bn kernel %s bf16: NaN in, NaN out (got %g)", layout,
+          (double)bf16_value(yh[5]));
     free(x), free(y), free(dy), free(dx), free(xh), free(yh), free(dyh);
+}
+
+static void test_bn_kernel(void) {
+    test_bn_kernel_layout(false);
+    test_bn_kernel_layout(true);
 }
 
 /* The ops after the first: an identity 1x1 convolution first turns the (bf16-exact) input into bf16 activations
@@ -521,6 +548,15 @@ int main(int argc, char **argv) {
     test_bn_kernel();
     test_ops();
     test_step();
+    /* the ops and the step again channels-last throughout (DY_LAYOUT_NHWC, the layout of oneDNN's AMX kernels) */
+    dy_ctx *blocked = ctx;
+    o.layout = DY_LAYOUT_NHWC;
+    if (CHECK(dy_ctx_create(&ctx, &o) == DY_OK, "context with oneDNN, nhwc")) {
+        test_ops();
+        test_step();
+        dy_ctx_destroy(ctx);
+    }
+    ctx = blocked;
     if (test_quick()) printf("skipped: the 30-step training run (DY_TEST_QUICK: sanitizer and valgrind builds)\n");
     else test_training();
     test_capped_isa(argv[0]);

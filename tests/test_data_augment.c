@@ -274,7 +274,7 @@ static void test_presets(dy_ctx *ctx) {
               a.contrast == 0.4f && a.saturation == 0.4f && a.hue == 0.1f && a.grayscale_p == 0.2f &&
               a.blur_p[0] == 0 && a.blur_p[1] == 0 && a.solarize_p[1] == 0,
           "small preset = the paper's recipe");
-    CHECK(a.mean[0] == 0.4914f && a.std[2] == 0.2010f, "CIFAR mean/std from METHOD.md");
+    CHECK(a.mean[0] == 0.4914f && a.std[2] == 0.2010f, "CIFAR mean/std from docs/METHOD.md");
     CHECK(dy_augment_set(ctx, &a, "brightness", "0.8") == DY_OK && a.brightness == 0.8f, "set brightness");
     CHECK(dy_augment_set(ctx, &a, "scale", "0.2,0.9") == DY_OK && a.scale[0] == 0.2f && a.scale[1] == 0.9f,
           "set scale");

@@ -5,7 +5,8 @@
  * running statistics, every parameter gradient and dinput, twice in a row (the second step reuses the planned
  * memory); in evaluation mode features and output. Tolerance: normwise relative error 1e-4 (fp32). Then the same
  * with the context's convolution algorithm DY_CONV_WINOGRAD (where oneDNN has Winograd kernels: the test checks
- * some layers really ran them), at the same tolerance. */
+ * some layers really ran them), at the same tolerance; and every graph again with the context's layout
+ * DY_LAYOUT_NHWC (channels-last throughout: the test checks that no activation was left in a blocked layout). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,22 @@ static int count_winograd(const dy_exec *base) {
                 strstr(impl, "wino"))
                 count++;
         }
+    return count;
+}
+
+static int blocked_activations; /* arena memories in nChw16c of the oneDNN executors compared so far */
+
+static int count_blocked(const dy_exec *base) {
+    const dd_exec *e = (const dd_exec *)base;
+    int count = 0;
+    for (int32_t m = 0; m < e->n_mems; m++) {
+        const dnnl_memory_desc_t *md = &e->mems[m]->md;
+        dnnl_memory_desc_t want;
+        if (e->mems[m]->where == DD_ARENA && md->ndims == 4 &&
+            dnnl_memory_desc_init_by_tag(&want, 4, md->dims, md->data_type, dnnl_aBcd16b) == dnnl_success &&
+            dnnl_memory_desc_equal(&want, md))
+            count++;
+    }
     return count;
 }
 
@@ -130,6 +147,7 @@ static void compare_mode(const char *what, const dy_graph *g, int64_t n, int64_t
     st = dy_dnnl_exec_backend.create(ctx, g, n, h, w, mode, &fast);
     if (!CHECK(st == DY_OK, "%s: oneDNN executor: %s", what, dy_ctx_error(ctx))) goto done;
     winograd_primitives += count_winograd(fast);
+    blocked_activations += count_blocked(fast);
 
     dy_rng r;
     dy_rng_init(&r, seed, DY_RNG_EVAL, 8, 0);
@@ -356,6 +374,16 @@ int main(void) {
         compare("Winograd: ResNet-18 w16 CIFAR stem + head 16x16", &g, 8, 16, 16, 32);
     dy_graph_free(&g);
     CHECK(winograd_primitives > 0, "Winograd asked for: %d Winograd primitives ran", winograd_primitives);
+    dy_ctx_destroy(ctx);
+    /* channels-last throughout (DY_LAYOUT_NHWC): every graph again, no activation in nChw16c */
+    CHECK(blocked_activations > 0, "the blocked layout: %d activations in nChw16c", blocked_activations);
+    o.conv_algo = DY_CONV_DIRECT;
+    o.layout = DY_LAYOUT_NHWC;
+    if (!CHECK(dy_ctx_create(&ctx, &o) == DY_OK, "context with oneDNN, nhwc")) return test_finish();
+    blocked_activations = 0;
+    test_small_graphs();
+    test_resnets();
+    CHECK(blocked_activations == 0, "nhwc asked for: %d activations in nChw16c", blocked_activations);
     dy_ctx_destroy(ctx);
     return test_finish();
 }

@@ -168,7 +168,7 @@ static void test_fastmath(void) {
         CHECK(worst < tol, "profile %zu: float tau vs double reference, relative error %.3g (tol %.3g)", p, worst, tol);
         CHECK(same, "profile %zu: vector and scalar tau bitwise equal", p);
     }
-    /* The profile's defining points (METHOD.md). */
+    /* The profile's defining points (docs/METHOD.md). */
     dy_tau_profile cosine = dy_tau_cosine(0.07f, 0.2f), sh = dy_tau_shifted(0.07f, 0.2f, -0.4f, 0.7f),
                    sp = dy_tau_shifted(0.07f, 0.2f, 0.2f, 0.8f);
     CHECK(fabs(dy_tau_eval(&cosine, 1) - 0.2f) < 1e-7 && fabs(dy_tau_eval(&cosine, -1) - 0.2f) < 1e-7 &&
@@ -486,7 +486,7 @@ static void test_blocked_vs_naive(void) {
 
 /* The reference code's shifted profile used the wrong mask in its positive-offset branch. The fixtures pin the
  * branch down: with the masks swapped (cosine above -o, plateau below) the loss moves far outside the tolerance,
- * while the naive loss with METHOD.md's branches reproduces the fixture. */
+ * while the naive loss with docs/METHOD.md's branches reproduces the fixture. */
 static void test_shifted_mask_matters(void) {
     fx_file *f = fx_load(test_fixture_path("loss_simclr_shiftpos_raw.bin"));
     if (!CHECK(f != NULL, "fixture for the mask check")) return;
@@ -514,7 +514,7 @@ static void test_shifted_mask_matters(void) {
     const double want = fx_scalar(f, "loss");
     const double right = naive_simclr(x, n, d, &prof, true, false, NULL, NULL, NULL);
     const double swapped = naive_simclr(x, n, d, &prof, true, false, tau, NULL, NULL);
-    test_close_scalar("shifted profile o = 0.2: METHOD.md's branches reproduce the fixture", right, want, 1e-5);
+    test_close_scalar("shifted profile o = 0.2: docs/METHOD.md's branches reproduce the fixture", right, want, 1e-5);
     CHECK(on_curve > 0 && fabs(swapped - want) > 1e-2 * fabs(want),
           "swapped masks give a clearly different loss (%.6f vs %.6f; %lld pairs below -o)", swapped, want,
           (long long)on_curve);

@@ -35,7 +35,7 @@ def f32(v):
 
 
 def tau_of(s, p):
-    """tau(s) for a profile, elementwise on a detached float64 tensor (METHOD.md, 'The loss')."""
+    """tau(s) for a profile, elementwise on a detached float64 tensor (docs/METHOD.md, 'The loss')."""
     lo, hi = f32(p["tau_min"]), f32(p["tau_max"])
     if p["kind"] == 0:
         return torch.full_like(s, hi)

@@ -6,7 +6,9 @@ A fluid model, plain Python (no torch): every assumption is a constant below, to
    ResNet-18 step of bench_step, times 32: a 64-core node); training FLOPs are 3 x forward (2 x MACs), the forward a
    third of the compute and the backward two thirds, the backward spread over the stages in proportion to their
    MACs (counted from torchvision's models with forward hooks).
- - The loss on the gathered global batch runs on every node (LOSS_S: measured 1.23 s at N = 4096 on 2 cores, / 32).
+ - The loss on the gathered global batch runs on every node: LOSS_4096_S, measured 211 ms at N = 4096 (2N rows) on
+   2 cores (docs/PERFORMANCE.md, "Loss"; an earlier 1.23 s was measured under load and is withdrawn), / 32 for a
+   64-core node, and quadratic in the batch (the pairs), so 6.6 ms at B = 4096 and 0.10 ms at B = 512.
  - Ring all-reduce of S bytes over P nodes: 2 (P-1)/P S / bandwidth + 2 (P-1) latency; all-gather of the embeddings
    (P-1)/P S / bandwidth + (P-1) latency. Links: 25 GbE, 100 GbE, HDR InfiniBand 200 Gb/s (line rates).
  - Overlap (dystress's default): gradients all-reduced in 25 MiB buckets from the buffer's end, a bucket started when
@@ -15,16 +17,17 @@ A fluid model, plain Python (no torch): every assumption is a constant below, to
 Usage: tools/mpi_scaling_model.py
 """
 NODE_FLOPS = 311.5e9 * 32
+LOSS_4096_S = 0.211 / 32
 LINKS = [("25 GbE", 25e9 / 8, 25e-6), ("100 GbE", 100e9 / 8, 10e-6), ("HDR IB 200", 200e9 / 8, 2e-6)]
 BUCKET = 25 * 2**20
 # per stage: (name, parameters, forward GMAC per image); the projection head 512|2048 -> 512 -> 128 with its BNs
 NETS = {
     "ResNet-18, CIFAR 32x32, global batch 512": dict(
-        gmac=0.55574656, batch=512, loss_s=0.6e-3,
+        gmac=0.55574656, batch=512, loss_s=LOSS_4096_S * (512 / 4096) ** 2,
         stages=[("conv1", 1856, 0.001769472), ("layer1", 147968, 0.150994944), ("layer2", 525568, 0.134217728),
                 ("layer3", 2099712, 0.134217728), ("layer4", 8393728, 0.134217728), ("head", 328960, 0.00032896)]),
     "ResNet-50, ImageNet 224x224, global batch 4096": dict(
-        gmac=4.088251648, batch=4096, loss_s=38e-3,
+        gmac=4.088251648, batch=4096, loss_s=LOSS_4096_S,
         stages=[("conv1", 9536, 0.118013952), ("layer1", 215808, 0.667942912), ("layer2", 1219584, 1.02760448),
                 ("layer3", 7098368, 1.464336384), ("layer4", 14964736, 0.809238528), ("head", 1115392, 0.001115392)]),
 }
@@ -73,7 +76,7 @@ def main():
         one = step(net, 1, 1, 0, False)[0]
         total = 4 * sum(s[1] for s in net["stages"])
         print(f"{name}: gradients {total / 1e6:.1f} MB, gathered embeddings {2 * net['batch'] * 128 * 4 / 1e6:.2f} MB,"
-              f" one node {one * 1e3:.0f} ms per step")
+              f" loss {net['loss_s'] * 1e3:.2f} ms on every node, one node {one * 1e3:.0f} ms per step")
         for p in (8, 64):
             print(f"  {p} nodes: compute {step(net, p, 1, 0, False)[1] * 1e3:.1f} ms per node")
             for link, bw, lat in LINKS:

@@ -162,8 +162,8 @@ DY_API dy_status dy_metric_alignment(dy_ctx *ctx, int64_t n, int64_t dim, const 
 /* Uniformity (Wang & Isola 2020): log of the mean over pairs i < j of exp(-t ||z_i - z_j||^2); t = 2 usual.
  * n >= 2. Computed in tiles by GEMM (memory O(tile^2)). */
 DY_API dy_status dy_metric_uniformity(dy_ctx *ctx, int64_t n, int64_t dim, const float *z, double t, double *out);
-/* Tolerance (after Wang & Liu 2021), as METHOD.md defines it: the mean similarity z_i . z_j over pairs i != j of the
- * same class; labels in [0, num_classes). Wang & Liu's expectation over all pairs, E[s * 1(same class)], is this
+/* Tolerance (after Wang & Liu 2021), as docs/METHOD.md defines it: the mean similarity z_i . z_j over pairs i != j of
+ * the same class; labels in [0, num_classes). Wang & Liu's expectation over all pairs, E[s * 1(same class)], is this
  * value times the fraction of pairs that share a class, returned in *same_class_fraction when not NULL.
  * DY_ERR_INVALID when no two rows share a label. */
 DY_API dy_status dy_metric_tolerance(dy_ctx *ctx, int64_t n, int64_t dim, const float *z, const int64_t *labels,

@@ -178,6 +178,7 @@ int cmd_pretrain(int argc, char **argv) {
         status = 2;
         goto done;
     }
+    if (cli_choose_plan(ctx, &o, &cfg, dist.comm.size, lead) != 0) goto done;
     /* data paths as absolute paths: the run resumes, and its checkpoints evaluate, from any working directory */
     if (!o.resume && run_options_absolute_paths(specs, owned, err, sizeof err) != 0) {
         fprintf(stderr, "dystress pretrain: %s\n", err);

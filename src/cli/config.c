@@ -101,12 +101,17 @@ int run_option_table(opt_spec *s, run_options *o) {
         {"loader-threads", OPT_INT, &o->loader_threads, "2", "data-loading worker threads", NULL, 1, 256},
         {"backend", OPT_CHOICE, &o->backend, "auto", "compute backend", "auto|ref|dnnl"},
         {"conv-algo", OPT_CHOICE, &o->conv_algo, "direct", "oneDNN convolutions: direct, or winograd for 3x3 "
-         "stride-1 layers of 64 channels and more (fewer multiplications, rounding error about 10x direct's)",
-         "direct|winograd"},
+         "stride-1 layers of 64 channels and more (fewer multiplications, rounding error about 10x direct's), or "
+         "auto: the faster of the two on this CPU (the plan tuner measures)", "direct|winograd|auto"},
+        {"layout", OPT_CHOICE, &o->layout, "auto", "oneDNN activation layout: blocked (nChw16c), nhwc (channels-"
+         "last, oneDNN's AMX kernels on Intel CPUs that have them), or auto: the plan tuner times a few steps of "
+         "each on this model, batch and CPU before training and keeps the fastest (cached)", "auto|blocked|nhwc"},
+        {"plan-cache", OPT_BOOL, &o->plan_cache, "true", "keep the plan tuner's measurements in $XDG_CACHE_HOME/"
+         "dystress (else ~/.cache/dystress) and reuse them; --no-plan-cache: measure every time, write nothing"},
         {"augment", OPT_CHOICE, &o->augment, "small", "augmentation preset: small (the paper's small-image recipe) "
          "or imagenet (224 crops, blur, solarisation)", "small|imagenet"},
-        {"aug", OPT_STRING, &o->aug, "", "augmentation overrides 'name=value;...' (names as torchvision's, see the "
-         "README)"},
+        {"aug", OPT_STRING, &o->aug, "", "augmentation overrides 'name=value;...' (names as torchvision's, see "
+         "man dystress)"},
         {"run-dir", OPT_STRING, &o->run_dir, "runs/pretrain", "run directory: config.json, metrics.jsonl, checkpoints"},
         {"config", OPT_STRING, &o->config, "", "a JSON file of options (a run's config.json, a tune's best.json) "
          "read first; the command line goes over it"},
@@ -149,13 +154,17 @@ dy_ctx *cli_run_context(int64_t threads, run_options *o) {
     dy_ctx *ctx =
         context(threads, o->backend, !strcmp(o->conv_algo, "winograd") ? DY_CONV_WINOGRAD : DY_CONV_DIRECT);
     if (!ctx) return NULL;
-    /* --precision auto: settled here, so the run's config.json records what ran */
+    if (!strcmp(o->layout, "nhwc")) dy_ctx_set_layout(ctx, DY_LAYOUT_NHWC);
+    /* --precision auto: settled here, so the run's config.json records what ran (bf16 where it runs; the plan tuner
+     * of pretrain and demo then measures whether it is faster than fp32 here) */
+    o->precision_auto = false;
     if (!strcmp(o->precision, "auto")) {
         if (o->sync_bn) {
             fprintf(stderr, "note: --precision auto runs fp32 here: bf16 with --sync-bn is not implemented\n");
             o->precision = "fp32";
         } else if (dy_precision_check(ctx, DY_PRECISION_BF16) == DY_OK) {
             o->precision = "bf16";
+            o->precision_auto = true;
         } else {
             fprintf(stderr, "note: --precision auto runs fp32 here: bf16 is not available (%s)\n", dy_ctx_error(ctx));
             o->precision = "fp32";
@@ -429,9 +438,11 @@ dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_datase
  * not in the checkpoint's configuration, free to change on resume. Changeable ones are stored and checked, but an
  * explicit command-line value on --resume replaces the stored one, with a notice. The rest are fixed for the life of
  * a run. */
-static const char *const invocation_options[] = {"threads", "loader-threads", "max-steps", "backend", "conv-algo",
-                                                 "run-dir", "resume", "overwrite", "config", "bucket-mb", NULL};
-static const char *const setting_options[] = {"checkpoint-every", "report", NULL};
+static const char *const invocation_options[] = {"threads", "loader-threads", "max-steps", "backend", "run-dir",
+                                                 "resume", "overwrite", "config", "bucket-mb", "plan-cache", NULL};
+/* conv-algo and layout are how the oneDNN backend computes (their kernels round differently, as two CPUs' would):
+ * kept in config.json, where a tuned run records the plan it chose, and free to change on resume */
+static const char *const setting_options[] = {"checkpoint-every", "report", "conv-algo", "layout", NULL};
 static const char *const changeable_options[] = {"epochs", "data-dir", "test-dir", "knn-every", "knn-k", "knn-t",
                                                  "precision", NULL};
 

@@ -36,6 +36,10 @@ typedef struct {
     double knn_t, bucket_mb;
     const char *augment, *aug, *backend, *conv_algo, *run_dir, *config;
     bool resume, overwrite, report, sync_bn;
+    /* how the oneDNN backend runs it (the plan: src/cli/plan.c) */
+    const char *layout;
+    bool plan_cache;
+    bool precision_auto; /* not an option: --precision auto was given and bf16 runs here (the tuner may pick fp32) */
 } run_options;
 
 #define RUN_OPTION_COUNT 96
@@ -92,5 +96,11 @@ dy_ctx *cli_run_context(int64_t threads, run_options *o);
 /* The line that training on the reference ops prints first: they are the test oracle, not a fast path, and a user
  * who got them by accident (a build without oneDNN) should know before waiting hours. Empty for oneDNN. */
 const char *cli_backend_warning(const dy_ctx *ctx);
+/* The plan of a run (src/cli/plan.c): whatever the user fixed (--layout blocked|nhwc, --conv-algo direct|winograd,
+ * --precision fp32|bf16) is kept; the rest (auto) is measured by the plan tuner on this run's model, per-process
+ * batch, image size and threads (cached unless --no-plan-cache), printed on one line (when print), applied to ctx
+ * and cfg->model.precision, and written back into o so that config.json records the choice. 0, or 1 after printing
+ * why the run cannot start. */
+int cli_choose_plan(dy_ctx *ctx, run_options *o, dy_pretrain_config *cfg, int procs, bool print);
 
 #endif

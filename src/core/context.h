@@ -8,6 +8,7 @@ struct dy_ctx {
     int threads;          /* threads used inside ops (OpenMP num_threads) */
     dy_backend backend;   /* resolved: DY_BACKEND_REF or DY_BACKEND_DNNL */
     dy_conv_algo conv_algo; /* the oneDNN backend's convolution algorithm */
+    dy_layout layout;     /* the oneDNN backend's activation layout */
     void *dnnl_engine;    /* dnnl_engine_t when backend == DY_BACKEND_DNNL */
     void *dnnl_stream;    /* dnnl_stream_t */
     char error[1024];     /* message of the last failure */
@@ -42,5 +43,11 @@ void dy_dnnl_context_fini(dy_ctx *ctx);
 /* DY_OK when oneDNN runs bf16 arithmetic natively here (its effective ISA, ONEDNN_MAX_CPU_ISA included, is
  * avx512_core_bf16 or above); DY_ERR_UNSUPPORTED naming the missing CPU feature otherwise. */
 dy_status dy_dnnl_bf16_check(dy_ctx *ctx);
+/* "oneDNN 2.6.3, ISA avx512_core_bf16": the version and the effective ISA (ONEDNN_MAX_CPU_ISA included) of the
+ * oneDNN in use, for the plan tuner's cache key and the benchmarks' headers; "no oneDNN" in a build without it. */
+void dy_dnnl_describe(char *buf, size_t size);
+/* The CPU as /proc/cpuinfo names it ("model name"; "unknown" where it cannot be read) and which of the flags that
+ * decide oneDNN's kernels it has ("avx2 avx512f avx512_bf16 amx_tile amx_bf16"; avx512_fp16 too). */
+void dy_cpu_describe(char *name, size_t name_size, char *flags, size_t flags_size);
 
 #endif

@@ -1,5 +1,5 @@
 /* Representation metrics over a set of embeddings: alignment and uniformity (Wang & Isola 2020) and tolerance
- * (after Wang & Liu 2021, as METHOD.md defines it). Rows are L2-normalised first (in double). These are evaluation
+ * (after Wang & Liu 2021, as docs/METHOD.md defines it). Rows are L2-normalised first (in double). These are evaluation
  * calls, not per-step ones, so they allocate their own scratch. */
 #include "core/context.h"
 #include "core/gemm.h"

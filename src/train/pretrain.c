@@ -50,6 +50,7 @@ struct dy_trainer {
     dy_schedule sched;               /* learning rate per step */
     double best_knn;                 /* best kNN top-1 so far (chosen on the test split: labelled so) */
     run_log metrics;                 /* run_dir/metrics.jsonl: a line per step and per monitor */
+    bool plan_logged;                /* the first step row of this process names the plan it runs */
     run_log histograms;              /* run_dir/histograms.jsonl: the loss's similarity histograms */
     int64_t hist_every;              /* steps between histogram lines */
     int64_t saved_step;              /* step of the last checkpoint-latest written or loaded (-1: none) */
@@ -675,6 +676,11 @@ static dy_status log_step(dy_trainer *t, const dy_step_report *r) {
     /* the adaptive profile: the bounds this step used */
     if (n > 0 && t->cfg.tau_adapt.on)
         n = fprintf(t->metrics.fp, ", \"tau_min\": %.9g, \"tau_max\": %.9g", t->adapt.tau_min, t->adapt.tau_max);
+    /* the plan this process runs (chosen by the user or the plan tuner), once */
+    if (n > 0 && !t->plan_logged)
+        n = fprintf(t->metrics.fp, ", \"plan\": \"%s %s %s\"", dy_layout_name(dy_ctx_layout(t->ctx)),
+                    dy_conv_algo_name(dy_ctx_conv_algo(t->ctx)), dy_precision_name(t->cfg.model.precision));
+    t->plan_logged = true;
     if (n > 0) n = fputs("}\n", t->metrics.fp) >= 0 ? 1 : -1;
     dy_status st = log_flush(t, &t->metrics, n > 0);
     /* the similarity histograms at the first step and every hist_every steps (about DY_HIST_LINES in a run) */

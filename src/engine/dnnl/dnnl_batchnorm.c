@@ -43,12 +43,11 @@ static dd_item_kind host_kind(dd_builder *b, int32_t in) {
     const dnnl_memory_desc_t *md = dd_value_md(b, in);
     if (b->train && b->g->bn_sync) return DD_ITEM_BN_SYNC_FORWARD;
     if (!b->train || md->ndims != 4) return DD_ITEM_PRIMITIVE;
-    dnnl_memory_desc_t layout;
-    /* bf16 activations: nChw16c has its plain-C kernels too; bf16 nhwc (widths below 16) runs oneDNN's */
+    /* both layouts have their plain-C kernels in f32 and bf16 */
     if (md->dims[1] % 16 == 0 && (dd_md_is(md, dnnl_aBcd16b, dnnl_f32) || dd_md_is(md, dnnl_aBcd16b, dnnl_bf16)))
         return DD_ITEM_BN_FORWARD;
-    dnnl_memory_desc_init_by_tag(&layout, 4, md->dims, dnnl_f32, dnnl_acdb);
-    return dd_md_equal(md, &layout) ? DD_ITEM_BN_NHWC_FORWARD : DD_ITEM_PRIMITIVE;
+    return dd_md_is(md, dnnl_acdb, dnnl_f32) || dd_md_is(md, dnnl_acdb, dnnl_bf16) ? DD_ITEM_BN_NHWC_FORWARD
+                                                                                  : DD_ITEM_PRIMITIVE;
 }
 
 /* The blocked and nhwc kernels' per-tile partial sums live in the executor's scratchpad (host items run between

@@ -16,8 +16,13 @@
  * the sequential loop (tests/test_cli_checkpoint_fixture.c holds training runs of such narrow networks to their
  * committed bits). The element-wise passes (normalise; dx) split over (image, channel block) tiles, so a network of
  * fewer than 64 channels is not on one thread throughout. The forward ReLU's mask is the output
- * itself (y > 0), as in dnnl_bn_blocked.c, so no workspace is kept. */
+ * itself (y > 0), as in dnnl_bn_blocked.c, so no workspace is kept.
+ *
+ * bf16 (mixed precision; the _bf16 entry points): x, y, dy and dx are bf16, read into float (exact) and the results
+ * rounded to bf16 to nearest even (NaN kept), as dnnl_bn_blocked.c does; statistics and parameters stay float, sums
+ * double. This is the batch norm of channels-last networks in bf16 (DY_LAYOUT_NHWC, and widths below 16). */
 #include <math.h>
+#include <string.h>
 
 #include "engine/dnnl/dnnl_exec_internal.h"
 
@@ -26,11 +31,34 @@ enum { BLOCK = 64 }; /* channels per tile */
 /* The work buffer, in floats: per-channel coefficients [4][c], in double. */
 int64_t dd_bn_nhwc_work_floats(int64_t n, int64_t c) { return 2 * 4 * c; }
 
+/* Element i of an activation of either type, as a float, and a float stored back (bf16: rounded to nearest even, a
+ * NaN kept a quiet NaN). */
+static inline __attribute__((always_inline)) float ld(const void *p, int64_t i, bool bf16) {
+    if (!bf16) return ((const float *)p)[i];
+    const uint32_t u = (uint32_t)((const uint16_t *)p)[i] << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline __attribute__((always_inline)) void st(void *p, int64_t i, float v, bool bf16) {
+    if (!bf16) {
+        ((float *)p)[i] = v;
+        return;
+    }
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
+    ((uint16_t *)p)[i] = (uint16_t)(nan ? (u >> 16) | 0x40u : (u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
 /* y, and the batch mean and biased variance [c]; running statistics updated when rmean is not NULL (rvar with it),
  * num_batches (may be NULL) up by one. gamma and beta may be NULL (1 and 0). As dd_bn_blocked_forward. */
-void dd_bn_nhwc_forward(float *y, float *mean, float *var, float *rmean, float *rvar, float *batches, const float *x,
-                        const float *gamma, const float *beta, int64_t N, int64_t C, int64_t HW, float eps,
-                        float momentum, bool relu, float *work, int threads) {
+static inline __attribute__((always_inline)) void forward(void *y, float *mean, float *var, float *rmean, float *rvar,
+                                                          float *batches, const void *x, const float *gamma,
+                                                          const float *beta, int64_t N, int64_t C, int64_t HW,
+                                                          float eps, float momentum, bool relu, float *work,
+                                                          int threads, bool bf16) {
     const int64_t n_blocks = (C + BLOCK - 1) / BLOCK;
     const double count = (double)N * (double)HW;
     double *m = (double *)work, *scale = m + C, *shift = scale + C; /* [C] */
@@ -42,12 +70,12 @@ void dd_bn_nhwc_forward(float *y, float *mean, float *var, float *rmean, float *
             const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
             double s[BLOCK] = {0}, q[BLOCK] = {0};
             for (int64_t r = 0; r < N * HW; r++)
-                for (int64_t l = 0; l < nc; l++) s[l] += x[r * C + c0 + l];
+                for (int64_t l = 0; l < nc; l++) s[l] += ld(x, r * C + c0 + l, bf16);
             for (int64_t l = 0; l < nc; l++) m[c0 + l] = s[l] / count;
             /* two passes: mean first, then squared deviations (no cancellation of E[x^2] - E[x]^2) */
             for (int64_t r = 0; r < N * HW; r++)
                 for (int64_t l = 0; l < nc; l++) {
-                    const double d = x[r * C + c0 + l] - m[c0 + l];
+                    const double d = ld(x, r * C + c0 + l, bf16) - m[c0 + l];
                     q[l] += d * d;
                 }
             for (int64_t l = 0; l < nc; l++) {
@@ -72,20 +100,34 @@ void dd_bn_nhwc_forward(float *y, float *mean, float *var, float *rmean, float *
                 const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
                 for (int64_t r = n * HW; r < (n + 1) * HW; r++)
                     for (int64_t l = 0; l < nc; l++) {
-                        const float v = (float)(x[r * C + c0 + l] * scale[c0 + l] + shift[c0 + l]);
-                        y[r * C + c0 + l] = relu && v < 0.0f ? 0.0f : v;
+                        const float v = (float)(ld(x, r * C + c0 + l, bf16) * scale[c0 + l] + shift[c0 + l]);
+                        st(y, r * C + c0 + l, relu && v < 0.0f ? 0.0f : v, bf16);
                     }
             }
     }
     if (batches) batches[0] += 1.0f;
 }
 
+void dd_bn_nhwc_forward(float *y, float *mean, float *var, float *rmean, float *rvar, float *batches, const float *x,
+                        const float *gamma, const float *beta, int64_t N, int64_t C, int64_t HW, float eps,
+                        float momentum, bool relu, float *work, int threads) {
+    forward(y, mean, var, rmean, rvar, batches, x, gamma, beta, N, C, HW, eps, momentum, relu, work, threads, false);
+}
+
+void dd_bn_nhwc_forward_bf16(uint16_t *y, float *mean, float *var, float *rmean, float *rvar, float *batches,
+                             const uint16_t *x, const float *gamma, const float *beta, int64_t N, int64_t C,
+                             int64_t HW, float eps, float momentum, bool relu, float *work, int threads) {
+    forward(y, mean, var, rmean, rvar, batches, x, gamma, beta, N, C, HW, eps, momentum, relu, work, threads, true);
+}
+
 /* With g = dy masked by y > 0 (y: the fused ReLU's output, NULL without) and xhat = (x - mean) rstd: dbeta = sum g,
  * dgamma = sum g xhat, dx = gamma rstd (g - dbeta / count - xhat dgamma / count). dx may be dy: each element is
  * read before it is written. gamma, dgamma, dbeta may be NULL. */
-void dd_bn_nhwc_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *y,
-                         const float *mean, const float *var, const float *gamma, int64_t N, int64_t C, int64_t HW,
-                         float eps, float *work, int threads) {
+static inline __attribute__((always_inline)) void backward(void *dx, float *dgamma, float *dbeta, const void *dy,
+                                                           const void *x, const void *y, const float *mean,
+                                                           const float *var, const float *gamma, int64_t N, int64_t C,
+                                                           int64_t HW, float eps, float *work, int threads,
+                                                           bool bf16) {
     const int64_t n_blocks = (C + BLOCK - 1) / BLOCK;
     const double count = (double)N * (double)HW;
     double *rstd = (double *)work, *k = rstd + C, *mg = k + C, *mgx = mg + C; /* [C] */
@@ -101,9 +143,9 @@ void dd_bn_nhwc_backward(float *dx, float *dgamma, float *dbeta, const float *dy
             for (int64_t r = 0; r < N * HW; r++)
                 for (int64_t l = 0; l < nc; l++) {
                     const int64_t i = r * C + c0 + l;
-                    const double g = y && !(y[i] > 0.0f) ? 0.0 : dy[i];
+                    const double g = y && !(ld(y, i, bf16) > 0.0f) ? 0.0 : ld(dy, i, bf16);
                     sg[l] += g;
-                    sgx[l] += g * (x[i] - (double)mean[c0 + l]);
+                    sgx[l] += g * (ld(x, i, bf16) - (double)mean[c0 + l]);
                 }
             for (int64_t l = 0; l < nc; l++) {
                 const int64_t c = c0 + l;
@@ -123,10 +165,22 @@ void dd_bn_nhwc_backward(float *dx, float *dgamma, float *dbeta, const float *dy
                 for (int64_t r = n * HW; r < (n + 1) * HW; r++)
                     for (int64_t l = 0; l < nc; l++) {
                         const int64_t i = r * C + c0 + l, c = c0 + l;
-                        const double g = y && !(y[i] > 0.0f) ? 0.0 : dy[i];
-                        const double xhat = (x[i] - (double)mean[c]) * rstd[c];
-                        dx[i] = (float)(k[c] * (g - mg[c] - xhat * mgx[c]));
+                        const double g = y && !(ld(y, i, bf16) > 0.0f) ? 0.0 : ld(dy, i, bf16);
+                        const double xhat = (ld(x, i, bf16) - (double)mean[c]) * rstd[c];
+                        st(dx, i, (float)(k[c] * (g - mg[c] - xhat * mgx[c])), bf16);
                     }
             }
     }
+}
+
+void dd_bn_nhwc_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *y,
+                         const float *mean, const float *var, const float *gamma, int64_t N, int64_t C, int64_t HW,
+                         float eps, float *work, int threads) {
+    backward(dx, dgamma, dbeta, dy, x, y, mean, var, gamma, N, C, HW, eps, work, threads, false);
+}
+
+void dd_bn_nhwc_backward_bf16(uint16_t *dx, float *dgamma, float *dbeta, const uint16_t *dy, const uint16_t *x,
+                              const uint16_t *y, const float *mean, const float *var, const float *gamma, int64_t N,
+                              int64_t C, int64_t HW, float eps, float *work, int threads) {
+    backward(dx, dgamma, dbeta, dy, x, y, mean, var, gamma, N, C, HW, eps, work, threads, true);
 }

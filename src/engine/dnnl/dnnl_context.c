@@ -2,6 +2,7 @@
 #include "core/context.h"
 
 #include <dnnl.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 bool dy_have_dnnl(void) { return true; }
@@ -37,4 +38,24 @@ dy_status dy_dnnl_bf16_check(dy_ctx *ctx) {
                    "later, AMD Zen 4 and later); oneDNN's effective ISA here is below avx512_core_bf16 (0x%x%s); use "
                    "--precision fp32",
                    (unsigned)isa, getenv("ONEDNN_MAX_CPU_ISA") ? ", capped by ONEDNN_MAX_CPU_ISA" : "");
+}
+
+void dy_dnnl_describe(char *buf, size_t size) {
+    const dnnl_version_t *v = dnnl_version();
+    const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    /* the names of oneDNN 2.6's ISA levels, highest first (each includes those below) */
+    static const struct {
+        dnnl_cpu_isa_t isa;
+        const char *name;
+    } levels[] = {
+        {dnnl_cpu_isa_avx512_core_amx, "avx512_core_amx"}, {dnnl_cpu_isa_avx512_core_bf16, "avx512_core_bf16"},
+        {dnnl_cpu_isa_avx512_core_vnni, "avx512_core_vnni"}, {dnnl_cpu_isa_avx512_core, "avx512_core"},
+        {dnnl_cpu_isa_avx2, "avx2"}, {dnnl_cpu_isa_avx, "avx"}, {dnnl_cpu_isa_sse41, "sse41"}};
+    const char *name = "unknown";
+    for (size_t k = 0; k < sizeof levels / sizeof levels[0]; k++)
+        if ((isa & levels[k].isa) == levels[k].isa) {
+            name = levels[k].name;
+            break;
+        }
+    snprintf(buf, size, "oneDNN %d.%d.%d, ISA %s", v->major, v->minor, v->patch, name);
 }

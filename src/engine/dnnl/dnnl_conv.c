@@ -76,7 +76,8 @@ static dy_status forward_pd(dd_builder *b, const dd_group *gr, const conv_descs 
         dnnl_memory_desc_init_by_tag(&nchw16c, 4, cd->dst_any.dims, b->act, dnnl_aBcd16b);
         dnnl_memory_desc_init_by_tag(&nhwc, 4, cd->dst_any.dims, b->act, dnnl_acdb);
         bool input_nhwc = b->g->nodes[gr->main].in[0] != 0 && dd_md_is(src, dnnl_acdb, src->data_type);
-        want = cd->dst_any.dims[1] % 16 == 0 && !input_nhwc ? nchw16c : nhwc;
+        /* DY_LAYOUT_NHWC: channels-last throughout, where oneDNN has its brgemm (and, on AMX CPUs, AMX) kernels */
+        want = cd->dst_any.dims[1] % 16 == 0 && !input_nhwc && b->ctx->layout != DY_LAYOUT_NHWC ? nchw16c : nhwc;
         /* Winograd where asked for and oneDNN has it for this layer; else direct */
         const dnnl_alg_kind_t alg = conv_algo(b, &b->g->nodes[gr->main]);
         if (alg != dnnl_convolution_direct &&

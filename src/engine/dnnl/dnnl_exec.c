@@ -341,6 +341,13 @@ static void run_host_item(dd_exec *e, const dd_item *it) {
     }
     case DD_ITEM_BN_NHWC_FORWARD: {
         const dd_bn_forward_item *f = &it->bn_forward;
+        if (f->bf16) {
+            dd_bn_nhwc_forward_bf16((uint16_t *)ptr(e, f->y), ptr(e, f->mean), ptr(e, f->var), ptr(e, f->running_mean),
+                                    ptr(e, f->running_var), ptr(e, f->num_batches), (const uint16_t *)ptr(e, f->x),
+                                    ptr(e, f->gamma), ptr(e, f->beta), f->n, f->c, f->hw, f->eps, f->momentum,
+                                    f->relu, (float *)e->scratch, threads);
+            break;
+        }
         dd_bn_nhwc_forward(ptr(e, f->y), ptr(e, f->mean), ptr(e, f->var), ptr(e, f->running_mean),
                            ptr(e, f->running_var), ptr(e, f->num_batches), ptr(e, f->x), ptr(e, f->gamma),
                            ptr(e, f->beta), f->n, f->c, f->hw, f->eps, f->momentum, f->relu, (float *)e->scratch,
@@ -349,6 +356,13 @@ static void run_host_item(dd_exec *e, const dd_item *it) {
     }
     case DD_ITEM_BN_NHWC_BACKWARD: {
         const dd_bn_backward_item *bw = &it->bn_backward;
+        if (bw->bf16) {
+            dd_bn_nhwc_backward_bf16((uint16_t *)ptr(e, bw->dx), ptr(e, bw->dgamma), ptr(e, bw->dbeta),
+                                     (const uint16_t *)ptr(e, bw->dy), (const uint16_t *)ptr(e, bw->x),
+                                     (const uint16_t *)ptr(e, bw->y), ptr(e, bw->mean), ptr(e, bw->var),
+                                     ptr(e, bw->gamma), bw->n, bw->c, bw->hw, bw->eps, (float *)e->scratch, threads);
+            break;
+        }
         dd_bn_nhwc_backward(ptr(e, bw->dx), ptr(e, bw->dgamma), ptr(e, bw->dbeta), ptr(e, bw->dy), ptr(e, bw->x),
                             ptr(e, bw->y), ptr(e, bw->mean), ptr(e, bw->var), ptr(e, bw->gamma), bw->n, bw->c,
                             bw->hw, bw->eps, (float *)e->scratch, threads);

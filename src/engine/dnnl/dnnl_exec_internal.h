@@ -329,6 +329,13 @@ void dd_bn_nhwc_forward(float *y, float *mean, float *var, float *running_mean, 
 void dd_bn_nhwc_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *y,
                          const float *mean, const float *var, const float *gamma, int64_t n, int64_t c, int64_t hw,
                          float eps, float *work, int threads);
+/* The same with bf16 activations, as the blocked kernels' _bf16 entry points. */
+void dd_bn_nhwc_forward_bf16(uint16_t *y, float *mean, float *var, float *running_mean, float *running_var,
+                             float *num_batches, const uint16_t *x, const float *gamma, const float *beta, int64_t n,
+                             int64_t c, int64_t hw, float eps, float momentum, bool relu, float *work, int threads);
+void dd_bn_nhwc_backward_bf16(uint16_t *dx, float *dgamma, float *dbeta, const uint16_t *dy, const uint16_t *x,
+                              const uint16_t *y, const float *mean, const float *var, const float *gamma, int64_t n,
+                              int64_t c, int64_t hw, float eps, float *work, int threads);
 
 /* dnnl_bn_sync.c: training batch norm (+ ReLU) over the processes of a data-parallel run (the graph's bn_sync), on
  * any blocked layout; the items carry dd_bn_forward_item / dd_bn_backward_item operands. They may fail (the
