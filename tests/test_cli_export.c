@@ -220,10 +220,11 @@ int main(void) {
     char imgs[512], ckpt[512], out[16384];
     snprintf(imgs, sizeof imgs, "%s/imgs", dir);
     write_images(ctx, imgs);
-    /* one step of pretraining (IMAGES images, one batch) on the folder: no labels, no test split */
+    /* one step of pretraining (IMAGES images, one batch) on the folder: no labels, no test split (a layout given:
+     * no plan tuning) */
     int rc = cli_run(out, sizeof out, "./dystress pretrain --data folder --data-dir %s --image-size %d --width 4 "
-                     "--batch-size 32 --epochs 1 --threads 1 --loader-threads 1 --run-dir %s/run", imgs, LOAD_SIDE,
-                     dir);
+                     "--batch-size 32 --epochs 1 --layout blocked --threads 1 --loader-threads 1 --run-dir %s/run",
+                     imgs, LOAD_SIDE, dir);
     snprintf(ckpt, sizeof ckpt, "%s/run/checkpoint-final.safetensors", dir);
     if (CHECK(rc == 0 && file_exists(ckpt), "pretrain on the folder: %s", out)) {
         embed_unlabelled_folder(ckpt);

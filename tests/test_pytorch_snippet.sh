@@ -64,12 +64,13 @@ for name, n in [("data_batch_%d.bin" % b, 13) for b in range(1, 6)] + [("test_ba
 EOF
 check $? "synthetic MNIST-format and CIFAR-10-format files written"
 
-# pretrain one step (64 images, one batch of 64), export, embed the test split without L2 normalisation
+# pretrain one step (64 images, one batch of 64; a layout given: no plan tuning), export, embed the test split without
+# L2 normalisation
 # shellcheck disable=SC2086
 prepare() { # prepare NAME DATA-OPTIONS MODEL-OPTIONS
   local name=$1 out
-  out=$("$cli" pretrain $2 $3 --batch-size 64 --epochs 1 --knn-every -1 --threads 2 --loader-threads 1 \
-        --run-dir "$tmp/$name" 2>&1) &&
+  out=$("$cli" pretrain $2 $3 --batch-size 64 --epochs 1 --knn-every -1 --layout blocked --threads 2 \
+        --loader-threads 1 --run-dir "$tmp/$name" 2>&1) &&
     out=$("$cli" export --checkpoint "$tmp/$name/checkpoint-final.safetensors" --out "$tmp/$name.safetensors" 2>&1) &&
     out=$("$cli" embed --checkpoint "$tmp/$name/checkpoint-final.safetensors" --raw --split test \
           --out "$tmp/$name" 2>&1)

@@ -101,7 +101,8 @@ dy_status dy_encoder_meta_read(dy_ctx *ctx, const char *what, const dy_st_file *
     out->depth = (int)v[0];
     for (int i = 1; i <= 4; i++) {
         if (i == 3) continue;
-        if (parse_numbers(value[i], v, 1, true) != 1) return bad_key(ctx, what, arch[i], value[i], "a positive integer");
+        if (parse_numbers(value[i], v, 1, true) != 1)
+            return bad_key(ctx, what, arch[i], value[i], "a positive integer");
         if (i == 1) out->width = (int64_t)v[0];
         else if (i == 2) out->in_channels = (int64_t)v[0];
         else out->feature_dim = (int64_t)v[0];
