@@ -6,7 +6,8 @@
 #       python/dystress_torch.py's features equal `dystress embed --raw`'s on the same images (fp32, normwise relative
 #       error below 1e-4, as tools/check_torchvision.py) for a width-16, 1-channel, CIFAR-stem ResNet-18 (MNIST-format
 #       data) and a width-64, 3-channel, ImageNet-stem one (CIFAR-10-format data), each pretrained one step on a tiny
-#       synthetic set, normalised with the mean and std the exported file records.
+#       synthetic set, normalised with the mean and std the exported file records;
+#   (c) a file without the metadata loads as well (the architecture from its tensors' shapes).
 # Needs python3-torch and python3-torchvision (Debian); skipped with a message where they are missing, unless
 # DY_REQUIRE_TORCH=1 (CI), where that is a failure. Run from the repository root (tests/run.sh does); ./dystress, or
 # $DY_CLI. Ends with the "N passed, N failed" line tests/run.sh counts.
@@ -149,4 +150,30 @@ EOF
 }
 compare grey16 mnist 18 16 1 cifar 16
 compare rgb64 cifar 18 64 3 imagenet 32
+
+# a file without the dystress.* metadata (exported before it existed) loads too: the architecture from the shapes
+out=$("$py" - "$root/python" "$tmp" <<'EOF' 2>&1
+import json, struct, sys
+sys.path.insert(0, sys.argv[1])
+import torch
+from dystress_torch import load_encoder
+tmp = sys.argv[2]
+data = open("%s/grey16.safetensors" % tmp, "rb").read()
+(n,) = struct.unpack("<Q", data[:8])
+header = json.loads(data[8:8 + n])
+header["__metadata__"] = {"format": "pt"}
+text = json.dumps(header, separators=(",", ":")).encode()
+text += b" " * ((8 - (8 + len(text)) % 8) % 8)
+with open("%s/bare.safetensors" % tmp, "wb") as f:
+    f.write(struct.pack("<Q", len(text)) + text + data[8 + n:])
+bare, meta = load_encoder("%s/bare.safetensors" % tmp)
+model, _ = load_encoder("%s/grey16.safetensors" % tmp)
+arch = (meta["depth"], meta["width"], meta["in_channels"], meta["stem"], meta["feature_dim"])
+assert arch == (18, 16, 1, "cifar", 128), arch
+assert meta["image_size"] is None and meta["mean"] is None and meta["std"] is None, meta
+a, b = bare.state_dict(), model.state_dict()
+assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), "other weights"
+EOF
+)
+check $? "a file without dystress.* metadata loads (architecture from its shapes; image_size, mean, std None)" "$out"
 finish
