@@ -1,11 +1,27 @@
 # dystress build. Targets: all (library + CLI), build (all, after installing missing packages), test, sanitize,
 # valgrind, bench, fuzz, install (with the manual page), demo, clean. Every source under src/ (but src/cli) goes into
 # the library; src/engine/dnnl unless DNNL=0; MPI unless MPI=0.
+#
+# PORTABLE=1 builds binaries that travel to other machines of the same architecture: -march=native (this CPU's
+# instruction set, which an older CPU may stop at with "illegal instruction") is replaced by a baseline, x86-64-v2
+# (SSE4.2, POPCNT: x86-64 CPUs since 2009) or armv8-a, with generic tuning; into build-portable/ (the command is
+# build-portable/dystress), so that build/ and ./dystress stay as they are. The fast paths are unchanged: oneDNN
+# chooses its kernels (AVX2, AVX-512, AMX, bf16) when the program runs, from the CPU it finds; only the library's
+# own loops (the reference ops, the data pipeline, the loss's row kernels) are compiled for the baseline, and nothing
+# in them depends on compile-time instruction-set macros. `make PORTABLE=1 install` installs those binaries.
 
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 MANDIR    ?= $(PREFIX)/share/man
 CC        ?= cc
+PORTABLE  ?= 0
+ifeq ($(PORTABLE),1)
+  MACHINE := $(shell uname -m)
+  PORTABLE_ARCH := $(if $(filter x86_64 amd64,$(MACHINE)),-march=x86-64-v2 -mtune=generic,$(if $(filter \
+                     aarch64 arm64,$(MACHINE)),-march=armv8-a -mtune=generic))
+  ARCH    ?= $(PORTABLE_ARCH)
+  BUILD   ?= build-portable
+endif
 ARCH      ?= -march=native
 OPT       ?= -O3
 BUILD     ?= build
@@ -49,13 +65,20 @@ endif
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))
 TEST_SUP  := tests/testlib.c tests/fixture.c tests/cli_support.c tests/graph_params.c
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
+# Tests written as shell scripts (tests/test_*.sh) are copied beside the binaries, so that tests/run.sh runs them
+# alike; each ends with the same "N passed, N failed" line.
+TEST_SH   := $(sort $(wildcard tests/test_*.sh))
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
 SUP_OBJ   := $(TEST_SUP:%.c=$(BUILD)/%.o) $(filter-out $(BUILD)/src/cli/main.o,$(CLI_OBJ))
-TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+SH_TESTS  := $(TEST_SH:tests/%.sh=$(BUILD)/tests/%)
+TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(SH_TESTS)
+# the command: ./dystress, or build-portable/dystress for a portable build (the tests run it through DY_CLI)
+CLI_BIN   := $(if $(filter 1,$(PORTABLE)),$(BUILD)/dystress,dystress)
+CLI_ENV   := $(if $(filter 1,$(PORTABLE)),DY_CLI=$(CLI_BIN))
 BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 # Goals that install packages first run the build in a second make, which reads the configuration (is oneDNN's header
@@ -104,7 +127,7 @@ endif
 .SECONDARY: $(TESTS:%=%.o) $(BENCHES:%=%.o) $(SUP_OBJ)
 .PHONY: all build test check sanitize valgrind bench fuzz install uninstall demo reproduce deps deps-test clean \
 	test-widths install-man uninstall-man
-all: $(BUILD)/libdystress.a $(BUILD)/libdystress.so dystress
+all: $(BUILD)/libdystress.a $(BUILD)/libdystress.so $(CLI_BIN)
 
 # `all` after installing what is missing (what a fresh machine runs first).
 build: all
@@ -130,6 +153,10 @@ $(BUILD)/dystress: $(CLI_OBJ) $(BUILD)/libdystress.a
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(SUP_OBJ) $(BUILD)/libdystress.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(SH_TESTS): $(BUILD)/tests/%: tests/%.sh
+	@mkdir -p $(dir $@)
+	cp $< $@ && chmod +x $@
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libdystress.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -137,7 +164,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libdystress.a
 # library must export the public API only (-fvisibility=hidden, DY_API on what include/ declares).
 test: all $(TESTS)
 	tests/check_exports.sh $(BUILD)/libdystress.so
-	tests/run.sh $(BUILD)/tests
+	$(CLI_ENV) tests/run.sh $(BUILD)/tests
 
 check: test
 
@@ -208,7 +235,7 @@ install: all install-man
 	ln -sf libdystress.so.0 $(DESTDIR)$(PREFIX)/lib/libdystress.so
 	install -m 644 include/dystress.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/dystress/*.h $(DESTDIR)$(PREFIX)/include/dystress/
-	install -m 755 dystress $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(CLI_BIN) $(DESTDIR)$(PREFIX)/bin/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS@|$(PC_LIBS)|' dystress.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/dystress.pc
 
@@ -225,7 +252,7 @@ uninstall: uninstall-man
 	  $(DESTDIR)$(PREFIX)/lib/libdystress.* $(DESTDIR)$(PREFIX)/bin/dystress $(DESTDIR)$(PREFIX)/lib/pkgconfig/dystress.pc
 
 clean:
-	rm -rf build build-san build-fuzz build-vg dystress
+	rm -rf build build-san build-fuzz build-vg build-portable dystress
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

@@ -7,10 +7,10 @@
  *
  * The comparison is tensor by tensor, bitwise: every tensor of the committed file is in the new one with the same
  * name, dtype, shape and bytes; the order of tensors and the header may change, and a tensor a later format adds is
- * named but allowed. (Today's files are also equal byte for byte.) Bit-identity holds for the same build on the same machine with the same thread
- * count: --threads 2 here, and tests/fixtures/ckpt_build.txt records the compiler, instruction set, CPU and oneDNN
- * version the fixtures were made with. On another build the fixture comparison is reported as not applicable (and
- * counts neither way); the resume checks run everywhere.
+ * named but allowed (since issue 22 the header also holds the dystress.* metadata). Bit-identity holds for the same
+ * build on the same machine with the same thread count: --threads 2 here, and tests/fixtures/ckpt_build.txt records
+ * the compiler, instruction set, CPU and oneDNN version the fixtures were made with. On another build the fixture
+ * comparison is reported as not applicable (and counts neither way); the resume checks run everywhere.
  *
  * To write the fixtures again (only ever from a commit whose results are the reference):
  *     make build/tests/test_cli_checkpoint_fixture && DY_FIXTURE_WRITE=1 build/tests/test_cli_checkpoint_fixture */

@@ -89,6 +89,24 @@ static void test_idx(dy_ctx *ctx) {
     dy_dataset_free(ds);
     CHECK(dy_dataset_load_mnist(ctx, &ds, mdir, DY_SPLIT_TRAIN) == DY_ERR_IO && has(ctx, "train-images-idx3-ubyte"),
           "missing MNIST train files named: %s", dy_ctx_error(ctx));
+    /* issue 22: class names. Fashion-MNIST's by name (its files carry none; 3 classes here are not Fashion-MNIST),
+     * and a class_names.txt in the folder names any MNIST-style set */
+    CHECK(dy_dataset_load_fashion_mnist(ctx, &ds, mdir, DY_SPLIT_TEST) == DY_ERR_FORMAT && ds == NULL &&
+              has(ctx, "Fashion-MNIST has 10"),
+          "a 3-class set is not Fashion-MNIST: %s", dy_ctx_error(ctx));
+    write_bytes(tmp_path("mnist/class_names.txt"), "zero\none\ntwo\n", 13);
+    if (CHECK(dy_dataset_load_mnist(ctx, &ds, mdir, DY_SPLIT_TEST) == DY_OK, "named: %s", dy_ctx_error(ctx)))
+        CHECK(!strcmp(ds->class_names[0], "zero") && !strcmp(ds->class_names[2], "two"),
+              "class_names.txt names the MNIST-style classes");
+    dy_dataset_free(ds);
+    if (CHECK(dy_dataset_load_fashion_mnist(ctx, &ds, mdir, DY_SPLIT_TEST) == DY_OK, "named: %s", dy_ctx_error(ctx)))
+        CHECK(!strcmp(ds->class_names[1], "one"), "and comes before Fashion-MNIST's own");
+    dy_dataset_free(ds);
+    write_bytes(tmp_path("mnist/class_names.txt"), "zero\n", 5);
+    CHECK(dy_dataset_load_mnist(ctx, &ds, mdir, DY_SPLIT_TEST) == DY_ERR_FORMAT && ds == NULL &&
+              has(ctx, "1 class names, expected 3"),
+          "a class_names.txt of another count is refused: %s", dy_ctx_error(ctx));
+    unlink(tmp_path("mnist/class_names.txt"));
 
     /* corrupt cases, each with its message */
     dy_dataset *bad = NULL;
@@ -324,6 +342,7 @@ static void test_fashion_mnist(dy_ctx *ctx) {
         int ok = 1;
         for (int c = 0; c < 10; c++) ok &= tr->class_counts[c] == 6000;
         CHECK(ok, "Fashion-MNIST train: 6000 per class");
+        CHECK(!strcmp(tr->class_names[0], "0"), "dy_dataset_load_mnist names the classes by number");
         float mean, std;
         dy_dataset_mean_std(tr, &mean, &std);
         CHECK(fabsf(mean - 0.2860f) < 1e-3f && fabsf(std - 0.3530f) < 1e-3f, "Fashion-MNIST mean %.4f std %.4f",
@@ -335,6 +354,14 @@ static void test_fashion_mnist(dy_ctx *ctx) {
         CHECK(ok, "Fashion-MNIST test: 10000, 1000 per class");
     }
     dy_dataset_free(tr);
+    dy_dataset_free(te);
+    te = NULL;
+    if (CHECK(dy_dataset_load_fashion_mnist(ctx, &te, dir, DY_SPLIT_TEST) == DY_OK, "Fashion-MNIST by name: %s",
+              dy_ctx_error(ctx)))
+        CHECK(!strcmp(te->class_names[0], "T-shirt/top") && !strcmp(te->class_names[5], "Sandal") &&
+                  !strcmp(te->class_names[9], "Ankle boot"),
+              "dy_dataset_load_fashion_mnist names them: %s, %s, %s", te->class_names[0], te->class_names[5],
+              te->class_names[9]);
     dy_dataset_free(te);
 }
 

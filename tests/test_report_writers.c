@@ -477,6 +477,65 @@ static void test_reports(dy_ctx *ctx) {
           "a folder without metrics.jsonl is refused, the file named: %s", dy_ctx_error(ctx));
 }
 
+/* Issue 22: the retrieval grid and the maps name the classes. A run records its data set's names (a folder's, CIFAR's,
+ * STL-10's, Fashion-MNIST's since the readers give them) in retrieval.json and embedding-map.json, and the report
+ * shows them; a Fashion-MNIST run made before recorded numbers, which the report shows by name. */
+static void class_names_run(dy_ctx *ctx, const char *run, const char *data, char **names) {
+    enum { C = 10, PER = 3, N = C * PER, D = 4, S = 8 };
+    static uint8_t px[N * S * S];
+    static int32_t labels[N];
+    static float f[N * D];
+    int64_t counts[C];
+    for (int i = 0; i < N; i++) {
+        labels[i] = i % C;
+        memset(px + i * S * S, 20 * (i % C), S * S);
+        for (int d = 0; d < D; d++) f[i * D + d] = (float)((i % C) * (d + 1) % 7) + 0.01f * (float)i;
+    }
+    for (int c = 0; c < C; c++) counts[c] = PER;
+    dy_dataset ds = {.count = N, .channels = 1, .height = S, .width = S, .pixels = px, .labels = labels,
+                     .num_classes = C, .class_names = names, .class_counts = counts};
+    synthetic_run(run, 2, 10, 0.1, "cosine");
+    char path[400], cfg[512];
+    snprintf(path, sizeof path, "%s/config.json", run);
+    snprintf(cfg, sizeof cfg, "{\n  \"data\": \"%s\",\n  \"profile\": \"cosine\",\n  \"epochs\": 2\n}\n", data);
+    write_file(path, cfg);
+    CHECK(dy_encoder_view_write(ctx, run, &ds, f, &ds, f, D, 2, 20) == DY_OK, "encoder view of %s: %s", data,
+          dy_ctx_error(ctx));
+    CHECK(dy_report_write(ctx, run, NULL, NULL) == DY_OK, "report of %s: %s", data, dy_ctx_error(ctx));
+}
+
+static void test_class_names(dy_ctx *ctx) {
+    char *numbers[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+    char *cifar[10] = {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
+    char run[300], page[400];
+    snprintf(run, sizeof run, "%s/names-cifar", dir);
+    class_names_run(ctx, run, "cifar10", cifar);
+    snprintf(page, sizeof page, "%s/report.html", run);
+    char *html = slurp(page, NULL);
+    const char *grid = html ? strstr(html, "id=\"fig-retrieval\"") : NULL;
+    CHECK(grid && strstr(grid, ">automobile</text>") && strstr(grid, ">truck</text>"),
+          "the retrieval grid's rows are labelled with the recorded names");
+    CHECK(html && strstr(html, "automobile") && count(html, "airplane") >= 3,
+          "and the maps' legends too (%d times airplane)", html ? count(html, "airplane") : 0);
+    free(html);
+    snprintf(run, sizeof run, "%s/names-fmnist-old", dir);
+    class_names_run(ctx, run, "fashion-mnist", numbers);
+    snprintf(page, sizeof page, "%s/report.html", run);
+    html = slurp(page, NULL);
+    grid = html ? strstr(html, "id=\"fig-retrieval\"") : NULL;
+    CHECK(grid && strstr(grid, ">T-shirt/top</text>") && strstr(grid, ">Ankle boot</text>") &&
+              strstr(grid, ">Sneaker</text>"),
+          "a Fashion-MNIST run that recorded numbers is shown by class name");
+    free(html);
+    snprintf(run, sizeof run, "%s/names-mnist", dir);
+    class_names_run(ctx, run, "mnist", numbers);
+    snprintf(page, sizeof page, "%s/report.html", run);
+    html = slurp(page, NULL);
+    grid = html ? strstr(html, "id=\"fig-retrieval\"") : NULL;
+    CHECK(grid && strstr(grid, ">7</text>") && !strstr(html, "Ankle boot"), "MNIST's classes are its digits");
+    free(html);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/dystress-report-writers-%d", (int)getpid());
     mkdir(dir, 0777);
@@ -491,6 +550,7 @@ int main(void) {
     test_json_lite();
     test_retrieval_frames(ctx);
     test_reports(ctx);
+    test_class_names(ctx);
     dy_ctx_destroy(ctx);
     if (!getenv("DY_TEST_KEEP")) {
         char cmd[300];

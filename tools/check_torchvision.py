@@ -8,6 +8,7 @@
    the same eval features.
 
 Run from the repository root after `make`: /usr/bin/python3 tools/check_torchvision.py
+Other widths, channel counts and stems, through python/dystress_torch.py: tests/test_pytorch_snippet.sh.
 """
 import json
 import os
@@ -19,6 +20,9 @@ import tempfile
 import numpy as np
 import torch
 import torchvision
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from dystress_torch import read_safetensors  # noqa: E402 (the repository's python/ folder)
 
 
 def cifar_resnet18():
@@ -45,21 +49,6 @@ def save_safetensors(path, state_dict):
     h += b" " * ((8 - (8 + len(h)) % 8) % 8)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    header.pop("__metadata__", None)
-    base, out = 8 + n, {}
-    for k, e in header.items():
-        dt = {"F32": "<f4", "I64": "<i8"}[e["dtype"]]
-        b, end = e["data_offsets"]
-        a = np.frombuffer(data[base + b:base + end], dtype=dt).reshape(e["shape"])
-        out[k] = torch.from_numpy(a.copy())
-    return out
 
 
 def main():
@@ -95,7 +84,7 @@ def main():
     print("torchvision weights in dystress: features rel error %.2e" % err1)
 
     tv2 = cifar_resnet18()
-    sd = load_safetensors(paths["ours.safetensors"])
+    sd, _ = read_safetensors(paths["ours.safetensors"])
     result = tv2.load_state_dict(sd, strict=True)
     print("dystress weights into torchvision (strict=True):", result)
     tv2.eval()

@@ -61,8 +61,13 @@ typedef struct {
 /* MNIST-style IDX files, plain or gzip (detected by content): images "idx3" uint8 [N, H, W], labels "idx1" uint8 [N].
  * labels_path may be NULL (unlabelled). */
 DY_API dy_status dy_dataset_load_idx(dy_ctx *ctx, dy_dataset **out, const char *images_path, const char *labels_path);
-/* A folder with train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz] (DY_SPLIT_TRAIN) or t10k-... (TEST). */
+/* A folder with train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz] (DY_SPLIT_TRAIN) or t10k-... (TEST);
+ * class names from class_names.txt (one per line) when the folder has one, else "0", "1", ... */
 DY_API dy_status dy_dataset_load_mnist(dy_ctx *ctx, dy_dataset **out, const char *dir, dy_split split);
+/* The same for Fashion-MNIST: its ten classes named as its authors name them ("T-shirt/top", "Trouser", "Pullover",
+ * "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot") unless class_names.txt names them; a set
+ * without exactly 10 classes is refused (DY_ERR_FORMAT). */
+DY_API dy_status dy_dataset_load_fashion_mnist(dy_ctx *ctx, dy_dataset **out, const char *dir, dy_split split);
 /* CIFAR-10 binary version: dir holds data_batch_1.bin ... data_batch_5.bin (TRAIN) or test_batch.bin (TEST);
  * class names from batches.meta.txt when present. Records: 1 label byte + 3072 pixel bytes (CHW 3x32x32). */
 DY_API dy_status dy_dataset_load_cifar10(dy_ctx *ctx, dy_dataset **out, const char *dir, dy_split split);

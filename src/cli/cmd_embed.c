@@ -10,13 +10,15 @@
 int cmd_embed(int argc, char **argv) {
     const char *usage = "usage: dystress embed --checkpoint FILE --out PREFIX [--overwrite] [options]\n\n"
                         "Writes PREFIX_features.npy (float32 [n, d], L2-normalised unless --raw) and "
-                        "PREFIX_labels.npy (int64 [n]).";
+                        "PREFIX_labels.npy (int64 [n]). By default the test split's images, or the training images "
+                        "when the data set has no test split (a folder of unlabelled images).";
     const char *checkpoint, *out, *split;
     bool raw;
     const opt_spec extra[] = {
         {"checkpoint", OPT_STRING, &checkpoint, "", "checkpoint or weights file"},
         {"out", OPT_STRING, &out, "", "output prefix"},
-        {"split", OPT_CHOICE, &split, "test", "which split", "train|test"},
+        {"split", OPT_CHOICE, &split, "auto", "which split: auto (test when there is one, else train)",
+         "auto|train|test"},
         {"raw", OPT_BOOL, &raw, "false", "features as the encoder gives them (no L2 normalisation)"},
         {0},
     };
@@ -56,9 +58,13 @@ int cmd_embed(int argc, char **argv) {
         cli_error(ctx, "data");
         goto done;
     }
+    /* a folder without a test split (pretrain --data folder on unlabelled images) has its images as the train
+     * split: features of those images are what its user wants */
+    if (!strcmp(split, "auto")) split = test ? "test" : "train";
     const dy_dataset *ds = !strcmp(split, "train") ? train : test;
     if (!ds) {
-        fprintf(stderr, "dystress embed: this data set has no %s split\n", split);
+        fprintf(stderr, "dystress embed: this data set has no %s split; give --split train for the features of its "
+                "training images (or --test-dir for a folder of test images)\n", split);
         goto done;
     }
     if (cli_open_model(ctx, &o, train->channels, checkpoint, false, &model) != DY_OK) {

@@ -75,6 +75,33 @@ dy_status dy_dataset_set_classes(dy_ctx *ctx, dy_dataset *ds, int num_classes, c
     return DY_OK;
 }
 
+const char *const dy_fashion_mnist_class_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                      "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+
+dy_status dy_dataset_name_classes(dy_ctx *ctx, dy_dataset *ds, const char *const *names, int n) {
+    if (n != ds->num_classes)
+        return dy_fail(ctx, DY_ERR_INVALID, "%d class names for a data set of %d classes", n, ds->num_classes);
+    char **copy = calloc((size_t)n + 1, sizeof(char *));
+    for (int c = 0; copy && c < n; c++)
+        if (!(copy[c] = strdup(names[c]))) {
+            dy_free_names(copy, n);
+            copy = NULL;
+        }
+    if (!copy) return dy_fail(ctx, DY_ERR_NOMEM, "out of memory for class names");
+    dy_free_names(ds->class_names, ds->num_classes);
+    ds->class_names = copy;
+    return DY_OK;
+}
+
+bool dy_dataset_names_are_numbers(const dy_dataset *ds) {
+    for (int c = 0; c < ds->num_classes; c++) {
+        char number[16];
+        snprintf(number, sizeof number, "%d", c);
+        if (!ds->class_names || !ds->class_names[c] || strcmp(ds->class_names[c], number) != 0) return false;
+    }
+    return true;
+}
+
 char *dy_path_join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
     char *p = malloc(a + b + 2);

@@ -14,6 +14,14 @@ dy_dataset *dy_dataset_alloc(int64_t count, int channels, int height, int width)
  * -1 or in [0, num_classes). what names the source in the error. */
 dy_status dy_dataset_set_classes(dy_ctx *ctx, dy_dataset *ds, int num_classes, char **names, const char *what);
 
+/* Fashion-MNIST's classes by label, as its authors name them (the IDX files carry no names). */
+extern const char *const dy_fashion_mnist_class_names[10];
+/* Replaces the names of ds's num_classes classes by copies of names (n must be num_classes): DY_ERR_INVALID when the
+ * counts differ, DY_ERR_NOMEM (nothing changed) when out of memory. */
+dy_status dy_dataset_name_classes(dy_ctx *ctx, dy_dataset *ds, const char *const *names, int n);
+/* true when every class of ds is named by its number ("0", "1", ...: no names were found) */
+bool dy_dataset_names_are_numbers(const dy_dataset *ds);
+
 /* Joins dir and name into a malloc'ed path. */
 char *dy_path_join(const char *dir, const char *name);
 /* Reads up to `want` non-empty lines of a text file of class names. Missing file: DY_OK with *names NULL.

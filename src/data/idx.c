@@ -268,5 +268,33 @@ dy_status dy_dataset_load_mnist(dy_ctx *ctx, dy_dataset **out, const char *dir, 
         st = dy_dataset_load_idx(ctx, out, pi, pl);
     free(pi);
     free(pl);
+    if (st != DY_OK) return st;
+    /* names, when the folder has them (one per line, as STL-10's class_names.txt) */
+    char *np = dy_path_join(dir, "class_names.txt"), **names = NULL;
+    st = np ? dy_read_class_names(ctx, np, (*out)->num_classes, &names) : dy_fail(ctx, DY_ERR_NOMEM, "out of memory");
+    free(np);
+    if (st == DY_OK && names) {
+        dy_free_names((*out)->class_names, (*out)->num_classes);
+        (*out)->class_names = names;
+    }
+    if (st != DY_OK) {
+        dy_dataset_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+dy_status dy_dataset_load_fashion_mnist(dy_ctx *ctx, dy_dataset **out, const char *dir, dy_split split) {
+    dy_status st = dy_dataset_load_mnist(ctx, out, dir, split);
+    if (st != DY_OK || !dy_dataset_names_are_numbers(*out)) return st; /* a class_names.txt named them */
+    if ((*out)->num_classes != 10) {
+        st = dy_fail(ctx, DY_ERR_FORMAT, "%s: %d classes, Fashion-MNIST has 10", dir, (*out)->num_classes);
+    } else {
+        st = dy_dataset_name_classes(ctx, *out, dy_fashion_mnist_class_names, 10);
+    }
+    if (st != DY_OK) {
+        dy_dataset_free(*out);
+        *out = NULL;
+    }
     return st;
 }

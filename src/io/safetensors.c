@@ -184,17 +184,28 @@ static dy_status parse_uint_array(json *j, uint64_t *vals, int max, int *count) 
     return DY_OK;
 }
 
-static dy_status parse_metadata(json *j) {
+/* {"key": "value", ...} into f->meta. */
+static dy_status parse_metadata(json *j, dy_st_file *f) {
     if (!eat(j, '{')) return bad(j, "__metadata__ must be an object");
     if (eat(j, '}')) return DY_OK;
+    int64_t cap = 0;
     do {
         char *k = NULL, *v = NULL;
         dy_status st = parse_string(j, &k);
         if (st == DY_OK && !eat(j, ':')) st = bad(j, "expected ':' in __metadata__");
         if (st == DY_OK) st = parse_string(j, &v);
-        free(k);
-        free(v);
-        if (st != DY_OK) return st;
+        if (st == DY_OK && f->meta_count == cap) {
+            cap = cap ? cap * 2 : 8;
+            dy_st_meta *m = realloc(f->meta, sizeof *m * (size_t)cap);
+            if (m) f->meta = m;
+            else st = dy_fail(j->ctx, DY_ERR_NOMEM, "%s: out of memory reading the header", j->what);
+        }
+        if (st != DY_OK) {
+            free(k);
+            free(v);
+            return st;
+        }
+        f->meta[f->meta_count++] = (dy_st_meta){.key = k, .value = v};
     } while (eat(j, ','));
     if (!eat(j, '}')) return bad(j, "expected ',' or '}' in __metadata__");
     return DY_OK;
@@ -266,6 +277,11 @@ void dy_st_free(dy_st_file *f) {
     if (!f) return;
     for (int64_t i = 0; i < f->count; i++) free(f->tensors[i].name);
     free(f->tensors);
+    for (int64_t i = 0; i < f->meta_count; i++) {
+        free(f->meta[i].key);
+        free(f->meta[i].value);
+    }
+    free(f->meta);
     free(f->by_name);
     free(f->owned);
     memset(f, 0, sizeof *f);
@@ -316,7 +332,7 @@ dy_status dy_st_parse(dy_ctx *ctx, const char *what, const uint8_t *buf, size_t 
                     goto done;
                 }
                 have_metadata = true;
-                if ((st = parse_metadata(&j)) != DY_OK) goto done;
+                if ((st = parse_metadata(&j, out)) != DY_OK) goto done;
                 continue;
             }
             if (out->count == cap) {
@@ -451,6 +467,12 @@ const dy_st_tensor *dy_st_find(const dy_st_file *f, const char *name) {
     return NULL;
 }
 
+const char *dy_st_meta_get(const dy_st_file *f, const char *key) {
+    for (int64_t i = 0; i < f->meta_count; i++)
+        if (!strcmp(f->meta[i].key, key)) return f->meta[i].value;
+    return NULL;
+}
+
 /* ---- writer ---- */
 
 typedef struct {
@@ -499,9 +521,27 @@ static void put_json_string(text *t, const char *s) {
 }
 
 dy_status dy_st_write(dy_ctx *ctx, const char *path, const dy_st_entry *entries, int64_t count) {
+    return dy_st_write_meta(ctx, path, entries, count, NULL, 0);
+}
+
+dy_status dy_st_write_meta(dy_ctx *ctx, const char *path, const dy_st_entry *entries, int64_t count,
+                           const dy_st_meta *meta, int64_t meta_count) {
+    for (int64_t i = 0; i < meta_count; i++) {
+        bool repeated = !strcmp(meta[i].key, "format");
+        for (int64_t k = 0; k < i && !repeated; k++) repeated = !strcmp(meta[i].key, meta[k].key);
+        if (repeated)
+            return dy_fail(ctx, DY_ERR_INVALID, "safetensors %s: metadata key \"%s\" given twice", path, meta[i].key);
+    }
     text h = {0};
-    static const char meta[] = "{\"__metadata__\":{\"format\":\"pt\"}";
-    put(&h, meta, sizeof meta - 1);
+    static const char format[] = "{\"__metadata__\":{\"format\":\"pt\"";
+    put(&h, format, sizeof format - 1);
+    for (int64_t i = 0; i < meta_count; i++) {
+        put(&h, ",", 1);
+        put_json_string(&h, meta[i].key);
+        put(&h, ":", 1);
+        put_json_string(&h, meta[i].value);
+    }
+    put(&h, "}", 1);
     uint64_t offset = 0;
     for (int64_t i = 0; i < count; i++) {
         const dy_st_entry *e = &entries[i];

@@ -41,9 +41,16 @@ typedef struct {
     size_t nbytes;
 } dy_st_tensor;
 
+/* One "__metadata__" entry: both strings (the format allows strings only). */
+typedef struct {
+    char *key, *value;
+} dy_st_meta;
+
 typedef struct {
     dy_st_tensor *tensors; /* in header order */
     int64_t count;
+    dy_st_meta *meta;      /* the "__metadata__" entries in header order (malloc'ed copies), meta_count of them */
+    int64_t meta_count;
     uint8_t *owned;        /* the file contents when read by dy_st_read */
     int64_t *by_name;      /* tensor indices in name order (dy_st_find's binary search); NULL: linear search */
 } dy_st_file;
@@ -56,6 +63,8 @@ dy_status dy_st_read(dy_ctx *ctx, const char *path, dy_st_file *out);
 void dy_st_free(dy_st_file *f);
 /* The tensor called name, or NULL. */
 const dy_st_tensor *dy_st_find(const dy_st_file *f, const char *name);
+/* The "__metadata__" value of key (the first, should a file repeat it), or NULL. */
+const char *dy_st_meta_get(const dy_st_file *f, const char *key);
 
 /* One tensor to write; data holds numel * dtype size bytes (little-endian). */
 typedef struct {
@@ -69,6 +78,10 @@ typedef struct {
 /* Writes count tensors (in this order, header padded so the data starts 8-byte aligned) atomically
  * (src/io/atomic_file.h), with "__metadata__": {"format": "pt"} as PyTorch's writers do. */
 dy_status dy_st_write(dy_ctx *ctx, const char *path, const dy_st_entry *entries, int64_t count);
+/* The same with more "__metadata__" entries after "format" (meta may be NULL when meta_count is 0; a key "format"
+ * is refused, as is a repeated key: DY_ERR_INVALID). */
+dy_status dy_st_write_meta(dy_ctx *ctx, const char *path, const dy_st_entry *entries, int64_t count,
+                           const dy_st_meta *meta, int64_t meta_count);
 
 /* DY_OK when every element of a floating-point tensor (F16, BF16, F32, F64) is finite; integer tensors pass. Else
  * DY_ERR_NUMERIC with a message naming what (the file), the tensor, the first bad element and how many there are:

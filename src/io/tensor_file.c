@@ -14,6 +14,11 @@ static dy_st_dtype st_dtype(dy_dtype d) {
 static bool converted(const dy_named_tensor *t) { return t->dtype == DY_DTYPE_I64 && t->memory == DY_DTYPE_F32; }
 
 dy_status dy_tensor_file_save(dy_ctx *ctx, const char *path, const dy_tensor_list *l) {
+    return dy_tensor_file_save_meta(ctx, path, l, NULL, 0);
+}
+
+dy_status dy_tensor_file_save_meta(dy_ctx *ctx, const char *path, const dy_tensor_list *l, const dy_st_meta *meta,
+                                   int64_t meta_count) {
     if (l->out_of_memory) return dy_fail(ctx, DY_ERR_NOMEM, "out of memory listing the tensors for %s", path);
     int64_t n_conv = 0;
     for (int64_t i = 0; i < l->count; i++)
@@ -38,7 +43,7 @@ dy_status dy_tensor_file_save(dy_ctx *ctx, const char *path, const dy_tensor_lis
             used += t->numel;
         }
     }
-    dy_status st = dy_st_write(ctx, path, e, l->count);
+    dy_status st = dy_st_write_meta(ctx, path, e, l->count, meta, meta_count);
     free(e);
     free(conv);
     return st;

@@ -9,6 +9,9 @@
 
 /* Writes the list's tensors, in list order, atomically (dy_st_write). */
 dy_status dy_tensor_file_save(dy_ctx *ctx, const char *path, const dy_tensor_list *l);
+/* The same with "__metadata__" entries (dy_st_write_meta). */
+dy_status dy_tensor_file_save_meta(dy_ctx *ctx, const char *path, const dy_tensor_list *l, const dy_st_meta *meta,
+                                   int64_t meta_count);
 
 /* How strictly a file must match a list. */
 typedef struct {

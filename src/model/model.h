@@ -6,6 +6,7 @@
 #include "dystress.h"
 #include "engine/exec.h"
 #include "engine/graph.h"
+#include "model/encoder_meta.h"
 
 #define DY_MODEL_EXEC_CACHE 6 /* planned executors kept per model: train and eval sizes, plus a last partial batch */
 
@@ -40,6 +41,9 @@ void dy_model_set_grad_hook(dy_model *m, const dy_grad_hook *hook);
 void dy_model_list_tensors(dy_model *m, dy_tensor_list *l, const char *prefix, bool with_head);
 /* "this model (ResNet-18, width 64, with head)": what a file must match, for messages. */
 void dy_model_describe(const dy_model *m, char *buf, size_t size, bool with_head);
+/* dy_model_save_weights with the "dystress.*" metadata of meta (src/model/encoder_meta.h); dy_model_save_weights
+ * itself writes the model's architecture. */
+dy_status dy_model_save_weights_meta(dy_model *m, const char *path, bool with_head, const dy_encoder_meta *meta);
 /* Loads the model's own tensors from a file that may hold more: a training checkpoint (optimizer state, a key
  * encoder), or weights with a head this model does not have. */
 dy_status dy_model_load_from(dy_model *m, const char *path);

@@ -4,6 +4,7 @@
 
 #include "core/context.h"
 #include "io/tensor_file.h"
+#include "model/encoder_meta.h"
 #include "model/model.h"
 
 void dy_model_list_tensors(dy_model *m, dy_tensor_list *l, const char *prefix, bool with_head) {
@@ -22,10 +23,17 @@ void dy_model_describe(const dy_model *m, char *buf, size_t size, bool with_head
 }
 
 dy_status dy_model_save_weights(dy_model *m, const char *path, bool with_head) {
+    dy_encoder_meta e = dy_encoder_meta_of_model(m);
+    return dy_model_save_weights_meta(m, path, with_head, &e);
+}
+
+dy_status dy_model_save_weights_meta(dy_model *m, const char *path, bool with_head, const dy_encoder_meta *meta) {
     if (!path) return dy_fail(m->ctx, DY_ERR_INVALID, "dy_model_save_weights: no path");
+    dy_encoder_meta_text text;
+    dy_encoder_meta_format(meta, &text);
     dy_tensor_list l = {0};
     dy_model_list_tensors(m, &l, "", with_head);
-    dy_status st = dy_tensor_file_save(m->ctx, path, &l);
+    dy_status st = dy_tensor_file_save_meta(m->ctx, path, &l, text.items, text.count);
     dy_tensor_list_free(&l);
     return st;
 }

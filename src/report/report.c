@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/context.h"
+#include "data/dataset.h"
 #include "io/png_write.h"
 #include "report/html.h"
 #include "report/json_lite.h"
@@ -23,6 +24,20 @@ static void cfg_string(const dy_run_data *r, const char *key, char *buf, size_t 
 static double cfg_number(const dy_run_data *r, const char *key) {
     double v;
     return r->config && json_lite_get_number(r->config, key, &v) ? v : NAN;
+}
+
+/* The class names of retrieval.json and embedding-map.json (nc of them) as the report shows them: the recorded ones,
+ * but for a Fashion-MNIST run made before its classes were named (numbers recorded), the names. */
+static void class_names_of_run(const dy_run_data *r, char (*names)[48], int64_t nc) {
+    char data[32];
+    cfg_string(r, "data", data, sizeof data, "");
+    if (strcmp(data, "fashion-mnist") != 0 || nc != 10) return;
+    for (int c = 0; c < 10; c++) {
+        char number[8];
+        snprintf(number, sizeof number, "%d", c);
+        if (strcmp(names[c], number) != 0) return;
+    }
+    for (int c = 0; c < 10; c++) snprintf(names[c], 48, "%s", dy_fashion_mnist_class_names[c]);
 }
 
 static void header(FILE *f, const dy_run_data *r) {
@@ -305,6 +320,7 @@ static void retrieval_figure(FILE *f, const dy_run_data *r) {
     double ql[64], nl[64 * 64];
     char names[256][48];
     int64_t nc = ok ? json_lite_strings(json_lite_find(t, "class_names"), &names[0][0], 48, 256) : -1;
+    if (nc > 0) class_names_of_run(r, names, nc);
     if (ok) ok = json_lite_numbers(json_lite_find(t, "query_label"), ql, 64) == (int64_t)Q &&
                  json_lite_numbers(json_lite_find(t, "neighbour_label"), nl, 64 * 64) == (int64_t)(Q * K);
     char *b64 = ok ? dy_base64_encode(r->retrieval_png, r->retrieval_png_size) : NULL;
@@ -382,7 +398,8 @@ static void map_figure(FILE *f, const dy_run_data *r, const char *id, const char
     }
     double *y = x + n, *lab = y + n;
     char (*names)[48] = calloc((size_t)nc, 48);
-    if (names) json_lite_strings(json_lite_find(t, "class_names"), &names[0][0], 48, nc);
+    if (names && json_lite_strings(json_lite_find(t, "class_names"), &names[0][0], 48, nc) == nc)
+        class_names_of_run(r, names, nc);
     dy_svg_series *s = calloc((size_t)nc, sizeof *s);
     char (*colors)[32] = calloc((size_t)nc, 32);
     double *buf = malloc(sizeof(double) * (size_t)n * 2);

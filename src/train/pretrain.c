@@ -328,7 +328,13 @@ dy_status dy_trainer_save_checkpoint(dy_trainer *t, const char *path) {
         dy_tensor_list_add(&l, "", DY_CHECKPOINT_CONFIG, DY_DTYPE_U8, DY_DTYPE_U8, 1, &len,
                            (void *)t->cfg.config_text);
     }
-    dy_status st = dy_tensor_file_save(t->ctx, path, &l);
+    /* the encoder's architecture and the normalisation it is trained with, for `dystress export` and PyTorch users
+     * (src/model/encoder_meta.h): the views' size and Normalize, which the file cannot tell otherwise */
+    dy_encoder_meta meta = dy_encoder_meta_of_model(t->model);
+    dy_encoder_meta_set_input(&meta, &t->cfg.augment);
+    dy_encoder_meta_text text;
+    dy_encoder_meta_format(&meta, &text);
+    dy_status st = dy_tensor_file_save_meta(t->ctx, path, &l, text.items, text.count);
     dy_tensor_list_free(&l);
     return st;
 }
