@@ -362,6 +362,18 @@ int run_options_check(const run_options *o, char *err, size_t err_size) {
                      (long long)m[i], (long long)o->epochs);
             return -1;
         }
+    for (int i = 1; i < n; i++)
+        if (m[i] <= m[i - 1]) {
+            snprintf(err, err_size, "--milestones must be increasing epochs, got %lld after %lld in '%s'",
+                     (long long)m[i], (long long)m[i - 1], o->milestones);
+            return -1;
+        }
+    /* MoCo enqueues the (global) batch's keys at every step: the queue must hold at least one batch */
+    if (!strcmp(o->framework, "moco") && o->moco_queue < o->batch_size) {
+        snprintf(err, err_size, "--moco-queue %lld is smaller than --batch-size %lld: the queue must hold at least one "
+                 "(global) batch of keys", (long long)o->moco_queue, (long long)o->batch_size);
+        return -1;
+    }
     return 0;
 }
 

@@ -64,7 +64,8 @@ void run_config_value(const char *text, const char *name, char *value, size_t si
 int run_options_absolute_paths(opt_spec *specs, char **owned, char *err, size_t err_size);
 
 /* The checks that involve more than one option (each option's own range is in the table, checked when parsed):
- * --nesterov needs momentum, tau-min <= tau-max, no milestone after the last epoch. 0, or -1 with a message. */
+ * --nesterov needs momentum, tau-min <= tau-max, milestones increasing and none after the last epoch, a MoCo queue of
+ * at least one batch. 0, or -1 with a message. */
 int run_options_check(const run_options *o, char *err, size_t err_size);
 /* Loads the training and test splits the options name (test may come back NULL for unlabelled data). With
  * --val-size N the test split is not even opened: *train is the training set less N images held out by --val-seed

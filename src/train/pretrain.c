@@ -134,6 +134,14 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
         if (cfg->milestones[i] < 0 || cfg->milestones[i] > cfg->epochs)
             return dy_fail(ctx, DY_ERR_INVALID, "milestone %lld is outside the epochs [0, %lld]",
                            (long long)cfg->milestones[i], (long long)cfg->epochs);
+    for (int i = 1; i < cfg->n_milestones; i++)
+        if (cfg->milestones[i] <= cfg->milestones[i - 1])
+            return dy_fail(ctx, DY_ERR_INVALID, "milestones must increase: %lld after %lld",
+                           (long long)cfg->milestones[i], (long long)cfg->milestones[i - 1]);
+    /* each step enqueues the global batch's keys: a queue shorter than that would drop keys of the batch it holds */
+    if (cfg->framework == DY_FRAMEWORK_MOCO && cfg->moco_queue < cfg->batch_size)
+        return dy_fail(ctx, DY_ERR_INVALID, "the MoCo queue of %lld keys is smaller than the batch of %lld (each step "
+                       "enqueues the whole batch's keys)", (long long)cfg->moco_queue, (long long)cfg->batch_size);
     if (train->count < cfg->batch_size)
         return dy_fail(ctx, DY_ERR_INVALID, "the training set has %lld images, fewer than one batch of %lld",
                        (long long)train->count, (long long)cfg->batch_size);
