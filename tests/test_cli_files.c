@@ -156,8 +156,10 @@ static bool same_metrics(const char *a, const char *b) {
     return same;
 }
 
-/* Replaces element 0 of tensor name in a safetensors file by value. */
-static bool poison(const char *path, const char *name, float value) {
+/* Replaces element 0 of tensor name in a safetensors file by value. With fix_checksum, the tensor's CRC-32 in the
+ * header is rewritten to match (a file written with that value, as a diverged run would), else left as it was (the
+ * bytes damaged after writing). */
+static bool poison_file(const char *path, const char *name, float value, bool fix_checksum) {
     dy_ctx *ctx = NULL;
     if (dy_ctx_create(&ctx, NULL) != DY_OK) return false;
     dy_st_file f;
@@ -168,6 +170,19 @@ static bool poison(const char *path, const char *name, float value) {
             long offset = (long)(t->data - f.owned);
             FILE *fp = fopen(path, "r+b");
             ok = fp && fseek(fp, offset, SEEK_SET) == 0 && fwrite(&value, sizeof value, 1, fp) == 1;
+            if (ok && fix_checksum) {
+                memcpy((uint8_t *)t->data, &value, sizeof value);
+                char key[512], hex[16];
+                snprintf(key, sizeof key, "\"" DY_ST_CRC_KEY "%s\":\"", name);
+                snprintf(hex, sizeof hex, "%08x", (unsigned)dy_st_crc32(t->data, t->nbytes));
+                size_t header = 0;
+                for (int i = 7; i >= 0; i--) header = header << 8 | f.owned[i];
+                char *text = strndup((const char *)f.owned + 8, header), *at = text ? strstr(text, key) : NULL;
+                /* a file without checksums (an older writer's) needs nothing more */
+                ok = text && (!at || (fseek(fp, 8 + (long)(at - text) + (long)strlen(key), SEEK_SET) == 0 &&
+                                      fwrite(hex, 1, 8, fp) == 8));
+                free(text);
+            }
             if (fp) ok &= fclose(fp) == 0;
         }
         dy_st_free(&f);
@@ -175,6 +190,8 @@ static bool poison(const char *path, const char *name, float value) {
     dy_ctx_destroy(ctx);
     return ok;
 }
+
+static bool poison(const char *path, const char *name, float value) { return poison_file(path, name, value, true); }
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...) {
