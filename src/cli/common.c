@@ -263,9 +263,12 @@ void cli_on_step(void *user, const dy_step_report *r) {
 void cli_on_message(void *user, const char *text) { progress_log(&((cli_training *)user)->pr, "%s", text); }
 
 void cli_write_report(cli_training *t) {
-    dy_report_options ro = {.command = t->command};
+    char skipped[1024] = "";
+    dy_report_options ro = {.command = t->command, .skipped = skipped, .skipped_size = sizeof skipped};
     if (dy_report_write(t->ctx, t->run_dir, NULL, &ro) != DY_OK)
         progress_log(&t->pr, "warning: the report was not written: %s", dy_ctx_error(t->ctx));
+    else if (*skipped)
+        progress_log(&t->pr, "note: the report skipped %s", skipped);
 }
 
 void cli_on_epoch_end(void *user, int64_t epoch) {
