@@ -32,6 +32,7 @@ int cli_dir_entry(const char *dir, char *name, size_t name_size);
 int cli_clear_run_files(const char *dir);
 /* Checks an output path before a command writes it: refused (message printed, returns 2) when it is one of the
  * inputs (NULL-terminated; compared as files, by device and inode, so no other spelling or link gets past), a folder,
+ * anything else that is not a regular file (a device node, FIFO or socket: never replaced, whatever overwrite says),
  * or when it exists and overwrite is false. 0 when it may be written. */
 int cli_check_output(const char *command, const char *out, bool overwrite, const char *const *inputs);
 /* dy_read_file (src/io/read_file.h) for the CLI, which has no context yet when it reads a run's config.json: the

@@ -151,6 +151,14 @@ int cli_check_output(const char *command, const char *out, bool overwrite, const
         fprintf(stderr, "dystress %s: the output %s is a folder\n", command, out);
         return 2;
     }
+    /* a device node, FIFO or socket (or a link to one) is never replaced, --overwrite or not: as root, replacing
+     * /dev/null would leave a regular file there for every process */
+    struct stat sl;
+    if (!S_ISREG(so.st_mode) || (lstat(out, &sl) == 0 && !S_ISREG(sl.st_mode) && !S_ISLNK(sl.st_mode))) {
+        fprintf(stderr, "dystress %s: the output %s is not a regular file (a device, FIFO or socket): refusing to "
+                "replace it, even with --overwrite\n", command, out);
+        return 2;
+    }
     if (!overwrite) {
         fprintf(stderr, "dystress %s: %s exists; give --overwrite to replace it, or choose another name\n", command,
                 out);
