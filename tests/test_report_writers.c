@@ -496,7 +496,8 @@ static void issue23_bounded_logs(dy_ctx *ctx) {
     mkdir(link_run, 0777);
     snprintf(path, sizeof path, "%s/metrics.jsonl", link_run);
     if (symlink("/dev/zero", path) == 0) /* read only, never written */
-        CHECK(dy_report_write(ctx, link_run, NULL, NULL) == DY_ERR_IO && strstr(dy_ctx_error(ctx), "not a regular file"),
+        CHECK(dy_report_write(ctx, link_run, NULL, NULL) == DY_ERR_IO &&
+                  strstr(dy_ctx_error(ctx), "not a regular file"),
               "issue23_report_refuses_dev_zero_metrics: %s", dy_ctx_error(ctx));
 
     /* an optional log that is a FIFO, a line longer than a buffer: the page is written, what was skipped said */

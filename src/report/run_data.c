@@ -115,7 +115,8 @@ static dy_status read_log(dy_ctx *ctx, dy_run_data *r, const char *path, line_fn
         for (char *nl; st == DY_OK && (nl = memchr(buf + start, '\n', end - start)); start = (size_t)(nl - buf) + 1) {
             *nl = 0;
             if (in_long) in_long = false; /* the end of a skipped line */
-            else if (buf[start] && !fn(r, buf + start)) st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory reading %s", path);
+            else if (buf[start] && !fn(r, buf + start))
+                st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory reading %s", path);
         }
         len = end - start;
         memmove(buf, buf + start, len);
