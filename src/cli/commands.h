@@ -23,7 +23,11 @@ void cli_install_signal_handlers(void);
 int cli_mkdirs(const char *path);
 /* The files a run directory holds (NULL-terminated): what --overwrite deletes, and what names a used directory. */
 #define CLI_DEMO_MARKER "made-by-demo.txt"
+#define CLI_SKIPPED_LIST "skipped-images.txt"
 extern const char *const cli_run_files[];
+/* --skip-bad: writes run_dir/skipped-images.txt, the path of every image of train and test that was skipped, one a
+ * line (training images first); removes it when none was. */
+dy_status cli_write_skipped_list(dy_ctx *ctx, const char *run_dir, const dy_dataset *train, const dy_dataset *test);
 /* 1 when the folder holds anything (its name, a run file's when there is one, goes to name), 0 when it is empty or
  * absent, -1 with errno when it cannot be read. */
 int cli_dir_entry(const char *dir, char *name, size_t name_size);

@@ -93,7 +93,26 @@ const char *const cli_run_files[] = {"config.json", "metrics.jsonl", "checkpoint
                                      "checkpoint-best-knn-on-val.safetensors",
                                      /* the run report (src/report) and what it is drawn from */
                                      "histograms.jsonl", "results.jsonl", "report.html", "retrieval.png",
-                                     "retrieval.json", "embedding-map.json", CLI_DEMO_MARKER, NULL};
+                                     "retrieval.json", "embedding-map.json", CLI_SKIPPED_LIST, CLI_DEMO_MARKER, NULL};
+
+dy_status cli_write_skipped_list(dy_ctx *ctx, const char *run_dir, const dy_dataset *train, const dy_dataset *test) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/" CLI_SKIPPED_LIST, run_dir);
+    int64_t n = (train ? train->skipped : 0) + (test ? test->skipped : 0);
+    if (!n) { /* none this time: a list a resumed run's earlier load left is no longer true */
+        if (unlink(path) != 0 && errno != ENOENT)
+            return dy_fail(ctx, DY_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
+        return DY_OK;
+    }
+    dy_atomic_file af;
+    dy_status st = dy_atomic_open(ctx, &af, path);
+    if (st != DY_OK) return st;
+    const dy_dataset *splits[2] = {train, test};
+    for (int s = 0; s < 2; s++)
+        for (int64_t i = 0; splits[s] && splits[s]->skipped_files && i < splits[s]->skipped; i++)
+            fprintf(af.fp, "%s\n", splits[s]->skipped_files[i]);
+    return dy_atomic_commit(ctx, &af);
+}
 
 int cli_dir_entry(const char *dir, char *name, size_t name_size) {
     DIR *d = opendir(dir);

@@ -14,6 +14,9 @@ dy_dataset *dy_dataset_alloc(int64_t count, int channels, int height, int width)
  * -1 or in [0, num_classes). what names the source in the error. */
 dy_status dy_dataset_set_classes(dy_ctx *ctx, dy_dataset *ds, int num_classes, char **names, const char *what);
 
+/* Gives dst the count and paths of the files src skipped (a subset's training part keeps them). */
+dy_status dy_dataset_copy_skipped(dy_ctx *ctx, dy_dataset *dst, const dy_dataset *src);
+
 /* Joins dir and name into a malloc'ed path. */
 char *dy_path_join(const char *dir, const char *name);
 /* Reads up to `want` non-empty lines of a text file of class names. Missing file: DY_OK with *names NULL.
