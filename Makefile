@@ -181,11 +181,18 @@ sanitize:
 	  $(TESTS:$(BUILD)/%=build-san/%)
 	ASAN_OPTIONS=detect_leaks=1 DY_TEST_QUICK=1 DY_CLI=build-san/dystress tests/run.sh build-san/tests
 
-# Small tests under valgrind's leak checker (the slow numeric suites are skipped with DY_TEST_QUICK). Built in its own
-# folder without AVX-512: valgrind 3.19 stops at AVX-512 instructions ("illegal opcode"), which -march=native emits here.
+# Small tests under valgrind's leak checker (the slow numeric suites are skipped with DY_TEST_QUICK). valgrind 3.19
+# stops at AVX-512 and AMX instructions ("illegal opcode", SIGILL), so neither may run under it:
+# - what we compile: built in its own folder for AVX2, CFLAGS given whole (an ARCH or CFLAGS from the environment,
+#   such as -march=native, cannot reach it);
+# - what oneDNN generates at run time: its JIT picks the widest ISA it finds (AVX-512, AVX512-FP16 and AMX on recent
+#   Intel CPUs); ONEDNN_MAX_CPU_ISA=AVX2 caps it (DNNL_MAX_CPU_ISA is the older name; both read by oneDNN 2.x).
+VG_CFLAGS := -O3 -mavx2 -g
 valgrind:
-	$(MAKE) BUILD=build-vg ARCH=-mavx2 build-vg/libdystress.a $(TESTS:$(BUILD)/%=build-vg/%)
-	DY_TEST_QUICK=1 DY_TEST_WRAP='valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99' \
+	$(MAKE) BUILD=build-vg ARCH=-mavx2 CFLAGS='$(VG_CFLAGS)' build-vg/libdystress.a build-vg/dystress \
+	  $(TESTS:$(BUILD)/%=build-vg/%)
+	ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2 DY_TEST_QUICK=1 DY_CLI=build-vg/dystress \
+	  DY_TEST_WRAP='valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99' \
 	  tests/run.sh build-vg/tests
 
 # Each bench once; the training step also at the main job's width 16. Run nothing else meanwhile (2 cores).

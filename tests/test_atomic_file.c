@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -177,6 +180,56 @@ static void item5_write_error_keeps_target(void) {
     CHECK(count_prefix(".big.safetensors.tmp-") == 0, "item5: no temporary file is left after the failure");
 }
 
+/* Issue 23 item 1: a target that is a FIFO, a device node or a socket is never replaced (rename() would put a regular
+ * file in its place: /dev/null for every process when run as root); the node is made here, never one of /dev's. */
+static void issue23_nodes_never_replaced(dy_ctx *ctx) {
+    char fifo[512], node[512], sock[512];
+    snprintf(fifo, sizeof fifo, "%s/out.fifo", dir);
+    snprintf(node, sizeof node, "%s/null-like", dir);
+    snprintf(sock, sizeof sock, "%s/out.sock", dir);
+    struct stat st;
+    if (CHECK(mkfifo(fifo, 0600) == 0, "issue23: mkfifo")) {
+        dy_status s = write_text(ctx, fifo, "text\n");
+        CHECK(s == DY_ERR_IO && strstr(dy_ctx_error(ctx), "a FIFO") && lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode),
+              "issue23_fifo_never_replaced: refused and still a FIFO: %s", dy_ctx_error(ctx));
+        /* one that appears while the file is written is refused at commit */
+        unlink(fifo);
+        dy_atomic_file f;
+        s = dy_atomic_open(ctx, &f, fifo);
+        if (s == DY_OK) {
+            fputs("text\n", f.fp);
+            mkfifo(fifo, 0600);
+            s = dy_atomic_commit(ctx, &f);
+        }
+        CHECK(s == DY_ERR_IO && lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode) && count_prefix(".out.fifo.tmp-") == 0,
+              "issue23: a FIFO made between open and commit is not replaced either, nothing left behind: %s",
+              dy_ctx_error(ctx));
+    }
+    /* a character device with /dev/null's numbers, in our own folder (needs CAP_MKNOD: root, as in a container) */
+    if (mknod(node, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+        dy_status s = write_text(ctx, node, "text\n");
+        CHECK(s == DY_ERR_IO && strstr(dy_ctx_error(ctx), "a device") && lstat(node, &st) == 0 &&
+                  S_ISCHR(st.st_mode),
+              "issue23_device_never_replaced: refused and still a device node: %s", dy_ctx_error(ctx));
+    } else {
+        printf("issue23: no device node test (mknod: %s)\n", strerror(errno));
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%.100s", sock);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+        dy_status s = write_text(ctx, sock, "text\n");
+        CHECK(s == DY_ERR_IO && strstr(dy_ctx_error(ctx), "a socket") && lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode),
+              "issue23: a socket is not replaced: %s", dy_ctx_error(ctx));
+    }
+    if (fd >= 0) close(fd);
+    /* a regular file still is */
+    char plain[512];
+    snprintf(plain, sizeof plain, "%s/plain.txt", dir);
+    spit(plain, "old\n");
+    CHECK(write_text(ctx, plain, "new\n") == DY_OK && file_is(plain, "new\n"), "issue23: a regular file is replaced");
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/dystress-atomic-test-%d", (int)getpid());
     if (mkdir(dir, 0777) != 0) return 1;
@@ -187,6 +240,7 @@ int main(void) {
     item4_symlink_at_target_not_followed(ctx);
     item4_stale_temporaries();
     item5_write_error_keeps_target();
+    issue23_nodes_never_replaced(ctx);
     dy_ctx_destroy(ctx);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

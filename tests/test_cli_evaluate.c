@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/evaluate.h"
+#include "cli_support.h"
 #include "core/rng.h"
 #include "io/json.h"
 #include "testlib.h"
@@ -87,7 +88,7 @@ static void item9_scores_json(dy_ctx *ctx) {
     snprintf(path, sizeof path, "%s/scores.json", dir);
     /* an unbalanced set whose "few" group is empty: NaN, which JSON cannot hold */
     eval_scores s = {.top1 = 0.5, .top5 = 0.875, .many = 0.75, .medium = NAN, .few = NAN, .has_shots = true};
-    CHECK(cli_write_scores_json(ctx, path, "encoder", "knn", &s) == DY_OK, "item9: scores written: %s",
+    CHECK(cli_write_scores_json(ctx, path, "encoder", "knn", &s, NULL, NULL) == DY_OK, "item9: scores written: %s",
           dy_ctx_error(ctx));
     size_t n = 0;
     char *text = slurp(path, &n);
@@ -110,7 +111,7 @@ static void item9_scores_json(dy_ctx *ctx) {
     tiny.rlim_max = old.rlim_max;
     void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
     setrlimit(RLIMIT_FSIZE, &tiny);
-    dy_status st = cli_write_scores_json(ctx, path, "encoder", "linear", &s);
+    dy_status st = cli_write_scores_json(ctx, path, "encoder", "linear", &s, NULL, NULL);
     setrlimit(RLIMIT_FSIZE, &old);
     signal(SIGXFSZ, prev);
     CHECK(st == DY_ERR_IO && strstr(dy_ctx_error(ctx), "cannot write"), "item9_eval_json: a failed write is "
@@ -119,8 +120,8 @@ static void item9_scores_json(dy_ctx *ctx) {
     CHECK(text && strstr(text, "\"knn\""), "item9_eval_json: the previous file is left whole: %s", text ? text : "");
     free(text);
     snprintf(path, sizeof path, "%s/missing/scores.json", dir);
-    CHECK(cli_write_scores_json(ctx, path, "encoder", "knn", &s) == DY_ERR_IO, "item9_eval_json: an unwritable path "
-          "is an error: %s", dy_ctx_error(ctx));
+    CHECK(cli_write_scores_json(ctx, path, "encoder", "knn", &s, NULL, NULL) == DY_ERR_IO,
+          "item9_eval_json: an unwritable path is an error: %s", dy_ctx_error(ctx));
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
@@ -193,6 +194,64 @@ static void item9_folder_classes(dy_ctx *ctx) {
               strstr(dy_ctx_error(ctx), "(3 classes)") && strstr(dy_ctx_error(ctx), "only in the training folder: "
               "'dog'; only in the test folder: none"),
           "item9_folder_classes: a test folder missing a class is refused: %s", dy_ctx_error(ctx));
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+/* Issue 23 item 4: --skip-bad says what it skipped (the count and the first names) and records it: eval --json holds
+ * the counts and names, a pretraining run directory skipped-images.txt. */
+static void issue23_skip_bad_said(void) {
+    char dir[] = "/tmp/dy_issue23_skip_XXXXXX";
+    if (!CHECK(mkdtemp(dir) != NULL, "issue23: temporary folder")) return;
+    char tr[128], te[128], p[256], json[128], run[128];
+    snprintf(tr, sizeof tr, "%s/train", dir);
+    snprintf(te, sizeof te, "%s/test", dir);
+    snprintf(json, sizeof json, "%s/eval.json", dir);
+    snprintf(run, sizeof run, "%s/run", dir);
+    make_class_folders(tr, "cat dog");
+    make_class_folders(te, "cat dog");
+    for (int i = 2; i < 5; i++) { /* 10 test images, 2 of them bad */
+        snprintf(p, sizeof p, "%s/cat/%d.png", te, i);
+        write_tiny_png(p, 3 * i);
+    }
+    snprintf(p, sizeof p, "%s/dog/2.png", te);
+    write_tiny_png(p, 9);
+    const char *bad[] = {"cat/broken.png", "dog/zero.jpg", NULL};
+    for (int i = 0; bad[i]; i++) {
+        snprintf(p, sizeof p, "%s/%s", te, bad[i]);
+        FILE *f = fopen(p, "wb");
+        if (f) fputs(i ? "" : "\x89PNG garbage", f), fclose(f);
+    }
+    snprintf(p, sizeof p, "%s/dog/bad-train.png", tr);
+    FILE *f = fopen(p, "wb");
+    if (f) fputs("not a png", f), fclose(f);
+    static char out[16384];
+    int rc = cli_run(out, sizeof out, "./dystress eval knn --features pixels --data folder --image-size 8 "
+                     "--data-dir %s --test-dir %s --skip-bad --knn-k 1 --threads 1 --json %s", tr, te, json);
+    CHECK(rc == 0 && strstr(out, "skipped 2 test images") && strstr(out, "cat/broken.png") &&
+              strstr(out, "dog/zero.jpg") && strstr(out, "skipped 1 training image") && strstr(out, "bad-train.png"),
+          "issue23_item4_skip_bad_printed: the count and the names: %s", out);
+    size_t n = 0;
+    char *text = slurp(json, &n);
+    dy_json_doc *doc = NULL;
+    dy_json_error e = {0};
+    const dy_json *r = text && dy_json_parse(NULL, json, text, n, &doc, &e) == DY_OK ? dy_json_root(doc) : NULL;
+    const dy_json *st = dy_json_member(r, "skipped_test"), *names = dy_json_member(r, "skipped_files");
+    CHECK(st && st->number == 2 && names && names->type == DY_JSON_ARRAY && names->count == 3 &&
+              strstr(names->items[1].text, "cat/broken.png"),
+          "issue23_item4_skip_bad_in_eval_json: %s", text ? text : "(none)");
+    dy_json_free(doc);
+    free(text);
+    /* a pretraining run lists every skipped image in its directory */
+    rc = cli_run(out, sizeof out, "./dystress pretrain --data folder --image-size 8 --data-dir %s --skip-bad --width 2 "
+                 "--batch-size 2 --epochs 1 --max-steps 1 --knn-every -1 --threads 1 --loader-threads 1 --run-dir %s",
+                 tr, run);
+    snprintf(p, sizeof p, "%s/skipped-images.txt", run);
+    text = slurp(p, &n);
+    CHECK(rc == 0 && strstr(out, "skipped 1 training image") && text && strstr(text, "dog/bad-train.png\n"),
+          "issue23_item4_skip_bad_in_run_dir: skipped-images.txt: %s / %s", text ? text : "(none)", out);
+    free(text);
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
@@ -288,6 +347,7 @@ int main(void) {
     free(yte);
     item9_scores_json(ctx);
     item9_folder_classes(ctx);
+    issue23_skip_bad_said();
     dy_ctx_destroy(ctx);
     return test_finish();
 }

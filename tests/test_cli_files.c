@@ -8,6 +8,9 @@
  *   item7: config.json edits are refused on --resume, naming the option; --epochs may change explicitly, with a
  *          notice; data paths are stored absolute and a resume from another directory works.
  *   item8: checkpoints with NaN/Inf values are refused by eval, export, resume and the weights loader.
+ *   issue 23: outputs that are FIFOs or device nodes are never replaced (item 1); a FIFO at a run's log stops a
+ *          resume at once (item 3); a flipped byte in a checkpoint and a negative running variance are refused
+ *          (item 6).
  *   fault injection: SIGKILL at random points (mid-step and mid-checkpoint-write), resumed each time, ends with a
  *          final checkpoint and metric history identical to an uninterrupted run. */
 #include <dirent.h>
@@ -21,6 +24,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -156,8 +160,10 @@ static bool same_metrics(const char *a, const char *b) {
     return same;
 }
 
-/* Replaces element 0 of tensor name in a safetensors file by value. */
-static bool poison(const char *path, const char *name, float value) {
+/* Replaces element 0 of tensor name in a safetensors file by value. With fix_checksum, the tensor's CRC-32 in the
+ * header is rewritten to match (a file written with that value, as a diverged run would), else left as it was (the
+ * bytes damaged after writing). */
+static bool poison_file(const char *path, const char *name, float value, bool fix_checksum) {
     dy_ctx *ctx = NULL;
     if (dy_ctx_create(&ctx, NULL) != DY_OK) return false;
     dy_st_file f;
@@ -168,6 +174,19 @@ static bool poison(const char *path, const char *name, float value) {
             long offset = (long)(t->data - f.owned);
             FILE *fp = fopen(path, "r+b");
             ok = fp && fseek(fp, offset, SEEK_SET) == 0 && fwrite(&value, sizeof value, 1, fp) == 1;
+            if (ok && fix_checksum) {
+                memcpy((uint8_t *)t->data, &value, sizeof value);
+                char key[512], hex[16];
+                snprintf(key, sizeof key, "\"" DY_ST_CRC_KEY "%s\":\"", name);
+                snprintf(hex, sizeof hex, "%08x", (unsigned)dy_st_crc32(t->data, t->nbytes));
+                size_t header = 0;
+                for (int i = 7; i >= 0; i--) header = header << 8 | f.owned[i];
+                char *text = strndup((const char *)f.owned + 8, header), *at = text ? strstr(text, key) : NULL;
+                /* a file without checksums (an older writer's) needs nothing more */
+                ok = text && (!at || (fseek(fp, 8 + (long)(at - text) + (long)strlen(key), SEEK_SET) == 0 &&
+                                      fwrite(hex, 1, 8, fp) == 8));
+                free(text);
+            }
             if (fp) ok &= fclose(fp) == 0;
         }
         dy_st_free(&f);
@@ -175,6 +194,8 @@ static bool poison(const char *path, const char *name, float value) {
     dy_ctx_destroy(ctx);
     return ok;
 }
+
+static bool poison(const char *path, const char *name, float value) { return poison_file(path, name, value, true); }
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...) {
@@ -512,6 +533,95 @@ static void item8_non_finite_weights_refused(const char *resumable) {
     dy_ctx_destroy(ctx);
 }
 
+/* ---- issue 23 -------------------------------------------------------------------------------------------------- */
+static bool is_fifo(const char *path) {
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+/* item 1: an output that is a FIFO or a device node (made here, never /dev's) is refused by every command that writes
+ * one, --overwrite or not; --overwrite replaces regular files only. */
+static void issue23_item1_outputs_not_regular(void) {
+    char fifo[500], node[500];
+    snprintf(fifo, sizeof fifo, "%s/out.fifo", dir);
+    snprintf(node, sizeof node, "%s/null-like", dir);
+    if (!CHECK(mkfifo(fifo, 0600) == 0, "issue23 item1: mkfifo")) return;
+    int rc = run(out, sizeof out, "timeout -s KILL 60 %s export --checkpoint %s --out %s --overwrite", bin, ref_final,
+                 fifo);
+    CHECK(rc == 2 && strstr(out, "not a regular file") && is_fifo(fifo),
+          "issue23_item1_export_refuses_fifo: export --out FIFO --overwrite is refused, the FIFO stays: %s", out);
+    rc = run(out, sizeof out, "timeout -s KILL 60 %s eval knn --checkpoint %s --json %s --overwrite", bin, ref_final,
+             fifo);
+    CHECK(rc == 2 && strstr(out, "not a regular file") && is_fifo(fifo),
+          "issue23_item1_eval_json_refuses_fifo: %s", out);
+    char prefix[500];
+    snprintf(prefix, sizeof prefix, "%s/embfifo", dir);
+    sh("mkfifo %s_labels.npy", prefix);
+    rc = run(out, sizeof out, "timeout -s KILL 60 %s embed --checkpoint %s --out %s --overwrite", bin, ref_final,
+             prefix);
+    CHECK(rc == 2 && strstr(out, "not a regular file"), "issue23_item1_embed_refuses_fifo: %s", out);
+    /* the report, written by the library (no --overwrite there): a FIFO at report.html stays one */
+    char rdir[500], page[600];
+    snprintf(rdir, sizeof rdir, "%s/reportfifo", dir);
+    snprintf(page, sizeof page, "%s/report.html", rdir);
+    sh("mkdir -p %s && cp %s/metrics.jsonl %s/config.json %s/ && mkfifo %s", rdir, ref, ref, rdir, page);
+    rc = run(out, sizeof out, "timeout -s KILL 60 %s report %s", bin, rdir);
+    CHECK(rc == 1 && strstr(out, "report.html") && strstr(out, "a FIFO") && is_fifo(page),
+          "issue23_item1_report_refuses_fifo: %s", out);
+    /* a character device with /dev/null's numbers (mknod needs root, as a container user is) */
+    struct stat st;
+    if (mknod(node, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+        rc = run(out, sizeof out, "%s export --checkpoint %s --out %s --overwrite", bin, ref_final, node);
+        CHECK(rc == 2 && strstr(out, "not a regular file") && lstat(node, &st) == 0 && S_ISCHR(st.st_mode),
+              "issue23_item1_export_refuses_device: still a device node after export --overwrite: %s", out);
+        rc = run(out, sizeof out, "%s eval knn --checkpoint %s --json %s --overwrite", bin, ref_final, node);
+        CHECK(rc == 2 && lstat(node, &st) == 0 && S_ISCHR(st.st_mode),
+              "issue23_item1_eval_json_refuses_device: %s", out);
+    } else {
+        printf("issue23 item1: no device node test (mknod: %s)\n", strerror(errno));
+    }
+}
+
+/* item 3: a FIFO at metrics.jsonl or histograms.jsonl stops a resume at once with a message (it blocked in open()
+ * for ever, and no SIGINT/SIGTERM ended it). */
+static void issue23_item3_resume_fifo_logs(const char *resumable) {
+    static const char *const logs[] = {"metrics.jsonl", "histograms.jsonl"};
+    for (int i = 0; i < 2; i++) {
+        char d[400], log[500];
+        snprintf(d, sizeof d, "%s/fifo-%d", dir, i);
+        snprintf(log, sizeof log, "%s/%s", d, logs[i]);
+        sh("rm -rf %s && cp -r %s %s && rm %s && mkfifo %s", d, resumable, d, log, log);
+        time_t t0 = time(NULL);
+        int rc = run(out, sizeof out, "timeout -s KILL 60 %s pretrain --resume --run-dir %s --max-steps 13", bin, d);
+        CHECK(rc == 1 && strstr(out, logs[i]) && strstr(out, "not a regular file") && time(NULL) - t0 < 50,
+              "issue23_item3_resume_refuses_fifo_%s: refused at once (exit %d, %lld s): %s", logs[i], rc,
+              (long long)(time(NULL) - t0), out);
+    }
+}
+
+/* item 6: a byte flipped inside a checkpoint's tensor is found (the CRC-32 stored per tensor), naming the tensor; a
+ * negative batch-norm running variance is refused like a NaN. */
+static void issue23_item6_checksums(void) {
+    char d[400], bad[500];
+    snprintf(d, sizeof d, "%s/crc", dir);
+    sh("mkdir -p %s && cp %s/config.json %s/ && cp %s %s/checkpoint-final.safetensors", d, ref, d, ref_final, d);
+    snprintf(bad, sizeof bad, "%s/checkpoint-final.safetensors", d);
+    CHECK(poison_file(bad, "layer2.0.conv1.weight", 0.125f, false), "a byte changed in layer2.0.conv1.weight");
+    int rc = run(out, sizeof out, "%s eval knn --checkpoint %s", bin, bad);
+    CHECK(rc == 1 && strstr(out, "layer2.0.conv1.weight") && strstr(out, "CRC-32"),
+          "issue23_item6_flipped_byte_refused_by_eval: the tensor named: %s", out);
+    char x[500];
+    snprintf(x, sizeof x, "%s/x.safetensors", d);
+    rc = run(out, sizeof out, "%s export --checkpoint %s --out %s", bin, bad, x);
+    CHECK(rc == 1 && strstr(out, "layer2.0.conv1.weight") && access(x, F_OK) != 0,
+          "issue23_item6: export refuses it too: %s", out);
+    sh("cp %s %s", ref_final, bad);
+    CHECK(poison(bad, "layer1.0.bn1.running_var", -0.5f), "a negative running variance (checksum matching)");
+    rc = run(out, sizeof out, "%s eval knn --checkpoint %s", bin, bad);
+    CHECK(rc == 1 && strstr(out, "layer1.0.bn1.running_var") && strstr(out, "negative"),
+          "issue23_item6_negative_running_var_refused: %s", out);
+}
+
 /* ---- fault injection ------------------------------------------------------------------------------------------- */
 static pid_t spawn(const char *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static pid_t spawn(const char *log, const char *fmt, ...) {
@@ -652,9 +762,12 @@ int main(void) {
     item7_config_tied_to_checkpoint(copy);
     item4_run_files_not_followed(copy);
     item8_non_finite_weights_refused(copy);
+    issue23_item3_resume_fifo_logs(half);
     item5_write_errors_stop_the_run(half);
     item2_run_dir_not_overwritten();
     item3_outputs_never_overwrite_inputs();
+    issue23_item1_outputs_not_regular();
+    issue23_item6_checksums();
     fault_injection_sigkill();
     if (!test_quick()) item2_demo_run_dir();
 

@@ -211,6 +211,18 @@ static void item12_option_ranges(void) {
         {"--seed 99999999999999999999", "at most 19 digits"},
         {"--data-dir caf\xE9", "--data-dir is not valid UTF-8 (byte 0xe9 at offset 3"},
         {"--data-dir caf\xC3\xA9", NULL},
+        /* issue 23 item 5 */
+        {"--milestones 5,3 --epochs 9", "--milestones must be increasing epochs, got 3 after 5"},
+        {"--milestones 3,3 --epochs 9", "--milestones must be increasing"},
+        {"--milestones 3,5 --epochs 9", NULL},
+        {"--framework moco --moco-queue 7 --batch-size 16", "--moco-queue 7 is smaller than --batch-size 16"},
+        {"--framework moco --moco-queue 16 --batch-size 16", NULL},
+        {"--moco-queue 7 --batch-size 16", NULL}, /* SimCLR has no queue */
+        {"--lr 0x10", "--lr expects a decimal number, got '0x10' (hexadecimal is not accepted)"},
+        {"--lr -0X1p-3", "--lr expects a decimal number"},
+        {"--tau 0x1p-3 --profile const", "--tau expects a decimal number"},
+        {"--seed 0x10", "--seed expects a decimal number"},
+        {"--lr 16", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int rc = parse_run(&o, t, cases[i].line, err, sizeof err);
@@ -263,6 +275,21 @@ static void item12_library_milestones(void) {
     o.milestones = "5";
     CHECK(cli_pretrain_config(ctx, &o, ds, &c) == DY_ERR_INVALID && strstr(dy_ctx_error(ctx), "after the last epoch"),
           "item12: cli_pretrain_config applies the same cross-option check: %s", dy_ctx_error(ctx));
+    /* issue 23 item 5: the library refuses unsorted milestones and a MoCo queue shorter than the batch itself */
+    o.milestones = "1,2";
+    CHECK(cli_pretrain_config(ctx, &o, ds, &c) == DY_OK, "issue23: config again: %s", dy_ctx_error(ctx));
+    c.milestones[0] = 2, c.milestones[1] = 1;
+    tr = NULL;
+    CHECK(dy_trainer_create(ctx, &c, ds, NULL, &tr) == DY_ERR_INVALID && strstr(dy_ctx_error(ctx), "increase"),
+          "issue23_library_unsorted_milestones: refused: %s", dy_ctx_error(ctx));
+    dy_trainer_destroy(tr);
+    c.milestones[0] = 1, c.milestones[1] = 2;
+    c.framework = DY_FRAMEWORK_MOCO;
+    c.moco_queue = 3;
+    tr = NULL;
+    CHECK(dy_trainer_create(ctx, &c, ds, NULL, &tr) == DY_ERR_INVALID && strstr(dy_ctx_error(ctx), "MoCo queue"),
+          "issue23_library_moco_queue_below_batch: refused: %s", dy_ctx_error(ctx));
+    dy_trainer_destroy(tr);
     dy_dataset_free(ds);
     dy_ctx_destroy(ctx);
 }

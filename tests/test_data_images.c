@@ -323,6 +323,9 @@ static void test_folder(dy_ctx *ctx) {
     CHECK(dy_dataset_load_image_folder(ctx, &ds, dir, &o) == DY_OK && ds->count == 6 && ds->skipped == 1 &&
               ds->class_counts[1] == 2 && ds->labels[5] == 2,
           "skip mode: 6 kept, 1 skipped: %s", dy_ctx_error(ctx));
+    const char *skipped = ds && ds->skipped_files ? ds->skipped_files[0] : NULL;
+    CHECK(skipped && strlen(skipped) > 15 && !strcmp(skipped + strlen(skipped) - 15, "/dog/broken.jpg"),
+          "issue23_skipped_files_named: the skipped file's path is kept: %s", skipped ? skipped : "(none)");
     dy_dataset_free(ds);
     /* unlabelled tree */
     write_png(tmp_path("unl/x.png"), 10, 10, PNG_COLOR_TYPE_RGB, 8, 0);

@@ -3,6 +3,7 @@
  * the flat JSON reader, the retrieval grid's frames (a wrong-class neighbour is framed red), and whole reports of
  * synthetic run directories: a 200-epoch run stays under 3 MB, the extreme-temperature warning appears exactly when
  * most pairs sit at tau_max, a missing metrics.jsonl is named. */
+#include <fcntl.h>
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
@@ -536,6 +537,74 @@ static void test_class_names(dy_ctx *ctx) {
     free(html);
 }
 
+/* Issue 23 item 2: the report reads run logs bounded: regular files only (a FIFO made it wait for ever, a link to
+ * /dev/zero made it grow without end), streamed, with what it skipped said in the page and to the caller. A hang
+ * on the unfixed reader ends the test by SIGALRM. */
+static void issue23_bounded_logs(dy_ctx *ctx) {
+    char run[300], path[400], link_run[300];
+    alarm(120);
+    snprintf(run, sizeof run, "%s/fifo-metrics", dir);
+    mkdir(run, 0777);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run);
+    if (CHECK(mkfifo(path, 0600) == 0, "issue23: mkfifo")) {
+        CHECK(dy_report_write(ctx, run, NULL, NULL) == DY_ERR_IO && strstr(dy_ctx_error(ctx), "metrics.jsonl") &&
+                  strstr(dy_ctx_error(ctx), "not a regular file"),
+              "issue23_report_refuses_fifo_metrics: at once, named: %s", dy_ctx_error(ctx));
+    }
+    snprintf(link_run, sizeof link_run, "%s/zero-metrics", dir);
+    mkdir(link_run, 0777);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", link_run);
+    if (symlink("/dev/zero", path) == 0) /* read only, never written */
+        CHECK(dy_report_write(ctx, link_run, NULL, NULL) == DY_ERR_IO &&
+                  strstr(dy_ctx_error(ctx), "not a regular file"),
+              "issue23_report_refuses_dev_zero_metrics: %s", dy_ctx_error(ctx));
+
+    /* an optional log that is a FIFO, a line longer than a buffer: the page is written, what was skipped said */
+    snprintf(run, sizeof run, "%s/odd-logs", dir);
+    synthetic_run(run, 2, 10, 0.1, "cosine");
+    snprintf(path, sizeof path, "%s/histograms.jsonl", run);
+    unlink(path);
+    mkfifo(path, 0600);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run);
+    char *metrics = slurp(path, NULL);
+    FILE *f = fopen(path, "w");
+    if (f && metrics) {
+        for (size_t i = 0; i < DY_RUN_LINE_MAX + 100; i++) fputc('x', f);
+        fputc('\n', f);
+        fputs(metrics, f);
+    }
+    if (f) fclose(f);
+    free(metrics);
+    char skipped[1024] = "";
+    dy_report_options ro = {.skipped = skipped, .skipped_size = sizeof skipped};
+    CHECK(dy_report_write(ctx, run, NULL, &ro) == DY_OK && strstr(skipped, "histograms.jsonl") &&
+              strstr(skipped, "not a regular file") && strstr(skipped, "metrics.jsonl: 1 line longer than 1024 KiB"),
+          "issue23_report_skips_and_says: %s / %s", dy_ctx_error(ctx), skipped);
+    dy_run_data rd;
+    CHECK(dy_run_data_load(ctx, run, &rd) == DY_OK && rd.step.n == 20 && rd.n_hist == 0,
+          "issue23: the 20 steps after the long line are read (%lld)", (long long)rd.step.n);
+    dy_run_data_free(&rd);
+    snprintf(path, sizeof path, "%s/report.html", run);
+    char *html = slurp(path, NULL);
+    CHECK(html && strstr(html, "Skipped while reading the run"), "issue23: the page says what was skipped");
+    free(html);
+
+    /* a log beyond the limit (sparse: no disk): its first DY_RUN_LOG_MAX_BYTES are read, the rest said */
+    if (!test_quick()) {
+        snprintf(run, sizeof run, "%s/huge", dir);
+        synthetic_run(run, 1, 4, 0.1, "cosine");
+        snprintf(path, sizeof path, "%s/metrics.jsonl", run);
+        int fd = open(path, O_WRONLY);
+        bool sparse = fd >= 0 && ftruncate(fd, (off_t)(DY_RUN_LOG_MAX_BYTES + ((uint64_t)8 << 30))) == 0;
+        if (fd >= 0) close(fd);
+        skipped[0] = 0;
+        CHECK(sparse && dy_report_write(ctx, run, NULL, &ro) == DY_OK && strstr(skipped, "read its first 1024 MiB of"),
+              "issue23_report_bounded_huge_log: a 9 GiB metrics.jsonl: %s / %s", dy_ctx_error(ctx), skipped);
+        unlink(path);
+    }
+    alarm(0);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/dystress-report-writers-%d", (int)getpid());
     mkdir(dir, 0777);
@@ -551,6 +620,7 @@ int main(void) {
     test_retrieval_frames(ctx);
     test_reports(ctx);
     test_class_names(ctx);
+    issue23_bounded_logs(ctx);
     dy_ctx_destroy(ctx);
     if (!getenv("DY_TEST_KEEP")) {
         char cmd[300];

@@ -143,12 +143,64 @@ static void item11_read_limits(dy_ctx *ctx) {
     rmdir(dir);
 }
 
+/* Issue 23 item 6: each tensor's CRC-32 is stored in __metadata__ and verified on load; a flipped byte inside a
+ * tensor is refused naming it; a file without checksums (PyTorch's, torchvision's) loads as before. */
+static void issue23_checksums(dy_ctx *ctx) {
+    char dir[] = "/tmp/dy_issue23_st_XXXXXX";
+    if (!CHECK(mkdtemp(dir) != NULL, "issue23: temporary folder")) return;
+    char path[128];
+    snprintf(path, sizeof path, "%s/two.safetensors", dir);
+    float a[6] = {1, 2, 3, 4, 5, 6}, b[3] = {-1, 0.5f, 7};
+    dy_st_entry e[2] = {{.name = "layer.a", .dtype = DY_ST_F32, .ndim = 2, .shape = {2, 3}, .data = a},
+                        {.name = "layer.b", .dtype = DY_ST_F32, .ndim = 1, .shape = {3}, .data = b}};
+    CHECK(dy_st_write(ctx, path, e, 2) == DY_OK, "issue23: write two tensors: %s", dy_ctx_error(ctx));
+    FILE *fp = fopen(path, "rb");
+    uint8_t buf[4096];
+    size_t size = fp ? fread(buf, 1, sizeof buf, fp) : 0;
+    if (fp) fclose(fp);
+    char want[64];
+    snprintf(want, sizeof want, "\"crc32:layer.b\":\"%08x\"", (unsigned)dy_st_crc32((const uint8_t *)b, sizeof b));
+    CHECK(size > 8 && memmem(buf, size, want, strlen(want)),
+          "issue23_checksum_stored: the header holds %s", want);
+    dy_st_file f;
+    CHECK(dy_st_parse(ctx, "intact", buf, size, &f) == DY_OK, "issue23: the intact file parses: %s",
+          dy_ctx_error(ctx));
+    dy_st_free(&f);
+    /* one bit of layer.b's second value (the last 12 bytes are layer.b) */
+    buf[size - 8] ^= 0x10;
+    CHECK(dy_st_parse(ctx, "flipped", buf, size, &f) == DY_ERR_FORMAT && has(ctx, "layer.b") && has(ctx, "CRC-32"),
+          "issue23_flipped_byte_refused: a flipped bit inside a tensor is refused, naming it: %s", dy_ctx_error(ctx));
+    buf[size - 8] ^= 0x10;
+    /* a checksum that is not 8 hex digits, and one of a tensor the file does not have */
+    uint8_t *at = memmem(buf, size, "crc32:layer.b\":\"", 16);
+    if (at) at[16] = 'x';
+    CHECK(at && dy_st_parse(ctx, "bad hex", buf, size, &f) == DY_ERR_FORMAT && has(ctx, "checksum"),
+          "issue23: a malformed checksum is a corrupt header: %s", dy_ctx_error(ctx));
+    if (at) at[16] = want[17], at[12] = 'c'; /* "crc32:layer.c": no such tensor */
+    CHECK(at && dy_st_parse(ctx, "orphan", buf, size, &f) == DY_ERR_FORMAT && has(ctx, "layer.c"),
+          "issue23: a checksum of a missing tensor is refused: %s", dy_ctx_error(ctx));
+    /* no checksums: written as PyTorch does, bytes changed or not */
+    static const char header[] = "{\"__metadata__\":{\"format\":\"pt\"},\"w\":{\"dtype\":\"F32\",\"shape\":[2],"
+                                 "\"data_offsets\":[0,8]}}";
+    uint8_t torch[256] = {0};
+    size_t hn = sizeof header - 1;
+    for (int k = 0; k < 8; k++) torch[k] = (uint8_t)((uint64_t)hn >> (8 * k));
+    memcpy(torch + 8, header, hn);
+    memcpy(torch + 8 + hn, b, 8);
+    CHECK(dy_st_parse(ctx, "torch", torch, 8 + hn + 8, &f) == DY_OK && f.count == 1,
+          "issue23_files_without_checksums_load: %s", dy_ctx_error(ctx));
+    dy_st_free(&f);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void) {
     dy_ctx *ctx = NULL;
     dy_ctx_options o = {.threads = 1, .backend = DY_BACKEND_REF};
     if (dy_ctx_create(&ctx, &o) != DY_OK) return 1;
     item11_many_names(ctx);
     item11_read_limits(ctx);
+    issue23_checksums(ctx);
     dy_ctx_destroy(ctx);
     return test_finish();
 }

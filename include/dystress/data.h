@@ -56,6 +56,8 @@ typedef struct {
     char **class_names;     /* [num_classes] ("0", "1", ... where the format names none) */
     int64_t *class_counts;  /* [num_classes] images per class */
     int64_t skipped;        /* image folders in skip mode: files that could not be read */
+    char **skipped_files;   /* [skipped]: their paths, in the order read (NULL when none); a split or subset of the
+                               data set (validation hold-out, long tail) keeps them with its training part */
 } dy_dataset;
 
 /* MNIST-style IDX files, plain or gzip (detected by content): images "idx3" uint8 [N, H, W], labels "idx1" uint8 [N].
@@ -83,7 +85,8 @@ typedef struct {
     int size;        /* every image: shorter side resized to size (antialiased), then centre-cropped to size x size */
     int channels;    /* 3 (RGB; grey is replicated, alpha dropped) or 1 (grey: 0.299 R + 0.587 G + 0.114 B) */
     bool labelled;   /* true: one sub-folder per class (sorted names = classes 0..C-1); false: any tree, labels -1 */
-    bool skip_bad;   /* false: the first unreadable image fails the load; true: skipped and counted in ->skipped */
+    bool skip_bad;   /* false: the first unreadable image fails the load; true: skipped, counted in ->skipped and
+                        named in ->skipped_files */
     int64_t max_pixels; /* refuse images larger than this before decoding (0 = 1 << 28) */
 } dy_image_folder_options;
 DY_API dy_image_folder_options dy_image_folder_defaults(void); /* size 96, channels 3, labelled, fail on bad */

@@ -144,7 +144,7 @@ int cmd_eval(int argc, char **argv) {
     print_scores(what, protocol, &s);
     fprintf(stderr, "(%lld train / %lld test images of %s, %.0f s)\n", (long long)train->count,
             (long long)test->count, o.data, progress_now() - t0);
-    if (*e.json && cli_write_scores_json(ctx, e.json, what, argv[2], &s) != DY_OK) {
+    if (*e.json && cli_write_scores_json(ctx, e.json, what, argv[2], &s, train, test) != DY_OK) {
         cli_error(ctx, "--json");
         goto done;
     }

@@ -224,6 +224,10 @@ int cmd_pretrain(int argc, char **argv) {
         cli_error(ctx, "config");
         goto done;
     }
+    if (lead && cli_write_skipped_list(ctx, o.run_dir, train, test) != DY_OK) {
+        cli_error(ctx, "--skip-bad");
+        goto done;
+    }
     if (dy_trainer_create(ctx, &cfg, train, test, &tr) != DY_OK) {
         cli_error(ctx, "pretrain");
         goto done;

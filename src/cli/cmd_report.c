@@ -82,8 +82,10 @@ int cmd_report(int argc, char **argv) {
     } else {
         if (*out) snprintf(path, sizeof path, "%s", out);
         else snprintf(path, sizeof path, "%s/report.html", dirs[0]);
-        dy_report_options ro = {.command = cmd_ptr[0]};
+        char skipped[1024] = "";
+        dy_report_options ro = {.command = cmd_ptr[0], .skipped = skipped, .skipped_size = sizeof skipped};
         st = dy_report_write(ctx, dirs[0], path, &ro);
+        if (st == DY_OK && *skipped) fprintf(stderr, "dystress report: skipped %s\n", skipped);
     }
     int status = 0;
     if (st != DY_OK) status = cli_error(ctx, "report");

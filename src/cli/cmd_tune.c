@@ -787,7 +787,7 @@ int cmd_tune(int argc, char **argv) {
         run_options probe = o;
         dy_dataset *all = NULL, *none = NULL;
         probe.val_size = 1;
-        if (cli_load_data(u.ctx, &probe, &all, &none) != DY_OK) {
+        if (cli_load_data_quiet(u.ctx, &probe, &all, &none) != DY_OK) {
             cli_error(u.ctx, "data");
             goto done;
         }

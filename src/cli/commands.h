@@ -23,7 +23,11 @@ void cli_install_signal_handlers(void);
 int cli_mkdirs(const char *path);
 /* The files a run directory holds (NULL-terminated): what --overwrite deletes, and what names a used directory. */
 #define CLI_DEMO_MARKER "made-by-demo.txt"
+#define CLI_SKIPPED_LIST "skipped-images.txt"
 extern const char *const cli_run_files[];
+/* --skip-bad: writes run_dir/skipped-images.txt, the path of every image of train and test that was skipped, one a
+ * line (training images first); removes it when none was. */
+dy_status cli_write_skipped_list(dy_ctx *ctx, const char *run_dir, const dy_dataset *train, const dy_dataset *test);
 /* 1 when the folder holds anything (its name, a run file's when there is one, goes to name), 0 when it is empty or
  * absent, -1 with errno when it cannot be read. */
 int cli_dir_entry(const char *dir, char *name, size_t name_size);
@@ -32,6 +36,7 @@ int cli_dir_entry(const char *dir, char *name, size_t name_size);
 int cli_clear_run_files(const char *dir);
 /* Checks an output path before a command writes it: refused (message printed, returns 2) when it is one of the
  * inputs (NULL-terminated; compared as files, by device and inode, so no other spelling or link gets past), a folder,
+ * anything else that is not a regular file (a device node, FIFO or socket: never replaced, whatever overwrite says),
  * or when it exists and overwrite is false. 0 when it may be written. */
 int cli_check_output(const char *command, const char *out, bool overwrite, const char *const *inputs);
 /* dy_read_file (src/io/read_file.h) for the CLI, which has no context yet when it reads a run's config.json: the

@@ -93,7 +93,26 @@ const char *const cli_run_files[] = {"config.json", "metrics.jsonl", "checkpoint
                                      "checkpoint-best-knn-on-val.safetensors",
                                      /* the run report (src/report) and what it is drawn from */
                                      "histograms.jsonl", "results.jsonl", "report.html", "retrieval.png",
-                                     "retrieval.json", "embedding-map.json", CLI_DEMO_MARKER, NULL};
+                                     "retrieval.json", "embedding-map.json", CLI_SKIPPED_LIST, CLI_DEMO_MARKER, NULL};
+
+dy_status cli_write_skipped_list(dy_ctx *ctx, const char *run_dir, const dy_dataset *train, const dy_dataset *test) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/" CLI_SKIPPED_LIST, run_dir);
+    int64_t n = (train ? train->skipped : 0) + (test ? test->skipped : 0);
+    if (!n) { /* none this time: a list a resumed run's earlier load left is no longer true */
+        if (unlink(path) != 0 && errno != ENOENT)
+            return dy_fail(ctx, DY_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
+        return DY_OK;
+    }
+    dy_atomic_file af;
+    dy_status st = dy_atomic_open(ctx, &af, path);
+    if (st != DY_OK) return st;
+    const dy_dataset *splits[2] = {train, test};
+    for (int s = 0; s < 2; s++)
+        for (int64_t i = 0; splits[s] && splits[s]->skipped_files && i < splits[s]->skipped; i++)
+            fprintf(af.fp, "%s\n", splits[s]->skipped_files[i]);
+    return dy_atomic_commit(ctx, &af);
+}
 
 int cli_dir_entry(const char *dir, char *name, size_t name_size) {
     DIR *d = opendir(dir);
@@ -149,6 +168,14 @@ int cli_check_output(const char *command, const char *out, bool overwrite, const
     }
     if (S_ISDIR(so.st_mode)) {
         fprintf(stderr, "dystress %s: the output %s is a folder\n", command, out);
+        return 2;
+    }
+    /* a device node, FIFO or socket (or a link to one) is never replaced, --overwrite or not: as root, replacing
+     * /dev/null would leave a regular file there for every process */
+    struct stat sl;
+    if (!S_ISREG(so.st_mode) || (lstat(out, &sl) == 0 && !S_ISREG(sl.st_mode) && !S_ISLNK(sl.st_mode))) {
+        fprintf(stderr, "dystress %s: the output %s is not a regular file (a device, FIFO or socket): refusing to "
+                "replace it, even with --overwrite\n", command, out);
         return 2;
     }
     if (!overwrite) {
@@ -263,9 +290,12 @@ void cli_on_step(void *user, const dy_step_report *r) {
 void cli_on_message(void *user, const char *text) { progress_log(&((cli_training *)user)->pr, "%s", text); }
 
 void cli_write_report(cli_training *t) {
-    dy_report_options ro = {.command = t->command};
+    char skipped[1024] = "";
+    dy_report_options ro = {.command = t->command, .skipped = skipped, .skipped_size = sizeof skipped};
     if (dy_report_write(t->ctx, t->run_dir, NULL, &ro) != DY_OK)
         progress_log(&t->pr, "warning: the report was not written: %s", dy_ctx_error(t->ctx));
+    else if (*skipped)
+        progress_log(&t->pr, "note: the report skipped %s", skipped);
 }
 
 void cli_on_epoch_end(void *user, int64_t epoch) {

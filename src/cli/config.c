@@ -23,7 +23,8 @@ int run_option_table(opt_spec *s, run_options *o) {
         {"lt-ratio", OPT_FLOAT, &o->lt_ratio, "0.01", "long-tailed sets: imbalance r (class c keeps n_max r^(c/(C-1)))",
          NULL, 1e-6, 1},
         {"image-size", OPT_INT, &o->image_size, "96", "folder data: images resized to this side on load", NULL, 8, 4096},
-        {"skip-bad", OPT_BOOL, &o->skip_bad, "false", "folder data: skip undecodable images (counted) instead of failing"},
+        {"skip-bad", OPT_BOOL, &o->skip_bad, "false", "folder data: skip undecodable images (counted and named) "
+         "instead of failing"},
         {"stl10-unlabeled", OPT_BOOL, &o->stl10_unlabeled, "false", "STL-10: pretrain on the 100k unlabelled images"},
         {"val-size", OPT_INT, &o->val_size, "0", "hold this many training images out as a validation split (chosen by "
          "--val-seed): training uses the rest, the kNN monitor runs on it, the test split is not opened", NULL, 0,
@@ -228,7 +229,28 @@ static dy_status same_classes(dy_ctx *ctx, const dy_dataset *train, const dy_dat
 
 static dy_status load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test, bool with_test);
 
+/* --skip-bad: how many images of a split were skipped and the first CLI_SKIPPED_SHOWN of them, on stderr. */
+static void print_skipped(const char *split, const dy_dataset *ds) {
+    if (!ds || !ds->skipped) return;
+    fprintf(stderr, "dystress: --skip-bad: skipped %lld %s image%s that could not be read:", (long long)ds->skipped,
+            split, ds->skipped > 1 ? "s" : "");
+    for (int64_t i = 0; i < ds->skipped && i < CLI_SKIPPED_SHOWN; i++)
+        fprintf(stderr, "%s %s", i ? "," : "", ds->skipped_files ? ds->skipped_files[i] : "?");
+    if (ds->skipped > CLI_SKIPPED_SHOWN)
+        fprintf(stderr, " and %lld more", (long long)(ds->skipped - CLI_SKIPPED_SHOWN));
+    fputc('\n', stderr);
+}
+
 dy_status cli_load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test) {
+    dy_status st = cli_load_data_quiet(ctx, o, train, test);
+    if (st == DY_OK) {
+        print_skipped("training", *train);
+        print_skipped("test", *test);
+    }
+    return st;
+}
+
+dy_status cli_load_data_quiet(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test) {
     *train = *test = NULL;
     if (o->val_size <= 0) return load_data(ctx, o, train, test, true);
     dy_dataset *all = NULL, *none = NULL;
@@ -374,6 +396,18 @@ int run_options_check(const run_options *o, char *err, size_t err_size) {
                      (long long)m[i], (long long)o->epochs);
             return -1;
         }
+    for (int i = 1; i < n; i++)
+        if (m[i] <= m[i - 1]) {
+            snprintf(err, err_size, "--milestones must be increasing epochs, got %lld after %lld in '%s'",
+                     (long long)m[i], (long long)m[i - 1], o->milestones);
+            return -1;
+        }
+    /* MoCo enqueues the (global) batch's keys at every step: the queue must hold at least one batch */
+    if (!strcmp(o->framework, "moco") && o->moco_queue < o->batch_size) {
+        snprintf(err, err_size, "--moco-queue %lld is smaller than --batch-size %lld: the queue must hold at least one "
+                 "(global) batch of keys", (long long)o->moco_queue, (long long)o->batch_size);
+        return -1;
+    }
     return 0;
 }
 

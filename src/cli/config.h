@@ -68,12 +68,18 @@ void run_config_value(const char *text, const char *name, char *value, size_t si
 int run_options_absolute_paths(opt_spec *specs, char **owned, char *err, size_t err_size);
 
 /* The checks that involve more than one option (each option's own range is in the table, checked when parsed):
- * --nesterov needs momentum, tau-min <= tau-max, no milestone after the last epoch. 0, or -1 with a message. */
+ * --nesterov needs momentum, tau-min <= tau-max, milestones increasing and none after the last epoch, a MoCo queue of
+ * at least one batch. 0, or -1 with a message. */
 int run_options_check(const run_options *o, char *err, size_t err_size);
 /* Loads the training and test splits the options name (test may come back NULL for unlabelled data). With
  * --val-size N the test split is not even opened: *train is the training set less N images held out by --val-seed
  * (src/data/holdout.h) and *test is those N images, the validation split. */
 dy_status cli_load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test);
+/* cli_load_data prints, for --skip-bad, how many images of each split were skipped and the first CLI_SKIPPED_SHOWN
+ * names (the run's files record them: skipped-images.txt of a pretraining run, the eval --json file); the quiet
+ * form prints nothing. */
+#define CLI_SKIPPED_SHOWN 5
+dy_status cli_load_data_quiet(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test);
 /* Model configuration from the options (in_channels 0 = the data's). */
 dy_model_config cli_model_config(const run_options *o, int data_channels);
 /* The whole trainer configuration; augmentation preset applied to train. DY_ERR_INVALID with a message. */

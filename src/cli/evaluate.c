@@ -7,6 +7,7 @@
 #include "core/context.h"
 #include "eval/embed.h"
 #include "io/atomic_file.h"
+#include "io/json.h"
 
 dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *train, const dy_dataset *ds, float **features,
                        int64_t *dim) {
@@ -174,8 +175,38 @@ static void json_score(FILE *f, const char *key, double v) {
     else fprintf(f, ", \"%s\": null", key);
 }
 
+/* s as a JSON string; bytes that are not valid UTF-8 (a file name in another encoding) become '?'. */
+static void json_string(FILE *f, const char *s) {
+    size_t bad = 0, n = strlen(s);
+    bool valid = dy_json_valid_utf8(s, n, &bad);
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else if (c >= 0x80 && !valid) fputc('?', f);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+/* --skip-bad: the count of each split's skipped images and the first CLI_SKIPPED_SHOWN names of each. */
+static void json_skipped(FILE *f, const dy_dataset *train, const dy_dataset *test) {
+    const dy_dataset *splits[2] = {train, test};
+    fprintf(f, ", \"skipped_train\": %lld, \"skipped_test\": %lld, \"skipped_files\": [",
+            (long long)(train ? train->skipped : 0), (long long)(test ? test->skipped : 0));
+    int written = 0;
+    for (int s = 0; s < 2; s++)
+        for (int64_t i = 0; splits[s] && splits[s]->skipped_files && i < splits[s]->skipped && i < CLI_SKIPPED_SHOWN;
+             i++) {
+            if (written++) fputs(", ", f);
+            json_string(f, splits[s]->skipped_files[i]);
+        }
+    fputc(']', f);
+}
+
 dy_status cli_write_scores_json(dy_ctx *ctx, const char *path, const char *features, const char *protocol,
-                                const eval_scores *s) {
+                                const eval_scores *s, const dy_dataset *train, const dy_dataset *test) {
     dy_atomic_file af;
     dy_status st = dy_atomic_open(ctx, &af, path);
     if (st != DY_OK) return st;
@@ -188,6 +219,7 @@ dy_status cli_write_scores_json(dy_ctx *ctx, const char *path, const char *featu
         json_score(af.fp, "medium", s->medium);
         json_score(af.fp, "few", s->few);
     }
+    json_skipped(af.fp, train, test);
     fputs("}\n", af.fp);
     return dy_atomic_commit(ctx, &af); /* flush, fsync and close are checked there: a full disk is an error */
 }

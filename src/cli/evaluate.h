@@ -31,8 +31,10 @@ dy_status cli_linear_augmented(dy_ctx *ctx, dy_model *model, const dy_augment *a
 
 /* Writes the scores to path as one JSON object, atomically (src/io/atomic_file.h): {"features": .., "protocol": ..,
  * "top1": .., "top5": ..} and, when has_shots, "many", "medium", "few", each null where its group of classes is empty
- * (JSON has no NaN). A failed write is an error (DY_ERR_IO), and path is then left as it was. */
+ * (JSON has no NaN); then what --skip-bad left out of the evaluation: "skipped_train", "skipped_test" (counts) and
+ * "skipped_files" (the first CLI_SKIPPED_SHOWN paths of each split; train or test may be NULL). A failed write is an
+ * error (DY_ERR_IO), and path is then left as it was. */
 dy_status cli_write_scores_json(dy_ctx *ctx, const char *path, const char *features, const char *protocol,
-                                const eval_scores *s);
+                                const eval_scores *s, const dy_dataset *train, const dy_dataset *test);
 
 #endif

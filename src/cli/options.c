@@ -56,9 +56,21 @@ static int int_list_check(opt_spec *s, const char *text, char *err, size_t err_s
     return 0;
 }
 
+/* "0x10", "-0X1p3": strtod reads hexadecimal (and strtoll would with base 0); a number option takes decimals only,
+ * so that 0x10 is refused rather than read as 16. */
+static bool hexadecimal(const char *text) {
+    if (*text == '+' || *text == '-') text++;
+    return text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
+}
+
 int opt_set(opt_spec *s, const char *text, char *err, size_t err_size) {
     char *end = NULL;
     errno = 0;
+    if ((s->type == OPT_INT || s->type == OPT_FLOAT) && hexadecimal(text)) {
+        snprintf(err, err_size, "--%s expects a decimal number, got '%s' (hexadecimal is not accepted)", s->name,
+                 text);
+        return -1;
+    }
     switch (s->type) {
     case OPT_INT: {
         long long v = strtoll(text, &end, 10);

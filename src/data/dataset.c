@@ -34,7 +34,20 @@ void dy_dataset_free(dy_dataset *ds) {
     free(ds->labels);
     dy_free_names(ds->class_names, ds->num_classes);
     free(ds->class_counts);
+    for (int64_t i = 0; ds->skipped_files && i < ds->skipped; i++) free(ds->skipped_files[i]);
+    free(ds->skipped_files);
     free(ds);
+}
+
+dy_status dy_dataset_copy_skipped(dy_ctx *ctx, dy_dataset *dst, const dy_dataset *src) {
+    if (!src->skipped) return DY_OK;
+    dst->skipped_files = calloc((size_t)src->skipped, sizeof(char *));
+    if (!dst->skipped_files) return dy_fail(ctx, DY_ERR_NOMEM, "out of memory");
+    dst->skipped = src->skipped;
+    for (int64_t i = 0; src->skipped_files && i < src->skipped; i++)
+        if (!(dst->skipped_files[i] = strdup(src->skipped_files[i])))
+            return dy_fail(ctx, DY_ERR_NOMEM, "out of memory");
+    return DY_OK;
 }
 
 void dy_free_names(char **names, int n) {

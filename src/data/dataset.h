@@ -21,6 +21,8 @@ extern const char *const dy_fashion_mnist_class_names[10];
 dy_status dy_dataset_name_classes(dy_ctx *ctx, dy_dataset *ds, const char *const *names, int n);
 /* true when every class of ds is named by its number ("0", "1", ...: no names were found) */
 bool dy_dataset_names_are_numbers(const dy_dataset *ds);
+/* Gives dst the count and paths of the files src skipped (a subset's training part keeps them). */
+dy_status dy_dataset_copy_skipped(dy_ctx *ctx, dy_dataset *dst, const dy_dataset *src);
 
 /* Joins dir and name into a malloc'ed path. */
 char *dy_path_join(const char *dir, const char *name);

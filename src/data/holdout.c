@@ -85,7 +85,8 @@ dy_status dy_dataset_holdout(dy_ctx *ctx, const dy_dataset *src, int64_t n_val, 
     if (!mask) return dy_fail(ctx, DY_ERR_NOMEM, "out of memory for a validation split");
     dy_status st = dy_holdout_mask(ctx, src->count, n_val, seed, mask);
     if (st == DY_OK) st = subset(ctx, src, mask, 0, src->count - n_val, rest);
-    if (st == DY_OK && (st = subset(ctx, src, mask, 1, n_val, val)) != DY_OK) {
+    if (st == DY_OK && ((st = dy_dataset_copy_skipped(ctx, *rest, src)) != DY_OK ||
+                        (st = subset(ctx, src, mask, 1, n_val, val)) != DY_OK)) {
         dy_dataset_free(*rest);
         *rest = NULL;
     }

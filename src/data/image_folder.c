@@ -184,7 +184,12 @@ dy_status dy_dataset_load_image_folder(dy_ctx *ctx, dy_dataset **out, const char
                     st = dy_fail(ctx, file_st[i], "%s", file_msg[i] ? file_msg[i] : files.v[i]);
                     break;
                 }
-                ds->skipped++;
+                if (!ds->skipped_files && !(ds->skipped_files = calloc((size_t)files.n, sizeof(char *)))) {
+                    st = dy_fail(ctx, DY_ERR_NOMEM, "%s: out of memory", dir);
+                    break;
+                }
+                ds->skipped_files[ds->skipped++] = files.v[i]; /* the path moves to the data set */
+                files.v[i] = NULL;
                 continue;
             }
             if (kept != i) memmove(ds->pixels + (size_t)kept * per, ds->pixels + (size_t)i * per, per);

@@ -74,6 +74,10 @@ dy_status dy_dataset_longtail(dy_ctx *ctx, dy_dataset **out, const dy_dataset *s
         dy_dataset_free(ds);
         goto done;
     }
+    if ((st = dy_dataset_copy_skipped(ctx, ds, src)) != DY_OK) {
+        dy_dataset_free(ds);
+        goto done;
+    }
     *out = ds;
 done:
     free(keep);

@@ -44,6 +44,19 @@ static void random_name(char *out, size_t n) {
     out[n] = 0;
 }
 
+/* What stands at path when it is not something a write may replace (a regular file, a symlink, nothing): a device,
+ * FIFO, socket or folder. rename() would put a regular file in the place of a device node (as root: /dev/null for
+ * every process on the machine), whatever the caller's flags. NULL when the write may go on. */
+static const char *unreplaceable(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0 || S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) return NULL;
+    if (S_ISDIR(st.st_mode)) return "a folder";
+    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return "a device";
+    if (S_ISFIFO(st.st_mode)) return "a FIFO";
+    if (S_ISSOCK(st.st_mode)) return "a socket";
+    return "not a regular file";
+}
+
 dy_status dy_atomic_open(dy_ctx *ctx, dy_atomic_file *f, const char *path) {
     memset(f, 0, sizeof *f);
     char *dir = NULL, *base = NULL;
@@ -53,6 +66,13 @@ dy_status dy_atomic_open(dy_ctx *ctx, dy_atomic_file *f, const char *path) {
         free(dir);
         free(base);
         return dy_fail(ctx, DY_ERR_INVALID, "cannot write %s: it names a folder", path);
+    }
+    const char *what = unreplaceable(path);
+    if (what) {
+        free(dir);
+        free(base);
+        return dy_fail(ctx, DY_ERR_IO, "cannot write %s: it is %s, and only a regular file is ever replaced", path,
+                       what);
     }
     size_t len = strlen(dir) + strlen(base) + sizeof TMP_MARK + TMP_RANDOM + 4;
     f->path = strdup(path);
@@ -130,6 +150,13 @@ dy_status dy_atomic_commit(dy_ctx *ctx, dy_atomic_file *f) {
     f->fp = NULL;
     if (failed) { /* the message first: abort frees the path */
         dy_status st = dy_fail(ctx, DY_ERR_IO, "cannot write %s: %s", path, e ? strerror(e) : "write error");
+        dy_atomic_abort(f);
+        return st;
+    }
+    const char *what = unreplaceable(f->path); /* again: it may have appeared while the file was written */
+    if (what) {
+        dy_status st = dy_fail(ctx, DY_ERR_IO, "cannot write %s: it is %s, and only a regular file is ever replaced",
+                               path, what);
         dy_atomic_abort(f);
         return st;
     }

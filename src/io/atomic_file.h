@@ -5,7 +5,8 @@
  * The temporary file is "<dir>/.<name>.tmp-XXXXXXXX" with eight random characters from getrandom(), created with
  * O_CREAT|O_EXCL|O_NOFOLLOW: a file or symlink planted there makes the open fail (and a fresh name is drawn) instead
  * of being followed, and the name cannot be predicted. rename() replaces the target's directory entry itself, so a
- * symlink at the target is replaced, never followed. */
+ * symlink at the target is replaced, never followed. A target that is neither a regular file nor a symlink (a device
+ * node, FIFO, socket or folder) is never replaced: open and commit refuse it, naming what it is. */
 #ifndef DY_IO_ATOMIC_FILE_H
 #define DY_IO_ATOMIC_FILE_H
 

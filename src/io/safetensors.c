@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "core/context.h"
 #include "io/atomic_file.h"
@@ -184,16 +185,66 @@ static dy_status parse_uint_array(json *j, uint64_t *vals, int max, int *count) 
     return DY_OK;
 }
 
-/* {"key": "value", ...} into f->meta. */
-static dy_status parse_metadata(json *j, dy_st_file *f) {
+/* The checksums of __metadata__ (DY_ST_CRC_KEY + tensor name: 8 hex digits), kept until the tensors are known. */
+typedef struct {
+    char *name;
+    uint32_t crc;
+} stored_crc;
+
+typedef struct {
+    stored_crc *items;
+    int64_t count, cap;
+} crc_list;
+
+static void crc_list_free(crc_list *c) {
+    for (int64_t i = 0; i < c->count; i++) free(c->items[i].name);
+    free(c->items);
+    memset(c, 0, sizeof *c);
+}
+
+/* value as a CRC-32 written by dy_st_write: exactly 8 hex digits. */
+static bool parse_crc(const char *value, uint32_t *crc) {
+    uint32_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        int d = hex_digit(value[i]);
+        if (d < 0) return false;
+        v = v << 4 | (uint32_t)d;
+    }
+    *crc = v;
+    return value[8] == 0;
+}
+
+/* {"key": "value", ...}: the tensors' checksums (DY_ST_CRC_KEY + name) into crcs, every other pair into f->meta. */
+static dy_status parse_metadata(json *j, dy_st_file *f, crc_list *crcs) {
     if (!eat(j, '{')) return bad(j, "__metadata__ must be an object");
     if (eat(j, '}')) return DY_OK;
+    static const char key[] = DY_ST_CRC_KEY;
     int64_t cap = 0;
     do {
         char *k = NULL, *v = NULL;
         dy_status st = parse_string(j, &k);
         if (st == DY_OK && !eat(j, ':')) st = bad(j, "expected ':' in __metadata__");
         if (st == DY_OK) st = parse_string(j, &v);
+        if (st == DY_OK && !strncmp(k, key, sizeof key - 1)) {
+            uint32_t crc = 0;
+            if (!parse_crc(v, &crc)) {
+                st = bad(j, "a tensor checksum in __metadata__ is not 8 hexadecimal digits");
+            } else if (crcs->count == crcs->cap) {
+                int64_t n = crcs->cap ? 2 * crcs->cap : 64;
+                stored_crc *items = realloc(crcs->items, sizeof *items * (size_t)n);
+                if (!items) st = dy_fail(j->ctx, DY_ERR_NOMEM, "%s: out of memory reading the header", j->what);
+                else crcs->items = items, crcs->cap = n;
+            }
+            if (st == DY_OK) {
+                memmove(k, k + sizeof key - 1, strlen(k) - (sizeof key - 1) + 1); /* the tensor's name */
+                crcs->items[crcs->count++] = (stored_crc){k, crc};
+                k = NULL;
+            }
+            free(k);
+            free(v);
+            if (st != DY_OK) return st;
+            continue;
+        }
         if (st == DY_OK && f->meta_count == cap) {
             cap = cap ? cap * 2 : 8;
             dy_st_meta *m = realloc(f->meta, sizeof *m * (size_t)cap);
@@ -208,6 +259,29 @@ static dy_status parse_metadata(json *j, dy_st_file *f) {
         f->meta[f->meta_count++] = (dy_st_meta){.key = k, .value = v};
     } while (eat(j, ','));
     if (!eat(j, '}')) return bad(j, "expected ',' or '}' in __metadata__");
+    return DY_OK;
+}
+
+uint32_t dy_st_crc32(const uint8_t *data, size_t n) {
+    uLong crc = crc32_z(0L, Z_NULL, 0);
+    return (uint32_t)crc32_z(crc, data, n);
+}
+
+/* Each stored checksum against its tensor's bytes: a flipped bit inside the data is found here, naming the tensor.
+ * A checksum of a tensor the file does not hold is corrupt metadata. */
+static dy_status verify_crcs(dy_ctx *ctx, const char *what, const dy_st_file *f, const crc_list *crcs) {
+    for (int64_t i = 0; i < crcs->count; i++) {
+        const stored_crc *c = &crcs->items[i];
+        const dy_st_tensor *t = dy_st_find(f, c->name);
+        if (!t)
+            return dy_fail(ctx, DY_ERR_FORMAT, "%s: __metadata__ holds a checksum of tensor %s, which the file does "
+                           "not have", what, c->name);
+        uint32_t got = dy_st_crc32(t->data, t->nbytes);
+        if (got != c->crc)
+            return dy_fail(ctx, DY_ERR_FORMAT, "%s: tensor %s is corrupt: its %zu data bytes have CRC-32 %08x, the "
+                           "file's header stored %08x when it was written (a damaged copy or disk?)", what, t->name,
+                           t->nbytes, (unsigned)got, (unsigned)c->crc);
+    }
     return DY_OK;
 }
 
@@ -294,6 +368,7 @@ static int by_begin(const void *a, const void *b) {
 
 dy_status dy_st_parse(dy_ctx *ctx, const char *what, const uint8_t *buf, size_t size, dy_st_file *out) {
     memset(out, 0, sizeof *out);
+    crc_list crcs = {0}; /* the checksums __metadata__ holds */
     if (size < 8) return dy_fail(ctx, DY_ERR_FORMAT, "%s: %zu bytes, too short for a safetensors file", what, size);
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = n << 8 | buf[i];
@@ -332,7 +407,7 @@ dy_status dy_st_parse(dy_ctx *ctx, const char *what, const uint8_t *buf, size_t 
                     goto done;
                 }
                 have_metadata = true;
-                if ((st = parse_metadata(&j, out)) != DY_OK) goto done;
+                if ((st = parse_metadata(&j, out, &crcs)) != DY_OK) goto done;
                 continue;
             }
             if (out->count == cap) {
@@ -413,7 +488,9 @@ dy_status dy_st_parse(dy_ctx *ctx, const char *what, const uint8_t *buf, size_t 
         st = dy_fail(ctx, DY_ERR_FORMAT, "%s: tensors cover %llu of the %zu data bytes (truncated or padded file?)",
                      what, (unsigned long long)covered, data_size);
     free(sorted);
+    if (st == DY_OK) st = verify_crcs(ctx, what, out, &crcs);
 done:
+    crc_list_free(&crcs);
     free(offsets);
     if (st != DY_OK) dy_st_free(out);
     return st;
@@ -531,6 +608,8 @@ dy_status dy_st_write_meta(dy_ctx *ctx, const char *path, const dy_st_entry *ent
         for (int64_t k = 0; k < i && !repeated; k++) repeated = !strcmp(meta[i].key, meta[k].key);
         if (repeated)
             return dy_fail(ctx, DY_ERR_INVALID, "safetensors %s: metadata key \"%s\" given twice", path, meta[i].key);
+        if (!strncmp(meta[i].key, DY_ST_CRC_KEY, sizeof DY_ST_CRC_KEY - 1)) /* the writer's own checksums */
+            return dy_fail(ctx, DY_ERR_INVALID, "safetensors %s: metadata key \"%s\" is reserved", path, meta[i].key);
     }
     text h = {0};
     static const char format[] = "{\"__metadata__\":{\"format\":\"pt\"";
@@ -541,14 +620,29 @@ dy_status dy_st_write_meta(dy_ctx *ctx, const char *path, const dy_st_entry *ent
         put(&h, ":", 1);
         put_json_string(&h, meta[i].value);
     }
-    put(&h, "}", 1);
-    uint64_t offset = 0;
-    for (int64_t i = 0; i < count; i++) {
+    for (int64_t i = 0; i < count; i++) { /* each tensor's checksum, verified by the reader */
         const dy_st_entry *e = &entries[i];
         if ((unsigned)e->dtype >= DY_ST_N_DTYPES || e->ndim < 0 || e->ndim > DY_ST_MAX_DIMS) {
             free(h.s);
             return dy_fail(ctx, DY_ERR_INVALID, "safetensors %s: tensor %s has a bad dtype or rank", path, e->name);
         }
+        size_t bytes = dy_st_dtype_size(e->dtype);
+        for (int d = 0; d < e->ndim; d++) bytes *= (size_t)e->shape[d];
+        char *key = malloc(sizeof DY_ST_CRC_KEY + strlen(e->name));
+        if (!key) {
+            h.failed = true;
+            break;
+        }
+        sprintf(key, DY_ST_CRC_KEY "%s", e->name);
+        put(&h, ",", 1);
+        put_json_string(&h, key);
+        free(key);
+        putf(&h, ":\"%08llx\"", dy_st_crc32(e->data, bytes));
+    }
+    put(&h, "}", 1);
+    uint64_t offset = 0;
+    for (int64_t i = 0; i < count && !h.failed; i++) {
+        const dy_st_entry *e = &entries[i];
         uint64_t numel = 1;
         put(&h, ",", 1);
         put_json_string(&h, e->name);

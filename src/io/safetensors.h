@@ -7,7 +7,12 @@
  * O(n log n)), dtypes known, every
  * size and offset checked against the file before use, and the tensors must tile the data buffer without gap or
  * overlap (as the reference implementation requires). A corrupt file gives DY_ERR_FORMAT with a message naming
- * the file and the problem; nothing is ever read out of range. */
+ * the file and the problem; nothing is ever read out of range.
+ *
+ * Checksums: the writer stores each tensor's CRC-32 (zlib's) in __metadata__ as "crc32:<name>": "<8 hex digits>"
+ * (metadata is string to string, so other readers keep working), and the reader verifies every one it finds,
+ * naming the tensor whose bytes changed. A file without them (written by PyTorch, torchvision or an older dystress)
+ * loads as before, unchecked. */
 #ifndef DY_IO_SAFETENSORS_H
 #define DY_IO_SAFETENSORS_H
 
@@ -21,6 +26,7 @@
 /* Files are read whole into memory: a bound far above any checkpoint of this program (ResNet-50 at width 64 with
  * its optimizer state is about 0.3 GB), so that a wrong path fails with a message rather than by exhausting memory. */
 #define DY_ST_MAX_FILE ((uint64_t)64 << 30)
+#define DY_ST_CRC_KEY "crc32:" /* __metadata__ key prefix of a tensor's checksum */
 
 typedef enum {
     DY_ST_BOOL, DY_ST_U8, DY_ST_I8, DY_ST_U16, DY_ST_I16, DY_ST_F16, DY_ST_BF16, DY_ST_U32, DY_ST_I32, DY_ST_F32,
@@ -61,6 +67,8 @@ dy_status dy_st_parse(dy_ctx *ctx, const char *what, const uint8_t *buf, size_t 
  * read or is not a regular file, such as /dev/zero or a FIFO; DY_ERR_FORMAT when too large). */
 dy_status dy_st_read(dy_ctx *ctx, const char *path, dy_st_file *out);
 void dy_st_free(dy_st_file *f);
+/* zlib's CRC-32 of n bytes, as stored in the metadata. */
+uint32_t dy_st_crc32(const uint8_t *data, size_t n);
 /* The tensor called name, or NULL. */
 const dy_st_tensor *dy_st_find(const dy_st_file *f, const char *name);
 /* The "__metadata__" value of key (the first, should a file repeat it), or NULL. */
@@ -76,7 +84,7 @@ typedef struct {
 } dy_st_entry;
 
 /* Writes count tensors (in this order, header padded so the data starts 8-byte aligned) atomically
- * (src/io/atomic_file.h), with "__metadata__": {"format": "pt"} as PyTorch's writers do. */
+ * (src/io/atomic_file.h), with "__metadata__": {"format": "pt"} as PyTorch's writers do, and each tensor's CRC-32. */
 dy_status dy_st_write(dy_ctx *ctx, const char *path, const dy_st_entry *entries, int64_t count);
 /* The same with more "__metadata__" entries after "format" (meta may be NULL when meta_count is 0; a key "format"
  * is refused, as is a repeated key: DY_ERR_INVALID). */

@@ -56,6 +56,26 @@ static void shape_text(char *buf, size_t size, int ndim, const int64_t *shape) {
     if (len < size) snprintf(buf + len, size - len, "]");
 }
 
+/* A batch norm's running variance is never negative (the normalisation takes its square root): one that is came from
+ * a damaged or hand-edited file, refused like a NaN. */
+static dy_status check_variance(dy_ctx *ctx, const char *path, const dy_st_tensor *s) {
+    static const char suffix[] = "running_var";
+    size_t len = strlen(s->name);
+    if (s->dtype != DY_ST_F32 || len < sizeof suffix - 1 || strcmp(s->name + len - (sizeof suffix - 1), suffix))
+        return DY_OK;
+    int64_t bad = 0, first = -1;
+    float first_value = 0;
+    for (int64_t i = 0; i < s->numel; i++) {
+        float v;
+        memcpy(&v, s->data + 4 * (size_t)i, sizeof v);
+        if (v < 0 && bad++ == 0) first = i, first_value = v;
+    }
+    if (!bad) return DY_OK;
+    return dy_fail(ctx, DY_ERR_NUMERIC, "%s: tensor '%s' holds %g at element %lld (%lld of its %lld values are "
+                   "negative; a batch norm's running variance cannot be): the file is not usable", path, s->name,
+                   (double)first_value, (long long)first, (long long)bad, (long long)s->numel);
+}
+
 dy_status dy_tensor_file_check(dy_ctx *ctx, const char *path, const dy_st_file *f, const dy_tensor_list *l,
                                const dy_tensor_file_rules *rules) {
     if (l->out_of_memory) return dy_fail(ctx, DY_ERR_NOMEM, "out of memory listing the tensors for %s", path);
@@ -76,6 +96,7 @@ dy_status dy_tensor_file_check(dy_ctx *ctx, const char *path, const dy_st_file *
                            want, rules->what);
         }
         dy_status st = dy_st_check_finite(ctx, path, s);
+        if (st == DY_OK) st = check_variance(ctx, path, s);
         if (st != DY_OK) return st;
     }
     if (rules->allow_extra) return DY_OK;

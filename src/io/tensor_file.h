@@ -20,7 +20,8 @@ typedef struct {
     const char *ignore_prefix; /* tensors of the file with this prefix are ignored (NULL: none) */
 } dy_tensor_file_rules;
 
-/* Every tensor of the list is in f with the list's dtype and shape and finite values (DY_ERR_NUMERIC naming it), and,
+/* Every tensor of the list is in f with the list's dtype and shape and finite values (DY_ERR_NUMERIC naming it; a
+ * batch norm's running_var must not be negative either), and,
  * unless the rules allow it, f holds no other:
  * else DY_ERR_MISMATCH naming path, the first offending tensor and what was expected. */
 dy_status dy_tensor_file_check(dy_ctx *ctx, const char *path, const dy_st_file *f, const dy_tensor_list *l,

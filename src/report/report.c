@@ -56,6 +56,11 @@ static void header(FILE *f, const dy_run_data *r) {
                 "page</p>", dy_dvec_last(&r->epoch), (long long)r->epochs, dy_dvec_last(&r->step));
     else
         fputs("<p>no training step logged yet</p>", f);
+    if (*r->skipped) {
+        fputs("<p class=\"missing\">Skipped while reading the run: ", f);
+        dy_html_escape(f, r->skipped);
+        fputs("</p>", f);
+    }
     fputs("</header>\n<nav><a href=\"#training\">Training</a><a href=\"#temperature\">Temperature at work</a>"
           "<a href=\"#representation\">Alignment &amp; uniformity</a><a href=\"#encoder\">What the encoder learned</a>"
           "<a href=\"#config\">Configuration</a></nav>\n<main>\n", f);
@@ -509,6 +514,7 @@ dy_status dy_report_write(dy_ctx *ctx, const char *run_dir, const char *out_path
         free(r);
         return st;
     }
+    if (o && o->skipped && o->skipped_size) snprintf(o->skipped, o->skipped_size, "%s", r->skipped);
     char path[4300];
     if (out_path) snprintf(path, sizeof path, "%s", out_path);
     else snprintf(path, sizeof path, "%s/report.html", run_dir);

@@ -14,6 +14,8 @@
 
 typedef struct {
     const char *command; /* the command that reproduces the run (NULL: not shown) */
+    char *skipped;       /* when not NULL: receives what reading the run skipped ("" when nothing; the page says it) */
+    size_t skipped_size;
 } dy_report_options;
 
 /* Writes run_dir/report.html (or out_path when not NULL) atomically. DY_ERR_IO with a message naming the file when

@@ -3,12 +3,17 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/context.h"
+#include "io/read_file.h"
 #include "report/json_lite.h"
 
 static bool push(dy_dvec *d, double v) {
@@ -23,33 +28,41 @@ static bool push(dy_dvec *d, double v) {
     return true;
 }
 
+/* Appends a note to what reading the run skipped ("; " between notes, cut at the buffer's end). */
+static void note(dy_run_data *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(dy_run_data *r, const char *fmt, ...) {
+    size_t len = strlen(r->skipped);
+    if (len + 3 >= sizeof r->skipped) return;
+    if (len) len += (size_t)snprintf(r->skipped + len, sizeof r->skipped - len, "; ");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->skipped + len, sizeof r->skipped - len, fmt, ap);
+    va_end(ap);
+}
+
 char *dy_read_whole_file(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, len = 0, got;
-    char *buf = malloc(cap);
-    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (len + 1 == cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
+    struct dy_ctx messages = {0}; /* the message is not wanted: NULL says it all */
+    uint8_t *data = NULL;
+    size_t n = 0;
+    if (dy_read_file(&messages, path, &data, &n, DY_RUN_FILE_MAX_BYTES) != DY_OK) return NULL;
+    if (size) *size = n;
+    return (char *)data;
+}
+
+/* A file of the run besides the logs (config.json, maps, the retrieval grid, eval*.json): NULL when absent, or when
+ * it is not a regular file or larger than DY_RUN_FILE_MAX_BYTES (then noted as skipped). */
+static char *read_optional(dy_run_data *r, const char *path, size_t *size) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 && errno == ENOENT) return NULL;
+    struct dy_ctx messages = {0};
+    uint8_t *data = NULL;
+    size_t n = 0;
+    if (dy_read_file(&messages, path, &data, &n, DY_RUN_FILE_MAX_BYTES) != DY_OK) {
+        note(r, "%s", messages.error);
         return NULL;
     }
-    if (buf) buf[len] = 0;
-    if (size) *size = len;
-    return buf;
+    if (size) *size = n;
+    return (char *)data;
 }
 
 static double num(const char *line, const char *key) {
@@ -57,17 +70,76 @@ static double num(const char *line, const char *key) {
     return json_lite_get_number(line, key, &v) ? v : NAN;
 }
 
-/* The lines of a text (modified: newlines become NULs), calling fn for each non-empty one. */
 typedef bool (*line_fn)(dy_run_data *r, const char *line);
 
-static bool each_line(dy_run_data *r, char *text, line_fn fn) {
-    for (char *p = text; p && *p;) {
-        char *nl = strchr(p, '\n');
-        if (nl) *nl = 0;
-        if (*p && !fn(r, p)) return false;
-        p = nl ? nl + 1 : NULL;
+/* Streams a log through a buffer of DY_RUN_LINE_MAX bytes, calling fn for each non-empty line: a regular file only
+ * (opened without blocking, so that a FIFO cannot hold the report; fstat refuses it), at most DY_RUN_LOG_MAX_BYTES
+ * of it; a longer line, or what is beyond that many bytes, is skipped and noted in r->skipped. DY_OK, DY_ERR_IO
+ * (message in ctx: cannot be opened or read, not a regular file; *absent when it does not exist) or DY_ERR_NOMEM. */
+static dy_status read_log(dy_ctx *ctx, dy_run_data *r, const char *path, line_fn fn, bool *absent) {
+    *absent = false;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        *absent = errno == ENOENT;
+        return dy_fail(ctx, DY_ERR_IO, "cannot read %s: %s", path, strerror(errno));
     }
-    return true;
+    struct stat sb;
+    int e = fstat(fd, &sb) != 0 ? errno : 0;
+    if (e || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return dy_fail(ctx, DY_ERR_IO, "cannot read %s: %s", path,
+                       e ? strerror(e) : "it is not a regular file (a FIFO, device or folder?)");
+    }
+    char *buf = malloc(DY_RUN_LINE_MAX + 1);
+    if (!buf) {
+        close(fd);
+        return dy_fail(ctx, DY_ERR_NOMEM, "out of memory reading %s", path);
+    }
+    size_t len = 0;                /* bytes of the current, unfinished line in buf */
+    uint64_t total = 0;            /* bytes read */
+    int64_t long_lines = 0;
+    bool in_long = false;          /* inside a line longer than the buffer: skip to its end */
+    dy_status st = DY_OK;
+    while (st == DY_OK && total < DY_RUN_LOG_MAX_BYTES) {
+        size_t want = DY_RUN_LINE_MAX - len;
+        if (want > DY_RUN_LOG_MAX_BYTES - total) want = (size_t)(DY_RUN_LOG_MAX_BYTES - total);
+        ssize_t got = read(fd, buf + len, want);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            st = dy_fail(ctx, DY_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+            break;
+        }
+        if (got == 0) break;
+        total += (uint64_t)got;
+        size_t end = len + (size_t)got, start = 0;
+        for (char *nl; st == DY_OK && (nl = memchr(buf + start, '\n', end - start)); start = (size_t)(nl - buf) + 1) {
+            *nl = 0;
+            if (in_long) in_long = false; /* the end of a skipped line */
+            else if (buf[start] && !fn(r, buf + start))
+                st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory reading %s", path);
+        }
+        len = end - start;
+        memmove(buf, buf + start, len);
+        if (len == DY_RUN_LINE_MAX) { /* no newline in a whole buffer: not a line of ours */
+            long_lines += !in_long;
+            in_long = true;
+            len = 0;
+        }
+    }
+    if (st == DY_OK && len && !in_long) { /* a last line without its newline (a run still writing it) */
+        buf[len] = 0;
+        if (!fn(r, buf)) st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory reading %s", path);
+    }
+    free(buf);
+    close(fd);
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    if (long_lines)
+        note(r, "%s: %lld line%s longer than %zu KiB", name, (long long)long_lines, long_lines > 1 ? "s" : "",
+             DY_RUN_LINE_MAX >> 10);
+    if (total >= DY_RUN_LOG_MAX_BYTES && (uint64_t)sb.st_size > total)
+        note(r, "%s: read its first %llu MiB of %llu MiB", name, (unsigned long long)(total >> 20),
+             (unsigned long long)((uint64_t)sb.st_size >> 20));
+    return st;
 }
 
 static bool metrics_line(dy_run_data *r, const char *line) {
@@ -157,7 +229,7 @@ static void read_eval_files(dy_run_data *r) {
     for (int i = 0; i < n; i++) {
         char path[4400];
         snprintf(path, sizeof path, "%s/%s", r->dir, list[i]->d_name);
-        char *text = dy_read_whole_file(path, NULL), features[128], protocol[64];
+        char *text = read_optional(r, path, NULL), features[128], protocol[64];
         if (text && json_lite_get_string(text, "features", features, sizeof features) &&
             json_lite_get_string(text, "protocol", protocol, sizeof protocol)) {
             bool knn = !strcmp(protocol, "knn");
@@ -200,35 +272,39 @@ dy_status dy_run_data_load(dy_ctx *ctx, const char *dir, dy_run_data *r) {
     snprintf(r->name, sizeof r->name, "%.255s", last ? last + 1 : tmp);
     char path[4300];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    char *text = dy_read_whole_file(path, NULL);
-    if (!text)
-        return dy_fail(ctx, DY_ERR_IO, "cannot read %s: %s (is %s a run directory?)", path, strerror(errno), dir);
-    bool ok = each_line(r, text, metrics_line);
-    free(text);
-    snprintf(path, sizeof path, "%s/histograms.jsonl", dir);
-    if (ok && (text = dy_read_whole_file(path, NULL))) {
-        ok = each_line(r, text, hist_line);
-        free(text);
-    }
-    snprintf(path, sizeof path, "%s/results.jsonl", dir);
-    if (ok && (text = dy_read_whole_file(path, NULL))) {
-        ok = each_line(r, text, results_line);
-        free(text);
-    }
-    if (!ok) {
+    bool absent;
+    dy_status st = read_log(ctx, r, path, metrics_line, &absent);
+    if (st != DY_OK) {
+        char message[1200];
+        snprintf(message, sizeof message, "%s", dy_ctx_error(ctx));
         dy_run_data_free(r);
-        return dy_fail(ctx, DY_ERR_NOMEM, "out of memory reading %s", dir);
+        return absent ? dy_fail(ctx, st, "%s (is %s a run directory?)", message, dir) : st;
+    }
+    /* the other logs are optional: one that cannot be read is noted, the page drawn without it */
+    static const char *const logs[] = {"histograms.jsonl", "results.jsonl"};
+    const line_fn fns[] = {hist_line, results_line};
+    for (int i = 0; i < 2 && st == DY_OK; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, logs[i]);
+        st = read_log(ctx, r, path, fns[i], &absent);
+        if (st == DY_ERR_IO) {
+            if (!absent) note(r, "%s", dy_ctx_error(ctx));
+            st = DY_OK;
+        }
+    }
+    if (st != DY_OK) {
+        dy_run_data_free(r);
+        return st;
     }
     read_eval_files(r);
     snprintf(path, sizeof path, "%s/config.json", dir);
-    r->config = dy_read_whole_file(path, NULL);
+    r->config = read_optional(r, path, NULL);
     read_profile(r);
     snprintf(path, sizeof path, "%s/embedding-map.json", dir);
-    r->map = dy_read_whole_file(path, NULL);
+    r->map = read_optional(r, path, NULL);
     snprintf(path, sizeof path, "%s/retrieval.json", dir);
-    r->retrieval = dy_read_whole_file(path, NULL);
+    r->retrieval = read_optional(r, path, NULL);
     snprintf(path, sizeof path, "%s/retrieval.png", dir);
-    r->retrieval_png = (uint8_t *)dy_read_whole_file(path, &r->retrieval_png_size);
+    r->retrieval_png = (uint8_t *)read_optional(r, path, &r->retrieval_png_size);
     return DY_OK;
 }
 

@@ -51,7 +51,17 @@ typedef struct {
     char *retrieval;          /* retrieval.json text */
     uint8_t *retrieval_png;
     size_t retrieval_png_size;
+    /* what reading the run skipped ("" when nothing): files that are not regular or too large, over-long lines, the
+     * end of a log beyond DY_RUN_LOG_MAX_BYTES */
+    char skipped[1024];
 } dy_run_data;
+
+/* Limits of the reader: a run's logs are streamed, at most DY_RUN_LOG_MAX_BYTES each (a metrics.jsonl line is about
+ * 400 bytes: some 2.5 million steps), a line longer than DY_RUN_LINE_MAX is not one of ours; every other file is read
+ * whole up to DY_RUN_FILE_MAX_BYTES. Anything beyond is skipped and said. */
+#define DY_RUN_LOG_MAX_BYTES ((uint64_t)1 << 30)
+#define DY_RUN_LINE_MAX ((size_t)1 << 20)
+#define DY_RUN_FILE_MAX_BYTES ((size_t)64 << 20)
 
 /* Mean of the finite values in the last `frac` of v (at least one value), its last value, its median; NaN when
  * there is none. */
@@ -65,12 +75,13 @@ bool dy_run_adaptive(const dy_run_data *r);
  * bounds the adaptive controller had set after the previous step when it ran. INFINITY: the bounds at the end. */
 dy_tau_profile dy_run_profile_at(const dy_run_data *r, double step);
 
-/* Reads a run directory. DY_ERR_IO (metrics.jsonl missing or unreadable), DY_ERR_NOMEM; a malformed line is
- * skipped. */
+/* Reads a run directory. DY_ERR_IO (metrics.jsonl missing, unreadable or not a regular file), DY_ERR_NOMEM; a
+ * malformed line is skipped; an optional file that cannot be read is noted in r->skipped. */
 dy_status dy_run_data_load(dy_ctx *ctx, const char *dir, dy_run_data *r);
 void dy_run_data_free(dy_run_data *r);
 
-/* Reads a whole file into a NUL-terminated malloc'ed buffer (*size without the NUL); NULL when it cannot. */
+/* Reads a whole regular file of at most DY_RUN_FILE_MAX_BYTES into a NUL-terminated malloc'ed buffer (*size without
+ * the NUL); NULL when it cannot. */
 char *dy_read_whole_file(const char *path, size_t *size);
 
 #endif

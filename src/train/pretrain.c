@@ -135,6 +135,14 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
         if (cfg->milestones[i] < 0 || cfg->milestones[i] > cfg->epochs)
             return dy_fail(ctx, DY_ERR_INVALID, "milestone %lld is outside the epochs [0, %lld]",
                            (long long)cfg->milestones[i], (long long)cfg->epochs);
+    for (int i = 1; i < cfg->n_milestones; i++)
+        if (cfg->milestones[i] <= cfg->milestones[i - 1])
+            return dy_fail(ctx, DY_ERR_INVALID, "milestones must increase: %lld after %lld",
+                           (long long)cfg->milestones[i], (long long)cfg->milestones[i - 1]);
+    /* each step enqueues the global batch's keys: a queue shorter than that would drop keys of the batch it holds */
+    if (cfg->framework == DY_FRAMEWORK_MOCO && cfg->moco_queue < cfg->batch_size)
+        return dy_fail(ctx, DY_ERR_INVALID, "the MoCo queue of %lld keys is smaller than the batch of %lld (each step "
+                       "enqueues the whole batch's keys)", (long long)cfg->moco_queue, (long long)cfg->batch_size);
     if (train->count < cfg->batch_size)
         return dy_fail(ctx, DY_ERR_INVALID, "the training set has %lld images, fewer than one batch of %lld",
                        (long long)train->count, (long long)cfg->batch_size);
@@ -575,13 +583,20 @@ static int64_t line_step(const char *line) {
     return end == line + sizeof key - 1 || *end != ',' ? -1 : v;
 }
 
-/* Opens path for reading or appending without following a symlink planted there. */
+/* Opens path for reading or appending without following a symlink planted there, and only when it is a regular file:
+ * O_NONBLOCK so that a FIFO put there cannot hold the open (for ever, waiting for a writer or reader that never
+ * comes) before fstat refuses it. NULL with errno; EINVAL: something other than a regular file is there. */
 static FILE *open_nofollow(const char *path, int flags, const char *mode) {
-    int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC, 0666);
+    int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0666);
     if (fd < 0) return NULL;
-    FILE *f = fdopen(fd, mode);
+    struct stat sb;
+    int e = 0;
+    if (fstat(fd, &sb) != 0) e = errno;
+    else if (!S_ISREG(sb.st_mode)) e = EINVAL;
+    else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) e = errno;
+    FILE *f = e ? NULL : fdopen(fd, mode);
     if (!f) {
-        int e = errno;
+        if (!e) e = errno;
         close(fd);
         errno = e;
     }
@@ -596,11 +611,19 @@ static dy_status log_error(dy_trainer *t, const run_log *log, const char *what, 
                    e ? strerror(e) : "write error", (long long)t->step, last);
 }
 
+/* open_nofollow's failure: EINVAL there means a FIFO, device, socket or folder stands at the log's name (ENXIO: a
+ * FIFO without a reader, refused by the non-blocking open for writing). */
+static dy_status open_error(dy_trainer *t, const run_log *log, const char *what, int e) {
+    if (e != EINVAL && e != ENXIO) return log_error(t, log, what, e);
+    return dy_fail(t->ctx, DY_ERR_IO, "cannot %s %s: it is not a regular file (a FIFO, device, socket or folder put "
+                   "there?); move it away and resume; stopped after step %lld", what, log->path, (long long)t->step);
+}
+
 /* Keeps the complete lines of steps up to `step` (a resumed run rewrites what came after its checkpoint): written
  * to a temporary file and renamed over the old one, every read and write checked. */
 static dy_status rewrite_log(dy_trainer *t, run_log *log) {
     FILE *old = open_nofollow(log->path, O_RDONLY, "r");
-    if (!old) return errno == ENOENT ? DY_OK : log_error(t, log, "read", errno);
+    if (!old) return errno == ENOENT ? DY_OK : open_error(t, log, "read", errno);
     dy_atomic_file nw;
     dy_status st = dy_atomic_open(t->ctx, &nw, log->path);
     if (st != DY_OK) {
@@ -641,7 +664,7 @@ static dy_status open_log(dy_trainer *t, run_log *log, const char *name) {
     if (t->step > 0 && (st = rewrite_log(t, log)) != DY_OK) return st;
     int flags = O_WRONLY | O_CREAT | (t->step > 0 ? O_APPEND : O_TRUNC);
     log->fp = open_nofollow(log->path, flags, t->step > 0 ? "a" : "w");
-    if (!log->fp) return log_error(t, log, "open", errno);
+    if (!log->fp) return open_error(t, log, "open", errno);
     return DY_OK;
 }
 
