@@ -230,6 +230,22 @@ int main(void) {
         embed_unlabelled_folder(ckpt);
         export_metadata(ctx, imgs, ckpt);
     }
+    CHECK(!strstr(out, "flat colour"), "images that differ: no flat-colour warning");
+    /* a folder of flat images (what RGBA icons drawn in their alpha channel alone decode to): said before training,
+     * which then stops at its first step */
+    char flat[512];
+    snprintf(flat, sizeof flat, "%s/flat", dir);
+    mkdir(flat, 0700);
+    static uint8_t zeros[SIDE * SIDE * 3];
+    for (int i = 0; i < 8; i++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/icon%d.png", flat, i);
+        dy_png_write_rgb(ctx, path, zeros, SIDE, SIDE);
+    }
+    rc = cli_run(out, sizeof out, "./dystress pretrain --data folder --data-dir %s --image-size %d --width 4 "
+                 "--batch-size 4 --epochs 1 --layout blocked --threads 1 --run-dir %s/flat-run", flat, LOAD_SIDE, dir);
+    CHECK(rc != 0 && strstr(out, "8 of the 8 training images are one flat colour"),
+          "a folder of flat images: warned before training: %s", out);
     metadata_unit(ctx);
     dy_ctx_destroy(ctx);
     char cmd[600];

@@ -241,11 +241,32 @@ static void print_skipped(const char *split, const dy_dataset *ds) {
     fputc('\n', stderr);
 }
 
+/* Images that are one flat colour carry nothing to learn from; a data set of nothing else (RGBA icons whose shapes
+ * live only in the alpha channel, which decoding drops as torchvision's convert("RGB") does) makes every view alike,
+ * and training then stops at its first step on a loss input of zero norm, which names no cause. Said here instead. */
+static void print_flat(const char *split, const dy_dataset *ds) {
+    if (!ds || ds->count < 1) return;
+    const int64_t per_image = (int64_t)ds->channels * ds->height * ds->width;
+    int64_t flat = 0, first = -1;
+    for (int64_t i = 0; i < ds->count; i++) {
+        const uint8_t *p = ds->pixels + i * per_image;
+        int64_t k = 1;
+        while (k < per_image && p[k] == p[0]) k++;
+        if (k == per_image) flat++, first = first < 0 ? i : first;
+    }
+    if (flat * 2 > ds->count)
+        fprintf(stderr, "dystress: warning: %lld of the %lld %s images are one flat colour (image %lld is the first); "
+                "images whose shapes are only in an alpha channel decode that way (the alpha is dropped, as "
+                "torchvision's convert(\"RGB\") does): contrastive training needs images that differ\n",
+                (long long)flat, (long long)ds->count, split, (long long)first);
+}
+
 dy_status cli_load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test) {
     dy_status st = cli_load_data_quiet(ctx, o, train, test);
     if (st == DY_OK) {
         print_skipped("training", *train);
         print_skipped("test", *test);
+        print_flat("training", *train);
     }
     return st;
 }
