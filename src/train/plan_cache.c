@@ -132,8 +132,11 @@ void dy_plan_cache_write(dy_ctx *ctx, const char *dir, const char *key, dy_plan_
         st = dy_atomic_commit(quiet, &f);
         if (st != DY_OK) dy_atomic_abort(&f);
     }
-    if (st != DY_OK)
-        snprintf(out->cache_note, sizeof out->cache_note, "plan cache not written: %s", dy_ctx_error(quiet));
+    if (st != DY_OK) { /* after the reader's note, if any (a FIFO there is neither read nor replaced) */
+        const size_t used = strlen(out->cache_note);
+        snprintf(out->cache_note + used, sizeof out->cache_note - used, "%splan cache not written: %s",
+                 used ? "; " : "", dy_ctx_error(quiet));
+    }
     dy_ctx_destroy(quiet);
 }
 
