@@ -73,19 +73,7 @@ static dy_status load_files(dy_ctx *ctx, dy_dataset **out, dy_dataset_kind kind,
     if (st == DY_OK)
         st = dy_cifar_from_memory(ctx, out, kind, coarse, nfiles, (const char *const *)paths,
                                   (const uint8_t *const *)bufs, sizes);
-    if (st == DY_OK) {
-        char *np = dy_path_join(dir, names_file), **names = NULL;
-        st = np ? dy_read_class_names(ctx, np, num_classes, &names) : dy_fail(ctx, DY_ERR_NOMEM, "out of memory");
-        free(np);
-        if (st == DY_OK && names) {
-            dy_free_names((*out)->class_names, (*out)->num_classes);
-            (*out)->class_names = names;
-        }
-        if (st != DY_OK) {
-            dy_dataset_free(*out);
-            *out = NULL;
-        }
-    }
+    if (st == DY_OK) st = dy_dataset_names_from_file(ctx, out, dir, names_file);
     for (int f = 0; f < nfiles; f++) {
         free(paths[f]);
         free(bufs[f]);

@@ -189,3 +189,19 @@ void dy_dataset_mean_std(const dy_dataset *ds, float *mean, float *std) {
         std[c] = (float)(sqrt(v > 0 ? v : 0) / 255.0);
     }
 }
+
+dy_status dy_dataset_names_from_file(dy_ctx *ctx, dy_dataset **ds, const char *dir, const char *file) {
+    char *path = dy_path_join(dir, file), **names = NULL;
+    dy_status st = path ? dy_read_class_names(ctx, path, (*ds)->num_classes, &names)
+                        : dy_fail(ctx, DY_ERR_NOMEM, "out of memory");
+    free(path);
+    if (st == DY_OK && names) {
+        dy_free_names((*ds)->class_names, (*ds)->num_classes);
+        (*ds)->class_names = names;
+    }
+    if (st != DY_OK) {
+        dy_dataset_free(*ds);
+        *ds = NULL;
+    }
+    return st;
+}

@@ -29,6 +29,9 @@ char *dy_path_join(const char *dir, const char *name);
 /* Reads up to `want` non-empty lines of a text file of class names. Missing file: DY_OK with *names NULL.
  * A file with a different number of non-empty lines than want fails. */
 dy_status dy_read_class_names(dy_ctx *ctx, const char *path, int want, char ***names);
+/* The names of *ds's classes from dir/file when that file exists (dy_read_class_names, one per class); on failure
+ * *ds is freed and set to NULL, so a loader can end with `return dy_dataset_names_from_file(...)`. */
+dy_status dy_dataset_names_from_file(dy_ctx *ctx, dy_dataset **ds, const char *dir, const char *file);
 void dy_free_names(char **names, int n);
 
 /* IDX (MNIST): decodes one file image in memory (gzip detected by its magic), keeping at most max_bytes of

@@ -270,18 +270,7 @@ dy_status dy_dataset_load_mnist(dy_ctx *ctx, dy_dataset **out, const char *dir, 
     free(pl);
     if (st != DY_OK) return st;
     /* names, when the folder has them (one per line, as STL-10's class_names.txt) */
-    char *np = dy_path_join(dir, "class_names.txt"), **names = NULL;
-    st = np ? dy_read_class_names(ctx, np, (*out)->num_classes, &names) : dy_fail(ctx, DY_ERR_NOMEM, "out of memory");
-    free(np);
-    if (st == DY_OK && names) {
-        dy_free_names((*out)->class_names, (*out)->num_classes);
-        (*out)->class_names = names;
-    }
-    if (st != DY_OK) {
-        dy_dataset_free(*out);
-        *out = NULL;
-    }
-    return st;
+    return dy_dataset_names_from_file(ctx, out, dir, "class_names.txt");
 }
 
 dy_status dy_dataset_load_fashion_mnist(dy_ctx *ctx, dy_dataset **out, const char *dir, dy_split split) {

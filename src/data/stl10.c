@@ -61,19 +61,7 @@ dy_status dy_dataset_load_stl10(dy_ctx *ctx, dy_dataset **out, const char *dir, 
     if (st == DY_OK) st = dy_read_file(ctx, xp, &x, &xs, 0);
     if (st == DY_OK && yp) st = dy_read_file(ctx, yp, &y, &ys, 0);
     if (st == DY_OK) st = dy_stl10_from_memory(ctx, out, xp, x, xs, yp, y, ys);
-    if (st == DY_OK && yp) {
-        char *np = dy_path_join(dir, "class_names.txt"), **names = NULL;
-        st = np ? dy_read_class_names(ctx, np, 10, &names) : dy_fail(ctx, DY_ERR_NOMEM, "out of memory");
-        free(np);
-        if (st == DY_OK && names) {
-            dy_free_names((*out)->class_names, (*out)->num_classes);
-            (*out)->class_names = names;
-        }
-        if (st != DY_OK) {
-            dy_dataset_free(*out);
-            *out = NULL;
-        }
-    }
+    if (st == DY_OK && yp) st = dy_dataset_names_from_file(ctx, out, dir, "class_names.txt");
     free(xp);
     free(yp);
     free(x);

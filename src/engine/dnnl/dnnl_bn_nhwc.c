@@ -54,25 +54,30 @@ static inline __attribute__((always_inline)) void st(void *p, int64_t i, float v
  * rows in order, then the chunks' sums added in chunk order. Chunks are a property of the shape, not of the thread
  * count, so the result is still the same for any number of threads; the (chunk, channel block) tiles keep every
  * thread busy however few channel blocks there are. Narrow tensors (the widths below 16 that the blocked layout
- * also sends here) keep the sequential sums, which tests/test_cli_checkpoint_fixture.c holds to committed bits. */
+ * also sends here) are one chunk of all the rows: the sequential sums, which tests/test_cli_checkpoint_fixture.c holds
+ * to committed bits (adding the one chunk's sum to 0 changes no bit). */
 enum { WIDE = 16, CHUNK = 256 };
 
-static int64_t n_chunks(int64_t N, int64_t C, int64_t HW) { return C >= WIDE ? (N * HW + CHUNK - 1) / CHUNK : 0; }
+static int64_t chunk_rows(int64_t N, int64_t C, int64_t HW) { return C >= WIDE ? CHUNK : N * HW; }
+static int64_t n_chunks(int64_t N, int64_t C, int64_t HW) {
+    return (N * HW + chunk_rows(N, C, HW) - 1) / chunk_rows(N, C, HW);
+}
 
 /* The work buffer, in floats: per-channel values [4][c] and two chunk-partial arrays [chunks][c], in double. */
 int64_t dd_bn_nhwc_work_floats(int64_t n, int64_t c, int64_t hw) {
     return 2 * (4 * c + 2 * n_chunks(n, c, hw) * c);
 }
 
-/* sum[c] (and, when x2 is not NULL, sum2[c]) = the column sums of f(row, c) over the rows, by chunks (above); f is
- * the caller's per-element term, written out in each caller (a macro keeps the loops the compiler vectorises). */
-#define CHUNKED_SUMS(R, C, chunks, part, part2, TERM, TERM2)                                                         \
+/* part[chunk][c] (and part2, when not NULL) = the sums of TERM (TERM2) over the chunk's rows (CH of them), in row
+ * order, for every channel c: the per-element terms written out by each caller (a macro keeps the loops that the
+ * compiler vectorises). i is the element's index, c its channel. */
+#define CHUNKED_SUMS(R, C, CH, chunks, part, part2, TERM, TERM2)                                                     \
     do {                                                                                                           \
         const int64_t n_blocks_ = ((C) + BLOCK - 1) / BLOCK;                                                         \
         _Pragma("omp for collapse(2) schedule(static)") for (int64_t ch = 0; ch < (chunks); ch++) for (             \
             int64_t cb = 0; cb < n_blocks_; cb++) {                                                                 \
             const int64_t c0 = cb * BLOCK, nc = (C) - c0 < BLOCK ? (C) - c0 : BLOCK;                                 \
-            const int64_t r0 = ch * CHUNK, r1 = r0 + CHUNK < (R) ? r0 + CHUNK : (R);                                 \
+            const int64_t r0 = ch * (CH), r1 = r0 + (CH) < (R) ? r0 + (CH) : (R);                                    \
             double s_[BLOCK] = {0}, t_[BLOCK] = {0};                                                                \
             for (int64_t r = r0; r < r1; r++)                                                                       \
                 for (int64_t l = 0; l < nc; l++) {                                                                  \
@@ -97,45 +102,27 @@ static inline __attribute__((always_inline)) void forward(void *y, float *mean, 
                                                           const float *beta, int64_t N, int64_t C, int64_t HW,
                                                           float eps, float momentum, bool relu, float *work,
                                                           int threads, bool bf16) {
-    const int64_t n_blocks = (C + BLOCK - 1) / BLOCK, R = N * HW, chunks = n_chunks(N, C, HW);
+    const int64_t n_blocks = (C + BLOCK - 1) / BLOCK, R = N * HW, rows = chunk_rows(N, C, HW);
+    const int64_t chunks = n_chunks(N, C, HW);
     const double count = (double)N * (double)HW;
     double *m = (double *)work, *scale = m + C, *shift = scale + C, *q = shift + C; /* [C] */
     double *part = q + C;                                                           /* [chunks][C] */
     {
-        if (chunks) {
-            CHUNKED_SUMS(R, C, chunks, part, (double *)NULL, (double)ld(x, i, bf16), 0.0);
+        CHUNKED_SUMS(R, C, rows, chunks, part, (double *)NULL, (double)ld(x, i, bf16), 0.0);
 #pragma omp for schedule(static)
-            for (int64_t c = 0; c < C; c++) {
-                double t = 0;
-                for (int64_t ch = 0; ch < chunks; ch++) t += part[ch * C + c];
-                m[c] = t / count;
-            }
-            /* two passes: mean first, then squared deviations (no cancellation of E[x^2] - E[x]^2) */
-            CHUNKED_SUMS(R, C, chunks, part, (double *)NULL,
-                         ((double)ld(x, i, bf16) - m[c]) * ((double)ld(x, i, bf16) - m[c]), 0.0);
+        for (int64_t c = 0; c < C; c++) {
+            double t = 0;
+            for (int64_t ch = 0; ch < chunks; ch++) t += part[ch * C + c];
+            m[c] = t / count;
+        }
+        /* two passes: mean first, then squared deviations (no cancellation of E[x^2] - E[x]^2) */
+        CHUNKED_SUMS(R, C, rows, chunks, part, (double *)NULL,
+                     ((double)ld(x, i, bf16) - m[c]) * ((double)ld(x, i, bf16) - m[c]), 0.0);
 #pragma omp for schedule(static)
-            for (int64_t c = 0; c < C; c++) {
-                double t = 0;
-                for (int64_t ch = 0; ch < chunks; ch++) t += part[ch * C + c];
-                q[c] = t;
-            }
-        } else {
-            /* a channel block's sums over the rows in order (the figures of the sequential loop) */
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t cb = 0; cb < n_blocks; cb++) {
-                const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
-                double s[BLOCK] = {0}, sq[BLOCK] = {0};
-                for (int64_t r = 0; r < R; r++)
-                    for (int64_t l = 0; l < nc; l++) s[l] += ld(x, r * C + c0 + l, bf16);
-                for (int64_t l = 0; l < nc; l++) m[c0 + l] = s[l] / count;
-                /* two passes: mean first, then squared deviations */
-                for (int64_t r = 0; r < R; r++)
-                    for (int64_t l = 0; l < nc; l++) {
-                        const double d = ld(x, r * C + c0 + l, bf16) - m[c0 + l];
-                        sq[l] += d * d;
-                    }
-                for (int64_t l = 0; l < nc; l++) q[c0 + l] = sq[l];
-            }
+        for (int64_t c = 0; c < C; c++) {
+            double t = 0;
+            for (int64_t ch = 0; ch < chunks; ch++) t += part[ch * C + c];
+            q[c] = t;
         }
 #pragma omp for schedule(static)
         for (int64_t c = 0; c < C; c++) {
@@ -199,52 +186,28 @@ static inline __attribute__((always_inline)) void backward_impl(void *dx, float 
                                                                 const float *gamma, int64_t N, int64_t C, int64_t HW,
                                                                 float eps, float *work, int threads, bool bf16,
                                                                 bool mask) {
-    const int64_t n_blocks = (C + BLOCK - 1) / BLOCK, R = N * HW, chunks = n_chunks(N, C, HW);
+    const int64_t n_blocks = (C + BLOCK - 1) / BLOCK, R = N * HW, rows = chunk_rows(N, C, HW);
+    const int64_t chunks = n_chunks(N, C, HW);
     const double count = (double)N * (double)HW;
     double *rstd = (double *)work, *k = rstd + C, *mg = k + C, *mgx = mg + C; /* [C] */
     double *part = mgx + C, *part2 = part + chunks * C;                        /* [chunks][C] each */
     {
 #pragma omp for schedule(static)
         for (int64_t c = 0; c < C; c++) rstd[c] = 1.0 / sqrt((double)var[c] + (double)eps);
-        if (chunks) {
-            /* the two sums by chunks (see CHUNKED_SUMS), into the per-channel values below */
+        /* the two sums by chunks (see CHUNKED_SUMS), into the per-channel values below */
 #define GRAD grad(dy, y, i, bf16, mask)
-            CHUNKED_SUMS(R, C, chunks, part, part2, GRAD, GRAD * ((double)ld(x, i, bf16) - (double)mean[c]));
+        CHUNKED_SUMS(R, C, rows, chunks, part, part2, GRAD, GRAD * ((double)ld(x, i, bf16) - (double)mean[c]));
 #undef GRAD
 #pragma omp for schedule(static)
-            for (int64_t c = 0; c < C; c++) {
-                double sg = 0, sgx = 0;
-                for (int64_t ch = 0; ch < chunks; ch++) sg += part[ch * C + c], sgx += part2[ch * C + c];
-                const double dg = sgx * rstd[c]; /* d gamma */
-                if (dbeta) dbeta[c] = (float)sg;
-                if (dgamma) dgamma[c] = (float)dg;
-                k[c] = (gamma ? gamma[c] : 1.0) * rstd[c];
-                mg[c] = sg / count;
-                mgx[c] = dg / count;
-            }
-        } else {
-            /* the two sums: a channel block's over the rows in order (the figures of the sequential loop) */
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t cb = 0; cb < n_blocks; cb++) {
-                const int64_t c0 = cb * BLOCK, nc = C - c0 < BLOCK ? C - c0 : BLOCK;
-                double sg[BLOCK] = {0}, sgx[BLOCK] = {0};
-                for (int64_t r = 0; r < R; r++)
-                    for (int64_t l = 0; l < nc; l++) {
-                        const int64_t i = r * C + c0 + l;
-                        const double g = grad(dy, y, i, bf16, mask);
-                        sg[l] += g;
-                        sgx[l] += g * (ld(x, i, bf16) - (double)mean[c0 + l]);
-                    }
-                for (int64_t l = 0; l < nc; l++) {
-                    const int64_t c = c0 + l;
-                    const double dg = sgx[l] * rstd[c]; /* d gamma */
-                    if (dbeta) dbeta[c] = (float)sg[l];
-                    if (dgamma) dgamma[c] = (float)dg;
-                    k[c] = (gamma ? gamma[c] : 1.0) * rstd[c];
-                    mg[c] = sg[l] / count;
-                    mgx[c] = dg / count;
-                }
-            }
+        for (int64_t c = 0; c < C; c++) {
+            double sg = 0, sgx = 0;
+            for (int64_t ch = 0; ch < chunks; ch++) sg += part[ch * C + c], sgx += part2[ch * C + c];
+            const double dg = sgx * rstd[c]; /* d gamma */
+            if (dbeta) dbeta[c] = (float)sg;
+            if (dgamma) dgamma[c] = (float)dg;
+            k[c] = (gamma ? gamma[c] : 1.0) * rstd[c];
+            mg[c] = sg / count;
+            mgx[c] = dg / count;
         }
         /* dx: element by element, over (image, channel block) tiles */
 #pragma omp for collapse(2) schedule(static)
