@@ -708,7 +708,7 @@ int cmd_tune(int argc, char **argv) {
     opt_spec specs[RUN_OPTION_COUNT + 24];
     int n_run = run_option_table(specs, &o);
     tune_option_table(specs + n_run, &t);
-    char *file_config = NULL, *owned[2] = {NULL, NULL};
+    char *file_config = NULL, *owned[RUN_OWNED_PATHS] = {NULL};
     int rc = cli_parse_with_config("tune", specs, &o, argc, argv, 2, &file_config);
     if (rc == 1) {
         printf("usage: dystress tune [options]\n\nSearches temperature profiles for your data and budget by "
@@ -901,7 +901,6 @@ done:
     dy_ctx_destroy(u.ctx);
     free(u.trials);
     free(file_config);
-    free(owned[0]);
-    free(owned[1]);
+    for (int i = 0; i < RUN_OWNED_PATHS; i++) free(owned[i]);
     return rc;
 }
