@@ -169,6 +169,18 @@ static void schedule_in_training(dy_ctx *ctx, const dy_dataset *ds, const dy_pre
     CHECK(loss_uses && n == 8 && pos_tau[7] < 0.0201, "the loss's temperature is the scheduled level at each step "
           "(pos_tau last %g)", n ? pos_tau[n - 1] : NAN);
 
+    /* MoCo's loss follows it too (the same profile object) */
+    dy_pretrain_config mc = c;
+    mc.framework = DY_FRAMEWORK_MOCO;
+    snprintf(cmd, sizeof cmd, "rm -rf %s/*", a);
+    if (system(cmd) != 0) return;
+    st = train_in(ctx, &mc, ds, a, 3, false, NULL, NULL);
+    n = metric_rows(a, "tau", tau, 16);
+    metric_rows(a, "pos_tau", pos_tau, 16);
+    bool moco = st == DY_OK && n == 3;
+    for (int i = 0; i < n; i++) moco &= fabs(pos_tau[i] - tau[i]) <= 1e-5 * tau[i];
+    CHECK(moco && tau[2] < tau[0], "MoCo: the positives' temperature is the scheduled level (%d rows)", n);
+
     /* the cosine profile on a linear schedule by epochs: both bounds, constant within an epoch */
     dy_pretrain_config e = *base;
     e.epochs = 2;
