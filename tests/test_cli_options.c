@@ -294,6 +294,80 @@ static void item12_library_milestones(void) {
     dy_ctx_destroy(ctx);
 }
 
+/* issue 25: the temperature schedule's options: what each schedule needs, what it would ignore, ranges; the
+ * library's own checks reached through cli_tau_schedule name the option too. */
+static void issue25_schedule_options(void) {
+    run_options o;
+    opt_spec t[RUN_OPTION_COUNT];
+    char err[512];
+    const struct {
+        const char *line, *want; /* want NULL: accepted */
+    } cases[] = {
+        {"--tau-schedule cosine", "--tau-schedule cosine needs an end: --tau-end-ratio R"},
+        {"--tau-schedule linear --profile const", "or --tau-end TAU"},
+        {"--tau-schedule cosine --tau-end-ratio 0.1", NULL},
+        {"--tau-schedule linear --tau-end-ratio 0.1 --tau-schedule-unit epochs", NULL},
+        {"--tau-schedule linear --tau-end 0.02 --profile const", NULL},
+        {"--tau-schedule linear --tau-end 0.02", "--tau-end sets the const profile's end; the cosine profile's"},
+        {"--tau-end-ratio 0.1", "--tau-end-ratio has no effect with --tau-schedule constant"},
+        {"--tau-end 0.02 --profile const", "--tau-end has no effect with --tau-schedule constant"},
+        {"--tau-schedule cosine --tau-end 0.02 --tau-end-ratio 0.1 --profile const", "both give the end"},
+        {"--tau-schedule cosine --tau-end-ratio 0.1 --tau-adapt band", "cannot be combined with --tau-adapt band"},
+        {"--tau-adapt band", NULL},
+        {"--tau-schedule file", "--tau-schedule file needs --tau-schedule-file"},
+        {"--tau-schedule-file x.csv", "--tau-schedule-file needs --tau-schedule file (got constant)"},
+        {"--tau-schedule file --tau-schedule-file x.csv --tau-end-ratio 0.5", "the file gives the levels"},
+        {"--tau-schedule file --tau-schedule-file x.csv", NULL},
+        {"--tau-schedule exp --tau-end-ratio 0.1", "--tau-schedule must be one of constant|linear|cosine|file"},
+        {"--tau-schedule cosine --tau-end 1e-5 --profile const", "--tau-end 1e-05 is outside the supported"},
+        {"--tau-end -1", "--tau-end must be between"},
+        {"--tau-end-ratio 0", "--tau-end-ratio must be between"},
+        {"--tau-schedule-unit hours", "--tau-schedule-unit must be one of steps|epochs"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int rc = parse_run(&o, t, cases[i].line, err, sizeof err);
+        if (cases[i].want)
+            CHECK(rc == -1 && strstr(err, cases[i].want), "issue25: '%s' refused\n  got:  %s\n  want: %s",
+                  cases[i].line, rc == -1 ? err : "(accepted)", cases[i].want);
+        else
+            CHECK(rc == 0, "issue25: '%s' accepted: %s", cases[i].line, err);
+    }
+    dy_ctx *ctx = NULL;
+    dy_ctx_options co = {.threads = 1, .backend = DY_BACKEND_REF};
+    if (!CHECK(dy_ctx_create(&ctx, &co) == DY_OK, "issue25: context")) return;
+    dy_tau_schedule s;
+    CHECK(parse_run(&o, t, "--tau-schedule cosine --tau-end-ratio 1e-4", err, sizeof err) == 0, "issue25: parsed");
+    dy_tau_profile p = cli_tau_profile(&o);
+    CHECK(cli_tau_schedule(ctx, &o, &p, &s) == DY_ERR_INVALID && strstr(dy_ctx_error(ctx), "--tau-end-ratio 0.0001"),
+          "issue25: an end below the supported temperatures refused: %s", dy_ctx_error(ctx));
+    CHECK(parse_run(&o, t, "--tau-schedule linear --tau-end 0.02 --profile const --tau-schedule-unit epochs", err,
+                    sizeof err) == 0, "issue25: parsed --tau-end");
+    p = cli_tau_profile(&o);
+    CHECK(cli_tau_schedule(ctx, &o, &p, &s) == DY_OK && s.kind == DY_TAU_SCHEDULE_LINEAR && s.per_epoch &&
+              s.end_ratio == 0.02 / 0.2, "issue25: --tau-end 0.02 from --tau 0.2 is the ratio 0.1, by epochs");
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/dystress-options-schedule-%d.csv", (int)getpid());
+    FILE *f = fopen(path, "w");
+    if (f) fputs("fraction,tau\n0,0.2\n0.5,0.02\n", f), fclose(f);
+    char line[300];
+    snprintf(line, sizeof line, "--tau-schedule file --tau-schedule-file %s --profile const", path);
+    CHECK(parse_run(&o, t, line, err, sizeof err) == 0, "issue25: parsed the file schedule");
+    p = cli_tau_profile(&o);
+    CHECK(cli_tau_schedule(ctx, &o, &p, &s) == DY_ERR_INVALID && strstr(dy_ctx_error(ctx), path) &&
+              strstr(dy_ctx_error(ctx), "end at 1"), "issue25: a table that stops at half the run refused, file named: "
+          "%s", dy_ctx_error(ctx));
+    f = fopen(path, "w");
+    if (f) fputs("fraction,tau\n0,0.2\n1,0.02\n", f), fclose(f);
+    CHECK(cli_tau_schedule(ctx, &o, &p, &s) == DY_OK && s.kind == DY_TAU_SCHEDULE_FILE && !s.table &&
+              !strcmp(s.file, path), "issue25: a good table accepted; the trainer reads it: %s", dy_ctx_error(ctx));
+    o.profile = "cosine";
+    p = cli_tau_profile(&o);
+    CHECK(cli_tau_schedule(ctx, &o, &p, &s) == DY_ERR_INVALID && strstr(dy_ctx_error(ctx), "tau_min,tau_max"),
+          "issue25: a tau table for the cosine profile refused: %s", dy_ctx_error(ctx));
+    unlink(path);
+    dy_ctx_destroy(ctx);
+}
+
 int main(void) {
     char err[256];
     CHECK(parse("", err) == 0 && batch == 128 && lr == 0.06 && !strcmp(profile, "cosine") && !nesterov,
@@ -343,5 +417,6 @@ int main(void) {
     item6_config_file();
     item12_option_ranges();
     item12_library_milestones();
+    issue25_schedule_options();
     return test_finish();
 }

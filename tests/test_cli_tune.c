@@ -193,6 +193,81 @@ int main(void) {
              data, dir);
     CHECK(rc == 2 && strstr(out, "cosine or shifted"), "--tau-adapt with the constant profile refused: %s", out);
 
+    /* 5. issue 25: a temperature schedule from the command line: logged, in config.json, resumed exactly; a file
+     * schedule replays the adaptive run's bounds (tools/tau_schedule_from_metrics.py writes such a file); tune's
+     * annealed family runs constants on a schedule */
+    const char *sched = "--profile const --tau 0.2 --tau-schedule cosine --tau-end 0.02 --epochs 2 --knn-every -1 "
+                        "--no-report";
+    rc = cli_run(out, sizeof out, "./dystress pretrain " BASE " %s --run-dir %s/sched-a", data, sched, dir);
+    CHECK(rc == 0 && strstr(out, "const profile on a cosine schedule"), "scheduled run (got %d): %s", rc, out);
+    snprintf(path, sizeof path, "%s/sched-a/metrics.jsonl", dir);
+    slurp(text, sizeof text, path);
+    first = strstr(text, "\"tau\": "), last = NULL;
+    for (const char *q = first; q; q = strstr(q + 1, "\"tau\": ")) last = q;
+    CHECK(first && last && (float)atof(first + 7) == 0.2f && fabs(atof(last + 7) - 0.02) < 1e-8,
+          "metrics log tau from 0.2 to 0.02 (%g, %g)", first ? atof(first + 7) : -1, last ? atof(last + 7) : -1);
+    snprintf(path, sizeof path, "%s/sched-a/config.json", dir);
+    slurp(text, sizeof text, path);
+    CHECK(strstr(text, "\"tau-schedule\": \"cosine\"") && strstr(text, "\"tau-end\": 0.02"),
+          "config.json records the schedule");
+    rc = cli_run(out, sizeof out, "./dystress pretrain " BASE " %s --max-steps 5 --run-dir %s/sched-b", data, sched,
+                 dir);
+    CHECK(rc == 0, "first part (got %d): %s", rc, out);
+    rc = cli_run(out, sizeof out, "./dystress pretrain --resume --threads 2 --run-dir %s/sched-b --tau-end 0.03", dir);
+    CHECK(rc == 2 && strstr(out, "--tau-end cannot change when resuming"), "the schedule cannot change on resume: %s",
+          out);
+    rc = cli_run(out, sizeof out, "./dystress pretrain --resume --threads 2 --run-dir %s/sched-b", dir);
+    CHECK(rc == 0 && strstr(out, "resuming after step 5"), "resumed after step 5: %s", out);
+    snprintf(fa, sizeof fa, "%s/sched-a/checkpoint-final.safetensors", dir);
+    snprintf(fb, sizeof fb, "%s/sched-b/checkpoint-final.safetensors", dir);
+    CHECK(same_file(fa, fb), "the resumed scheduled run equals the uninterrupted one byte for byte");
+    /* the adaptive run's bounds as a file, replayed by a fixed cosine profile */
+    bool python = cli_run(NULL, 0, "command -v python3 >/dev/null") == 0;
+    if (!python) printf("note: no python3 here: the replay of an adaptive run's bounds is not tested\n");
+    else rc = cli_run(out, sizeof out, "python3 tools/tau_schedule_from_metrics.py %s/adapt-a/metrics.jsonl -o "
+                      "%s/replay.csv", dir, dir);
+    if (python && rc == 0) {
+        rc = cli_run(out, sizeof out, "./dystress pretrain " BASE " --tau-schedule file --tau-schedule-file "
+                     "%s/replay.csv --epochs 2 --knn-every -1 --no-report --run-dir %s/replay", data, dir, dir);
+        CHECK(rc == 0, "a cosine profile replays the adaptive run's bounds (got %d): %s", rc, out);
+        char adapt_rows[16384];
+        snprintf(path, sizeof path, "%s/adapt-a/metrics.jsonl", dir);
+        slurp(adapt_rows, sizeof adapt_rows, path);
+        snprintf(path, sizeof path, "%s/replay/metrics.jsonl", dir);
+        slurp(text, sizeof text, path);
+        /* the levels of every step, as both runs logged them */
+        bool same = true;
+        int rows = 0;
+        for (const char *x = strstr(adapt_rows, "\"tau_min\": "), *y = strstr(text, "\"tau_min\": "); x || y;
+             x = strstr(x + 1, "\"tau_min\": "), y = strstr(y + 1, "\"tau_min\": "), rows++) {
+            if (!x || !y) {
+                same = false;
+                break;
+            }
+            same &= (float)atof(x + 11) == (float)atof(y + 11);
+            const char *xm = strstr(x, "\"tau_max\": "), *ym = strstr(y, "\"tau_max\": ");
+            same &= xm && ym && (float)atof(xm + 11) == (float)atof(ym + 11);
+        }
+        CHECK(same && rows > 10, "the replay's bounds equal the adaptive run's at each of its %d steps", rows);
+    } else if (python) {
+        CHECK(false, "tools/tau_schedule_from_metrics.py ran: %s", out);
+    }
+    rc = cli_run(out, sizeof out, "./dystress tune " BASE " --val-size 40 --trials 2 --eta 2 --rungs 1 --families "
+                 "const,annealed --no-anchors --end-ratio-range 0.1,0.1 --tune-dir %s/tune-annealed", data, dir);
+    CHECK(rc == 0, "a tune over const and annealed runs (got %d): %s", rc, out);
+    snprintf(path, sizeof path, "%s/tune-annealed/plan.json", dir);
+    slurp(text, sizeof text, path);
+    CHECK(strstr(text, "\"family\": \"annealed\"") && strstr(text, "\"end_ratio\": 0.10000000000000001"),
+          "plan.json lists the annealed candidate with its end ratio");
+    snprintf(path, sizeof path, "%s/tune-annealed/trials/t01/config.json", dir);
+    slurp(text, sizeof text, path);
+    CHECK(strstr(text, "\"profile\": \"const\"") && strstr(text, "\"tau-schedule\": \"cosine\"") &&
+              strstr(text, "\"tau-end-ratio\": 0.1"), "the annealed trial trains a const profile on a cosine schedule "
+          "to 0.1 of its tau");
+    snprintf(path, sizeof path, "%s/tune-annealed/trials/t00/config.json", dir);
+    slurp(text, sizeof text, path);
+    CHECK(strstr(text, "\"tau-schedule\": \"constant\""), "the const trial has no schedule");
+
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
     return test_finish();

@@ -332,6 +332,8 @@ static void write_file(const char *path, const char *text) {
 
 /* When set, synthetic runs log an adaptive profile's bounds: from 0.07-0.2 after step 0 to 0.02-0.021 at the end. */
 static bool synth_adaptive;
+/* issue 25: when set, a const run on this --tau-schedule logging "tau" from 0.2 to 0.02 */
+static const char *synth_schedule;
 static double synth_bound(int s, int total, bool max) {
     return max ? 0.2 - 0.179 * s / total : 0.07 - 0.05 * s / total;
 }
@@ -355,6 +357,7 @@ static void synthetic_run(const char *run, int epochs, int spe, double frac_max,
         if (synth_adaptive)
             fprintf(f, ", \"tau_min\": %.9g, \"tau_max\": %.9g", synth_bound(s, total, false),
                     synth_bound(s, total, true));
+        if (synth_schedule) fprintf(f, ", \"tau\": %.9g", 0.2 - 0.18 * (s - 1) / (total - 1));
         fputs("}\n", f);
         if (s % spe == 0) {
             fprintf(f, "{\"step\": %d, \"epoch\": %d, \"alignment\": %.6f, \"uniformity\": %.6f, \"repr_images\": 256, "
@@ -374,9 +377,11 @@ static void synthetic_run(const char *run, int epochs, int spe, double frac_max,
     fclose(f);
     fclose(h);
     snprintf(path, sizeof path, "%s/config.json", run);
-    char cfg[512];
+    char cfg[600], schedule[64] = "";
+    if (synth_schedule) snprintf(schedule, sizeof schedule, "  \"tau-schedule\": \"%s\",\n", synth_schedule);
     snprintf(cfg, sizeof cfg, "{\n  \"data\": \"cifar10\",\n  \"profile\": \"%s\",\n  \"tau\": 0.2,\n  \"tau-min\": "
-             "0.07,\n  \"tau-max\": 0.2,\n  \"epochs\": %d,\n  \"run-dir\": \"%s\"\n}\n", profile, epochs, run);
+             "0.07,\n  \"tau-max\": 0.2,\n%s  \"epochs\": %d,\n  \"run-dir\": \"%s\"\n}\n", profile, schedule, epochs,
+             run);
     write_file(path, cfg);
 }
 
@@ -453,6 +458,24 @@ static void test_reports(dy_ctx *ctx) {
               fabsf(pe.tau_min - 0.02f) < 1e-7f && fabsf(pe.tau_max - 0.021f) < 1e-7f,
           "the profile at step 1 is the configured one, at step 31 the bounds logged after step 30 (%g-%g), at the end "
           "%g-%g", p31.tau_min, p31.tau_max, pe.tau_min, pe.tau_max);
+    dy_run_data_free(&rd);
+    /* issue 25: a constant on a temperature schedule: drawn like the adaptive bounds, named as a schedule */
+    snprintf(run, sizeof run, "%s/scheduled", dir);
+    synth_schedule = "cosine";
+    synthetic_run(run, 3, 20, 1.0, "const");
+    synth_schedule = NULL;
+    CHECK(dy_report_write(ctx, run, NULL, NULL) == DY_OK, "report of a scheduled run");
+    snprintf(page, sizeof page, "%s/report.html", run);
+    html = slurp(page, NULL);
+    CHECK(html && strstr(html, "constant &tau; = 0.2, schedule cosine: &tau; 0.02&ndash;0.02 at the end") &&
+              strstr(html, "followed a schedule (<code>--tau-schedule cosine</code>)") &&
+              strstr(html, "0.2 at the start"), "the scheduled run's levels are named, start and end");
+    free(html);
+    CHECK(dy_run_data_load(ctx, run, &rd) == DY_OK, "scheduled run loads");
+    p31 = dy_run_profile_at(&rd, 31);
+    CHECK(dy_run_adaptive(&rd) && p31.kind == DY_TAU_CONSTANT && p31.tau_min == p31.tau_max &&
+              fabsf(p31.tau_max - (float)(0.2 - 0.18 * 29 / 59.0)) < 1e-7f && !strcmp(rd.tau_schedule, "cosine"),
+          "each panel's constant is its step's level (step 31: %g)", p31.tau_max);
     dy_run_data_free(&rd);
     snprintf(run, sizeof run, "%s/calm", dir);
     CHECK(dy_run_data_load(ctx, run, &rd) == DY_OK && !dy_run_adaptive(&rd) &&

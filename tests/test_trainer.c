@@ -99,6 +99,178 @@ static double run_steps(dy_ctx *ctx, const dy_pretrain_config *c, const dy_datas
     return sum;
 }
 
+/* issue 25: the values of key in the step rows of run_dir/metrics.jsonl, in order (at most max); the count. */
+static int metric_rows(const char *run_dir, const char *key, double *out, int max) {
+    char path[512], line[4096], pat[64];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    while (f && n < max && fgets(line, sizeof line, f)) {
+        if (!strstr(line, "\"loss\": ")) continue;
+        const char *v = strstr(line, pat);
+        out[n++] = v ? strtod(v + strlen(pat), NULL) : NAN;
+    }
+    if (f) fclose(f);
+    return n;
+}
+
+/* Trains cfg in run_dir until max_steps (0: the end), first loading checkpoint-latest when resume; the final
+ * parameters into *params (malloc'ed). */
+static dy_status train_in(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy_dataset *ds, const char *run_dir,
+                          int64_t max_steps, bool resume, float **params, int64_t *n) {
+    dy_pretrain_config c = *cfg;
+    c.run_dir = run_dir;
+    c.max_steps = max_steps;
+    dy_trainer *t = NULL;
+    dy_status st = dy_trainer_create(ctx, &c, ds, NULL, &t);
+    char ckpt[600];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint-latest.safetensors", run_dir);
+    if (st == DY_OK && resume) st = dy_trainer_load_checkpoint(t, ckpt);
+    if (st == DY_OK) st = dy_trainer_run(t, NULL, NULL);
+    if (st == DY_OK && params) {
+        const float *p = dy_model_params(dy_trainer_model(t), n);
+        *params = malloc((size_t)*n * sizeof **params);
+        memcpy(*params, p, (size_t)*n * sizeof **params);
+    }
+    dy_trainer_destroy(t);
+    return st;
+}
+
+/* issue 25: a temperature schedule in the loop: the loss's levels follow its formula step by step (the metrics rows;
+ * the positives' mean tau of a constant is the level itself), a run interrupted and resumed equals an uninterrupted
+ * one bit for bit (weights and every step's loss), a schedule file changed before a resume is refused, and a
+ * schedule with the adaptive profile is refused. 32 images in batches of 8: 4 steps an epoch. */
+static void schedule_in_training(dy_ctx *ctx, const dy_dataset *ds, const dy_pretrain_config *base, const char *dir) {
+    const double pi = 3.14159265358979323846;
+    char a[300], b[300], cmd[700];
+    snprintf(a, sizeof a, "%s/sched-a", dir);
+    snprintf(b, sizeof b, "%s/sched-b", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s %s", a, b);
+    if (system(cmd) != 0) return;
+    dy_pretrain_config c = *base;
+    c.epochs = 2;
+    c.tau = dy_tau_constant(0.2f);
+    c.tau_schedule = (dy_tau_schedule){.kind = DY_TAU_SCHEDULE_COSINE, .end_ratio = 0.1};
+    dy_status st = train_in(ctx, &c, ds, a, 0, false, NULL, NULL);
+    CHECK(st == DY_OK, "a const profile on a cosine schedule trains 8 steps: %s", st ? dy_ctx_error(ctx) : "ok");
+    double tau[16], pos_tau[16];
+    int n = metric_rows(a, "tau", tau, 16);
+    metric_rows(a, "pos_tau", pos_tau, 16);
+    bool follows = n == 8, loss_uses = n == 8;
+    for (int i = 0; i < n; i++) {
+        double w = 0.5 * (1 + cos(pi * (double)i / 7.0));
+        float want = (float)((double)0.2f * (w + (1 - w) * 0.1));
+        follows &= (float)tau[i] == want;
+        loss_uses &= fabs(pos_tau[i] - want) <= 1e-5 * want;
+    }
+    CHECK(follows, "metrics log tau per step on the half cosine from 0.2 to 0.02 (%d rows; first %g, last %g)", n,
+          n ? tau[0] : NAN, n ? tau[n - 1] : NAN);
+    CHECK(loss_uses && n == 8 && pos_tau[7] < 0.0201, "the loss's temperature is the scheduled level at each step "
+          "(pos_tau last %g)", n ? pos_tau[n - 1] : NAN);
+
+    /* MoCo's loss follows it too (the same profile object) */
+    dy_pretrain_config mc = c;
+    mc.framework = DY_FRAMEWORK_MOCO;
+    snprintf(cmd, sizeof cmd, "rm -rf %s/*", a);
+    if (system(cmd) != 0) return;
+    st = train_in(ctx, &mc, ds, a, 3, false, NULL, NULL);
+    n = metric_rows(a, "tau", tau, 16);
+    metric_rows(a, "pos_tau", pos_tau, 16);
+    bool moco = st == DY_OK && n == 3;
+    for (int i = 0; i < n; i++) moco &= fabs(pos_tau[i] - tau[i]) <= 1e-5 * tau[i];
+    CHECK(moco && tau[2] < tau[0], "MoCo: the positives' temperature is the scheduled level (%d rows)", n);
+
+    /* the cosine profile on a linear schedule by epochs: both bounds, constant within an epoch */
+    dy_pretrain_config e = *base;
+    e.epochs = 2;
+    e.tau_schedule = (dy_tau_schedule){.kind = DY_TAU_SCHEDULE_LINEAR, .per_epoch = true, .end_ratio = 0.5};
+    snprintf(cmd, sizeof cmd, "rm -rf %s/*", a);
+    if (system(cmd) != 0) return;
+    st = train_in(ctx, &e, ds, a, 0, false, NULL, NULL);
+    double lo[16], hi[16];
+    n = metric_rows(a, "tau_min", lo, 16);
+    metric_rows(a, "tau_max", hi, 16);
+    bool epochs = st == DY_OK && n == 8;
+    for (int i = 0; i < n; i++) {
+        double f = i < 4 ? 1 : 0.5;
+        epochs &= (float)lo[i] == (float)((double)0.07f * f) && (float)hi[i] == (float)((double)0.2f * f);
+    }
+    CHECK(epochs, "epochs unit: tau_min/tau_max 0.07/0.2 through epoch 1, 0.035/0.1 through epoch 2 (%d rows)", n);
+
+    /* resume exactness: 8 steps at once against 3, a checkpoint, a new trainer, the other 5 */
+    dy_pretrain_config r = *base;
+    r.epochs = 2;
+    r.tau_schedule = (dy_tau_schedule){.kind = DY_TAU_SCHEDULE_COSINE, .end_ratio = 0.2};
+    snprintf(cmd, sizeof cmd, "rm -rf %s/* %s/*", a, b);
+    if (system(cmd) != 0) return;
+    float *pa = NULL, *pb = NULL;
+    int64_t na = 0, nb = 0;
+    dy_status s1 = train_in(ctx, &r, ds, a, 0, false, &pa, &na);
+    dy_status s2 = train_in(ctx, &r, ds, b, 3, false, NULL, NULL);
+    dy_status s3 = train_in(ctx, &r, ds, b, 0, true, &pb, &nb);
+    CHECK(s1 == DY_OK && s2 == DY_OK && s3 == DY_OK && na == nb && na > 0 && !memcmp(pa, pb, (size_t)na * sizeof *pa),
+          "a scheduled run stopped after step 3 and resumed ends with the same weights, bit for bit");
+    double la[16], lb[16], ta[16], tb[16];
+    int ka = metric_rows(a, "loss", la, 16), kb = metric_rows(b, "loss", lb, 16);
+    metric_rows(a, "tau_max", ta, 16);
+    metric_rows(b, "tau_max", tb, 16);
+    CHECK(ka == 8 && kb == 8 && !memcmp(la, lb, sizeof la[0] * 8) && !memcmp(ta, tb, sizeof ta[0] * 8),
+          "and the same loss and tau_max at every step (%d and %d rows)", ka, kb);
+    free(pa);
+    free(pb);
+
+    /* a file schedule: the table is stored in the checkpoint; a file edited before the resume is refused */
+    char table[400];
+    snprintf(table, sizeof table, "%s/schedule.csv", dir);
+    FILE *f = fopen(table, "w");
+    if (f) fputs("fraction,tau_min,tau_max\n0,0.07,0.2\n0.5,0.05,0.1\n1,0.02,0.022\n", f), fclose(f);
+    dy_pretrain_config fc = *base;
+    fc.epochs = 2;
+    fc.tau_schedule = (dy_tau_schedule){.kind = DY_TAU_SCHEDULE_FILE, .file = table};
+    snprintf(cmd, sizeof cmd, "rm -rf %s/*", b);
+    if (system(cmd) != 0) return;
+    st = train_in(ctx, &fc, ds, b, 2, false, NULL, NULL);
+    n = metric_rows(b, "tau_min", lo, 16);
+    double w1 = (1.0 / 7.0) / 0.5; /* step 2 of 8: u = 1/7, on the segment [0, 0.5] */
+    CHECK(st == DY_OK && n == 2 && (float)lo[0] == 0.07f && (float)lo[1] == (float)((1 - w1) * 0.07 + w1 * 0.05),
+          "a file schedule's bounds interpolated per step (%d rows, %g, %g)", n, n ? lo[0] : NAN, n > 1 ? lo[1] : NAN);
+    f = fopen(table, "w");
+    if (f) fputs("fraction,tau_min,tau_max\n0,0.07,0.2\n0.5,0.05,0.1\n1,0.03,0.03\n", f), fclose(f);
+    st = train_in(ctx, &fc, ds, b, 0, true, NULL, NULL);
+    CHECK(st == DY_ERR_MISMATCH && strstr(dy_ctx_error(ctx), "schedule"), "a resume after the file changed is refused: "
+          "%s", st ? dy_ctx_error(ctx) : "accepted");
+
+    /* a checkpoint of a scheduled run does not resume a run without one, nor one with another end */
+    snprintf(cmd, sizeof cmd, "rm -rf %s/*", b);
+    if (system(cmd) != 0) return;
+    st = train_in(ctx, &r, ds, b, 2, false, NULL, NULL);
+    dy_pretrain_config other = r;
+    other.tau_schedule.end_ratio = 0.3;
+    dy_status s4 = train_in(ctx, &other, ds, b, 0, true, NULL, NULL);
+    dy_status s5 = train_in(ctx, base, ds, b, 0, true, NULL, NULL);
+    CHECK(st == DY_OK && s4 == DY_ERR_MISMATCH && s5 == DY_ERR_MISMATCH, "another end ratio (%d) or no schedule (%d) "
+          "cannot resume a scheduled run's checkpoint", (int)s4, (int)s5);
+
+    /* with the adaptive profile: refused, naming both options */
+    dy_pretrain_config ad = r;
+    ad.tau_adapt = (dy_tau_adapt_config){.on = true, .band_low = 0.05, .band_high = 0.3, .rate = 0.01, .floor = 0.02,
+                                         .ceil = 1};
+    dy_trainer *t = NULL;
+    st = dy_trainer_create(ctx, &ad, ds, NULL, &t);
+    CHECK(st == DY_ERR_INVALID && strstr(dy_ctx_error(ctx), "--tau-adapt band"), "a schedule with --tau-adapt band "
+          "refused: %s", st ? dy_ctx_error(ctx) : "accepted");
+    dy_trainer_destroy(t);
+
+    /* no schedule: the metrics rows are as before (no level logged) */
+    snprintf(cmd, sizeof cmd, "rm -rf %s/*", a);
+    if (system(cmd) != 0) return;
+    st = train_in(ctx, base, ds, a, 2, false, NULL, NULL);
+    n = metric_rows(a, "tau_min", lo, 16);
+    int m = metric_rows(a, "tau", tau, 16);
+    CHECK(st == DY_OK && n == 2 && m == 2 && isnan(lo[0]) && isnan(tau[0]), "without a schedule no level is logged");
+}
+
 int main(void) {
     dy_ctx *ctx;
     dy_ctx_options co = {.threads = 2};
@@ -198,6 +370,8 @@ int main(void) {
     CHECK(st == DY_ERR_MISMATCH && strstr(dy_ctx_error(ctx), "outside this run"), "a step past the run refused: %s",
           dy_ctx_error(ctx));
     CHECK(p[0] == copy[0] + 1.0f && dy_trainer_step_count(t) == 0, "refused loads changed nothing");
+
+    schedule_in_training(ctx, ds, &c, dir);
 
     /* bad configurations are refused with a message */
     dy_pretrain_config bad = c;

@@ -170,12 +170,52 @@ static void test_controller(dy_ctx *ctx) {
     CHECK(dy_tau_adapt_check(ctx, &c, &p) == DY_ERR_INVALID, "bounds outside floor/ceil refused");
 }
 
+/* issue 25: the annealed family (a constant on a temperature schedule): its tau and end ratio sampled inside their
+ * ranges, in turn with the others, reproducibly; the end-ratio range checked only when the family is on, so the
+ * other families' samples do not depend on it. */
+static void test_annealed(dy_ctx *ctx) {
+    dy_tune_space s = {.tau = {0.05, 1}, .tau_min = {0.02, 0.3}, .tau_max = {0.1, 1}, .offset = {-0.6, 0.4},
+                       .scale = {0.4, 1.2}, .end_ratio = {0.05, 0.5}, .seed = 5};
+    s.family[DY_TUNE_CONST] = s.family[DY_TUNE_ANNEALED] = true;
+    dy_tune_candidate a[8], b[8];
+    CHECK(dy_tune_candidates(ctx, &s, 8, a) == DY_OK, "annealed candidates: %s", dy_ctx_error(ctx));
+    bool turn = true, inside = true, same = dy_tune_candidates(ctx, &s, 8, b) == DY_OK;
+    for (int i = 0; i < 8; i++) {
+        turn &= a[i].family == (i % 2 ? DY_TUNE_ANNEALED : DY_TUNE_CONST);
+        inside &= a[i].tau >= 0.05 && a[i].tau <= 1;
+        if (a[i].family == DY_TUNE_ANNEALED) inside &= a[i].end_ratio >= 0.05 && a[i].end_ratio <= 0.5;
+        else inside &= a[i].end_ratio == 0;
+        same &= a[i].family == b[i].family && a[i].tau == b[i].tau && a[i].end_ratio == b[i].end_ratio;
+    }
+    CHECK(turn, "const and annealed in turn");
+    CHECK(inside, "tau and the end ratio inside their ranges (a constant has none)");
+    CHECK(same, "the same seed, the same annealed candidates");
+    char text[128];
+    dy_tune_candidate_params(&(dy_tune_candidate){.family = DY_TUNE_ANNEALED, .tau = 0.2, .end_ratio = 0.1}, text,
+                             sizeof text);
+    CHECK(!strcmp(text, "tau 0.2, end ratio 0.1") && !strcmp(dy_tune_family_name(DY_TUNE_ANNEALED), "annealed") &&
+              dy_tune_family_parse("annealed") == DY_TUNE_ANNEALED, "named: %s", text);
+    s.end_ratio = (dy_tune_range){0, 0.5};
+    CHECK(dy_tune_candidates(ctx, &s, 4, b) == DY_ERR_INVALID && strstr(dy_ctx_error(ctx), "--end-ratio-range 0,0.5"),
+          "an end ratio of 0 refused: %s", dy_ctx_error(ctx));
+    s.end_ratio = (dy_tune_range){0.5, 2};
+    CHECK(dy_tune_candidates(ctx, &s, 4, b) == DY_ERR_INVALID && strstr(dy_ctx_error(ctx), "within [0.0001, 1]"),
+          "an end ratio above 1 (a rise) refused: %s", dy_ctx_error(ctx));
+    /* without the family the range is not used: the same const sample whatever it holds */
+    s.family[DY_TUNE_ANNEALED] = false;
+    dy_tune_candidates(ctx, &s, 4, a);
+    s.end_ratio = (dy_tune_range){0.05, 0.5};
+    dy_tune_candidates(ctx, &s, 4, b);
+    CHECK(same_list(a, b, 4) && a[1].family == DY_TUNE_CONST, "the other families' sample ignores the end ratio");
+}
+
 int main(void) {
     dy_ctx *ctx = NULL;
     if (dy_ctx_create(&ctx, NULL) != DY_OK) return 1;
     test_schedule(ctx);
     test_select();
     test_candidates(ctx);
+    test_annealed(ctx);
     test_holdout(ctx);
     test_controller(ctx);
     dy_ctx_destroy(ctx);

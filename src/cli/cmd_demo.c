@@ -100,7 +100,7 @@ int cmd_demo(int argc, char **argv) {
     dy_ctx *ctx = cli_run_context(o.threads, &o);
     if (!ctx) return 1;
     int status = 1;
-    char *canonical = NULL, *owned[2] = {NULL, NULL};
+    char *canonical = NULL, *owned[RUN_OWNED_PATHS] = {NULL};
     dy_dataset *train = NULL, *test = NULL;
     dy_model *random_model = NULL;
     dy_trainer *tr = NULL;
@@ -275,7 +275,6 @@ done:
     dy_dataset_free(test);
     dy_ctx_destroy(ctx);
     free(canonical);
-    free(owned[0]);
-    free(owned[1]);
+    for (int i = 0; i < RUN_OWNED_PATHS; i++) free(owned[i]);
     return status;
 }

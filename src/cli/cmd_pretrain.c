@@ -149,7 +149,7 @@ int cmd_pretrain(int argc, char **argv) {
     }
     cli_process_label = dist.label;
     const bool lead = dist.comm.rank == 0; /* writes the run directory and reports */
-    char *config_text = NULL, *owned[2] = {NULL, NULL}, *canonical = NULL;
+    char *config_text = NULL, *owned[RUN_OWNED_PATHS] = {NULL}, *canonical = NULL;
     int changed = 0, status = 1;
     dy_ctx *ctx = NULL;
     dy_dataset *train = NULL, *test = NULL;
@@ -247,10 +247,14 @@ int cmd_pretrain(int argc, char **argv) {
     char procs[64] = "";
     if (dist.comm.size > 1)
         snprintf(procs, sizeof procs, " in each of %d processes%s", dist.comm.size, cfg.sync_bn ? " (sync-bn)" : "");
+    char profile[96];
+    snprintf(profile, sizeof profile, "%s profile%s%s", o.profile, strcmp(o.tau_schedule, "constant") ? " on a " : "",
+             strcmp(o.tau_schedule, "constant") ? o.tau_schedule : "");
+    if (strcmp(o.tau_schedule, "constant")) strncat(profile, " schedule", sizeof profile - strlen(profile) - 1);
     if (lead)
-    progress_log(pr, "dystress pretrain: %s, ResNet-%d width %lld (%s stem), %s, %s profile, %s; %lld train images, "
+    progress_log(pr, "dystress pretrain: %s, ResNet-%d width %lld (%s stem), %s, %s, %s; %lld train images, "
                  "batch %lld, %lld epochs; backend %s, %s, %d threads%s; run %s%s",
-                 o.data, mc->depth, (long long)mc->width, o.stem, o.framework, o.profile, o.optimizer,
+                 o.data, mc->depth, (long long)mc->width, o.stem, o.framework, profile, o.optimizer,
                  (long long)train->count, (long long)o.batch_size, (long long)o.epochs,
                  dy_backend_name(dy_ctx_backend(ctx)), dy_precision_name(mc->precision), dy_ctx_threads(ctx), procs,
                  o.run_dir,
@@ -291,8 +295,7 @@ done:
     free(config_text);
     free(file_config);
     free(canonical);
-    free(owned[0]);
-    free(owned[1]);
+    for (int i = 0; i < RUN_OWNED_PATHS; i++) free(owned[i]);
     cli_dist_end(&dist);
     return status;
 }

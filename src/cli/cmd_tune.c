@@ -35,7 +35,7 @@ extern char **environ;
 
 typedef struct {
     const char *tune_dir, *families, *tau_range, *tau_min_range, *tau_max_range, *offset_range, *scale_range, *unit,
-        *promote;
+        *promote, *end_ratio_range;
     int64_t trials, eta, min_budget, rungs, jobs, tune_seed, stop_after_rung;
     bool anchors;
 } tune_options;
@@ -56,12 +56,15 @@ static int tune_option_table(opt_spec *s, tune_options *t) {
          "restarts at the new budget", "continue|restart"},
         {"jobs", OPT_INT, &t->jobs, "1", "trials run at once (each gets --threads / jobs threads)", NULL, 1, 256},
         {"families", OPT_STRING, &t->families, "const,cosine,shifted", "profile families the sample draws from "
-         "(const, cosine, shifted, adaptive: cosine with --tau-adapt band)"},
+         "(const, cosine, shifted, adaptive: cosine with --tau-adapt band, annealed: const on a --tau-schedule from "
+         "tau to tau x end ratio)"},
         {"tau-range", OPT_STRING, &t->tau_range, "0.05,1", "const: tau (log-uniform)"},
         {"tau-min-range", OPT_STRING, &t->tau_min_range, "0.02,0.3", "tau-min (log-uniform)"},
         {"tau-max-range", OPT_STRING, &t->tau_max_range, "0.1,1", "tau-max (log-uniform, at least tau-min)"},
         {"offset-range", OPT_STRING, &t->offset_range, "-0.6,0.4", "shifted: offset (uniform)"},
         {"scale-range", OPT_STRING, &t->scale_range, "0.4,1.2", "shifted: scale (uniform)"},
+        {"end-ratio-range", OPT_STRING, &t->end_ratio_range, "0.05,0.5", "annealed: the level's factor at the end "
+         "(log-uniform, within (0, 1]); the schedule is --tau-schedule linear if given, else cosine"},
         {"anchors", OPT_BOOL, &t->anchors, "true", "start with the paper's cosine 0.07-0.2 and constants 0.2 and 0.5"},
         {"tune-seed", OPT_INT, &t->tune_seed, "0", "seed of the candidate sample", NULL, 0, (double)(1ll << 53)},
         {"stop-after-rung", OPT_INT, &t->stop_after_rung, "0", "stop after this rung (0: run them all); rerun "
@@ -159,6 +162,9 @@ typedef struct {
     int64_t base_epochs, base_knn_every, steps_per_epoch;
     bool base_report;
     double base_floor, base_ceil;
+    /* the user's temperature schedule: every family but adaptive and annealed trains on it */
+    const char *base_schedule, *base_schedule_file;
+    double base_tau_end, base_end_ratio;
     /* the user's profile options: every trial starts from them, so a field its family leaves alone (a cosine
      * trial's --tau) reads as the user gave it, not as the previous trial left it, in plan.json and best.json */
     double base_tau, base_tau_min, base_tau_max, base_offset, base_scale;
@@ -191,6 +197,10 @@ static void apply_trial(tuner *u, const dy_tune_candidate *c, int rung) {
     o->tau_max = u->base_tau_max;
     o->shift_offset = u->base_offset;
     o->shift_scale = u->base_scale;
+    o->tau_schedule = u->base_schedule;
+    o->tau_schedule_file = u->base_schedule_file;
+    o->tau_end = u->base_tau_end;
+    o->tau_end_ratio = u->base_end_ratio;
     switch (c->family) {
     case DY_TUNE_CONST:
         o->profile = "const";
@@ -206,11 +216,23 @@ static void apply_trial(tuner *u, const dy_tune_candidate *c, int rung) {
         if (c->family != DY_TUNE_SHIFTED) o->profile = "cosine";
         o->tau_min = c->tau_min;
         o->tau_max = c->tau_max;
-        if (c->family == DY_TUNE_ADAPTIVE) {
+        if (c->family == DY_TUNE_ADAPTIVE) { /* the controller sets the bounds: no schedule */
+            o->tau_schedule = "constant";
+            o->tau_schedule_file = "";
+            o->tau_end = 0;
+            o->tau_end_ratio = 1;
             o->tau_adapt = "band";
             if (o->tau_adapt_floor > c->tau_min) o->tau_adapt_floor = c->tau_min;
             if (o->tau_adapt_ceil < c->tau_max) o->tau_adapt_ceil = c->tau_max;
         }
+        break;
+    case DY_TUNE_ANNEALED:
+        o->profile = "const";
+        o->tau = c->tau;
+        o->tau_schedule = !strcmp(u->base_schedule, "linear") ? "linear" : "cosine";
+        o->tau_schedule_file = "";
+        o->tau_end = 0;
+        o->tau_end_ratio = c->end_ratio;
         break;
     default: break;
     }
@@ -509,9 +531,12 @@ static char *plan_text(tuner *u) {
     for (int64_t i = 0; i < u->n_trials; i++) {
         const dy_tune_candidate *c = &u->trials[i].cand;
         fprintf(f, "%s\n    {\"trial\": \"t%02lld\", \"family\": \"%s\", \"tau\": %.17g, \"tau_min\": %.17g, "
-                "\"tau_max\": %.17g, \"offset\": %.17g, \"scale\": %.17g, \"anchor\": %s}", i ? "," : "",
+                "\"tau_max\": %.17g, \"offset\": %.17g, \"scale\": %.17g, \"anchor\": %s", i ? "," : "",
                 (long long)i, dy_tune_family_name(c->family), c->tau, c->tau_min, c->tau_max, c->offset, c->scale,
                 c->anchor ? "true" : "false");
+        /* only the annealed family has an end ratio: the other candidates' lines stay as older tunes wrote them */
+        if (c->family == DY_TUNE_ANNEALED) fprintf(f, ", \"end_ratio\": %.17g", c->end_ratio);
+        fputc('}', f);
     }
     fputs("\n  ],\n  \"base\": [", f);
     /* the run configuration every trial starts from (the profile options are the candidates') */
@@ -708,7 +733,7 @@ int cmd_tune(int argc, char **argv) {
     opt_spec specs[RUN_OPTION_COUNT + 24];
     int n_run = run_option_table(specs, &o);
     tune_option_table(specs + n_run, &t);
-    char *file_config = NULL, *owned[2] = {NULL, NULL};
+    char *file_config = NULL, *owned[RUN_OWNED_PATHS] = {NULL};
     int rc = cli_parse_with_config("tune", specs, &o, argc, argv, 2, &file_config);
     if (rc == 1) {
         printf("usage: dystress tune [options]\n\nSearches temperature profiles for your data and budget by "
@@ -739,7 +764,8 @@ int cmd_tune(int argc, char **argv) {
     for (char *save = NULL, *f = strtok_r(families, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
         int k = dy_tune_family_parse(f);
         if (k < 0) {
-            fprintf(stderr, "dystress tune: --families: unknown family '%s' (const, cosine, shifted, adaptive)\n", f);
+            fprintf(stderr, "dystress tune: --families: unknown family '%s' (const, cosine, shifted, adaptive, "
+                    "annealed)\n", f);
             goto done;
         }
         space.family[k] = true;
@@ -748,7 +774,8 @@ int cmd_tune(int argc, char **argv) {
                                                                           &space.tau_min) ||
         parse_range("tau-max-range", t.tau_max_range, &space.tau_max) ||
         parse_range("offset-range", t.offset_range, &space.offset) ||
-        parse_range("scale-range", t.scale_range, &space.scale))
+        parse_range("scale-range", t.scale_range, &space.scale) ||
+        parse_range("end-ratio-range", t.end_ratio_range, &space.end_ratio))
         goto done;
     if (!(u.ctx = cli_context(o.threads, o.backend))) {
         rc = 1;
@@ -780,6 +807,10 @@ int cmd_tune(int argc, char **argv) {
     u.base_tau_max = o.tau_max;
     u.base_offset = o.shift_offset;
     u.base_scale = o.shift_scale;
+    u.base_schedule = o.tau_schedule;
+    u.base_schedule_file = o.tau_schedule_file;
+    u.base_tau_end = o.tau_end;
+    u.base_end_ratio = o.tau_end_ratio;
     /* the validation split: --val-size, else a tenth of the training set; the test split is not opened */
     rc = 1;
     if (o.val_size == 0) {
@@ -822,6 +853,7 @@ int cmd_tune(int argc, char **argv) {
         rc = 2;
         goto done;
     }
+    u.base_schedule_file = o.tau_schedule_file; /* the trials' config.json hold it absolute, as their data folders */
     /* every candidate must make a valid run (a range reaching outside what pretrain accepts fails here, not later) */
     for (int64_t i = 0; i < u.n_trials; i++) {
         apply_trial(&u, &u.trials[i].cand, 0);
@@ -901,7 +933,6 @@ done:
     dy_ctx_destroy(u.ctx);
     free(u.trials);
     free(file_config);
-    free(owned[0]);
-    free(owned[1]);
+    for (int i = 0; i < RUN_OWNED_PATHS; i++) free(owned[i]);
     return rc;
 }

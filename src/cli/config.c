@@ -66,6 +66,19 @@ int run_option_table(opt_spec *s, run_options *o) {
         {"tau-adapt-floor", OPT_FLOAT, &o->tau_adapt_floor, "0.02", "--tau-adapt band: lowest tau-min", NULL, 1e-4,
          1e4},
         {"tau-adapt-ceil", OPT_FLOAT, &o->tau_adapt_ceil, "1", "--tau-adapt band: highest tau-max", NULL, 1e-4, 1e4},
+        {"tau-schedule", OPT_CHOICE, &o->tau_schedule, "constant", "the profile's level over training: constant, or "
+         "every level (--tau, or --tau-min and --tau-max) multiplied by a factor going linearly or on a half cosine "
+         "from 1 to --tau-end-ratio (or to --tau-end), or a table of (fraction of training, factor or levels) read "
+         "from --tau-schedule-file; not with --tau-adapt band", "constant|linear|cosine|file"},
+        {"tau-end", OPT_FLOAT, &o->tau_end, "0", "--tau-schedule linear/cosine, const profile: tau at the end of "
+         "training (0: use --tau-end-ratio)", NULL, 0, 1e4},
+        {"tau-end-ratio", OPT_FLOAT, &o->tau_end_ratio, "1", "--tau-schedule linear/cosine: the factor every level "
+         "reaches at the end of training (0.1: 0.2 -> 0.02)", NULL, 1e-6, 1e6},
+        {"tau-schedule-unit", OPT_CHOICE, &o->tau_schedule_unit, "steps", "--tau-schedule: the level changes every "
+         "step, or at epoch boundaries only", "steps|epochs"},
+        {"tau-schedule-file", OPT_STRING, &o->tau_schedule_file, "", "--tau-schedule file: a CSV table, rows "
+         "fraction,factor (or a header fraction,tau / fraction,tau_min,tau_max for the levels themselves), fractions "
+         "from 0 to 1; tools/tau_schedule_from_metrics.py writes one from a run's metrics.jsonl"},
         {"moco-momentum", OPT_FLOAT, &o->moco_momentum, "0.99", "MoCo: key encoder momentum", NULL, 0, 1},
         {"moco-queue", OPT_INT, &o->moco_queue, "4096", "MoCo: keys in the queue", NULL, 1, 1 << 24},
         /* optimizer */
@@ -394,6 +407,37 @@ static int parse_milestones(const char *text, int64_t *out, int max) {
     return n;
 }
 
+/* The temperature schedule's options together: what each schedule needs, nothing it would ignore. */
+static int tau_schedule_check(const run_options *o, char *err, size_t err_size) {
+    const char *k = o->tau_schedule;
+    bool constant = !strcmp(k, "constant"), file = !strcmp(k, "file"), const_profile = !strcmp(o->profile, "const");
+    bool end = o->tau_end != 0, ratio = o->tau_end_ratio != 1;
+    if (!constant && !strcmp(o->tau_adapt, "band"))
+        snprintf(err, err_size, "--tau-schedule %s cannot be combined with --tau-adapt band: the controller sets the "
+                 "bounds at every step (to replay an adaptive run's bounds: --tau-schedule file with "
+                 "tools/tau_schedule_from_metrics.py)", k);
+    else if ((constant || file) && (end || ratio))
+        snprintf(err, err_size, "--%s has no effect with --tau-schedule %s (%s)", end ? "tau-end" : "tau-end-ratio", k,
+                 constant ? "choose linear or cosine to anneal" : "the file gives the levels");
+    else if (!file && *o->tau_schedule_file)
+        snprintf(err, err_size, "--tau-schedule-file needs --tau-schedule file (got %s)", k);
+    else if (file && !*o->tau_schedule_file)
+        snprintf(err, err_size, "--tau-schedule file needs --tau-schedule-file (the table)");
+    else if (!constant && !file && !end && !ratio)
+        snprintf(err, err_size, "--tau-schedule %s needs an end: --tau-end-ratio R (every level times R at the end)%s",
+                 k, const_profile ? " or --tau-end TAU" : "");
+    else if (end && ratio)
+        snprintf(err, err_size, "--tau-end and --tau-end-ratio both give the end: choose one");
+    else if (end && !const_profile)
+        snprintf(err, err_size, "--tau-end sets the const profile's end; the %s profile's bounds are scaled by "
+                 "--tau-end-ratio", o->profile);
+    else if (end && (o->tau_end < 1e-4 || o->tau_end > 1e4))
+        snprintf(err, err_size, "--tau-end %g is outside the supported temperatures [1e-4, 1e4]", o->tau_end);
+    else
+        return 0;
+    return -1;
+}
+
 int run_options_check(const run_options *o, char *err, size_t err_size) {
     if (o->nesterov && !(o->momentum > 0)) {
         snprintf(err, err_size, "--nesterov needs --momentum above 0");
@@ -423,6 +467,7 @@ int run_options_check(const run_options *o, char *err, size_t err_size) {
                      (long long)m[i], (long long)m[i - 1], o->milestones);
             return -1;
         }
+    if (tau_schedule_check(o, err, err_size) != 0) return -1;
     /* MoCo enqueues the (global) batch's keys at every step: the queue must hold at least one batch */
     if (!strcmp(o->framework, "moco") && o->moco_queue < o->batch_size) {
         snprintf(err, err_size, "--moco-queue %lld is smaller than --batch-size %lld: the queue must hold at least one "
@@ -485,7 +530,33 @@ dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_datase
     c->tau_adapt = (dy_tau_adapt_config){.on = !strcmp(o->tau_adapt, "band"), .band_low = o->tau_band_low,
                                          .band_high = o->tau_band_high, .rate = o->tau_adapt_rate,
                                          .floor = o->tau_adapt_floor, .ceil = o->tau_adapt_ceil};
-    return dy_tau_adapt_check(ctx, &c->tau_adapt, &c->tau);
+    if ((st = dy_tau_adapt_check(ctx, &c->tau_adapt, &c->tau)) != DY_OK) return st;
+    return cli_tau_schedule(ctx, o, &c->tau, &c->tau_schedule);
+}
+
+dy_status cli_tau_schedule(dy_ctx *ctx, const run_options *o, const dy_tau_profile *p, dy_tau_schedule *s) {
+    *s = (dy_tau_schedule){.kind = DY_TAU_SCHEDULE_CONSTANT, .end_ratio = 1};
+    const char *k = o->tau_schedule;
+    s->kind = !strcmp(k, "linear") ? DY_TAU_SCHEDULE_LINEAR : !strcmp(k, "cosine") ? DY_TAU_SCHEDULE_COSINE
+              : !strcmp(k, "file") ? DY_TAU_SCHEDULE_FILE : DY_TAU_SCHEDULE_CONSTANT;
+    s->per_epoch = !strcmp(o->tau_schedule_unit, "epochs");
+    /* --tau-end X is the ratio X / tau: every schedule is a factor on the starting levels */
+    s->end_ratio = o->tau_end != 0 ? o->tau_end / o->tau : o->tau_end_ratio;
+    bool adapt = !strcmp(o->tau_adapt, "band");
+    if (s->kind != DY_TAU_SCHEDULE_FILE) return dy_tau_schedule_check(ctx, s, p, adapt);
+    /* the table is read and checked here, so that a bad file stops the command before a run directory is made; the
+     * trainer reads it again (and keeps it) */
+    s->file = o->tau_schedule_file;
+    double *table = NULL;
+    dy_status st = dy_tau_schedule_check(ctx, s, p, adapt);
+    if (st == DY_OK) st = dy_tau_schedule_read(ctx, s->file, &s->table_kind, &table, &s->rows);
+    if (st == DY_OK) {
+        s->table = table;
+        st = dy_tau_schedule_check(ctx, s, p, adapt);
+    }
+    free(table);
+    s->table = NULL;
+    return st;
 }
 
 /* Which options are the run's configuration. Invocation options say how this process runs (they never change the
@@ -621,8 +692,8 @@ void run_config_value(const char *text, const char *name, char *value, size_t si
 }
 
 int run_options_absolute_paths(opt_spec *specs, char **owned, char *err, size_t err_size) {
-    static const char *const names[] = {"data-dir", "test-dir"};
-    for (int i = 0; i < 2; i++) {
+    static const char *const names[RUN_OWNED_PATHS] = {"data-dir", "test-dir", "tau-schedule-file"};
+    for (int i = 0; i < RUN_OWNED_PATHS; i++) {
         opt_spec *s = opt_find(specs, names[i]);
         const char *v = *(const char **)s->value;
         if (!v || !*v) continue;

@@ -25,6 +25,9 @@ typedef struct {
     /* the adaptive profile (src/train/tau_adapt.h) */
     const char *tau_adapt;
     double tau_band_low, tau_band_high, tau_adapt_rate, tau_adapt_floor, tau_adapt_ceil;
+    /* the temperature schedule (src/train/tau_schedule.h) */
+    const char *tau_schedule, *tau_schedule_unit, *tau_schedule_file;
+    double tau_end, tau_end_ratio;
     /* a validation split held out of the training set (model selection without the test split) */
     int64_t val_size, val_seed;
     /* optimizer and schedule */
@@ -62,9 +65,10 @@ const char *run_option_changeable_list(void);
 char *run_config_canonical(const opt_spec *specs);
 /* The value of option name in a canonical text, or "(absent)". */
 void run_config_value(const char *text, const char *name, char *value, size_t size);
-/* Replaces --data-dir and --test-dir (when given) by absolute, resolved paths, so that a run resumes, and its
- * checkpoints evaluate, from any working directory. owned[2] keeps the strings (free both). -1 with err when a path
- * does not resolve. */
+/* Replaces --data-dir, --test-dir and --tau-schedule-file (when given) by absolute, resolved paths, so that a run
+ * resumes, and its checkpoints evaluate, from any working directory. owned[RUN_OWNED_PATHS] keeps the strings (free
+ * each). -1 with err when a path does not resolve. */
+#define RUN_OWNED_PATHS 3
 int run_options_absolute_paths(opt_spec *specs, char **owned, char *err, size_t err_size);
 
 /* The checks that involve more than one option (each option's own range is in the table, checked when parsed):
@@ -84,6 +88,9 @@ dy_status cli_load_data_quiet(dy_ctx *ctx, const run_options *o, dy_dataset **tr
 dy_model_config cli_model_config(const run_options *o, int data_channels);
 /* The whole trainer configuration; augmentation preset applied to train. DY_ERR_INVALID with a message. */
 dy_status cli_pretrain_config(dy_ctx *ctx, const run_options *o, const dy_dataset *train, dy_pretrain_config *c);
+/* The temperature schedule the options describe, checked with profile p (a file's table read, checked and freed:
+ * *s names the file and the trainer reads it). DY_ERR_INVALID/DY_ERR_IO/DY_ERR_FORMAT with a message. */
+dy_status cli_tau_schedule(dy_ctx *ctx, const run_options *o, const dy_tau_profile *p, dy_tau_schedule *s);
 /* The temperature profile the options describe. */
 dy_tau_profile cli_tau_profile(const run_options *o);
 /* Applies "name=value;name=value" augmentation overrides. */

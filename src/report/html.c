@@ -134,7 +134,8 @@ void dy_html_profile_text(const dy_run_data *r, char *buf, size_t size) {
         dy_tau_profile end = dy_run_profile_at(r, INFINITY);
         size_t n = strlen(buf);
         if (n < size)
-            snprintf(buf + n, size - n, ", adaptive: &tau; %.3g&ndash;%.3g at the end", end.tau_min, end.tau_max);
+            snprintf(buf + n, size - n, ", %s%s: &tau; %.3g&ndash;%.3g at the end", r->tau_schedule[0] ?
+                     "schedule " : "adaptive", r->tau_schedule, end.tau_min, end.tau_max);
     }
 }
 

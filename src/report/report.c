@@ -214,7 +214,12 @@ static void temperature_section(FILE *f, const dy_run_data *r) {
     bool constant = r->has_profile && r->profile.kind == DY_TAU_CONSTANT;
     double fmax_end = dy_dvec_tail_mean(&r->frac_max, 0.1), fmin_end = dy_dvec_tail_mean(&r->frac_min, 0.1);
     dy_tau_profile end = dy_run_profile_at(r, INFINITY);
-    if (r->has_profile && dy_run_adaptive(r)) {
+    if (r->has_profile && dy_run_adaptive(r) && r->tau_schedule[0]) {
+        fprintf(f, "<div class=\"note\">This run's temperature followed a schedule (<code>--tau-schedule %s</code>): "
+                "from &tau; %g&ndash;%g at the start to %.3g&ndash;%.3g at the end (each panel draws the profile with "
+                "the levels of its step).</div>\n", r->tau_schedule, r->profile.tau_min, r->profile.tau_max,
+                end.tau_min, end.tau_max);
+    } else if (r->has_profile && dy_run_adaptive(r)) {
         fprintf(f, "<div class=\"note\">This run's profile adapted during training (<code>--tau-adapt</code>): its "
                 "bounds went from &tau; %g&ndash;%g at the start to %.3g&ndash;%.3g at the end (see the extreme "
                 "fractions below; each panel draws the profile with the bounds of its step).%s</div>\n",
@@ -224,8 +229,9 @@ static void temperature_section(FILE *f, const dy_run_data *r) {
                 : "");
     }
     if (constant) {
-        fprintf(f, "<div class=\"note\">This run uses a constant temperature (&tau; = %g): every pair gets the same "
-                "temperature, so the fractions below are 100 %% by definition.</div>\n", r->profile.tau_max);
+        fprintf(f, "<div class=\"note\">This run uses a constant temperature (&tau; = %g%s): every pair gets the "
+                "same temperature, so the fractions below are 100 %% by definition.</div>\n", r->profile.tau_max,
+                r->tau_schedule[0] ? " at the start" : "");
     } else if (r->has_profile && isfinite(fmax_end) && fmax_end > EXTREME_WARN) {
         fprintf(f, "<div class=\"warn\"><b>Most pairs sit at &tau;<sub>max</sub>.</b> Over the last 10 %% of the "
                 "steps, %.0f %% of all pairs (nearly all of them negatives) had a temperature within 1 %% of "

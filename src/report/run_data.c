@@ -152,8 +152,11 @@ static bool metrics_line(dy_run_data *r, const char *line) {
              push(&r->pos_sim, num(line, "pos_sim")) && push(&r->neg_sim, num(line, "neg_sim")) &&
              push(&r->neg_sim_max, num(line, "neg_sim_max")) && push(&r->pos_tau, num(line, "pos_tau")) &&
              push(&r->neg_tau, num(line, "neg_tau")) && push(&r->frac_min, num(line, "frac_tau_min")) &&
-             push(&r->frac_max, num(line, "frac_tau_max")) && push(&r->tau_min, num(line, "tau_min")) &&
-             push(&r->tau_max, num(line, "tau_max"));
+             push(&r->frac_max, num(line, "frac_tau_max"));
+        /* the levels a step used: the adaptive profile's or a schedule's bounds, or a scheduled constant's tau */
+        double lo = num(line, "tau_min"), hi = num(line, "tau_max"), tau = num(line, "tau");
+        if (!isfinite(lo) && isfinite(tau)) lo = hi = tau;
+        ok = ok && push(&r->tau_min, lo) && push(&r->tau_max, hi);
     } else if (json_lite_find(line, "knn_top1")) {
         ok = push(&r->knn_epoch, epoch) && push(&r->knn_top1, num(line, "knn_top1")) &&
              push(&r->knn_top5, num(line, "knn_top5"));
@@ -252,6 +255,9 @@ static void read_profile(dy_run_data *r) {
     json_lite_get_number(r->config, "shift-offset", &off);
     json_lite_get_number(r->config, "shift-scale", &scale);
     if (json_lite_get_number(r->config, "epochs", &epochs) && epochs > 0) r->epochs = (int64_t)epochs;
+    if (!json_lite_get_string(r->config, "tau-schedule", r->tau_schedule, sizeof r->tau_schedule) ||
+        !strcmp(r->tau_schedule, "constant"))
+        r->tau_schedule[0] = 0;
     snprintf(r->profile_name, sizeof r->profile_name, "%s", kind);
     if (!strcmp(kind, "const")) r->profile = dy_tau_constant((float)tau);
     else if (!strcmp(kind, "shifted")) r->profile = dy_tau_shifted((float)lo, (float)hi, (float)off, (float)scale);

@@ -27,7 +27,8 @@ typedef struct {
     char *config;             /* config.json text, NULL when absent */
     /* per step */
     dy_dvec step, epoch, loss, lr, ips, pos_sim, neg_sim, neg_sim_max, pos_tau, neg_tau, frac_min, frac_max;
-    dy_dvec tau_min, tau_max; /* the adaptive profile's bounds after each step (NaN: a fixed profile) */
+    dy_dvec tau_min, tau_max; /* the bounds each step used, of the adaptive profile or a temperature schedule (a
+                               * constant's tau in both; NaN: a fixed profile) */
     /* kNN monitor (per epoch) */
     dy_dvec knn_epoch, knn_top1, knn_top5;
     /* alignment and uniformity (per epoch) */
@@ -42,6 +43,7 @@ typedef struct {
     bool has_profile;
     dy_tau_profile profile;
     char profile_name[32];
+    char tau_schedule[16]; /* config.json's --tau-schedule when not constant ("linear", ...), else "" */
     int64_t epochs;           /* configured (0 when unknown) */
     /* final evaluation rows */
     dy_eval_row eval[DY_RUN_MAX_EVAL];
@@ -69,7 +71,8 @@ double dy_dvec_tail_mean(const dy_dvec *v, double frac);
 double dy_dvec_last(const dy_dvec *v);
 double dy_dvec_median(const dy_dvec *v);
 
-/* True when the run's profile moved during training (--tau-adapt: metrics.jsonl logs the bounds). */
+/* True when the run's profile moved during training (--tau-adapt or --tau-schedule: metrics.jsonl logs the
+ * bounds; tau_schedule[0] tells which). */
 bool dy_run_adaptive(const dy_run_data *r);
 /* The profile the loss used at optimizer step `step` (1-based, as metrics.jsonl counts): config.json's, with the
  * bounds the adaptive controller had set after the previous step when it ran. INFINITY: the bounds at the end. */

@@ -55,6 +55,9 @@ struct dy_trainer {
     int64_t hist_every;              /* steps between histogram lines */
     int64_t saved_step;              /* step of the last checkpoint-latest written or loaded (-1: none) */
     dy_tau_adapt_state adapt;        /* the adaptive profile's bounds (cfg.tau_adapt.on) */
+    double *tau_table;               /* the schedule's table read from its file (cfg.tau_schedule.table points here) */
+    double tau_spec[4];              /* the schedule's checkpoint tensor, staged */
+    dy_tau_profile tau_now;          /* the profile of the current step (with a schedule) */
 };
 
 static double now_seconds(void) {
@@ -235,6 +238,15 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
         if ((st = dy_tau_adapt_check(ctx, &cfg->tau_adapt, &cfg->tau)) != DY_OK) goto fail;
         t->adapt = (dy_tau_adapt_state){.tau_min = cfg->tau.tau_min, .tau_max = cfg->tau.tau_max};
     }
+    /* the schedule: a file's table read here (the trainer keeps it), then every level it reaches checked */
+    dy_tau_schedule *ts = &t->cfg.tau_schedule;
+    if ((st = dy_tau_schedule_check(ctx, ts, &cfg->tau, cfg->tau_adapt.on)) != DY_OK) goto fail;
+    if (ts->kind == DY_TAU_SCHEDULE_FILE && !ts->table) {
+        if ((st = dy_tau_schedule_read(ctx, ts->file, &ts->table_kind, &t->tau_table, &ts->rows)) != DY_OK) goto fail;
+        ts->table = t->tau_table;
+        if ((st = dy_tau_schedule_check(ctx, ts, &cfg->tau, false)) != DY_OK) goto fail;
+    }
+    t->tau_now = cfg->tau;
     if (cfg->framework == DY_FRAMEWORK_MOCO) {
         /* MoCo starts from a full queue of random keys (normalised by the push) */
         float *rows = malloc((size_t)(cfg->moco_queue * t->out_dim) * sizeof(float));
@@ -299,6 +311,7 @@ void dy_trainer_destroy(dy_trainer *t) {
     dy_free(t->key_images);
     dy_free(t->key_local);
     free(t->shuffle);
+    free(t->tau_table);
     if (t->metrics.fp) fclose(t->metrics.fp);
     if (t->histograms.fp) fclose(t->histograms.fp);
     free(t);
@@ -312,7 +325,8 @@ dy_model *dy_trainer_model(dy_trainer *t) { return t->model; }
 /* The run's state, the union of what each object holds, in the order of the file: the model (torchvision names, so
  * that a checkpoint also loads as weights), the optimizer's state, MoCo's key encoder and queue, then the trainer's
  * own: counters [step, queue length, queue head], the best kNN so far, the format version. counters and version
- * are staged in the caller's memory. */
+ * are staged in the caller's memory. The adaptive profile's bounds are state; a temperature schedule's tensors are
+ * configuration, compared on load (tau_schedule_matches). */
 static void list_state(dy_trainer *t, dy_tensor_list *l, int64_t counters[3], int64_t *version) {
     int64_t three = 3, one = 1;
     dy_model_list_tensors(t->model, l, "", true);
@@ -320,6 +334,7 @@ static void list_state(dy_trainer *t, dy_tensor_list *l, int64_t counters[3], in
     if (t->key_model) dy_model_list_tensors(t->key_model, l, "key_encoder.", true);
     dy_loss_list_tensors(t->loss, l);
     if (t->cfg.tau_adapt.on) dy_tau_adapt_list_tensors(&t->adapt, l);
+    dy_tau_schedule_list_tensors(&t->cfg.tau_schedule, t->tau_spec, l);
     dy_tensor_list_add(l, "trainer.", "counters", DY_DTYPE_I64, DY_DTYPE_I64, 1, &three, counters);
     dy_tensor_list_add(l, "trainer.", "best_knn", DY_DTYPE_F64, DY_DTYPE_F64, 1, &one, &t->best_knn);
     dy_tensor_list_add(l, "trainer.", "version", DY_DTYPE_I64, DY_DTYPE_I64, 1, &one, version);
@@ -345,6 +360,19 @@ dy_status dy_trainer_save_checkpoint(dy_trainer *t, const char *path) {
     dy_status st = dy_tensor_file_save_meta(t->ctx, path, &l, text.items, text.count);
     dy_tensor_list_free(&l);
     return st;
+}
+
+/* The schedule a checkpoint was trained with against this run's (both already the same shapes): a table edited
+ * between a run and its resume, or another schedule, would make the resumed run differ from an uninterrupted one. */
+static bool tau_schedule_matches(const dy_trainer *t, const dy_st_file *f) {
+    const dy_tau_schedule *s = &t->cfg.tau_schedule;
+    if (s->kind == DY_TAU_SCHEDULE_CONSTANT) return true;
+    const dy_st_tensor *spec = dy_st_find(f, "tau_schedule.spec"), *table = dy_st_find(f, "tau_schedule.table");
+    if (!spec || spec->nbytes != sizeof t->tau_spec || memcmp(spec->data, t->tau_spec, sizeof t->tau_spec))
+        return false;
+    if (s->kind != DY_TAU_SCHEDULE_FILE) return true;
+    return table && table->nbytes == (size_t)s->rows * 3 * sizeof(double) && !memcmp(table->data, s->table,
+                                                                                     table->nbytes);
 }
 
 /* An int64 scalar or vector of the file, when it is one. */
@@ -381,6 +409,11 @@ dy_status dy_trainer_load_checkpoint(dy_trainer *t, const char *path) {
         } else if (c[0] > t->total_steps) {
             st = dy_fail(t->ctx, DY_ERR_MISMATCH, "%s: step %lld is outside this run's %lld steps", path,
                          (long long)c[0], (long long)t->total_steps);
+        } else if (!tau_schedule_matches(t, &f)) {
+            st = dy_fail(t->ctx, DY_ERR_MISMATCH, "%s: the temperature schedule (tau_schedule.spec/table) differs "
+                         "from this run's --tau-schedule %s%s%s: was the schedule file changed since the run began?",
+                         path, dy_tau_schedule_name(t->cfg.tau_schedule.kind),
+                         t->cfg.tau_schedule.file ? " " : "", t->cfg.tau_schedule.file ? t->cfg.tau_schedule.file : "");
         } else {
             dy_tensor_file_copy(&f, &l);
             t->step = counters[0];
@@ -699,6 +732,13 @@ static dy_status log_step(dy_trainer *t, const dy_step_report *r) {
     /* the adaptive profile: the bounds this step used */
     if (n > 0 && t->cfg.tau_adapt.on)
         n = fprintf(t->metrics.fp, ", \"tau_min\": %.9g, \"tau_max\": %.9g", t->adapt.tau_min, t->adapt.tau_max);
+    /* a temperature schedule: the levels this step used */
+    if (n > 0 && t->cfg.tau_schedule.kind != DY_TAU_SCHEDULE_CONSTANT) {
+        const dy_tau_profile *p = &t->tau_now;
+        if (p->kind == DY_TAU_CONSTANT) n = fprintf(t->metrics.fp, ", \"tau\": %.9g", (double)p->tau_max);
+        else n = fprintf(t->metrics.fp, ", \"tau_min\": %.9g, \"tau_max\": %.9g", (double)p->tau_min,
+                         (double)p->tau_max);
+    }
     /* the plan this process runs (chosen by the user or the plan tuner), once */
     if (n > 0 && !t->plan_logged)
         n = fprintf(t->metrics.fp, ", \"plan\": \"%s %s %s\"", dy_layout_name(dy_ctx_layout(t->ctx)),
@@ -824,6 +864,11 @@ dy_status dy_trainer_run(dy_trainer *t, const dy_pretrain_callbacks *cb, volatil
         dy_step_report r = {.step = t->step, .epoch = epoch, .step_in_epoch = in_epoch,
                             .steps_per_epoch = t->steps_per_epoch, .total_steps = end, .epochs = c->epochs};
         r.lr = dy_schedule_lr(&t->sched, t->step);
+        if (c->tau_schedule.kind != DY_TAU_SCHEDULE_CONSTANT) { /* a function of the step: nothing to restore */
+            double u = dy_tau_schedule_fraction(&c->tau_schedule, t->step, t->steps_per_epoch, t->total_steps);
+            t->tau_now = dy_tau_schedule_profile(&c->tau_schedule, &c->tau, u);
+            dy_tau_adapt_apply(t->loss, &t->tau_now);
+        }
         st = c->framework == DY_FRAMEWORK_SIMCLR ? simclr_step(t, &b, &r.loss, &r.diag)
                                                  : moco_step(t, &b, &r.loss, &r.diag);
         if (st == DY_OK && c->fault_nan_step == t->step + 1) r.loss = NAN; /* tests only (pretrain.h) */

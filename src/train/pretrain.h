@@ -21,6 +21,7 @@
 #include "train/comm.h"
 #include "train/schedule.h"
 #include "train/tau_adapt.h"
+#include "train/tau_schedule.h"
 
 typedef enum { DY_FRAMEWORK_SIMCLR, DY_FRAMEWORK_MOCO } dy_framework;
 
@@ -33,6 +34,7 @@ typedef struct {
     bool decoupled;
     int64_t loss_tile;        /* 0 = the loss's default */
     dy_tau_adapt_config tau_adapt; /* the adaptive profile (train/tau_adapt.h); off when !tau_adapt.on */
+    dy_tau_schedule tau_schedule;  /* the profile's levels over training (train/tau_schedule.h); zeroed: constant */
 
     dy_optimizer_kind optimizer;
     double lr, momentum, weight_decay, lars_eta, adam_beta1, adam_beta2;

@@ -7,7 +7,7 @@
 #include "core/rng.h"
 #include "tune/tune.h"
 
-static const char *const family_names[DY_TUNE_FAMILIES] = {"const", "cosine", "shifted", "adaptive"};
+static const char *const family_names[DY_TUNE_FAMILIES] = {"const", "cosine", "shifted", "adaptive", "annealed"};
 
 const char *dy_tune_family_name(dy_tune_family f) {
     return f >= 0 && f < DY_TUNE_FAMILIES ? family_names[f] : "unknown";
@@ -30,13 +30,15 @@ static dy_status range_ok(dy_ctx *ctx, const char *what, dy_tune_range r, double
 dy_status dy_tune_space_check(dy_ctx *ctx, const dy_tune_space *s) {
     bool any = false;
     for (int f = 0; f < DY_TUNE_FAMILIES; f++) any |= s->family[f];
-    if (!any) return dy_fail(ctx, DY_ERR_INVALID, "--families names no family (const, cosine, shifted, adaptive)");
+    if (!any)
+        return dy_fail(ctx, DY_ERR_INVALID, "--families names no family (const, cosine, shifted, adaptive, annealed)");
     dy_status st;
     if ((st = range_ok(ctx, "tau", s->tau, 1e-4, 1e4)) != DY_OK) return st;
     if ((st = range_ok(ctx, "tau-min", s->tau_min, 1e-4, 1e4)) != DY_OK) return st;
     if ((st = range_ok(ctx, "tau-max", s->tau_max, 1e-4, 1e4)) != DY_OK) return st;
     if ((st = range_ok(ctx, "offset", s->offset, -2, 2)) != DY_OK) return st;
     if ((st = range_ok(ctx, "scale", s->scale, 1e-3, 100)) != DY_OK) return st;
+    if (s->family[DY_TUNE_ANNEALED] && (st = range_ok(ctx, "end-ratio", s->end_ratio, 1e-4, 1)) != DY_OK) return st;
     if (s->tau_min.lo > s->tau_max.hi)
         return dy_fail(ctx, DY_ERR_INVALID, "--tau-min-range %g,%g lies above --tau-max-range %g,%g: no profile has "
                        "tau_min <= tau_max", s->tau_min.lo, s->tau_min.hi, s->tau_max.lo, s->tau_max.hi);
@@ -77,8 +79,9 @@ dy_status dy_tune_candidates(dy_ctx *ctx, const dy_tune_space *s, int64_t n, dy_
         dy_rng r;
         dy_rng_init(&r, s->seed, DY_RNG_TUNE, (uint32_t)i, 0);
         dy_tune_candidate c = {.family = (dy_tune_family)enabled[i % n_enabled], .scale = 1};
-        if (c.family == DY_TUNE_CONST) {
+        if (c.family == DY_TUNE_CONST || c.family == DY_TUNE_ANNEALED) {
             c.tau = log_uniform(&r, s->tau);
+            if (c.family == DY_TUNE_ANNEALED) c.end_ratio = log_uniform(&r, s->end_ratio);
         } else {
             c.tau_min = log_uniform(&r, s->tau_min);
             /* tau_max from the part of its range at or above tau_min */
@@ -100,6 +103,7 @@ dy_status dy_tune_candidates(dy_ctx *ctx, const dy_tune_space *s, int64_t n, dy_
 void dy_tune_candidate_params(const dy_tune_candidate *c, char *buf, size_t size) {
     switch (c->family) {
     case DY_TUNE_CONST: snprintf(buf, size, "tau %.3g", c->tau); break;
+    case DY_TUNE_ANNEALED: snprintf(buf, size, "tau %.3g, end ratio %.3g", c->tau, c->end_ratio); break;
     case DY_TUNE_SHIFTED:
         snprintf(buf, size, "tau_min %.3g, tau_max %.3g, offset %.3g, scale %.3g", c->tau_min, c->tau_max, c->offset,
                  c->scale);

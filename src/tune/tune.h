@@ -2,9 +2,9 @@
  * to try, and successive halving over them.
  *
  * Candidates: the anchors (the paper's cosine 0.07-0.2, constants 0.2 and 0.5), then a fixed, seeded sample of the
- * ranges: families taken in turn (const, cosine, shifted, adaptive, those enabled), temperatures log-uniform and
- * offset/scale uniform in their ranges, rounded to 3 significant digits. The same (space, n) gives the same list on
- * every machine.
+ * ranges: families taken in turn (const, cosine, shifted, adaptive, annealed, those enabled), temperatures and the
+ * annealed family's end ratio log-uniform and offset/scale uniform in their ranges, rounded to 3 significant
+ * digits. The same (space, n) gives the same list on every machine.
  *
  * Successive halving (Jamieson & Talwalkar 2016): rung 0 runs n trials at budget b; rung k keeps the best
  * floor(n / eta^k) of rung k-1 (at least 1) at budget b eta^k; rungs as many as leave at least one trial (or fewer
@@ -18,7 +18,16 @@
 
 #include "dystress.h"
 
-typedef enum { DY_TUNE_CONST = 0, DY_TUNE_COSINE, DY_TUNE_SHIFTED, DY_TUNE_ADAPTIVE, DY_TUNE_FAMILIES } dy_tune_family;
+/* annealed: a constant whose level falls from tau to tau x end_ratio over training (--tau-schedule, cosine unless
+ * the base configuration names linear) */
+typedef enum {
+    DY_TUNE_CONST = 0,
+    DY_TUNE_COSINE,
+    DY_TUNE_SHIFTED,
+    DY_TUNE_ADAPTIVE,
+    DY_TUNE_ANNEALED,
+    DY_TUNE_FAMILIES
+} dy_tune_family;
 
 typedef struct {
     double lo, hi;
@@ -26,7 +35,8 @@ typedef struct {
 
 typedef struct {
     bool family[DY_TUNE_FAMILIES];  /* which families the sample draws from */
-    dy_tune_range tau;              /* const */
+    dy_tune_range tau;              /* const, annealed (its starting level) */
+    dy_tune_range end_ratio;        /* annealed: the level's factor at the end, within (0, 1] */
     dy_tune_range tau_min, tau_max; /* cosine, shifted, adaptive (its starting bounds) */
     dy_tune_range offset, scale;    /* shifted */
     bool anchors;                   /* start with the paper's cosine 0.07-0.2 and constants 0.2, 0.5 */
@@ -35,7 +45,8 @@ typedef struct {
 
 typedef struct {
     dy_tune_family family;
-    double tau;                     /* const */
+    double tau;                     /* const, annealed */
+    double end_ratio;               /* annealed */
     double tau_min, tau_max;        /* cosine, shifted, adaptive */
     double offset, scale;           /* shifted */
     bool anchor;
@@ -49,16 +60,17 @@ typedef struct {
     int64_t budget[DY_TUNE_MAX_RUNGS]; /* the budget of each trial at rung k (epochs or steps in all) */
 } dy_tune_schedule;
 
-const char *dy_tune_family_name(dy_tune_family f); /* "const", "cosine", "shifted", "adaptive" */
+const char *dy_tune_family_name(dy_tune_family f); /* "const", "cosine", "shifted", "adaptive", "annealed" */
 /* "const" -> DY_TUNE_CONST ...; -1 when unknown. */
 int dy_tune_family_parse(const char *name);
 
 /* DY_ERR_INVALID naming the problem: no family, an empty or reversed range, temperatures outside [1e-4, 1e4], a
- * scale <= 0, a tau_min range wholly above the tau_max range. */
+ * scale <= 0, a tau_min range wholly above the tau_max range, an end ratio outside (0, 1] (annealed only). */
 dy_status dy_tune_space_check(dy_ctx *ctx, const dy_tune_space *s);
 /* n candidates (anchors first, those of enabled families, then the sample) into out[n]. */
 dy_status dy_tune_candidates(dy_ctx *ctx, const dy_tune_space *s, int64_t n, dy_tune_candidate *out);
-/* "tau 0.2", "tau_min 0.07, tau_max 0.2", "tau_min 0.07, tau_max 0.2, offset -0.4, scale 0.7". */
+/* "tau 0.2", "tau_min 0.07, tau_max 0.2", "tau_min 0.07, tau_max 0.2, offset -0.4, scale 0.7", "tau 0.2, end ratio
+ * 0.1". */
 void dy_tune_candidate_params(const dy_tune_candidate *c, char *buf, size_t size);
 
 /* The schedule of n trials, halving factor eta >= 2, first budget min_budget >= 1; rungs 0 = as many as leave a
