@@ -135,7 +135,7 @@ typedef struct {
  *               CIFAR's mean/std for CIFAR data sets and the data set's own statistics otherwise. On one channel
  *               brightness and contrast act on the grey image; saturation, hue and grayscale are identities (as in
  *               torchvision), their random numbers are still drawn.
- *  "imagenet" — 224 crops, the same jitter (METHOD.md), grayscale 0.2, BYOL's GaussianBlur (kernel 23, sigma
+ *  "imagenet" — 224 crops, the same jitter (docs/METHOD.md), grayscale 0.2, BYOL's GaussianBlur (kernel 23, sigma
  *               0.1-2) with p 1.0 / 0.1 and solarisation (threshold 0.5) with p 0.0 / 0.2 for views 0 / 1,
  *               ImageNet mean/std.
  *  "eval"     — Resize + CenterCrop to the data set's side (or set "size"), Normalize as "small"; nothing random.

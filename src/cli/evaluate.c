@@ -15,7 +15,7 @@ dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *train, co
     dy_status st = dy_augment_preset(ctx, &eval_aug, "eval", train);
     if (st != DY_OK) return st;
     if (model) return dy_embed_dataset(ctx, model, ds, &eval_aug, 256, false, features, dim);
-    /* raw pixels as METHOD.md measures them: values scaled to [0, 1], flattened */
+    /* raw pixels as docs/METHOD.md measures them: values scaled to [0, 1], flattened */
     *dim = (int64_t)ds->channels * ds->height * ds->width;
     return dy_eval_pixel_features(ctx, ds->pixels, ds->count, *dim, features);
 }

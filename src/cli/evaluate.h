@@ -13,8 +13,8 @@ typedef struct {
 
 /* Features [ds->count, *dim] as the encoder gives them (not normalised): h when model is not NULL (inputs prepared
  * by the eval preset with train's normalisation statistics, whichever split ds is), else the raw pixels scaled to
- * [0, 1] and flattened, as METHOD.md's baseline. The kNN normalises them itself; the linear probe takes them as they
- * are (the reference code's linear.py) unless told to normalise. */
+ * [0, 1] and flattened, as docs/METHOD.md's baseline. The kNN normalises them itself; the linear probe takes them as
+ * they are (the reference code's linear.py) unless told to normalise. */
 dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *train, const dy_dataset *ds, float **features,
                        int64_t *dim);
 dy_status cli_knn(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte, const dy_dataset *test,
