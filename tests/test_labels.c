@@ -258,7 +258,8 @@ static void eval_end_to_end(void) {
               member_number(r, "label_seed") == 0 && array_is(r, "class_labelled", three, C) &&
               array_is(r, "class_train", thirty, C) && array_is(r, "class_test", five, C) &&
               dy_json_member(r, "class_top1") && dy_json_member(r, "class_top1")->count == C &&
-              member_number(r, "top1") > 0.5,
+              member_number(r, "top1") > 0.5 && dy_json_member(r, "protocol_detail") &&
+              !strcmp(dy_json_member(r, "protocol_detail")->text, "kNN (k 30, t 0.1)"),
           "--label-fraction 0.1 in --json (top-1 %g)", member_number(r, "top1"));
     dy_json_free(doc);
 

@@ -236,8 +236,8 @@ int cmd_eval(int argc, char **argv) {
                 (long long)test->count, o.data, progress_now() - t0);
     eval_label_subset labels = {.fraction = e.label_fraction, .per_class = e.labels_per_class,
                                 .seed = (uint64_t)e.label_seed, .labelled = bank};
-    eval_json_extra json_extra = {.acc = &acc, .train_counts = train->class_counts, .class_names = train->class_names,
-                             .labels = &labels};
+    eval_json_extra json_extra = {.description = protocol, .acc = &acc, .train_counts = train->class_counts,
+                                  .class_names = train->class_names, .labels = &labels};
     if (*e.json && cli_write_eval_json(ctx, e.json, what, argv[2], &s, &json_extra, train, test) != DY_OK) {
         cli_error(ctx, "--json");
         goto done;

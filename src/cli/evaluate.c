@@ -329,6 +329,10 @@ static void json_ints(FILE *f, const char *key, const int64_t *v, int64_t n) {
 }
 
 static void json_extra(FILE *f, const eval_json_extra *x) {
+    if (x->description) {
+        fputs(", \"protocol_detail\": ", f);
+        json_string(f, x->description);
+    }
     const dy_eval_accuracy *acc = x->acc;
     if (acc && acc->class_top1) {
         json_doubles(f, "class_top1", acc->class_top1, acc->classes);

@@ -73,6 +73,8 @@ typedef struct {
 
 /* What cli_write_eval_json writes beyond cli_write_scores_json's keys (any member may be NULL). */
 typedef struct {
+    const char *description;          /* "protocol_detail": the protocol as printed ("kNN (k 30, t 0.1)",
+                                         "fine-tune (sgd, 10 epochs)") */
     const dy_eval_accuracy *acc;      /* per class: "class_top1" (null where a class has no test image),
                                          "class_test" */
     const int64_t *train_counts;      /* [acc->classes] "class_train": training images per class (before a subset) */
