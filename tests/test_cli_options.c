@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/config.h"
 #include "cli/options.h"
+#include "cli_support.h"
 #include "data/dataset.h"
 #include "testlib.h"
 #include "train/pretrain.h"
@@ -368,6 +369,33 @@ static void issue25_schedule_options(void) {
     dy_ctx_destroy(ctx);
 }
 
+/* issue 25: eval's few-label options refused when out of range, before any data is read (the data folder here does
+ * not exist), with the option named */
+static void issue25_label_options(void) {
+    static const struct { const char *line, *want; } cases[] = {
+        {"--label-fraction 1.5", "--label-fraction must be between 0 and 1, got 1.5"},
+        {"--label-fraction -0.01", "--label-fraction must be between 0 and 1"},
+        {"--label-fraction nan", "--label-fraction"},
+        {"--label-fraction 0x1p-3", "--label-fraction expects a decimal number"},
+        {"--labels-per-class -3", "--labels-per-class must be between 0"},
+        {"--labels-per-class 2.5", "--labels-per-class expects an integer"},
+        {"--label-seed -1", "--label-seed must be between 0"},
+        {"--ft-batch 1", "--ft-batch must be between 2"},
+        {"--ft-optimizer lars", "sgd|adam"},
+    };
+    static char out[1 << 16];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int rc = cli_run(out, sizeof out, "./dystress eval knn --features pixels --data mnist --data-dir "
+                         "/nonexistent/dy-issue25 %s", cases[i].line);
+        CHECK(rc == 2 && strstr(out, cases[i].want), "issue25_label_options: '%s' refused (exit %d)\n  got:  %s"
+              "  want: %s", cases[i].line, rc, out, cases[i].want);
+    }
+    int rc = cli_run(out, sizeof out, "./dystress eval linear --help");
+    CHECK(rc == 0 && strstr(out, "--label-fraction") && strstr(out, "--labels-per-class") && strstr(out,
+          "--label-seed") && strstr(out, "--long-tail"), "issue25: eval --help lists the few-label options and "
+          "--long-tail");
+}
+
 int main(void) {
     char err[256];
     CHECK(parse("", err) == 0 && batch == 128 && lr == 0.06 && !strcmp(profile, "cosine") && !nesterov,
@@ -418,5 +446,6 @@ int main(void) {
     item12_option_ranges();
     item12_library_milestones();
     issue25_schedule_options();
+    issue25_label_options();
     return test_finish();
 }

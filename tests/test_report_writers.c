@@ -628,6 +628,39 @@ static void issue23_bounded_logs(dy_ctx *ctx) {
     alarm(0);
 }
 
+/* issue 25: the last kNN monitor's classes (knn_class_top1, knn_class_train) in a table, with the head / middle /
+ * tail thirds and the gap when the training set is long-tailed; nothing when the log has no classes */
+static void issue25_knn_per_class(dy_ctx *ctx) {
+    char run[300], path[400];
+    snprintf(run, sizeof run, "%s/lt", dir);
+    synthetic_run(run, 3, 20, 0.1, "cosine");
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run);
+    FILE *f = fopen(path, "a");
+    if (!CHECK(f != NULL, "issue25: metrics.jsonl")) return;
+    /* head {0..3} = .75, middle {4..6} = .5, tail {7..9} = .1: gap 65 points; an older line first (ignored) */
+    fputs("{\"step\": 40, \"epoch\": 2, \"knn_top1\": 0.5, \"knn_top5\": 0.9, \"knn_k\": 200, \"knn_t\": 0.1, "
+          "\"knn_on\": \"test\", \"knn_class_top1\": [0, 0, 0, 0, 0, 0, 0, 0, 0, 0], \"knn_class_train\": [1, 1, 1, 1, "
+          "1, 1, 1, 1, 1, 1]}\n", f);
+    fputs("{\"step\": 60, \"epoch\": 3, \"knn_top1\": 0.5, \"knn_top5\": 0.9, \"knn_k\": 200, \"knn_t\": 0.1, "
+          "\"knn_on\": \"test\", \"knn_class_top1\": [0.9, 0.8, 0.7, 0.6, 0.5, 0.5, 0.5, 0.2, 0.1, 0.0], "
+          "\"knn_class_train\": [500, 300, 200, 120, 80, 50, 30, 20, 10, 5]}\n", f);
+    fclose(f);
+    CHECK(dy_report_write(ctx, run, NULL, NULL) == DY_OK, "issue25: report: %s", dy_ctx_error(ctx));
+    snprintf(path, sizeof path, "%s/report.html", run);
+    char *html = slurp(path, NULL);
+    CHECK(html && strstr(html, "id=\"fig-knn-class\"") && strstr(html, "monitor of epoch 3") &&
+              strstr(html, "head 75.00 % (4 classes)") && strstr(html, "tail 10.00 % (3 classes)") &&
+              strstr(html, "head-tail gap 65.00 points") && strstr(html, "<td class=\"n\">500</td>"),
+          "issue25_report_knn_per_class: the last monitor's classes, thirds and gap in the report");
+    CHECK(html && body_balanced(html), "issue25: the page's markup is balanced");
+    free(html);
+    snprintf(run, sizeof run, "%s/calm", dir); /* test_reports' run: no classes logged */
+    snprintf(path, sizeof path, "%s/report.html", run);
+    html = slurp(path, NULL);
+    CHECK(html && !strstr(html, "fig-knn-class"), "issue25: a log without classes has no per-class table");
+    free(html);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/dystress-report-writers-%d", (int)getpid());
     mkdir(dir, 0777);
@@ -644,6 +677,7 @@ int main(void) {
     test_reports(ctx);
     test_class_names(ctx);
     issue23_bounded_logs(ctx);
+    issue25_knn_per_class(ctx);
     dy_ctx_destroy(ctx);
     if (!getenv("DY_TEST_KEEP")) {
         char cmd[300];

@@ -99,6 +99,16 @@ DY_API dy_status dy_dataset_load_image_folder(dy_ctx *ctx, dy_dataset **out, con
  * images stay in their original order. ratio in (0, 1] (0.01 and 0.1 in the paper). */
 DY_API dy_status dy_dataset_longtail(dy_ctx *ctx, dy_dataset **out, const dy_dataset *src, double ratio,
                                      uint64_t seed);
+/* Few labels (SimCLR's semi-supervised protocol): a class-balanced labelled subset of a training set. Class c of n_c
+ * images keeps k_c of them: with fraction in (0, 1], k_c = max(1, round(fraction * n_c)); with per_class >= 1,
+ * k_c = min(per_class, n_c); with both, the smaller of the two; fraction 0 and per_class 0 mean "not given" (one of
+ * them must be). The k_c images are the first k_c of a Fisher-Yates shuffle of the class's images (in their order)
+ * drawn from the stream (seed, DY_RNG_LABELS, c, 0): the same subset for every model evaluated with the same seed
+ * (paired comparisons), and the subsets of one seed are nested (1 % inside 10 %). Kept images stay in their original
+ * order, with src's classes (a class keeps at least one image). DY_ERR_INVALID for a fraction outside [0, 1],
+ * per_class < 0, neither given, or an unlabelled src. */
+DY_API dy_status dy_dataset_label_subset(dy_ctx *ctx, dy_dataset **out, const dy_dataset *src, double fraction,
+                                         int64_t per_class, uint64_t seed);
 /* Per-channel mean and standard deviation of the pixels in [0, 1] (population std). mean/std: [channels]. */
 DY_API void dy_dataset_mean_std(const dy_dataset *ds, float *mean, float *std);
 DY_API void dy_dataset_free(dy_dataset *ds);

@@ -62,6 +62,20 @@ DY_API dy_shot_options dy_shot_defaults(void);
 DY_API dy_status dy_eval_shot_accuracy(dy_ctx *ctx, const dy_eval_accuracy *acc, const int64_t *train_counts,
                                        const dy_shot_options *opts, dy_shot_accuracy *out);
 
+/* Head / middle / tail thirds: the classes that have test samples, ranked by their number of TRAINING images (more
+ * first; equal counts: the lower class index first), the class of rank r among n in group floor(3 r / n) (10 classes:
+ * 4 head, 3 middle, 3 tail). For sets where the LT thresholds above leave groups empty (Fashion-MNIST-LT at ratio 0.01
+ * has no class under 20 images, CIFAR-10-LT none under 50). gap = head - tail: the head-tail gap (NaN when either
+ * group is empty, e.g. one or two classes). */
+typedef struct {
+    double head, middle, tail, gap;  /* mean per-class top-1 of each group; NaN for an empty group */
+    int64_t head_classes, middle_classes, tail_classes;
+} dy_thirds_accuracy;
+
+/* train_counts: [acc->classes] training images per class. */
+DY_API dy_status dy_eval_thirds_accuracy(dy_ctx *ctx, const dy_eval_accuracy *acc, const int64_t *train_counts,
+                                         dy_thirds_accuracy *out);
+
 /* ---- Weighted kNN (Wu et al. 2018, InstDisc) --------------------------------------------------------------------
  * Every row of train and test is L2-normalised inside (x / max(||x||, 1e-12), as torch's F.normalize; the inputs are
  * not modified). For each test row: the k train rows of highest cosine similarity s, each weighted by exp(s / t),
@@ -165,6 +179,51 @@ DY_API dy_status dy_probe_predict(dy_ctx *ctx, const dy_probe *probe, const floa
 /* Predictions on a test set and their accuracy (*out allocated as dy_eval_accuracy_compute; ranked may be NULL). */
 DY_API dy_status dy_probe_evaluate(dy_ctx *ctx, const dy_probe *probe, const float *features, const int64_t *labels,
                                    int64_t n, int64_t *ranked, dy_eval_accuracy *out);
+
+/* ---- Fine-tuning (SimCLR's semi-supervised protocol) ------------------------------------------------------------
+ * The encoder (a dy_model WITHOUT the projection head, whose output is its features h [n, dim]) trained end to end
+ * with a linear head (a dy_probe: weight [classes, dim], bias [classes], nn.Linear's initialisation from (seed,
+ * DY_RNG_EVAL, 0, 0)) by softmax cross-entropy, mean over the batch. The encoder runs in training mode
+ * (dy_model_forward_train: batch statistics, running statistics updated); the head's gradient is computed here and
+ * d(loss)/dh goes to dy_model_backward, which ASSIGNS the encoder's gradients. One optimizer (SGD as torch.optim.SGD,
+ * or Adam) steps the encoder's and the head's parameters with the same learning rate and weight decay.
+ *
+ *     dy_finetune *ft;
+ *     dy_finetune_options fo = dy_finetune_defaults();      // SGD lr 0.01 momentum 0.9, no weight decay
+ *     dy_finetune_create(ctx, &ft, encoder, classes, &fo);
+ *     for (...) dy_finetune_step(ctx, ft, images, labels, n, h, w, &loss);   // augmented views, n >= 2
+ *     dy_model_embed(encoder, test_images, ...); dy_probe_evaluate(ctx, dy_finetune_probe(ft), ...);
+ */
+typedef enum { DY_FINETUNE_SGD = 0, DY_FINETUNE_ADAM = 1 } dy_finetune_optimizer;
+
+typedef struct {
+    dy_finetune_optimizer optimizer; /* SGD */
+    double lr;                       /* 0.01 */
+    double momentum;                 /* 0.9 (SGD only) */
+    double weight_decay;             /* 0 (L2, on every parameter) */
+    uint64_t seed;                   /* 0: the head's initialisation */
+} dy_finetune_options;
+
+DY_API dy_finetune_options dy_finetune_defaults(void);
+
+typedef struct dy_finetune dy_finetune;
+
+/* model must have no projection head and outlive the fine-tuner; classes >= 1. */
+DY_API dy_status dy_finetune_create(dy_ctx *ctx, dy_finetune **out, dy_model *model, int64_t classes,
+                                    const dy_finetune_options *opts);
+DY_API void dy_finetune_destroy(dy_finetune *ft);
+/* The linear head, for predictions on features (dy_probe_predict, dy_probe_evaluate) and its parameters. */
+DY_API dy_probe *dy_finetune_probe(dy_finetune *ft);
+/* Mean cross-entropy of a batch (images [n, channels, h, w], labels [n], n >= 2) through the encoder in training
+ * mode and the head; ASSIGNS the encoder's gradients (dy_model_grads) and the head's into head_grad [classes * dim +
+ * classes] (weight then bias; may be NULL), without weight decay. Changes no parameter (the running statistics of
+ * batch norm move, as in any training forward). */
+DY_API dy_status dy_finetune_loss_grad(dy_ctx *ctx, dy_finetune *ft, const float *images, const int64_t *labels,
+                                       int64_t n, int64_t h, int64_t w, double *loss, float *head_grad);
+/* dy_finetune_loss_grad, then one optimizer step over the encoder and the head. *loss (may be NULL): the batch's
+ * loss before the step. */
+DY_API dy_status dy_finetune_step(dy_ctx *ctx, dy_finetune *ft, const float *images, const int64_t *labels,
+                                  int64_t n, int64_t h, int64_t w, double *loss);
 
 /* ---- Raw-pixel baseline ------------------------------------------------------------------------------------------
  * The bar learnt features must beat: flattened images as features, both protocols above. Images are uint8 [n, pixels]

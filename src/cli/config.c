@@ -20,8 +20,10 @@ int run_option_table(opt_spec *s, run_options *o) {
          "; folder: the training images, one sub-folder per class or any tree)"},
         {"test-dir", OPT_STRING, &o->test_dir, "", "folder data: the labelled test images (for kNN/linear)"},
         {"cifar100-labels", OPT_CHOICE, &o->cifar100_labels, "fine", "CIFAR-100 label set", "fine|coarse"},
-        {"lt-ratio", OPT_FLOAT, &o->lt_ratio, "0.01", "long-tailed sets: imbalance r (class c keeps n_max r^(c/(C-1)))",
-         NULL, 1e-6, 1},
+        {"lt-ratio", OPT_FLOAT, &o->lt_ratio, "0.01", "long-tailed sets (cifar10-lt, cifar100-lt, --long-tail): "
+         "imbalance r (class c keeps n_max r^(c/(C-1)), chosen by --seed)", NULL, 1e-6, 1},
+        {"long-tail", OPT_BOOL, &o->long_tail, "false", "train on a long-tailed version of any labelled data set "
+         "(fashion-mnist, mnist, stl10, folder, cifar10, cifar100) made as cifar10-lt is: --lt-ratio, --seed"},
         {"image-size", OPT_INT, &o->image_size, "96", "folder data: images resized to this side on load", NULL, 8, 4096},
         {"skip-bad", OPT_BOOL, &o->skip_bad, "false", "folder data: skip undecodable images (counted and named) "
          "instead of failing"},
@@ -331,14 +333,21 @@ static dy_status load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train
         dy_image_folder_options fo = dy_image_folder_defaults();
         fo.size = (int)o->image_size;
         fo.skip_bad = o->skip_bad;
-        fo.labelled = *o->test_dir != 0 || !with_test; /* a validation split needs the training set's labels */
+        /* a validation split and a long tail need the training set's labels */
+        fo.labelled = *o->test_dir != 0 || !with_test || o->long_tail;
         if ((st = dy_dataset_load_image_folder(ctx, train, dir, &fo)) != DY_OK) return st;
         if (with_test && *o->test_dir) st = dy_dataset_load_image_folder(ctx, test, o->test_dir, &fo);
         if (st == DY_OK && *test) st = same_classes(ctx, *train, *test, dir, o->test_dir);
     }
-    if (st == DY_OK && strstr(o->data, "-lt")) {
+    if (st == DY_OK && (strstr(o->data, "-lt") || o->long_tail)) {
         dy_dataset *lt = NULL;
-        st = dy_dataset_longtail(ctx, &lt, *train, o->lt_ratio, (uint64_t)o->seed);
+        if ((*train)->num_classes < 2)
+            st = dy_fail(ctx, DY_ERR_INVALID, "--long-tail needs a labelled training set of 2 classes or more (--data "
+                         "%s%s has %d)", o->data,
+                         !strcmp(o->data, "stl10") && o->stl10_unlabeled ? " --stl10-unlabeled" : "",
+                         (*train)->num_classes);
+        else
+            st = dy_dataset_longtail(ctx, &lt, *train, o->lt_ratio, (uint64_t)o->seed);
         if (st == DY_OK) {
             dy_dataset_free(*train);
             *train = lt;

@@ -13,7 +13,7 @@ typedef struct {
     const char *data, *data_dir, *test_dir, *cifar100_labels;
     double lt_ratio;
     int64_t image_size;
-    bool skip_bad, stl10_unlabeled;
+    bool skip_bad, stl10_unlabeled, long_tail;
     /* model */
     int64_t depth, width, in_channels, head_hidden, head_out;
     const char *stem, *precision;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/context.h"
+#include "core/rng.h"
 #include "eval/embed.h"
 #include "io/atomic_file.h"
 #include "io/json.h"
@@ -20,36 +21,63 @@ dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *train, co
     return dy_eval_pixel_features(ctx, ds->pixels, ds->count, *dim, features);
 }
 
-static dy_status finish_scores(dy_ctx *ctx, const dy_eval_accuracy *acc, const dy_dataset *train, bool per_class,
+/* The scores of acc; the classes grouped (many/medium/few, thirds) when the set is long-tailed, as d->group_counts
+ * (or train's counts) say; acc handed to d->acc when asked for (then the caller frees it), else left to the caller's
+ * dy_eval_accuracy_free as always. */
+static dy_status finish_scores(dy_ctx *ctx, dy_eval_accuracy *acc, const dy_dataset *train, const eval_detail *d,
                                eval_scores *out) {
+    const int64_t *counts = d && d->group_counts ? d->group_counts : train->class_counts;
     out->top1 = acc->top1;
     out->top5 = acc->top5;
     out->many = out->medium = out->few = NAN;
+    out->head = out->middle = out->tail = out->gap = NAN;
+    out->head_classes = out->middle_classes = out->tail_classes = 0;
     out->has_shots = false;
-    if (per_class) {
+    if (d && d->per_class) {
         for (int64_t c = 0; c < acc->classes; c++)
-            printf("    class %-3lld %-20s %6.2f %% (%lld images)\n", (long long)c,
+            printf("    class %-3lld %-20s %6.2f %% (%lld images; %lld training)\n", (long long)c,
                    train->class_names ? train->class_names[c] : "", 100 * acc->class_top1[c],
-                   (long long)acc->class_samples[c]);
+                   (long long)acc->class_samples[c], (long long)counts[c]);
     }
     /* many/medium/few-shot accuracy when the training set is long-tailed (its class counts differ) */
     bool tailed = false;
-    for (int c = 1; c < train->num_classes; c++) tailed |= train->class_counts[c] != train->class_counts[0];
+    for (int c = 1; c < train->num_classes; c++) tailed |= counts[c] != counts[0];
     if (tailed) {
         dy_shot_options so = dy_shot_defaults();
         dy_shot_accuracy sa;
-        dy_status st = dy_eval_shot_accuracy(ctx, acc, train->class_counts, &so, &sa);
+        dy_thirds_accuracy ta;
+        dy_status st = dy_eval_shot_accuracy(ctx, acc, counts, &so, &sa);
+        if (st == DY_OK) st = dy_eval_thirds_accuracy(ctx, acc, counts, &ta);
         if (st != DY_OK) return st;
         out->many = sa.many;
         out->medium = sa.medium;
         out->few = sa.few;
+        out->head = ta.head;
+        out->middle = ta.middle;
+        out->tail = ta.tail;
+        out->gap = ta.gap;
+        out->head_classes = ta.head_classes;
+        out->middle_classes = ta.middle_classes;
+        out->tail_classes = ta.tail_classes;
         out->has_shots = true;
+    }
+    if (d && d->acc) {
+        *d->acc = *acc;
+        memset(acc, 0, sizeof *acc);
     }
     return DY_OK;
 }
 
 dy_status cli_knn(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte, const dy_dataset *test,
                   int64_t dim, int64_t k, double t, bool per_class, eval_scores *out) {
+    eval_detail d = {.per_class = per_class};
+    return cli_knn_detailed(ctx, ftr, train, fte, test, dim, k, t, &d, out);
+}
+
+dy_status cli_knn_detailed(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte,
+                           const dy_dataset *test, int64_t dim, int64_t k, double t, const eval_detail *d,
+                           eval_scores *out) {
+    if (d && d->acc) memset(d->acc, 0, sizeof *d->acc);
     int64_t *ltr = dy_labels_int64(train), *lte = dy_labels_int64(test);
     dy_eval_accuracy acc = {0};
     dy_status st = DY_OK;
@@ -60,7 +88,7 @@ dy_status cli_knn(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const 
     if (st == DY_OK)
         st = dy_knn_evaluate(ctx, ftr, ltr, train->count, fte, lte, test->count, dim, train->num_classes, &ko, NULL,
                              &acc);
-    if (st == DY_OK) st = finish_scores(ctx, &acc, train, per_class, out);
+    if (st == DY_OK) st = finish_scores(ctx, &acc, train, d, out);
     dy_eval_accuracy_free(&acc);
     free(ltr);
     free(lte);
@@ -84,6 +112,14 @@ static float *normalized_copy(dy_ctx *ctx, const float *x, int64_t n, int64_t d)
 dy_status cli_linear_cached(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte,
                             const dy_dataset *test, int64_t dim, const dy_probe_options *po, bool normalize,
                             bool per_class, eval_scores *out) {
+    eval_detail d = {.per_class = per_class};
+    return cli_linear_cached_detailed(ctx, ftr, train, fte, test, dim, po, normalize, &d, out);
+}
+
+dy_status cli_linear_cached_detailed(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte,
+                                     const dy_dataset *test, int64_t dim, const dy_probe_options *po, bool normalize,
+                                     const eval_detail *d, eval_scores *out) {
+    if (d && d->acc) memset(d->acc, 0, sizeof *d->acc);
     int64_t *ltr = dy_labels_int64(train), *lte = dy_labels_int64(test);
     float *ntr = NULL, *nte = NULL;
     dy_eval_accuracy acc = {0};
@@ -99,7 +135,7 @@ dy_status cli_linear_cached(dy_ctx *ctx, const float *ftr, const dy_dataset *tra
     if (st == DY_OK) st = dy_probe_create(ctx, &probe, dim, train->num_classes, po);
     if (st == DY_OK) st = dy_probe_train_cached(ctx, probe, ftr, ltr, train->count, NULL, NULL);
     if (st == DY_OK) st = dy_probe_evaluate(ctx, probe, fte, lte, test->count, NULL, &acc);
-    if (st == DY_OK) st = finish_scores(ctx, &acc, train, per_class, out);
+    if (st == DY_OK) st = finish_scores(ctx, &acc, train, d, out);
     dy_probe_destroy(probe);
     dy_eval_accuracy_free(&acc);
     free(ntr);
@@ -144,6 +180,14 @@ static dy_status feed_batch(void *user, int64_t epoch, const int64_t *indices, i
 dy_status cli_linear_augmented(dy_ctx *ctx, dy_model *model, const dy_augment *aug, const dy_dataset *train,
                                const float *fte, const dy_dataset *test, const dy_probe_options *po, bool normalize,
                                bool per_class, eval_scores *out) {
+    eval_detail d = {.per_class = per_class};
+    return cli_linear_augmented_detailed(ctx, model, aug, train, fte, test, po, normalize, &d, out);
+}
+
+dy_status cli_linear_augmented_detailed(dy_ctx *ctx, dy_model *model, const dy_augment *aug, const dy_dataset *train,
+                                        const float *fte, const dy_dataset *test, const dy_probe_options *po,
+                                        bool normalize, const eval_detail *d, eval_scores *out) {
+    if (d && d->acc) memset(d->acc, 0, sizeof *d->acc);
     augmented_feed f = {.ctx = ctx, .model = model, .aug = aug, .train = train, .seed = po->seed + 1,
                         .dim = dy_model_feature_dim(model), .normalize = normalize};
     f.images = malloc((size_t)(po->batch_size * train->channels * aug->size[0] * aug->size[1]) * sizeof(float));
@@ -160,12 +204,74 @@ dy_status cli_linear_augmented(dy_ctx *ctx, dy_model *model, const dy_augment *a
     if (st == DY_OK) st = dy_probe_create(ctx, &probe, f.dim, train->num_classes, po);
     if (st == DY_OK) st = dy_probe_train(ctx, probe, train->count, feed_batch, NULL, &f);
     if (st == DY_OK) st = dy_probe_evaluate(ctx, probe, fte, lte, test->count, NULL, &acc);
-    if (st == DY_OK) st = finish_scores(ctx, &acc, train, per_class, out);
+    if (st == DY_OK) st = finish_scores(ctx, &acc, train, d, out);
     dy_probe_destroy(probe);
     dy_eval_accuracy_free(&acc);
     free(f.images);
     free(nte);
     free(lte);
+    return st;
+}
+
+dy_status cli_finetune_detailed(dy_ctx *ctx, dy_model *model, const dy_augment *aug, const dy_dataset *train,
+                                const dy_dataset *stats, const dy_dataset *test, const dy_finetune_options *fo,
+                                int64_t epochs, int64_t batch, const eval_detail *d, eval_scores *out) {
+    if (d && d->acc) memset(d->acc, 0, sizeof *d->acc);
+    if (train->count < 2)
+        return dy_fail(ctx, DY_ERR_INVALID, "fine-tuning needs 2 labelled images or more (batch norm), got %lld",
+                       (long long)train->count);
+    if (batch > train->count) batch = train->count;
+    const int64_t px = (int64_t)train->channels * train->height * train->width;
+    const int64_t out_px = (int64_t)train->channels * aug->size[0] * aug->size[1];
+    float *images = malloc((size_t)(batch * out_px) * sizeof(float)), *fte = NULL;
+    int64_t *order = malloc((size_t)train->count * sizeof(int64_t)), *labels = malloc((size_t)batch * sizeof(int64_t));
+    int64_t *lte = dy_labels_int64(test), dim = 0;
+    dy_finetune *ft = NULL;
+    dy_eval_accuracy acc = {0};
+    dy_status st = DY_OK;
+    if (!images || !order || !labels || !lte) st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for fine-tuning");
+    if (st == DY_OK) st = dy_finetune_create(ctx, &ft, model, train->num_classes, fo);
+    for (int64_t epoch = 0; st == DY_OK && epoch < epochs; epoch++) {
+        for (int64_t i = 0; i < train->count; i++) order[i] = i;
+        dy_rng r;
+        dy_rng_init(&r, fo->seed, DY_RNG_EVAL, 3, (uint32_t)epoch);
+        for (int64_t i = train->count - 1; i > 0; i--) { /* Fisher-Yates */
+            int64_t j = (int64_t)dy_rng_below(&r, (uint64_t)(i + 1)), t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        double sum = 0;
+        int64_t steps = 0;
+        for (int64_t b0 = 0; st == DY_OK && b0 + 2 <= train->count; b0 += batch) {
+            int64_t n = train->count - b0 < batch ? train->count - b0 : batch;
+            dy_status s = DY_OK;
+#pragma omp parallel for num_threads(ctx->threads)
+            for (int64_t i = 0; i < n; i++) {
+                int64_t k = order[b0 + i];
+                dy_status si = dy_augment_view(ctx, aug, train->pixels + k * px, train->channels, train->height,
+                                               train->width, images + i * out_px, fo->seed + 1, epoch, k, 0);
+                if (si != DY_OK) s = si;
+            }
+            for (int64_t i = 0; i < n; i++) labels[i] = train->labels[order[b0 + i]];
+            double loss = 0;
+            st = s != DY_OK ? s : dy_finetune_step(ctx, ft, images, labels, n, aug->size[0], aug->size[1], &loss);
+            sum += loss;
+            steps++;
+        }
+        if (st == DY_OK)
+            fprintf(stderr, "fine-tuning epoch %lld/%lld: mean loss %.4f\n", (long long)epoch + 1, (long long)epochs,
+                    steps ? sum / (double)steps : NAN);
+    }
+    if (st == DY_OK) st = cli_features(ctx, model, stats, test, &fte, &dim);
+    if (st == DY_OK) st = dy_probe_evaluate(ctx, dy_finetune_probe(ft), fte, lte, test->count, NULL, &acc);
+    if (st == DY_OK) st = finish_scores(ctx, &acc, train, d, out);
+    dy_eval_accuracy_free(&acc);
+    dy_finetune_destroy(ft);
+    free(images);
+    free(order);
+    free(labels);
+    free(lte);
+    free(fte);
     return st;
 }
 
@@ -205,8 +311,65 @@ static void json_skipped(FILE *f, const dy_dataset *train, const dy_dataset *tes
     fputc(']', f);
 }
 
+/* An array of n numbers (doubles as fractions, NaN as null) or integers. */
+static void json_doubles(FILE *f, const char *key, const double *v, int64_t n) {
+    fprintf(f, ", \"%s\": [", key);
+    for (int64_t i = 0; i < n; i++) {
+        if (i) fputs(", ", f);
+        if (isfinite(v[i])) fprintf(f, "%.6f", v[i]);
+        else fputs("null", f);
+    }
+    fputc(']', f);
+}
+
+static void json_ints(FILE *f, const char *key, const int64_t *v, int64_t n) {
+    fprintf(f, ", \"%s\": [", key);
+    for (int64_t i = 0; i < n; i++) fprintf(f, "%s%lld", i ? ", " : "", (long long)v[i]);
+    fputc(']', f);
+}
+
+static void json_extra(FILE *f, const eval_json_extra *x) {
+    if (x->description) {
+        fputs(", \"protocol_detail\": ", f);
+        json_string(f, x->description);
+    }
+    const dy_eval_accuracy *acc = x->acc;
+    if (acc && acc->class_top1) {
+        json_doubles(f, "class_top1", acc->class_top1, acc->classes);
+        json_ints(f, "class_test", acc->class_samples, acc->classes);
+        if (x->train_counts) json_ints(f, "class_train", x->train_counts, acc->classes);
+        if (x->class_names) {
+            fputs(", \"class_names\": [", f);
+            for (int64_t c = 0; c < acc->classes; c++) {
+                if (c) fputs(", ", f);
+                json_string(f, x->class_names[c] ? x->class_names[c] : "");
+            }
+            fputc(']', f);
+        }
+    }
+    const eval_label_subset *l = x->labels;
+    if (l && l->labelled) {
+        bool subset = l->fraction > 0 || l->per_class > 0;
+        fprintf(f, ", \"labelled_images\": %lld, \"label_subset\": %s", (long long)l->labelled->count,
+                subset ? "true" : "false");
+        if (subset) {
+            json_score(f, "label_fraction", l->fraction > 0 ? l->fraction : NAN);
+            if (l->per_class > 0) fprintf(f, ", \"labels_per_class\": %lld", (long long)l->per_class);
+            else fputs(", \"labels_per_class\": null", f);
+            fprintf(f, ", \"label_seed\": %llu", (unsigned long long)l->seed);
+            json_ints(f, "class_labelled", l->labelled->class_counts, l->labelled->num_classes);
+        }
+    }
+}
+
 dy_status cli_write_scores_json(dy_ctx *ctx, const char *path, const char *features, const char *protocol,
                                 const eval_scores *s, const dy_dataset *train, const dy_dataset *test) {
+    return cli_write_eval_json(ctx, path, features, protocol, s, NULL, train, test);
+}
+
+dy_status cli_write_eval_json(dy_ctx *ctx, const char *path, const char *features, const char *protocol,
+                              const eval_scores *s, const eval_json_extra *x, const dy_dataset *train,
+                              const dy_dataset *test) {
     dy_atomic_file af;
     dy_status st = dy_atomic_open(ctx, &af, path);
     if (st != DY_OK) return st;
@@ -218,7 +381,14 @@ dy_status cli_write_scores_json(dy_ctx *ctx, const char *path, const char *featu
         json_score(af.fp, "many", s->many);
         json_score(af.fp, "medium", s->medium);
         json_score(af.fp, "few", s->few);
+        json_score(af.fp, "head", s->head);
+        json_score(af.fp, "middle", s->middle);
+        json_score(af.fp, "tail", s->tail);
+        json_score(af.fp, "head_tail_gap", s->gap);
+        fprintf(af.fp, ", \"head_classes\": %lld, \"middle_classes\": %lld, \"tail_classes\": %lld",
+                (long long)s->head_classes, (long long)s->middle_classes, (long long)s->tail_classes);
     }
+    if (x) json_extra(af.fp, x);
     json_skipped(af.fp, train, test);
     fputs("}\n", af.fp);
     return dy_atomic_commit(ctx, &af); /* flush, fsync and close are checked there: a full disk is an error */

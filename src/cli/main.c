@@ -14,6 +14,7 @@ static int usage(FILE *f) {
             "  pretrain     pretrain an encoder (SimCLR or MoCo, any temperature profile) into a run directory\n"
             "  eval knn     weighted kNN accuracy of a checkpoint's features (or raw pixels, or a random encoder)\n"
             "  eval linear  linear-probe accuracy (cached features, or the paper's augmented protocol)\n"
+            "  eval finetune  accuracy after fine-tuning the encoder end to end on the (few) labels\n"
             "  embed        write a data set's features and labels as .npy files\n"
             "  export       write the encoder as safetensors with torchvision's names\n"
             "  demo         the main job: short pretraining on Fashion-MNIST, then kNN and linear evaluation\n"

@@ -99,3 +99,38 @@ dy_status dy_eval_shot_accuracy(dy_ctx *ctx, const dy_eval_accuracy *acc, const 
     out->few_classes = count[2];
     return DY_OK;
 }
+
+dy_status dy_eval_thirds_accuracy(dy_ctx *ctx, const dy_eval_accuracy *acc, const int64_t *train_counts,
+                                  dy_thirds_accuracy *out) {
+    if (!acc || !acc->class_top1 || !train_counts || !out)
+        return dy_fail(ctx, DY_ERR_INVALID, "thirds accuracy: accuracy, training counts or output is NULL");
+    int64_t *rank = dy_alloc((size_t)(acc->classes + 1) * sizeof(int64_t));
+    if (!rank) return dy_fail(ctx, DY_ERR_NOMEM, "thirds accuracy: out of memory for %lld classes",
+                              (long long)acc->classes);
+    int64_t n = 0;
+    for (int64_t c = 0; c < acc->classes; c++) /* insertion sort: stable, so equal counts keep the lower class first */
+        if (acc->class_samples[c] > 0) {
+            int64_t j = n++;
+            while (j > 0 && train_counts[rank[j - 1]] < train_counts[c]) {
+                rank[j] = rank[j - 1];
+                j--;
+            }
+            rank[j] = c;
+        }
+    double sum[3] = {0, 0, 0};
+    int64_t count[3] = {0, 0, 0};
+    for (int64_t r = 0; r < n; r++) {
+        int64_t g = 3 * r / n;
+        sum[g] += acc->class_top1[rank[r]];
+        count[g]++;
+    }
+    dy_free(rank);
+    out->head = count[0] ? sum[0] / (double)count[0] : NAN;
+    out->middle = count[1] ? sum[1] / (double)count[1] : NAN;
+    out->tail = count[2] ? sum[2] / (double)count[2] : NAN;
+    out->gap = out->head - out->tail;
+    out->head_classes = count[0];
+    out->middle_classes = count[1];
+    out->tail_classes = count[2];
+    return DY_OK;
+}

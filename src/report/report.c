@@ -40,6 +40,72 @@ static void class_names_of_run(const dy_run_data *r, char (*names)[48], int64_t 
     for (int c = 0; c < 10; c++) snprintf(names[c], 48, "%s", dy_fashion_mnist_class_names[c]);
 }
 
+/* The last kNN monitor's accuracy per class with each class's training images, and, when the training set is
+ * long-tailed, the head / middle / tail thirds of the classes by training images and the head-tail gap
+ * (dy_eval_thirds_accuracy). Rows for up to 100 classes; more are summarised by the groups alone. */
+static void knn_per_class(FILE *f, const dy_run_data *r) {
+    int64_t nc = r->knn_classes;
+    if (nc < 1) return;
+    char (*names)[48] = calloc(256, 48);
+    int64_t named = names && r->retrieval ? json_lite_strings(json_lite_find(r->retrieval, "class_names"),
+                                                              &names[0][0], 48, 256) : -1;
+    if (named == nc) class_names_of_run(r, names, nc);
+    dy_eval_accuracy acc = {.classes = nc};
+    acc.class_samples = calloc((size_t)nc, sizeof(int64_t));
+    acc.class_top1 = calloc((size_t)nc, sizeof(double));
+    int64_t *counts = calloc((size_t)nc, sizeof(int64_t));
+    bool tailed = false;
+    dy_thirds_accuracy th = {.gap = NAN};
+    if (acc.class_samples && acc.class_top1 && counts) {
+        for (int64_t c = 0; c < nc; c++) {
+            acc.class_samples[c] = isfinite(r->knn_class_top1[c]); /* the thirds rank classes with test images */
+            acc.class_top1[c] = r->knn_class_top1[c];
+            counts[c] = (int64_t)r->knn_class_train[c];
+            tailed |= counts[c] != counts[0];
+        }
+        if (!tailed || dy_eval_thirds_accuracy(NULL, &acc, counts, &th) != DY_OK) tailed = false;
+    }
+    fprintf(f, "<h3 style=\"font-size:15px;margin:16px 0 6px\">kNN per class (monitor of epoch %.0f)</h3>\n",
+            r->knn_class_epoch);
+    dy_html_figure_open(f, "fig-knn-class", "wide");
+    if (tailed) {
+        fputs("<p>Long-tailed training set: ", f);
+        const char *g[3] = {"head", "middle", "tail"};
+        double v[3] = {th.head, th.middle, th.tail};
+        int64_t k[3] = {th.head_classes, th.middle_classes, th.tail_classes};
+        for (int i = 0; i < 3; i++) {
+            if (isfinite(v[i])) fprintf(f, "%s%s %.2f %% (%lld classes)", i ? ", " : "", g[i], 100 * v[i],
+                                        (long long)k[i]);
+            else fprintf(f, "%s%s &ndash;", i ? ", " : "", g[i]);
+        }
+        if (isfinite(th.gap)) fprintf(f, "; <b>head-tail gap %.2f points</b>", 100 * th.gap);
+        fputs(".</p>\n", f);
+    }
+    if (nc <= 100) {
+        fputs("<table><tr><th>class</th><th>name</th><th>training images</th><th>kNN top-1</th></tr>\n", f);
+        for (int64_t c = 0; c < nc; c++) {
+            fprintf(f, "<tr><td class=\"n\">%lld</td><td>", (long long)c);
+            if (named == nc) dy_html_escape(f, names[c]);
+            fprintf(f, "</td><td class=\"n\">%lld</td>", (long long)r->knn_class_train[c]);
+            if (isfinite(r->knn_class_top1[c]))
+                fprintf(f, "<td class=\"n\">%.2f %% <span style=\"display:inline-block;height:8px;width:%.0fpx;"
+                        "background:%s\"></span></td></tr>\n", 100 * r->knn_class_top1[c],
+                        100 * r->knn_class_top1[c], dy_html_palette[0]);
+            else fputs("<td class=\"n\">&ndash;</td></tr>\n", f);
+        }
+        fputs("</table>\n", f);
+    }
+    dy_html_figure_close(f, tailed ? "Top-1 of each class at the last kNN monitor, with the training images of each "
+                                     "class. Head, middle and tail are thirds of the classes ranked by training "
+                                     "images (10 classes: 4, 3, 3); the gap is head minus tail."
+                                   : "Top-1 of each class at the last kNN monitor, with the training images of each "
+                                     "class.");
+    free(acc.class_samples);
+    free(acc.class_top1);
+    free(counts);
+    free(names);
+}
+
 static void header(FILE *f, const dy_run_data *r) {
     char data[64], framework[32], prof[160];
     cfg_string(r, "data", data, sizeof data, "?");
@@ -130,7 +196,9 @@ static void training_section(FILE *f, const dy_run_data *r) {
                                 ? "Weighted kNN accuracy of the encoder's features on the test split, at each "
                                   "monitor (--knn-every). Chosen on test data: a monitor, not a model selection."
                                 : "No kNN monitor in this run (--knn-every -1, or no labelled test split).");
-    fputs("</div>\n<h3 style=\"font-size:15px;margin:16px 0 6px\">Final evaluation</h3>\n", f);
+    fputs("</div>\n", f);
+    knn_per_class(f, r);
+    fputs("<h3 style=\"font-size:15px;margin:16px 0 6px\">Final evaluation</h3>\n", f);
     dy_html_figure_open(f, "fig-eval", "wide");
     if (r->n_eval) {
         dy_html_eval_table(f, r->eval, r->n_eval, NULL);

@@ -142,6 +142,24 @@ static dy_status read_log(dy_ctx *ctx, dy_run_data *r, const char *path, line_fn
     return st;
 }
 
+/* The per-class figures of a kNN monitor line (none before issue 25): kept when the line has both arrays, of one
+ * length; false only when out of memory. */
+static bool knn_classes(dy_run_data *r, const char *line, double epoch) {
+    const char *top1 = json_lite_find(line, "knn_class_top1"), *train = json_lite_find(line, "knn_class_train");
+    int64_t n = top1 ? json_lite_numbers(top1, NULL, 0) : -1;
+    if (n < 1 || !train || json_lite_numbers(train, NULL, 0) != n || n > 1000000) return true;
+    double *a = realloc(r->knn_class_top1, (size_t)n * sizeof(double));
+    if (a) r->knn_class_top1 = a;
+    double *b = a ? realloc(r->knn_class_train, (size_t)n * sizeof(double)) : NULL;
+    if (!b) return false;
+    r->knn_class_train = b;
+    json_lite_numbers(top1, r->knn_class_top1, n);
+    json_lite_numbers(train, r->knn_class_train, n);
+    r->knn_classes = n;
+    r->knn_class_epoch = epoch;
+    return true;
+}
+
 static bool metrics_line(dy_run_data *r, const char *line) {
     double step = num(line, "step"), epoch = num(line, "epoch");
     if (!isfinite(step)) return true; /* not a line of ours */
@@ -159,7 +177,7 @@ static bool metrics_line(dy_run_data *r, const char *line) {
         ok = ok && push(&r->tau_min, lo) && push(&r->tau_max, hi);
     } else if (json_lite_find(line, "knn_top1")) {
         ok = push(&r->knn_epoch, epoch) && push(&r->knn_top1, num(line, "knn_top1")) &&
-             push(&r->knn_top5, num(line, "knn_top5"));
+             push(&r->knn_top5, num(line, "knn_top5")) && knn_classes(r, line, epoch);
     } else if (json_lite_find(line, "alignment")) {
         ok = push(&r->repr_epoch, epoch) && push(&r->alignment, num(line, "alignment")) &&
              push(&r->uniformity, num(line, "uniformity"));
@@ -237,7 +255,10 @@ static void read_eval_files(dy_run_data *r) {
             json_lite_get_string(text, "protocol", protocol, sizeof protocol)) {
             bool knn = !strcmp(protocol, "knn");
             double t1 = num(text, "top1"), t5 = num(text, "top5");
-            add_eval(r, features, list[i]->d_name, knn ? t1 : NAN, knn ? t5 : NAN, knn ? NAN : t1, knn ? NAN : t5);
+            /* the table's columns are kNN and linear: a fine-tuning result is not a linear probe's */
+            if (knn || !strcmp(protocol, "linear"))
+                add_eval(r, features, list[i]->d_name, knn ? t1 : NAN, knn ? t5 : NAN, knn ? NAN : t1,
+                         knn ? NAN : t5);
         }
         free(text);
         free(list[i]);
@@ -371,5 +392,6 @@ void dy_run_data_free(dy_run_data *r) {
     for (size_t i = 0; i < sizeof v / sizeof *v; i++) free(v[i]->v);
     free(r->hist_step), free(r->hist_epoch), free(r->pos_hist), free(r->neg_hist);
     free(r->config), free(r->map), free(r->retrieval), free(r->retrieval_png);
+    free(r->knn_class_top1), free(r->knn_class_train);
     memset(r, 0, sizeof *r);
 }

@@ -31,6 +31,10 @@ typedef struct {
                                * constant's tau in both; NaN: a fixed profile) */
     /* kNN monitor (per epoch) */
     dy_dvec knn_epoch, knn_top1, knn_top5;
+    /* the last monitor that logged its classes: top-1 of each (NaN: no test image) and its training images */
+    int64_t knn_classes;
+    double knn_class_epoch;
+    double *knn_class_top1, *knn_class_train; /* [knn_classes] */
     /* alignment and uniformity (per epoch) */
     dy_dvec repr_epoch, alignment, uniformity;
     char repr_on[32];

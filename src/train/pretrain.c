@@ -568,14 +568,12 @@ static dy_status moco_step(dy_trainer *t, const dy_batch *b, double *loss, dy_lo
 
 /* Weighted kNN top-1/top-5 of the current encoder: train features as the memory bank, test as queries. The same
  * features give the report's retrieval grid and embedding maps (a failure there is only reported). */
-static dy_status knn_monitor(dy_trainer *t, const dy_pretrain_callbacks *cb, int64_t epoch, double *top1,
-                             double *top5) {
+static dy_status knn_monitor(dy_trainer *t, const dy_pretrain_callbacks *cb, int64_t epoch, dy_eval_accuracy *acc) {
     dy_augment eval_aug;
     dy_status st = dy_augment_preset(t->ctx, &eval_aug, "eval", t->train);
     if (st != DY_OK) return st;
     float *ftr = NULL, *fte = NULL;
     int64_t *ltr = dy_labels_int64(t->train), *lte = dy_labels_int64(t->test), dim;
-    dy_eval_accuracy acc = {0};
     if (!ltr || !lte) {
         st = dy_fail(t->ctx, DY_ERR_NOMEM, "out of memory for labels");
         goto done;
@@ -583,17 +581,14 @@ static dy_status knn_monitor(dy_trainer *t, const dy_pretrain_callbacks *cb, int
     if ((st = dy_embed_dataset(t->ctx, t->model, t->train, &eval_aug, 256, true, &ftr, &dim)) != DY_OK) goto done;
     if ((st = dy_embed_dataset(t->ctx, t->model, t->test, &eval_aug, 256, true, &fte, &dim)) != DY_OK) goto done;
     st = dy_knn_evaluate(t->ctx, ftr, ltr, t->train->count, fte, lte, t->test->count, dim, t->train->num_classes,
-                         &t->cfg.knn, NULL, &acc);
+                         &t->cfg.knn, NULL, acc);
     if (st == DY_OK) {
-        *top1 = acc.top1;
-        *top5 = acc.top5;
         if (dy_encoder_view_write(t->ctx, t->cfg.run_dir, t->train, ftr, t->test, fte, dim, epoch + 1, t->step) !=
             DY_OK)
             say(cb, "warning: the report's retrieval grid and embedding map were not written: %s",
                 dy_ctx_error(t->ctx));
     }
 done:
-    dy_eval_accuracy_free(&acc);
     free(ftr);
     free(fte);
     free(ltr);
@@ -824,14 +819,30 @@ static dy_status after_epoch(dy_trainer *t, const dy_pretrain_callbacks *cb, int
     bool monitor = t->test && c->knn_every >= 0 && t->test->num_classes > 0 &&
                    (last || (c->knn_every > 0 && (epoch + 1) % c->knn_every == 0));
     if (!monitor) return DY_OK;
-    double top1 = 0, top5 = 0, t0 = now_seconds();
-    st = knn_monitor(t, cb, epoch, &top1, &top5);
-    if (st != DY_OK) return st;
+    double t0 = now_seconds();
+    dy_eval_accuracy acc = {0};
+    st = knn_monitor(t, cb, epoch, &acc);
+    if (st != DY_OK) {
+        dy_eval_accuracy_free(&acc);
+        return st;
+    }
+    double top1 = acc.top1, top5 = acc.top5;
     const char *split = c->eval_split ? c->eval_split : "test";
     n = fprintf(t->metrics.fp, "{\"step\": %lld, \"epoch\": %lld, \"knn_top1\": %.6f, \"knn_top5\": %.6f, "
-                    "\"knn_k\": %lld, \"knn_t\": %g, \"knn_on\": \"%s\"}\n", (long long)t->step,
+                    "\"knn_k\": %lld, \"knn_t\": %g, \"knn_on\": \"%s\"", (long long)t->step,
                     (long long)epoch + 1, top1, top5, (long long)c->knn.k, (double)c->knn.temperature, split);
-    if ((st = log_flush(t, &t->metrics, n > 0)) != DY_OK) return st;
+    /* per class (the report's per-class table and long-tail groups): top-1 (null for a class without test
+     * images) and the training images of each class */
+    bool written = n > 0 && fputs(", \"knn_class_top1\": [", t->metrics.fp) >= 0;
+    for (int64_t k = 0; written && k < acc.classes; k++)
+        written = (isfinite(acc.class_top1[k]) ? fprintf(t->metrics.fp, "%s%.6f", k ? ", " : "", acc.class_top1[k])
+                                               : fprintf(t->metrics.fp, "%snull", k ? ", " : "")) > 0;
+    written = written && fputs("], \"knn_class_train\": [", t->metrics.fp) >= 0;
+    for (int64_t k = 0; written && k < acc.classes; k++)
+        written = fprintf(t->metrics.fp, "%s%lld", k ? ", " : "", (long long)t->train->class_counts[k]) > 0;
+    written = written && fputs("]}\n", t->metrics.fp) >= 0;
+    dy_eval_accuracy_free(&acc);
+    if ((st = log_flush(t, &t->metrics, written)) != DY_OK) return st;
     say(cb, "epoch %lld: kNN top-1 %.2f %%, top-5 %.2f %% (k %lld, t %g, on the %s split; %.0f s)",
         (long long)epoch + 1, 100 * top1, 100 * top5, (long long)c->knn.k, (double)c->knn.temperature, split,
         now_seconds() - t0);
