@@ -295,8 +295,10 @@ def measurements(s):
 def doc_drawing(text):
     if BEGIN not in text or END not in text:
         return None
-    body = text.split(BEGIN, 1)[1].split(END, 1)[0]
-    return body.strip().removeprefix("```text").removesuffix("```").strip("\n")
+    body = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    if body.startswith("```text") and body.endswith("```"):
+        body = body[len("```text"):-len("```")]
+    return body.strip("\n")
 
 
 def main():
