@@ -19,6 +19,16 @@ struct dy_ctx {
 dy_status dy_fail(dy_ctx *ctx, dy_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Returns the status of a call that failed, so that a sequence of calls reads one call a line
+ *     DY_TRY(dy_graph_conv(ctx, g, ...));
+ * The message is already in the context (the callee's dy_fail). For functions with nothing to release; a function
+ * that holds memory or handles uses `goto` to its one clean-up label instead (docs/ARCHITECTURE.md, "Errors"). */
+#define DY_TRY(call)                                                                                               \
+    do {                                                                                                           \
+        dy_status dy_try_st_ = (call);                                                                             \
+        if (dy_try_st_ != DY_OK) return dy_try_st_;                                                                \
+    } while (0)
+
 /* Allocation helpers: 64-byte aligned, zeroed; NULL on failure (callers turn that into DY_ERR_NOMEM). */
 void *dy_alloc(size_t bytes);
 void dy_free(void *p);

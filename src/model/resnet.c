@@ -6,19 +6,13 @@
 
 #include "core/context.h"
 
-#define TRY(call)                                                                                                 \
-    do {                                                                                                          \
-        dy_status st_ = (call);                                                                                   \
-        if (st_ != DY_OK) return st_;                                                                             \
-    } while (0)
-
 /* conv (no bias) then BN, named prefix.conv<k> / prefix.bn<k>. */
 static dy_status conv_bn(dy_ctx *ctx, dy_graph *g, int32_t in, int64_t channels, int32_t kernel, int32_t stride,
                          const char *prefix, int k, int32_t *out) {
     char name[48];
     int32_t v;
     snprintf(name, sizeof name, "%s.conv%d", prefix, k);
-    TRY(dy_graph_conv(ctx, g, in, channels, kernel, stride, kernel / 2, false, name, &v));
+    DY_TRY(dy_graph_conv(ctx, g, in, channels, kernel, stride, kernel / 2, false, name, &v));
     snprintf(name, sizeof name, "%s.bn%d", prefix, k);
     return dy_graph_batchnorm(ctx, g, v, name, out);
 }
@@ -40,7 +34,7 @@ static dy_status shortcut(dy_ctx *ctx, dy_graph *g, int32_t in, int64_t channels
     char name[48];
     int32_t v;
     snprintf(name, sizeof name, "%s.downsample.0", prefix);
-    TRY(dy_graph_conv(ctx, g, in, channels, 1, stride, 0, false, name, &v));
+    DY_TRY(dy_graph_conv(ctx, g, in, channels, 1, stride, 0, false, name, &v));
     snprintf(name, sizeof name, "%s.downsample.1", prefix);
     return dy_graph_batchnorm(ctx, g, v, name, out);
 }
@@ -48,28 +42,28 @@ static dy_status shortcut(dy_ctx *ctx, dy_graph *g, int32_t in, int64_t channels
 static dy_status basic_block(dy_ctx *ctx, dy_graph *g, int32_t in, int64_t planes, int32_t stride,
                              const char *prefix, int32_t *out) {
     int32_t v, skip;
-    TRY(conv_bn(ctx, g, in, planes, 3, stride, prefix, 1, &v));
-    TRY(relu(ctx, g, v, prefix, &v));
-    TRY(conv_bn(ctx, g, v, planes, 3, 1, prefix, 2, &v));
-    TRY(shortcut(ctx, g, in, planes, stride, prefix, &skip));
+    DY_TRY(conv_bn(ctx, g, in, planes, 3, stride, prefix, 1, &v));
+    DY_TRY(relu(ctx, g, v, prefix, &v));
+    DY_TRY(conv_bn(ctx, g, v, planes, 3, 1, prefix, 2, &v));
+    DY_TRY(shortcut(ctx, g, in, planes, stride, prefix, &skip));
     char name[48];
     snprintf(name, sizeof name, "%s.add", prefix);
-    TRY(dy_graph_add(ctx, g, v, skip, name, &v));
+    DY_TRY(dy_graph_add(ctx, g, v, skip, name, &v));
     return relu(ctx, g, v, prefix, out);
 }
 
 static dy_status bottleneck(dy_ctx *ctx, dy_graph *g, int32_t in, int64_t planes, int32_t stride,
                             const char *prefix, int32_t *out) {
     int32_t v, skip;
-    TRY(conv_bn(ctx, g, in, planes, 1, 1, prefix, 1, &v));
-    TRY(relu(ctx, g, v, prefix, &v));
-    TRY(conv_bn(ctx, g, v, planes, 3, stride, prefix, 2, &v));
-    TRY(relu(ctx, g, v, prefix, &v));
-    TRY(conv_bn(ctx, g, v, planes * 4, 1, 1, prefix, 3, &v));
-    TRY(shortcut(ctx, g, in, planes * 4, stride, prefix, &skip));
+    DY_TRY(conv_bn(ctx, g, in, planes, 1, 1, prefix, 1, &v));
+    DY_TRY(relu(ctx, g, v, prefix, &v));
+    DY_TRY(conv_bn(ctx, g, v, planes, 3, stride, prefix, 2, &v));
+    DY_TRY(relu(ctx, g, v, prefix, &v));
+    DY_TRY(conv_bn(ctx, g, v, planes * 4, 1, 1, prefix, 3, &v));
+    DY_TRY(shortcut(ctx, g, in, planes * 4, stride, prefix, &skip));
     char name[48];
     snprintf(name, sizeof name, "%s.add", prefix);
-    TRY(dy_graph_add(ctx, g, v, skip, name, &v));
+    DY_TRY(dy_graph_add(ctx, g, v, skip, name, &v));
     return relu(ctx, g, v, prefix, out);
 }
 
@@ -89,13 +83,13 @@ dy_status dy_resnet_build(dy_ctx *ctx, dy_graph *g, const dy_model_config *confi
     const int *blocks = config->depth == 18 ? blocks18 : blocks50;
     int32_t v;
     if (config->stem == DY_STEM_CIFAR) {
-        TRY(dy_graph_conv(ctx, g, 0, config->width, 3, 1, 1, false, "conv1", &v));
+        DY_TRY(dy_graph_conv(ctx, g, 0, config->width, 3, 1, 1, false, "conv1", &v));
     } else {
-        TRY(dy_graph_conv(ctx, g, 0, config->width, 7, 2, 3, false, "conv1", &v));
+        DY_TRY(dy_graph_conv(ctx, g, 0, config->width, 7, 2, 3, false, "conv1", &v));
     }
-    TRY(dy_graph_batchnorm(ctx, g, v, "bn1", &v));
-    TRY(dy_graph_relu(ctx, g, v, "relu", &v));
-    if (config->stem == DY_STEM_IMAGENET) TRY(dy_graph_maxpool(ctx, g, v, 3, 2, 1, "maxpool", &v));
+    DY_TRY(dy_graph_batchnorm(ctx, g, v, "bn1", &v));
+    DY_TRY(dy_graph_relu(ctx, g, v, "relu", &v));
+    if (config->stem == DY_STEM_IMAGENET) DY_TRY(dy_graph_maxpool(ctx, g, v, 3, 2, 1, "maxpool", &v));
     for (int layer = 0; layer < 4; layer++) {
         int64_t planes = config->width << layer;
         for (int b = 0; b < blocks[layer]; b++) {
@@ -103,12 +97,12 @@ dy_status dy_resnet_build(dy_ctx *ctx, dy_graph *g, const dy_model_config *confi
             snprintf(prefix, sizeof prefix, "layer%d.%d", layer + 1, b);
             int32_t stride = (layer > 0 && b == 0) ? 2 : 1;
             if (config->depth == 18)
-                TRY(basic_block(ctx, g, v, planes, stride, prefix, &v));
+                DY_TRY(basic_block(ctx, g, v, planes, stride, prefix, &v));
             else
-                TRY(bottleneck(ctx, g, v, planes, stride, prefix, &v));
+                DY_TRY(bottleneck(ctx, g, v, planes, stride, prefix, &v));
         }
     }
-    TRY(dy_graph_avgpool(ctx, g, v, "avgpool", &v));
+    DY_TRY(dy_graph_avgpool(ctx, g, v, "avgpool", &v));
     g->features = v;
     g->output = v;
     return DY_OK;

@@ -195,16 +195,8 @@ typedef struct {
 
 /* ---- dnnl_builder.c: memories, values, items and gradients while the programs are built ---- */
 dy_status dd_check(dd_builder *b, dnnl_status_t s, const char *what);
-#define DD_TRY(b, call, what)                                                                                      \
-    do {                                                                                                           \
-        dy_status dd_st_ = dd_check((b), (call), (what));                                                          \
-        if (dd_st_ != DY_OK) return dd_st_;                                                                        \
-    } while (0)
-#define DY_TRY(call)                                                                                               \
-    do {                                                                                                           \
-        dy_status dy_st_ = (call);                                                                                 \
-        if (dy_st_ != DY_OK) return dy_st_;                                                                        \
-    } while (0)
+/* A oneDNN call: its dnnl_status_t turned into a dy_status (with the message) and returned on failure. */
+#define DD_TRY(b, call, what) DY_TRY(dd_check((b), (call), (what)))
 /* The failure every allocation while building reports. */
 dy_status dd_nomem(dd_builder *b);
 
