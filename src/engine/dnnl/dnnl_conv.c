@@ -66,18 +66,23 @@ static dy_status forward_pd(dd_builder *b, const dd_group *gr, const conv_descs 
     dnnl_convolution_desc_t desc;
     const dnnl_prop_kind_t prop = b->train ? dnnl_forward_training : dnnl_forward_inference;
     const dnnl_memory_desc_t *bias = cd->has_bias ? &cd->bias : NULL;
-    /* Layouts: nChw16c when the channels fill whole 16-blocks (the AVX-512 kernels' own blocking), nhwc
-     * otherwise (oneDNN 2.6 gave wrong training results on zero-padded nChw16c tensors of 4 and 8 channels);
-     * a convolution keeps the layout of its input where it can, so that one layout runs through the network
-     * and nothing is reordered between layers. Left to choose, oneDNN switches layouts along the way. */
+    /* Layouts: nChw16c when the channels fill whole 16-blocks and oneDNN runs AVX-512 (its kernels' own blocking),
+     * nhwc otherwise: for other channel counts (oneDNN 2.6 gave wrong training results on zero-padded nChw16c
+     * tensors of 4 and 8 channels), and on CPUs below AVX-512, where oneDNN 2.6 has no kernel for nChw16c (it fell
+     * back to its reference convolutions, 200x slower) and its AVX2 nChw8c path gave wrong weight gradients through
+     * ResNet's strided blocks (tests/test_dnnl_exec.c's AVX2 pass). A convolution keeps the layout of its input
+     * where it can, so that one layout runs through the network and nothing is reordered between layers. Left to
+     * choose, oneDNN switches layouts along the way. */
     {
         const dnnl_memory_desc_t *src = &cd->src;
+        const bool avx512 = (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
         dnnl_memory_desc_t nchw16c, nhwc, want;
         dnnl_memory_desc_init_by_tag(&nchw16c, 4, cd->dst_any.dims, b->act, dnnl_aBcd16b);
         dnnl_memory_desc_init_by_tag(&nhwc, 4, cd->dst_any.dims, b->act, dnnl_acdb);
         bool input_nhwc = b->g->nodes[gr->main].in[0] != 0 && dd_md_is(src, dnnl_acdb, src->data_type);
         /* DY_LAYOUT_NHWC: channels-last throughout, where oneDNN has its brgemm (and, on AMX CPUs, AMX) kernels */
-        want = cd->dst_any.dims[1] % 16 == 0 && !input_nhwc && b->ctx->layout != DY_LAYOUT_NHWC ? nchw16c : nhwc;
+        want = avx512 && cd->dst_any.dims[1] % 16 == 0 && !input_nhwc && b->ctx->layout != DY_LAYOUT_NHWC ? nchw16c
+                                                                                                         : nhwc;
         /* Winograd where asked for and oneDNN has it for this layer; else direct */
         const dnnl_alg_kind_t alg = conv_algo(b, &b->g->nodes[gr->main]);
         if (alg != dnnl_convolution_direct &&
