@@ -409,10 +409,14 @@ int main(int argc, char **argv) {
     if (OK(dy_resnet_build(ctx, &g, &cfg)) && OK(dy_head_build(ctx, &g, g.features, 32, 16)))
         compare("Winograd: ResNet-18 w16 CIFAR stem + head 16x16", &g, 8, 16, 16, 32);
     dy_graph_free(&g);
-    CHECK(winograd_primitives > 0, "Winograd asked for: %d Winograd primitives ran", winograd_primitives);
+    /* oneDNN's Winograd and nChw16c kernels are AVX-512 ones: where its ISA is capped below (make valgrind caps it at
+     * AVX2) there are none, and the executor runs direct convolutions on channels-last tensors */
+    const bool avx512 = (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
+    if (avx512) CHECK(winograd_primitives > 0, "Winograd asked for: %d Winograd primitives ran", winograd_primitives);
+    else printf("note: oneDNN runs below AVX-512 here: no Winograd kernel, no nChw16c to check\n");
     dy_ctx_destroy(ctx);
     /* channels-last throughout (DY_LAYOUT_NHWC): every graph again, no activation in nChw16c */
-    CHECK(blocked_activations > 0, "the blocked layout: %d activations in nChw16c", blocked_activations);
+    if (avx512) CHECK(blocked_activations > 0, "the blocked layout: %d activations in nChw16c", blocked_activations);
     o.conv_algo = DY_CONV_DIRECT;
     o.layout = DY_LAYOUT_NHWC;
     if (!CHECK(dy_ctx_create(&ctx, &o) == DY_OK, "context with oneDNN, nhwc")) return test_finish();
