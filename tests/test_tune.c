@@ -1,12 +1,14 @@
 /* The tuner's search logic and the pieces it stands on: the successive-halving schedule (trials and budgets per
  * rung), the promotion order, the seeded candidates (anchors first, inside the ranges, reproducible), the validation
  * split (sizes, disjoint from the rest, reproducible, its fingerprint), and the adaptive profile's controller
- * (direction of each move, limits). */
+ * (direction of each move, limits); RankMe, the label-free score (exact on known singular values, invariances). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rng.h"
 #include "data/holdout.h"
+#include "eval/rankme.h"
 #include "testlib.h"
 #include "train/tau_adapt.h"
 #include "tune/tune.h"
@@ -209,6 +211,67 @@ static void test_annealed(dy_ctx *ctx) {
     CHECK(same_list(a, b, 4) && a[1].family == DY_TUNE_CONST, "the other families' sample ignores the end ratio");
 }
 
+/* exp(-sum p log p), p = s / sum(s) + eps: the formula written out for the test's singular values */
+static double rankme_formula(const double *s, int m) {
+    double total = 0, h = 0;
+    for (int k = 0; k < m; k++) total += s[k];
+    for (int k = 0; k < m; k++) {
+        double p = s[k] / total + DY_RANKME_EPS;
+        h -= p * log(p);
+    }
+    return exp(h);
+}
+
+static void test_rankme(dy_ctx *ctx) {
+    /* a 6 x 4 matrix whose singular values are known: diag(4, 3, 2, 1) above two rows of zeros */
+    enum { N = 6, D = 4 };
+    float x[N * D] = {0};
+    const double sv[D] = {4, 3, 2, 1};
+    for (int k = 0; k < D; k++) x[k * D + k] = (float)sv[k];
+    double r = 0, want = rankme_formula(sv, D);
+    CHECK(dy_rankme(ctx, x, N, D, &r) == DY_OK && fabs(r - want) < 1e-9, "diag(4,3,2,1): RankMe %.12g, the formula "
+          "%.12g", r, want);
+    /* the transpose (fewer rows than columns: the other Gram matrix) gives the same */
+    float xt[D * N] = {0};
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < D; j++) xt[j * N + i] = x[i * D + j];
+    double rt = 0;
+    CHECK(dy_rankme(ctx, xt, D, N, &rt) == DY_OK && fabs(rt - want) < 1e-9, "the transpose: %.12g", rt);
+    /* equal singular values: the full rank m; one nonzero: 1 (up to eps) */
+    const double eq[D] = {2, 2, 2, 2}, one[D] = {5, 0, 0, 0};
+    CHECK(fabs(dy_rankme_from_singular_values(eq, D) - D) < 1e-5, "equal singular values: rank %d (got %.9g)", D,
+          dy_rankme_from_singular_values(eq, D));
+    CHECK(fabs(dy_rankme_from_singular_values(one, D) - 1) < 1e-5, "one direction: rank 1 (got %.9g)",
+          dy_rankme_from_singular_values(one, D));
+    /* invariances: a random 64 x 8 matrix, scaled, and rotated in a coordinate plane (an orthogonal transform) */
+    enum { M = 64, C = 8 };
+    static float a[M * C], b[M * C];
+    dy_rng g;
+    dy_rng_init(&g, 5, DY_RNG_EVAL, 0, 0);
+    for (int k = 0; k < M * C; k++) a[k] = (float)dy_rng_normal(&g) * (k % C == 0 ? 5.0f : 1.0f);
+    double ra = 0, rb = 0;
+    CHECK(dy_rankme(ctx, a, M, C, &ra) == DY_OK && ra > 1 && ra < C, "a random matrix: 1 < RankMe %.6g < %d", ra, C);
+    for (int k = 0; k < M * C; k++) b[k] = 1000.0f * a[k];
+    CHECK(dy_rankme(ctx, b, M, C, &rb) == DY_OK && fabs(rb - ra) < 1e-6 * ra, "scaled by 1000: %.9g vs %.9g", rb, ra);
+    const double c = cos(0.7), s = sin(0.7);
+    for (int i = 0; i < M; i++) {
+        b[i * C + 0] = (float)(c * a[i * C + 0] - s * a[i * C + 3]);
+        b[i * C + 3] = (float)(s * a[i * C + 0] + c * a[i * C + 3]);
+        for (int j = 1; j < C; j++)
+            if (j != 3) b[i * C + j] = a[i * C + j];
+    }
+    CHECK(dy_rankme(ctx, b, M, C, &rb) == DY_OK && fabs(rb - ra) < 1e-4 * ra, "rotated columns: %.9g vs %.9g", rb,
+          ra);
+    /* a collapsed representation (every row the same) has rank 1; zeros give 1; NaN refused */
+    for (int k = 0; k < M * C; k++) b[k] = a[k % C];
+    CHECK(dy_rankme(ctx, b, M, C, &rb) == DY_OK && fabs(rb - 1) < 1e-3, "collapsed rows: rank 1 (got %.9g)", rb);
+    memset(b, 0, sizeof b);
+    CHECK(dy_rankme(ctx, b, M, C, &rb) == DY_OK && rb == 1, "zeros: 1 (got %g)", rb);
+    b[7] = NAN;
+    CHECK(dy_rankme(ctx, b, M, C, &rb) == DY_ERR_NUMERIC, "NaN refused");
+    CHECK(dy_rankme(ctx, a, 0, C, &rb) == DY_ERR_INVALID, "no rows refused");
+}
+
 int main(void) {
     dy_ctx *ctx = NULL;
     if (dy_ctx_create(&ctx, NULL) != DY_OK) return 1;
@@ -218,6 +281,7 @@ int main(void) {
     test_annealed(ctx);
     test_holdout(ctx);
     test_controller(ctx);
+    test_rankme(ctx);
     dy_ctx_destroy(ctx);
     return test_finish();
 }

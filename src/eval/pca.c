@@ -58,9 +58,7 @@ static void orthonormalize(double *v, int b, int64_t dim) {
     }
 }
 
-/* Eigen-decomposition of the symmetric b x b matrix a (destroyed) by cyclic Jacobi rotations: eigenvalues in
- * val, eigenvectors as the columns of e. */
-static void jacobi_eigen(double *a, int b, double *val, double *e) {
+void dy_jacobi_eigen(double *a, int b, double *val, double *e) {
     for (int i = 0; i < b; i++)
         for (int j = 0; j < b; j++) e[i * b + j] = i == j;
     for (int sweep = 0; sweep < 100; sweep++) {
@@ -152,7 +150,7 @@ dy_status dy_pca(dy_ctx *ctx, const float *x, int64_t n, int64_t dim, int k, flo
         }
     for (int r = 0; r < b; r++) /* symmetrise the rounding */
         for (int c = r + 1; c < b; c++) bm[r * b + c] = bm[c * b + r] = 0.5 * (bm[r * b + c] + bm[c * b + r]);
-    jacobi_eigen(bm, b, val, e);
+    dy_jacobi_eigen(bm, b, val, e);
     int order[PCA_MAX_K + PCA_EXTRA];
     for (int i = 0; i < b; i++) order[i] = i;
     for (int i = 0; i < b; i++) /* by decreasing eigenvalue */
