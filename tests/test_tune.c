@@ -1,8 +1,10 @@
 /* The tuner's search logic and the pieces it stands on: the successive-halving schedule (trials and budgets per
  * rung), the promotion order, the seeded candidates (anchors first, inside the ranges, reproducible), the validation
  * split (sizes, disjoint from the rest, reproducible, its fingerprint), and the adaptive profile's controller
- * (direction of each move, limits); RankMe, the label-free score (exact on known singular values, invariances). */
+ * (direction of each move, limits); RankMe, the label-free score (exact on known singular values, invariances); the TPE sampler (deterministic, random until
+ * enough trials finished, proposals concentrated near the good points of a made-up score). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -272,6 +274,67 @@ static void test_rankme(dy_ctx *ctx) {
     CHECK(dy_rankme(ctx, a, 0, C, &rb) == DY_ERR_INVALID, "no rows refused");
 }
 
+/* A made-up score: best at tau 0.03 for const, and cosine profiles worse than any const */
+static double synthetic_score(const dy_tune_candidate *c) {
+    if (c->family == DY_TUNE_CONST) return -fabs(log(c->tau / 0.03));
+    return -3 - fabs(log(c->tau_min / 0.03));
+}
+
+static void test_tpe(dy_ctx *ctx) {
+    dy_tune_space s = {.tau = {0.01, 1}, .tau_min = {0.01, 0.3}, .tau_max = {0.1, 1}, .offset = {-0.6, 0.4},
+                       .scale = {0.4, 1.2}, .end_ratio = {0.05, 0.5}, .seed = 17};
+    s.family[DY_TUNE_CONST] = s.family[DY_TUNE_COSINE] = true;
+    enum { FIRST = 8, BATCH = 8, ROUNDS = 4, ALL = FIRST + BATCH * ROUNDS };
+    dy_tune_candidate rnd[ALL], again[BATCH];
+    dy_tune_observation obs[ALL];
+    CHECK(dy_tune_candidates(ctx, &s, ALL, rnd) == DY_OK, "the random sample: %s", dy_ctx_error(ctx));
+    dy_tune_tpe_options opt = dy_tune_tpe_defaults();
+    /* too few observations: the fallback (the random sample) as it is */
+    for (int i = 0; i < FIRST; i++) obs[i] = (dy_tune_observation){rnd[i], synthetic_score(&rnd[i])};
+    dy_tune_candidate out[BATCH];
+    bool modelled = true;
+    CHECK(dy_tune_tpe_propose(ctx, &s, &opt, obs, 5, rnd + 5, 5, BATCH, out, &modelled) == DY_OK && !modelled &&
+              same_list(out, rnd + 5, BATCH), "5 observations (< 6): the random candidates, unmodelled");
+    /* rounds of 8 proposals, each scored and added */
+    int64_t n = FIRST;
+    for (int round = 0; round < ROUNDS; round++, n += BATCH) {
+        CHECK(dy_tune_tpe_propose(ctx, &s, &opt, obs, n, rnd + n, n, BATCH, out, &modelled) == DY_OK && modelled,
+              "round %d: %s", round, dy_ctx_error(ctx));
+        CHECK(dy_tune_tpe_propose(ctx, &s, &opt, obs, n, rnd + n, n, BATCH, again, NULL) == DY_OK &&
+                  same_list(out, again, BATCH), "round %d: the same observations, the same proposals", round);
+        for (int i = 0; i < BATCH; i++) obs[n + i] = (dy_tune_observation){out[i], synthetic_score(&out[i])};
+    }
+    /* the last round against the random candidates it stood for: nearer the optimum, and mostly const */
+    double tpe_dist = 0, rnd_dist = 0;
+    int tpe_const = 0, inside = 1;
+    for (int i = ALL - BATCH; i < ALL; i++) {
+        tpe_dist -= synthetic_score(&obs[i].cand) / BATCH;
+        rnd_dist -= synthetic_score(&rnd[i]) / BATCH;
+        tpe_const += obs[i].cand.family == DY_TUNE_CONST;
+        const dy_tune_candidate *c = &obs[i].cand;
+        if (c->family == DY_TUNE_CONST) inside &= c->tau >= 0.01 && c->tau <= 1;
+        else inside &= c->tau_min >= 0.01 && c->tau_min <= 0.3 && c->tau_max >= c->tau_min && c->tau_max <= 1;
+    }
+    printf("TPE, round %d: mean |log(tau / 0.03)| %.3f (the random sample's %.3f), %d of %d const\n", ROUNDS, tpe_dist,
+           rnd_dist, tpe_const, BATCH);
+    CHECK(tpe_dist < 0.5 * rnd_dist, "TPE's last proposals lie nearer the optimum: mean |log(tau / 0.03)| %.3f, the "
+          "random sample's %.3f", tpe_dist, rnd_dist);
+    CHECK(tpe_const >= 6, "TPE proposes the better family: %d of 8 const", tpe_const);
+    CHECK(inside, "every proposal lies inside its ranges, tau_min <= tau_max");
+    bool repeats = false;
+    for (int i = FIRST; i < ALL; i++)
+        for (int j = 0; j < i; j++) repeats |= same_list(&obs[i].cand, &obs[j].cand, 1);
+    CHECK(!repeats, "no proposal repeats an earlier trial");
+    /* another seed, other proposals; a bad gamma refused */
+    s.seed = 18;
+    dy_tune_candidate first_round[BATCH];
+    for (int i = 0; i < BATCH; i++) first_round[i] = obs[FIRST + i].cand;
+    CHECK(dy_tune_tpe_propose(ctx, &s, &opt, obs, FIRST, rnd + FIRST, FIRST, BATCH, again, NULL) == DY_OK &&
+              !same_list(first_round, again, BATCH), "another seed, other proposals");
+    opt.gamma = 1;
+    CHECK(dy_tune_tpe_propose(ctx, &s, &opt, obs, FIRST, rnd, 0, 1, again, NULL) == DY_ERR_INVALID, "gamma 1 refused");
+}
+
 int main(void) {
     dy_ctx *ctx = NULL;
     if (dy_ctx_create(&ctx, NULL) != DY_OK) return 1;
@@ -282,6 +345,7 @@ int main(void) {
     test_holdout(ctx);
     test_controller(ctx);
     test_rankme(ctx);
+    test_tpe(ctx);
     dy_ctx_destroy(ctx);
     return test_finish();
 }
