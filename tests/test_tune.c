@@ -1,8 +1,9 @@
 /* The tuner's search logic and the pieces it stands on: the successive-halving schedule (trials and budgets per
  * rung), the promotion order, the seeded candidates (anchors first, inside the ranges, reproducible), the validation
  * split (sizes, disjoint from the rest, reproducible, its fingerprint), and the adaptive profile's controller
- * (direction of each move, limits); RankMe, the label-free score (exact on known singular values, invariances); the TPE sampler (deterministic, random until
- * enough trials finished, proposals concentrated near the good points of a made-up score). */
+ * (direction of each move, limits); RankMe, the label-free score (exact on known singular values, invariances); the
+ * TPE sampler (deterministic, random until enough trials finished, proposals concentrated near the good points of a
+ * made-up score). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
