@@ -16,7 +16,7 @@ dy_status dy_pca(dy_ctx *ctx, const float *x, int64_t n, int64_t dim, int k, flo
                  double *total_var, float *components);
 
 /* Eigen-decomposition of the symmetric b x b matrix a (destroyed) by cyclic Jacobi rotations: eigenvalues in
- * val[b] (unordered), eigenvectors as the columns of e [b, b]. Also RankMe's (rankme.h). */
+ * val[b] (unordered), eigenvectors as the columns of e [b, b] (e NULL: eigenvalues only). Also RankMe's (rankme.h). */
 void dy_jacobi_eigen(double *a, int b, double *val, double *e);
 
 typedef struct {

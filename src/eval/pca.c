@@ -59,8 +59,9 @@ static void orthonormalize(double *v, int b, int64_t dim) {
 }
 
 void dy_jacobi_eigen(double *a, int b, double *val, double *e) {
-    for (int i = 0; i < b; i++)
-        for (int j = 0; j < b; j++) e[i * b + j] = i == j;
+    if (e)
+        for (int i = 0; i < b; i++)
+            for (int j = 0; j < b; j++) e[i * b + j] = i == j;
     for (int sweep = 0; sweep < 100; sweep++) {
         double off = 0, diag = 0;
         for (int i = 0; i < b; i++)
@@ -83,7 +84,7 @@ void dy_jacobi_eigen(double *a, int b, double *val, double *e) {
                     a[p * b + k] = c * apk - s * aqk;
                     a[q * b + k] = s * apk + c * aqk;
                 }
-                for (int k = 0; k < b; k++) {
+                for (int k = 0; e && k < b; k++) {
                     double ekp = e[k * b + p], ekq = e[k * b + q];
                     e[k * b + p] = c * ekp - s * ekq;
                     e[k * b + q] = s * ekp + c * ekq;
