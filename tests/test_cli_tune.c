@@ -329,6 +329,10 @@ int main(void) {
     snprintf(path, sizeof path, "%s/tune-unl-tpe/leaderboard.json", dir);
     slurp(text, sizeof text, path);
     CHECK(strstr(text, "\"bracket\": 2, \"drawn\": \"random\"") != NULL, "the leaderboard says how each was drawn");
+    snprintf(path, sizeof path, "%s/tune-unl-tpe/bracket-2.json", dir);
+    slurp(text, sizeof text, path);
+    CHECK(strstr(text, "\"drawn\": \"random\"") && strstr(text, "\"t03\""), "bracket-2.json holds its candidates: %s",
+          text);
     rc = cli_run(out, sizeof out, "./dystress tune " BRACKETS, imgs, dir);
     CHECK(rc == 0 && strstr(out, "0 trial runs this time, 4 kept"), "a rerun redoes nothing: %s", out);
 

@@ -14,6 +14,7 @@
  *   trials/tNN.log     the trial's pretrain output
  *   tNN/val-knn-rK.json  the score after rung K (val_top1 where there are labels, val_rankme always): a trial with
  *                      this file is finished at that rung (skipped on rerun)
+ *   bracket-K.json     --sampler tpe: the candidates of bracket K >= 2 (a rerun must propose the same)
  *   leaderboard.json, best.json (the winner's configuration for pretrain --config) */
 #include <errno.h>
 #include <fcntl.h>
@@ -336,11 +337,13 @@ static double score_of(const tuner *u, const rung_result *r) {
     return r->failed ? NAN : u->rankme ? r->rankme : r->top1;
 }
 
-/* A finished result as the user reads it: "val top-1 12.50 %", "val RankMe 5.43" or both, the ranking one first. */
-static void score_text(const tuner *u, const rung_result *r, char *buf, size_t size) {
+/* A finished result as the user reads it: "val top-1 12.50 %", "val RankMe 5.43" or both, the ranking one first;
+ * short (the leaderboard's column, named in its header): "12.50 %", "5.43", "12.50 % (RankMe 5.43)". */
+static void score_text(const tuner *u, const rung_result *r, bool short_form, char *buf, size_t size) {
     char knn[48] = "", rank[48];
-    if (u->labelled) snprintf(knn, sizeof knn, "val top-1 %.2f %%", 100 * r->top1);
-    snprintf(rank, sizeof rank, "val RankMe %.2f", r->rankme);
+    if (u->labelled)
+        snprintf(knn, sizeof knn, "%s%.2f %%", short_form && !u->rankme ? "" : "val top-1 ", 100 * r->top1);
+    snprintf(rank, sizeof rank, "%s%.2f", short_form ? (u->rankme ? "" : "RankMe ") : "val RankMe ", r->rankme);
     if (!u->labelled) snprintf(buf, size, "%s", rank);
     else if (u->rankme) snprintf(buf, size, "%s (%s)", rank, knn);
     else if (isnan(r->rankme)) snprintf(buf, size, "%s", knn);
@@ -537,7 +540,7 @@ static int run_rung(tuner *u, int rung, const int64_t *ids, int64_t n) {
             }
             u->ran++;
             char scored[128];
-            score_text(u, &tr->r[rung], scored, sizeof scored);
+            score_text(u, &tr->r[rung], false, scored, sizeof scored);
             fprintf(stderr, "dystress tune: rung %d: t%02lld %s: %s (%.0f s)\n", rung + 1, (long long)i, what, scored,
                     now_seconds() - j->t0);
         } else if (j->resumed && !j->retried && code != 128 + SIGTERM && code != 128 + SIGINT) {
@@ -572,6 +575,20 @@ static int run_rung(tuner *u, int rung, const int64_t *ids, int64_t n) {
 
 /* ---- the plan, the split, the leaderboard --------------------------------------------------------------------- */
 
+/* The candidate lines of trials [from, to) (plan.json's, a TPE bracket's). */
+static void write_candidates(FILE *f, const tuner *u, int64_t from, int64_t to) {
+    for (int64_t i = from; i < to; i++) {
+        const dy_tune_candidate *c = &u->trials[i].cand;
+        fprintf(f, "%s\n    {\"trial\": \"t%02lld\", \"family\": \"%s\", \"tau\": %.17g, \"tau_min\": %.17g, "
+                "\"tau_max\": %.17g, \"offset\": %.17g, \"scale\": %.17g, \"anchor\": %s", i > from ? "," : "",
+                (long long)i, dy_tune_family_name(c->family), c->tau, c->tau_min, c->tau_max, c->offset, c->scale,
+                c->anchor ? "true" : "false");
+        /* only the annealed family has an end ratio: the other candidates' lines stay as older tunes wrote them */
+        if (c->family == DY_TUNE_ANNEALED) fprintf(f, ", \"end_ratio\": %.17g", c->end_ratio);
+        fputc('}', f);
+    }
+}
+
 /* plan.json: what the tune is. A rerun computes it again and must find the same text (else the directory holds
  * another tune). */
 static char *plan_text(tuner *u) {
@@ -594,16 +611,7 @@ static char *plan_text(tuner *u) {
                 (long long)u->sched.trials[k], (long long)u->sched.budget[k]);
     fputs("\n  ],\n  \"candidates\": [", f);
     /* TPE's brackets after the first depend on the results: the plan holds the first bracket's */
-    for (int64_t i = 0; i < (u->tpe ? u->t->trials : u->n_trials); i++) {
-        const dy_tune_candidate *c = &u->trials[i].cand;
-        fprintf(f, "%s\n    {\"trial\": \"t%02lld\", \"family\": \"%s\", \"tau\": %.17g, \"tau_min\": %.17g, "
-                "\"tau_max\": %.17g, \"offset\": %.17g, \"scale\": %.17g, \"anchor\": %s", i ? "," : "",
-                (long long)i, dy_tune_family_name(c->family), c->tau, c->tau_min, c->tau_max, c->offset, c->scale,
-                c->anchor ? "true" : "false");
-        /* only the annealed family has an end ratio: the other candidates' lines stay as older tunes wrote them */
-        if (c->family == DY_TUNE_ANNEALED) fprintf(f, ", \"end_ratio\": %.17g", c->end_ratio);
-        fputc('}', f);
-    }
+    write_candidates(f, u, 0, u->tpe ? u->t->trials : u->n_trials);
     fputs("\n  ],\n  \"base\": [", f);
     /* the run configuration every trial starts from (the profile options are the candidates') */
     apply_trial(u, &u->trials[0].cand, -1);
@@ -734,7 +742,7 @@ static int write_leaderboard(tuner *u) {
         char params[160], budget[48], score[128];
         dy_tune_candidate_params(&tr->cand, params, sizeof params);
         snprintf(budget, sizeof budget, "%lld %s", r >= 0 ? (long long)u->sched.budget[r] : 0LL, u->t->unit);
-        if (r >= 0 && !tr->r[r].failed) score_text(u, &tr->r[r], score, sizeof score);
+        if (r >= 0 && !tr->r[r].failed) score_text(u, &tr->r[r], true, score, sizeof score);
         else snprintf(score, sizeof score, "%s", r >= 0 ? "failed" : "not run");
         printf("%-5lld t%02lld%-3s %-9s %-46s %-12s %s\n", (long long)k + 1, (long long)order[k], "",
                dy_tune_family_name(tr->cand.family), params, budget, score);
@@ -789,7 +797,7 @@ static int write_leaderboard(tuner *u) {
         char params[160];
         dy_tune_candidate_params(&best->cand, params, sizeof params);
         char scored[128];
-        score_text(u, &best->r[r], scored, sizeof scored);
+        score_text(u, &best->r[r], false, scored, sizeof scored);
         printf("\nbest: t%02lld, %s %s, %s after %lld %s\n", (long long)order[0],
                dy_tune_family_name(best->cand.family), params, scored, (long long)u->sched.budget[r], u->t->unit);
         printf("train it: dystress pretrain --config %s --epochs N --run-dir DIR   (the test split is first used "
@@ -817,6 +825,43 @@ static int check_candidates(tuner *u, int64_t from, int64_t to) {
         }
     }
     return 0;
+}
+
+/* bracket-K.json: a TPE bracket's candidates, as plan.json holds the first bracket's. A continued tune proposes them
+ * again from the results on disk and must find the same (else a result file could belong to another candidate). */
+static int keep_bracket(tuner *u, int b) {
+    char path[4400], *buf = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/bracket-%d.json", u->t->tune_dir, b + 1);
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return 1;
+    fprintf(f, "{\n  \"bracket\": %d,\n  \"drawn\": \"%s\",\n  \"candidates\": [", b + 1,
+            u->trials[b * u->t->trials].proposed ? "tpe" : "random");
+    write_candidates(f, u, b * u->t->trials, (b + 1) * u->t->trials);
+    fputs("\n  ]\n}\n", f);
+    fclose(f);
+    if (!buf) return 1;
+    int rc = 0;
+    if (access(path, F_OK) == 0) {
+        char err[512];
+        size_t length;
+        char *stored = cli_read_file(path, CLI_CONFIG_MAX_BYTES, &length, err, sizeof err);
+        if (!stored) {
+            fprintf(stderr, "dystress tune: %s\n", err);
+            rc = 1;
+        } else if (strcmp(stored, buf) != 0) {
+            char diff[1024];
+            first_difference(stored, buf, diff, sizeof diff);
+            fprintf(stderr, "dystress tune: bracket %d's candidates differ from those in %s (%s): the earlier "
+                    "brackets' results changed; choose another --tune-dir\n", b + 1, path, diff);
+            rc = 2;
+        }
+        free(stored);
+    } else if (write_text(u->ctx, path, buf) != DY_OK) {
+        rc = cli_error(u->ctx, "tune");
+    }
+    free(buf);
+    return rc;
 }
 
 /* --sampler tpe: the candidates of bracket b (b >= 1) from the first-rung scores of the brackets before it (the one
@@ -849,6 +894,7 @@ static int propose_bracket(tuner *u, const dy_tune_space *space, int b) {
                 modelled ? "proposed by TPE from the first-rung scores before it" :
                 "from the random sample (too few scores for TPE yet)");
         rc = check_candidates(u, first, first + per);
+        if (rc == 0) rc = keep_bracket(u, b);
     }
     free(obs), free(out), free(fallback);
     return rc;
