@@ -2,7 +2,9 @@
  * cannot touch test data: the test split is not even opened): the promotion schedule is what plan.json claims
  * (result files per rung, their budgets and steps), a tune stopped after its first rung resumes without redoing
  * finished trials (their files keep their mtimes), best.json loads in pretrain --config; and the adaptive profile:
- * its bounds move, and a resumed run equals an uninterrupted one byte for byte. */
+ * its bounds move, and a resumed run equals an uninterrupted one byte for byte; a tune of an unlabelled folder of
+ * images runs to its end ranked by RankMe (--score auto), and --score knn is refused there; --sampler tpe runs
+ * brackets one after another. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 
 #include "cli_support.h"
 #include "core/rng.h"
+#include "io/png_write.h"
 #include "dystress.h"
 #include "testlib.h"
 
@@ -134,6 +137,8 @@ int main(void) {
             /* 160 training images, batch 32: 5 steps an epoch; rung 2 continues to 2 epochs */
             CHECK(strstr(text, "\"budget\": 2") && strstr(text, "\"step\": 10"), "rung 2 trained to step 10: %s",
                   text);
+            CHECK(strstr(text, "\"val_top1\": ") && strstr(text, "\"val_rankme\": "), "a labelled trial records "
+                  "kNN top-1 and RankMe: %s", text);
             snprintf(path, sizeof path, "%s/tune/trials/t%02d.log", dir, i);
             slurp(text, sizeof text, path);
             CHECK(strstr(text, "resuming after step 5") != NULL, "the promotion continued from the checkpoint");
@@ -267,6 +272,69 @@ int main(void) {
     snprintf(path, sizeof path, "%s/tune-annealed/trials/t00/config.json", dir);
     slurp(text, sizeof text, path);
     CHECK(strstr(text, "\"tau-schedule\": \"constant\""), "the const trial has no schedule");
+
+    /* 6. no labels: a folder of images (no class sub-folders) tunes by RankMe to its end */
+    char imgs[512];
+    snprintf(imgs, sizeof imgs, "%s/unlabelled", dir);
+    mkdir(imgs, 0700);
+    dy_ctx *ctx = NULL;
+    dy_ctx_create(&ctx, NULL);
+    static uint8_t rgb[16 * 16 * 3];
+    for (int i = 0; i < 48; i++) { /* a noisy colour field with a lighter square somewhere */
+        for (int y = 0; y < 16; y++)
+            for (int x = 0; x < 16; x++)
+                for (int c = 0; c < 3; c++) {
+                    int v = (37 * i + 53 * c + 7 * x + 3 * y) % 160;
+                    if (x >= i % 10 && x < i % 10 + 6 && y >= i % 7 && y < i % 7 + 6) v += 80;
+                    rgb[(y * 16 + x) * 3 + c] = (uint8_t)v;
+                }
+        snprintf(path, sizeof path, "%s/img%02d.png", imgs, i);
+        CHECK(dy_png_write_rgb(ctx, path, rgb, 16, 16) == DY_OK, "image %d written", i);
+    }
+    dy_ctx_destroy(ctx);
+#define FOLDER "--data folder --data-dir %s --image-size 16 --width 4 --batch-size 16 --lr 0.1 --layout blocked " \
+               "--threads 2 --loader-threads 1 --seed 3 --val-size 16 --trials 2 --eta 2 --tune-dir %s/tune-unl"
+    rc = cli_run(out, sizeof out, "./dystress tune " FOLDER " --score knn", imgs, dir);
+    CHECK(rc == 2 && strstr(out, "--score knn needs a labelled training set"), "kNN without labels refused: %s", out);
+    rc = cli_run(out, sizeof out, "./dystress tune " FOLDER, imgs, dir);
+    CHECK(rc == 0 && strstr(out, "scored by RankMe (no labels)") && strstr(out, "best: t") &&
+              strstr(out, "val RankMe"), "an unlabelled tune runs to its end ranked by RankMe (got %d): %s", rc, out);
+    snprintf(path, sizeof path, "%s/tune-unl/trials/t00/val-knn-r2.json", dir);
+    if (!exists("%s", path)) snprintf(path, sizeof path, "%s/tune-unl/trials/t01/val-knn-r2.json", dir);
+    slurp(text, sizeof text, path);
+    double rank = strstr(text, "\"val_rankme\": ") ? atof(strstr(text, "\"val_rankme\": ") + 14) : -1;
+    CHECK(rank >= 1 && !strstr(text, "val_top1"), "the promoted trial's result holds RankMe %g >= 1, no kNN: %s", rank,
+          text);
+    snprintf(path, sizeof path, "%s/tune-unl/leaderboard.json", dir);
+    slurp(text, sizeof text, path);
+    CHECK(strstr(text, "\"score\": \"val_rankme: RankMe") && strstr(text, "\"val_top1\": null") &&
+              strstr(text, "\"val_rankme\": "), "leaderboard.json ranks by val_rankme: %s", text);
+    snprintf(path, sizeof path, "%s/tune-unl/plan.json", dir);
+    slurp(text, sizeof text, path);
+    CHECK(strstr(text, "\"score\": \"RankMe of the encoder features h") != NULL, "plan.json names the score");
+    CHECK(exists("%s/tune-unl/best.json", dir), "best.json written");
+
+    /* 7. --sampler tpe over brackets: the second bracket's candidates follow the first (here from the random sample:
+     * 2 scores are too few for TPE; test_tune tests the proposals), the plan lists the first bracket, a rerun keeps
+     * all */
+#define BRACKETS FOLDER "-tpe --rungs 1 --brackets 2 --sampler tpe --families const --no-anchors"
+    rc = cli_run(out, sizeof out, "./dystress tune " BRACKETS, imgs, dir);
+    CHECK(rc == 0 && strstr(out, "2 brackets, candidates drawn by TPE after the first") &&
+              strstr(out, "bracket 2: 2 candidates from the random sample") && strstr(out, "4 trial runs this time"),
+          "two brackets of two trials (got %d): %s", rc, out);
+    snprintf(path, sizeof path, "%s/tune-unl-tpe/plan.json", dir);
+    slurp(text, sizeof text, path);
+    CHECK(strstr(text, "\"sampler\": \"tpe\",\n  \"brackets\": 2") && strstr(text, "\"t01\"") &&
+              !strstr(text, "\"t02\""), "plan.json names the sampler and lists the first bracket: %s", text);
+    snprintf(path, sizeof path, "%s/tune-unl-tpe/leaderboard.json", dir);
+    slurp(text, sizeof text, path);
+    CHECK(strstr(text, "\"bracket\": 2, \"drawn\": \"random\"") != NULL, "the leaderboard says how each was drawn");
+    snprintf(path, sizeof path, "%s/tune-unl-tpe/bracket-2.json", dir);
+    slurp(text, sizeof text, path);
+    CHECK(strstr(text, "\"drawn\": \"random\"") && strstr(text, "\"t03\""), "bracket-2.json holds its candidates: %s",
+          text);
+    rc = cli_run(out, sizeof out, "./dystress tune " BRACKETS, imgs, dir);
+    CHECK(rc == 0 && strstr(out, "0 trial runs this time, 4 kept"), "a rerun redoes nothing: %s", out);
 
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

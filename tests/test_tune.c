@@ -1,12 +1,17 @@
 /* The tuner's search logic and the pieces it stands on: the successive-halving schedule (trials and budgets per
  * rung), the promotion order, the seeded candidates (anchors first, inside the ranges, reproducible), the validation
  * split (sizes, disjoint from the rest, reproducible, its fingerprint), and the adaptive profile's controller
- * (direction of each move, limits). */
+ * (direction of each move, limits); RankMe, the label-free score (exact on known singular values, invariances); the
+ * TPE sampler (deterministic, random until enough trials finished, proposals concentrated near the good points of a
+ * made-up score). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rng.h"
 #include "data/holdout.h"
+#include "eval/rankme.h"
 #include "testlib.h"
 #include "train/tau_adapt.h"
 #include "tune/tune.h"
@@ -209,6 +214,128 @@ static void test_annealed(dy_ctx *ctx) {
     CHECK(same_list(a, b, 4) && a[1].family == DY_TUNE_CONST, "the other families' sample ignores the end ratio");
 }
 
+/* exp(-sum p log p), p = s / sum(s) + eps: the formula written out for the test's singular values */
+static double rankme_formula(const double *s, int m) {
+    double total = 0, h = 0;
+    for (int k = 0; k < m; k++) total += s[k];
+    for (int k = 0; k < m; k++) {
+        double p = s[k] / total + DY_RANKME_EPS;
+        h -= p * log(p);
+    }
+    return exp(h);
+}
+
+static void test_rankme(dy_ctx *ctx) {
+    /* a 6 x 4 matrix whose singular values are known: diag(4, 3, 2, 1) above two rows of zeros */
+    enum { N = 6, D = 4 };
+    float x[N * D] = {0};
+    const double sv[D] = {4, 3, 2, 1};
+    for (int k = 0; k < D; k++) x[k * D + k] = (float)sv[k];
+    double r = 0, want = rankme_formula(sv, D);
+    CHECK(dy_rankme(ctx, x, N, D, &r) == DY_OK && fabs(r - want) < 1e-9, "diag(4,3,2,1): RankMe %.12g, the formula "
+          "%.12g", r, want);
+    /* the transpose (fewer rows than columns: the other Gram matrix) gives the same */
+    float xt[D * N] = {0};
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < D; j++) xt[j * N + i] = x[i * D + j];
+    double rt = 0;
+    CHECK(dy_rankme(ctx, xt, D, N, &rt) == DY_OK && fabs(rt - want) < 1e-9, "the transpose: %.12g", rt);
+    /* equal singular values: the full rank m; one nonzero: 1 (up to eps) */
+    const double eq[D] = {2, 2, 2, 2}, one[D] = {5, 0, 0, 0};
+    CHECK(fabs(dy_rankme_from_singular_values(eq, D) - D) < 1e-5, "equal singular values: rank %d (got %.9g)", D,
+          dy_rankme_from_singular_values(eq, D));
+    CHECK(fabs(dy_rankme_from_singular_values(one, D) - 1) < 1e-5, "one direction: rank 1 (got %.9g)",
+          dy_rankme_from_singular_values(one, D));
+    /* invariances: a random 64 x 8 matrix, scaled, and rotated in a coordinate plane (an orthogonal transform) */
+    enum { M = 64, C = 8 };
+    static float a[M * C], b[M * C];
+    dy_rng g;
+    dy_rng_init(&g, 5, DY_RNG_EVAL, 0, 0);
+    for (int k = 0; k < M * C; k++) a[k] = (float)dy_rng_normal(&g) * (k % C == 0 ? 5.0f : 1.0f);
+    double ra = 0, rb = 0;
+    CHECK(dy_rankme(ctx, a, M, C, &ra) == DY_OK && ra > 1 && ra < C, "a random matrix: 1 < RankMe %.6g < %d", ra, C);
+    for (int k = 0; k < M * C; k++) b[k] = 1000.0f * a[k];
+    CHECK(dy_rankme(ctx, b, M, C, &rb) == DY_OK && fabs(rb - ra) < 1e-6 * ra, "scaled by 1000: %.9g vs %.9g", rb, ra);
+    const double c = cos(0.7), s = sin(0.7);
+    for (int i = 0; i < M; i++) {
+        b[i * C + 0] = (float)(c * a[i * C + 0] - s * a[i * C + 3]);
+        b[i * C + 3] = (float)(s * a[i * C + 0] + c * a[i * C + 3]);
+        for (int j = 1; j < C; j++)
+            if (j != 3) b[i * C + j] = a[i * C + j];
+    }
+    CHECK(dy_rankme(ctx, b, M, C, &rb) == DY_OK && fabs(rb - ra) < 1e-4 * ra, "rotated columns: %.9g vs %.9g", rb,
+          ra);
+    /* a collapsed representation (every row the same) has rank 1; zeros give 1; NaN refused */
+    for (int k = 0; k < M * C; k++) b[k] = a[k % C];
+    CHECK(dy_rankme(ctx, b, M, C, &rb) == DY_OK && fabs(rb - 1) < 1e-3, "collapsed rows: rank 1 (got %.9g)", rb);
+    memset(b, 0, sizeof b);
+    CHECK(dy_rankme(ctx, b, M, C, &rb) == DY_OK && rb == 1, "zeros: 1 (got %g)", rb);
+    b[7] = NAN;
+    CHECK(dy_rankme(ctx, b, M, C, &rb) == DY_ERR_NUMERIC, "NaN refused");
+    CHECK(dy_rankme(ctx, a, 0, C, &rb) == DY_ERR_INVALID, "no rows refused");
+}
+
+/* A made-up score: best at tau 0.03 for const, and cosine profiles worse than any const */
+static double synthetic_score(const dy_tune_candidate *c) {
+    if (c->family == DY_TUNE_CONST) return -fabs(log(c->tau / 0.03));
+    return -3 - fabs(log(c->tau_min / 0.03));
+}
+
+static void test_tpe(dy_ctx *ctx) {
+    dy_tune_space s = {.tau = {0.01, 1}, .tau_min = {0.01, 0.3}, .tau_max = {0.1, 1}, .offset = {-0.6, 0.4},
+                       .scale = {0.4, 1.2}, .end_ratio = {0.05, 0.5}, .seed = 17};
+    s.family[DY_TUNE_CONST] = s.family[DY_TUNE_COSINE] = true;
+    enum { FIRST = 8, BATCH = 8, ROUNDS = 4, ALL = FIRST + BATCH * ROUNDS };
+    dy_tune_candidate rnd[ALL], again[BATCH];
+    dy_tune_observation obs[ALL];
+    CHECK(dy_tune_candidates(ctx, &s, ALL, rnd) == DY_OK, "the random sample: %s", dy_ctx_error(ctx));
+    dy_tune_tpe_options opt = dy_tune_tpe_defaults();
+    /* too few observations: the fallback (the random sample) as it is */
+    for (int i = 0; i < FIRST; i++) obs[i] = (dy_tune_observation){rnd[i], synthetic_score(&rnd[i])};
+    dy_tune_candidate out[BATCH];
+    bool modelled = true;
+    CHECK(dy_tune_tpe_propose(ctx, &s, &opt, obs, 5, rnd + 5, 5, BATCH, out, &modelled) == DY_OK && !modelled &&
+              same_list(out, rnd + 5, BATCH), "5 observations (< 6): the random candidates, unmodelled");
+    /* rounds of 8 proposals, each scored and added */
+    int64_t n = FIRST;
+    for (int round = 0; round < ROUNDS; round++, n += BATCH) {
+        CHECK(dy_tune_tpe_propose(ctx, &s, &opt, obs, n, rnd + n, n, BATCH, out, &modelled) == DY_OK && modelled,
+              "round %d: %s", round, dy_ctx_error(ctx));
+        CHECK(dy_tune_tpe_propose(ctx, &s, &opt, obs, n, rnd + n, n, BATCH, again, NULL) == DY_OK &&
+                  same_list(out, again, BATCH), "round %d: the same observations, the same proposals", round);
+        for (int i = 0; i < BATCH; i++) obs[n + i] = (dy_tune_observation){out[i], synthetic_score(&out[i])};
+    }
+    /* the last round against the random candidates it stood for: nearer the optimum, and mostly const */
+    double tpe_dist = 0, rnd_dist = 0;
+    int tpe_const = 0, inside = 1;
+    for (int i = ALL - BATCH; i < ALL; i++) {
+        tpe_dist -= synthetic_score(&obs[i].cand) / BATCH;
+        rnd_dist -= synthetic_score(&rnd[i]) / BATCH;
+        tpe_const += obs[i].cand.family == DY_TUNE_CONST;
+        const dy_tune_candidate *c = &obs[i].cand;
+        if (c->family == DY_TUNE_CONST) inside &= c->tau >= 0.01 && c->tau <= 1;
+        else inside &= c->tau_min >= 0.01 && c->tau_min <= 0.3 && c->tau_max >= c->tau_min && c->tau_max <= 1;
+    }
+    printf("TPE, round %d: mean |log(tau / 0.03)| %.3f (the random sample's %.3f), %d of %d const\n", ROUNDS, tpe_dist,
+           rnd_dist, tpe_const, BATCH);
+    CHECK(tpe_dist < 0.5 * rnd_dist, "TPE's last proposals lie nearer the optimum: mean |log(tau / 0.03)| %.3f, the "
+          "random sample's %.3f", tpe_dist, rnd_dist);
+    CHECK(tpe_const >= 6, "TPE proposes the better family: %d of 8 const", tpe_const);
+    CHECK(inside, "every proposal lies inside its ranges, tau_min <= tau_max");
+    bool repeats = false;
+    for (int i = FIRST; i < ALL; i++)
+        for (int j = 0; j < i; j++) repeats |= same_list(&obs[i].cand, &obs[j].cand, 1);
+    CHECK(!repeats, "no proposal repeats an earlier trial");
+    /* another seed, other proposals; a bad gamma refused */
+    s.seed = 18;
+    dy_tune_candidate first_round[BATCH];
+    for (int i = 0; i < BATCH; i++) first_round[i] = obs[FIRST + i].cand;
+    CHECK(dy_tune_tpe_propose(ctx, &s, &opt, obs, FIRST, rnd + FIRST, FIRST, BATCH, again, NULL) == DY_OK &&
+              !same_list(first_round, again, BATCH), "another seed, other proposals");
+    opt.gamma = 1;
+    CHECK(dy_tune_tpe_propose(ctx, &s, &opt, obs, FIRST, rnd, 0, 1, again, NULL) == DY_ERR_INVALID, "gamma 1 refused");
+}
+
 int main(void) {
     dy_ctx *ctx = NULL;
     if (dy_ctx_create(&ctx, NULL) != DY_OK) return 1;
@@ -218,6 +345,8 @@ int main(void) {
     test_annealed(ctx);
     test_holdout(ctx);
     test_controller(ctx);
+    test_rankme(ctx);
+    test_tpe(ctx);
     dy_ctx_destroy(ctx);
     return test_finish();
 }

@@ -1,14 +1,20 @@
 /* dystress tune: searches temperature profiles by successive halving over short pretraining runs, each trial a run
  * directory of `dystress pretrain` (run as a child process of this one), scored by weighted kNN top-1 on a
- * validation split held out of the TRAINING set (the test split is never opened). The search logic (candidates,
- * schedule, promotion) is src/tune/; this file runs the trials, scores them, and writes the tune directory:
+ * validation split held out of the TRAINING set (the test split is never opened), or, without labels (--score),
+ * by RankMe, the effective rank of the encoder features h of that split (src/eval/rankme.h): h, not the projection
+ * z, because h is what the tune chooses for (the features every evaluation and downstream use reads, and what the
+ * kNN score embeds), and RankMe's authors found the rank of the representation, not of the projector's output, to
+ * follow downstream accuracy. The search logic (candidates, schedule, promotion, the TPE sampler) is src/tune/; this
+ * file runs the trials, scores them, and writes the tune directory:
  *
  *   plan.json          the schedule, the candidates and the base configuration (a rerun must match it)
  *   split.json         the validation split: seed, sizes, FNV-1a hashes of the two index lists
  *   trials/tNN/        a trial's run directory (promotions continue there; with --promote restart, tNN-rK/)
  *   trials/tNN-rK.json the options a trial was started with at rung K (pretrain --config)
  *   trials/tNN.log     the trial's pretrain output
- *   tNN/val-knn-rK.json  the score after rung K: a trial with this file is finished at that rung (skipped on rerun)
+ *   tNN/val-knn-rK.json  the score after rung K (val_top1 where there are labels, val_rankme always): a trial with
+ *                      this file is finished at that rung (skipped on rerun)
+ *   bracket-K.json     --sampler tpe: the candidates of bracket K >= 2 (a rerun must propose the same)
  *   leaderboard.json, best.json (the winner's configuration for pretrain --config) */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +32,7 @@
 #include "cli/commands.h"
 #include "cli/evaluate.h"
 #include "data/holdout.h"
+#include "eval/rankme.h"
 #include "io/atomic_file.h"
 #include "io/json.h"
 #include "io/safetensors.h"
@@ -35,8 +42,8 @@ extern char **environ;
 
 typedef struct {
     const char *tune_dir, *families, *tau_range, *tau_min_range, *tau_max_range, *offset_range, *scale_range, *unit,
-        *promote, *end_ratio_range;
-    int64_t trials, eta, min_budget, rungs, jobs, tune_seed, stop_after_rung;
+        *promote, *end_ratio_range, *score, *sampler;
+    int64_t trials, eta, min_budget, rungs, jobs, tune_seed, stop_after_rung, brackets;
     bool anchors;
 } tune_options;
 
@@ -67,6 +74,14 @@ static int tune_option_table(opt_spec *s, tune_options *t) {
          "(log-uniform, within (0, 1]); the schedule is --tau-schedule linear if given, else cosine"},
         {"anchors", OPT_BOOL, &t->anchors, "true", "start with the paper's cosine 0.07-0.2 and constants 0.2 and 0.5"},
         {"tune-seed", OPT_INT, &t->tune_seed, "0", "seed of the candidate sample", NULL, 0, (double)(1ll << 53)},
+        {"score", OPT_CHOICE, &t->score, "auto", "what ranks the trials: knn (weighted kNN top-1 on the validation "
+         "split, needs labels), rankme (RankMe, the effective rank of the encoder features of the validation split: "
+         "label-free), auto (knn with labels, rankme without)", "auto|knn|rankme"},
+        {"sampler", OPT_CHOICE, &t->sampler, "random", "how a bracket's candidates are drawn: random (the seeded "
+         "sample), tpe (a tree-structured Parzen estimator over the families' parameters, fitted to the first-rung "
+         "scores of every earlier bracket; random until 6 trials have scores)", "random|tpe"},
+        {"brackets", OPT_INT, &t->brackets, "1", "successive-halving brackets run one after another, each of --trials "
+         "trials (--sampler tpe proposes each bracket's from the brackets before it)", NULL, 1, 100},
         {"stop-after-rung", OPT_INT, &t->stop_after_rung, "0", "stop after this rung (0: run them all); rerun "
          "without it to continue", NULL, 0, DY_TUNE_MAX_RUNGS},
         {0},
@@ -141,12 +156,15 @@ static double now_seconds(void) {
 
 typedef struct {
     bool done, failed;
-    double top1, top5;
+    double top1, top5; /* NaN without labels */
+    double rankme;     /* NaN in a result file written before --score */
     int64_t step;
 } rung_result;
 
 typedef struct {
     dy_tune_candidate cand;
+    int bracket;
+    bool proposed; /* by TPE (else the random sample or an anchor) */
     rung_result r[DY_TUNE_MAX_RUNGS];
 } trial;
 
@@ -159,6 +177,9 @@ typedef struct {
     trial *trials;
     int64_t n_trials;
     bool steps_unit, restart;
+    bool labelled; /* the training set has labels: kNN top-1 is computed (and ranks unless --score rankme) */
+    bool rankme;   /* RankMe ranks the trials */
+    bool tpe;      /* --sampler tpe: brackets after the first are proposed */
     int64_t base_epochs, base_knn_every, steps_per_epoch;
     bool base_report;
     double base_floor, base_ceil;
@@ -256,7 +277,8 @@ static dy_status write_result(tuner *u, int64_t i, int rung, const rung_result *
         fputs(", \"error\": ", f);
         json_str(f, error ? error : "");
     } else {
-        fprintf(f, ", \"val_top1\": %.6f, \"val_top5\": %.6f", r->top1, r->top5);
+        if (u->labelled) fprintf(f, ", \"val_top1\": %.6f, \"val_top5\": %.6f", r->top1, r->top5);
+        fprintf(f, ", \"val_rankme\": %.6f", r->rankme);
     }
     fprintf(f, ", \"seconds\": %.1f}\n", secs);
     fclose(f);
@@ -280,15 +302,19 @@ static bool read_result(tuner *u, int64_t i, int rung, rung_result *r) {
         const dy_json *root = dy_json_root(doc);
         const dy_json *budget = dy_json_member(root, "budget"), *failed = dy_json_member(root, "failed");
         const dy_json *top1 = dy_json_member(root, "val_top1"), *top5 = dy_json_member(root, "val_top5");
-        const dy_json *step = dy_json_member(root, "step");
+        const dy_json *step = dy_json_member(root, "step"), *rankme = dy_json_member(root, "val_rankme");
+        bool has_rankme = rankme && rankme->type == DY_JSON_NUMBER;
         ok = budget && budget->type == DY_JSON_NUMBER && budget->number == (double)u->sched.budget[rung] && failed &&
              failed->type == DY_JSON_BOOL && step && step->type == DY_JSON_NUMBER;
-        if (ok && !failed->boolean) ok = top1 && top1->type == DY_JSON_NUMBER && top5 && top5->type == DY_JSON_NUMBER;
+        if (ok && !failed->boolean && u->labelled)
+            ok = top1 && top1->type == DY_JSON_NUMBER && top5 && top5->type == DY_JSON_NUMBER;
+        if (ok && !failed->boolean && u->rankme) ok = has_rankme;
         if (ok) {
             r->done = true;
             r->failed = failed->boolean;
-            r->top1 = r->failed ? NAN : top1->number;
-            r->top5 = r->failed ? NAN : top5->number;
+            r->top1 = r->failed || !u->labelled ? NAN : top1->number;
+            r->top5 = r->failed || !u->labelled ? NAN : top5->number;
+            r->rankme = r->failed || !has_rankme ? NAN : rankme->number;
             r->step = (int64_t)step->number;
         }
     }
@@ -298,8 +324,36 @@ static bool read_result(tuner *u, int64_t i, int rung, rung_result *r) {
     return ok;
 }
 
-/* kNN top-1/top-5 of a trial's checkpoint on the validation split (the rest of the training set as the memory
- * bank). The checkpoint must hold the rung's step. */
+/* A number as its result file holds it (%.6f): a tune continued from the files ranks, promotes and proposes from
+ * the same values as one that ran through. */
+static double as_written(double v) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.6f", v);
+    return isfinite(v) ? strtod(buf, NULL) : v;
+}
+
+/* The score that ranks a trial's result (NaN when it failed). */
+static double score_of(const tuner *u, const rung_result *r) {
+    return r->failed ? NAN : u->rankme ? r->rankme : r->top1;
+}
+
+/* A finished result as the user reads it: "val top-1 12.50 %", "val RankMe 5.43" or both, the ranking one first;
+ * short (the leaderboard's column, named in its header): "12.50 %", "5.43", "12.50 % (RankMe 5.43)". */
+static void score_text(const tuner *u, const rung_result *r, bool short_form, char *buf, size_t size) {
+    char knn[48] = "", rank[48];
+    if (u->labelled)
+        snprintf(knn, sizeof knn, "%s%.2f %%", short_form && !u->rankme ? "" : "val top-1 ", 100 * r->top1);
+    snprintf(rank, sizeof rank, "%s%.2f", short_form ? (u->rankme ? "" : "RankMe ") : "val RankMe ", r->rankme);
+    if (!u->labelled) snprintf(buf, size, "%s", rank);
+    else if (u->rankme) snprintf(buf, size, "%s (%s)", rank, knn);
+    else if (isnan(r->rankme)) snprintf(buf, size, "%s", knn);
+    else snprintf(buf, size, "%s (%s)", knn, rank);
+}
+
+/* The scores of a trial's checkpoint on the validation split: kNN top-1/top-5 with the rest of the training set as
+ * the memory bank (labelled data), and RankMe of the split's encoder features h (always: it needs no labels, and
+ * beside kNN it is what a measurement of the label-free score's ranking compares). The checkpoint must hold the
+ * rung's step. */
 static dy_status score_trial(tuner *u, const char *dir, int rung, rung_result *r) {
     char ckpt[4400];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint-latest.safetensors", dir);
@@ -318,14 +372,19 @@ static dy_status score_trial(tuner *u, const char *dir, int rung, rung_result *r
     float *ftr = NULL, *fval = NULL;
     int64_t dim;
     eval_scores sc;
+    sc.top1 = sc.top5 = NAN;
+    double rankme = NAN;
     if ((st = cli_open_model(u->ctx, u->o, u->rest->channels, ckpt, false, &model)) == DY_OK &&
-        (st = cli_features(u->ctx, model, u->rest, u->rest, &ftr, &dim)) == DY_OK &&
         (st = cli_features(u->ctx, model, u->rest, u->val, &fval, &dim)) == DY_OK &&
-        (st = cli_knn(u->ctx, ftr, u->rest, fval, u->val, dim, u->o->knn_k, u->o->knn_t, false, &sc)) == DY_OK) {
+        (st = dy_rankme(u->ctx, fval, u->val->count, dim, &rankme)) == DY_OK && u->labelled &&
+        (st = cli_features(u->ctx, model, u->rest, u->rest, &ftr, &dim)) == DY_OK)
+        st = cli_knn(u->ctx, ftr, u->rest, fval, u->val, dim, u->o->knn_k, u->o->knn_t, false, &sc);
+    if (st == DY_OK) {
         r->done = true;
         r->failed = false;
-        r->top1 = sc.top1;
-        r->top5 = sc.top5;
+        r->top1 = as_written(sc.top1);
+        r->top5 = as_written(sc.top5);
+        r->rankme = as_written(rankme);
         r->step = step;
     }
     free(ftr);
@@ -480,8 +539,10 @@ static int run_rung(tuner *u, int rung, const int64_t *ids, int64_t n) {
                 continue;
             }
             u->ran++;
-            fprintf(stderr, "dystress tune: rung %d: t%02lld %s: val top-1 %.2f %% (%.0f s)\n", rung + 1,
-                    (long long)i, what, 100 * tr->r[rung].top1, now_seconds() - j->t0);
+            char scored[128];
+            score_text(u, &tr->r[rung], false, scored, sizeof scored);
+            fprintf(stderr, "dystress tune: rung %d: t%02lld %s: %s (%.0f s)\n", rung + 1, (long long)i, what, scored,
+                    now_seconds() - j->t0);
         } else if (j->resumed && !j->retried && code != 128 + SIGTERM && code != 128 + SIGINT) {
             /* the continuation was refused (a checkpoint that does not fit): start the trial afresh at this budget */
             fprintf(stderr, "dystress tune: rung %d: t%02lld could not continue from its checkpoint (exit %d, see "
@@ -495,7 +556,7 @@ static int run_rung(tuner *u, int rung, const int64_t *ids, int64_t n) {
             /* a trial that fails (a diverged loss) is ranked last, and not run again on a rerun */
             char why[160];
             snprintf(why, sizeof why, "pretrain exited with status %d (see trials/t%02lld.log)", code, (long long)i);
-            tr->r[rung] = (rung_result){.done = true, .failed = true, .top1 = NAN, .top5 = NAN};
+            tr->r[rung] = (rung_result){.done = true, .failed = true, .top1 = NAN, .top5 = NAN, .rankme = NAN};
             if (write_result(u, i, rung, &tr->r[rung], why, now_seconds() - j->t0) != DY_OK)
                 status = cli_error(u->ctx, "tune");
             fprintf(stderr, "dystress tune: rung %d: t%02lld %s failed: %s\n", rung + 1, (long long)i, what, why);
@@ -514,6 +575,20 @@ static int run_rung(tuner *u, int rung, const int64_t *ids, int64_t n) {
 
 /* ---- the plan, the split, the leaderboard --------------------------------------------------------------------- */
 
+/* The candidate lines of trials [from, to) (plan.json's, a TPE bracket's). */
+static void write_candidates(FILE *f, const tuner *u, int64_t from, int64_t to) {
+    for (int64_t i = from; i < to; i++) {
+        const dy_tune_candidate *c = &u->trials[i].cand;
+        fprintf(f, "%s\n    {\"trial\": \"t%02lld\", \"family\": \"%s\", \"tau\": %.17g, \"tau_min\": %.17g, "
+                "\"tau_max\": %.17g, \"offset\": %.17g, \"scale\": %.17g, \"anchor\": %s", i > from ? "," : "",
+                (long long)i, dy_tune_family_name(c->family), c->tau, c->tau_min, c->tau_max, c->offset, c->scale,
+                c->anchor ? "true" : "false");
+        /* only the annealed family has an end ratio: the other candidates' lines stay as older tunes wrote them */
+        if (c->family == DY_TUNE_ANNEALED) fprintf(f, ", \"end_ratio\": %.17g", c->end_ratio);
+        fputc('}', f);
+    }
+}
+
 /* plan.json: what the tune is. A rerun computes it again and must find the same text (else the directory holds
  * another tune). */
 static char *plan_text(tuner *u) {
@@ -522,22 +597,21 @@ static char *plan_text(tuner *u) {
     FILE *f = open_memstream(&buf, &len);
     if (!f) return NULL;
     fprintf(f, "{\n  \"version\": 1,\n  \"method\": \"successive halving\",\n  \"unit\": \"%s\",\n  \"eta\": %lld,\n"
-            "  \"promote\": \"%s\",\n  \"score\": \"weighted kNN top-1 on the validation split (k %lld, t %g)\",\n"
-            "  \"rungs\": [", u->t->unit, (long long)u->t->eta, u->t->promote, (long long)u->o->knn_k, u->o->knn_t);
+            "  \"promote\": \"%s\",\n", u->t->unit, (long long)u->t->eta, u->t->promote);
+    /* a kNN-scored tune's plan reads as before --score, so that older tunes continue */
+    if (u->rankme)
+        fputs("  \"score\": \"RankMe of the encoder features h of the validation split (label-free)\",\n", f);
+    else fprintf(f, "  \"score\": \"weighted kNN top-1 on the validation split (k %lld, t %g)\",\n",
+                 (long long)u->o->knn_k, u->o->knn_t);
+    if (u->tpe || u->t->brackets > 1) /* only then: a plain tune's plan reads as before */
+        fprintf(f, "  \"sampler\": \"%s\",\n  \"brackets\": %lld,\n", u->t->sampler, (long long)u->t->brackets);
+    fputs("  \"rungs\": [", f);
     for (int k = 0; k < u->sched.rungs; k++)
         fprintf(f, "%s\n    {\"rung\": %d, \"trials\": %lld, \"budget\": %lld}", k ? "," : "", k + 1,
                 (long long)u->sched.trials[k], (long long)u->sched.budget[k]);
     fputs("\n  ],\n  \"candidates\": [", f);
-    for (int64_t i = 0; i < u->n_trials; i++) {
-        const dy_tune_candidate *c = &u->trials[i].cand;
-        fprintf(f, "%s\n    {\"trial\": \"t%02lld\", \"family\": \"%s\", \"tau\": %.17g, \"tau_min\": %.17g, "
-                "\"tau_max\": %.17g, \"offset\": %.17g, \"scale\": %.17g, \"anchor\": %s", i ? "," : "",
-                (long long)i, dy_tune_family_name(c->family), c->tau, c->tau_min, c->tau_max, c->offset, c->scale,
-                c->anchor ? "true" : "false");
-        /* only the annealed family has an end ratio: the other candidates' lines stay as older tunes wrote them */
-        if (c->family == DY_TUNE_ANNEALED) fprintf(f, ", \"end_ratio\": %.17g", c->end_ratio);
-        fputc('}', f);
-    }
+    /* TPE's brackets after the first depend on the results: the plan holds the first bracket's */
+    write_candidates(f, u, 0, u->tpe ? u->t->trials : u->n_trials);
     fputs("\n  ],\n  \"base\": [", f);
     /* the run configuration every trial starts from (the profile options are the candidates') */
     apply_trial(u, &u->trials[0].cand, -1);
@@ -650,42 +724,55 @@ static int write_leaderboard(tuner *u) {
     for (int64_t i = 0; i < n; i++) {
         int r = reached(&u->trials[i], u->sched.rungs);
         ids[i] = i;
-        double s = r >= 0 && !u->trials[i].r[r].failed ? u->trials[i].r[r].top1 : -1;
-        key[i] = 10.0 * r + s; /* top-1 is in [0, 1] */
+        double s = r >= 0 ? score_of(u, &u->trials[i].r[r]) : NAN;
+        key[i] = 1e6 * r + (isnan(s) ? -1 : s); /* top-1 is in [0, 1], RankMe in [1, 4096] */
     }
     dy_tune_select(ids, key, n, n, order);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    fprintf(f, "{\n  \"unit\": \"%s\",\n  \"score\": \"val_top1: weighted kNN top-1 on the validation split "
-            "(split.json)\",\n  \"entries\": [", u->t->unit);
-    printf("\n%-5s %-6s %-9s %-46s %-12s %s\n", "rank", "trial", "profile", "parameters", "budget", "val top-1");
+    fprintf(f, "{\n  \"unit\": \"%s\",\n  \"score\": \"%s\",\n  \"entries\": [", u->t->unit,
+            u->rankme ? "val_rankme: RankMe, the effective rank of the encoder features h of the validation split "
+            "(split.json), label-free" : "val_top1: weighted kNN top-1 on the validation split (split.json)");
+    printf("\n%-5s %-6s %-9s %-46s %-12s %s\n", "rank", "trial", "profile", "parameters", "budget",
+           u->rankme ? "val RankMe" : "val top-1");
     for (int64_t k = 0; k < n; k++) {
         const trial *tr = &u->trials[order[k]];
         int r = reached(tr, u->sched.rungs);
-        char params[160], budget[48], score[32];
+        char params[160], budget[48], score[128];
         dy_tune_candidate_params(&tr->cand, params, sizeof params);
         snprintf(budget, sizeof budget, "%lld %s", r >= 0 ? (long long)u->sched.budget[r] : 0LL, u->t->unit);
-        if (r >= 0 && !tr->r[r].failed) snprintf(score, sizeof score, "%.2f %%", 100 * tr->r[r].top1);
+        if (r >= 0 && !tr->r[r].failed) score_text(u, &tr->r[r], true, score, sizeof score);
         else snprintf(score, sizeof score, "%s", r >= 0 ? "failed" : "not run");
         printf("%-5lld t%02lld%-3s %-9s %-46s %-12s %s\n", (long long)k + 1, (long long)order[k], "",
                dy_tune_family_name(tr->cand.family), params, budget, score);
-        fprintf(f, "%s\n    {\"rank\": %lld, \"trial\": \"t%02lld\", \"profile\": \"%s\", \"anchor\": %s, ", k ? "," : "",
+        fprintf(f, "%s\n    {\"rank\": %lld, \"trial\": \"t%02lld\", \"profile\": \"%s\", \"anchor\": %s, ",
+                k ? "," : "",
                 (long long)k + 1, (long long)order[k], dy_tune_family_name(tr->cand.family),
                 tr->cand.anchor ? "true" : "false");
+        fprintf(f, "\"bracket\": %d, \"drawn\": \"%s\", ", tr->bracket + 1,
+                tr->cand.anchor ? "anchor" : tr->proposed ? "tpe" : "random");
         fputs("\"parameters\": ", f);
         json_str(f, params);
         fprintf(f, ", \"tau\": %.9g, \"tau_min\": %.9g, \"tau_max\": %.9g, \"offset\": %.9g, \"scale\": %.9g, "
                 "\"budget\": %lld, \"val_top1\": ", tr->cand.tau, tr->cand.tau_min, tr->cand.tau_max, tr->cand.offset,
                 tr->cand.scale, r >= 0 ? (long long)u->sched.budget[r] : 0LL);
-        if (r >= 0 && !tr->r[r].failed) fprintf(f, "%.6f", tr->r[r].top1);
+        if (r >= 0 && !tr->r[r].failed && u->labelled) fprintf(f, "%.6f", tr->r[r].top1);
+        else fputs("null", f);
+        fputs(", \"val_rankme\": ", f);
+        if (r >= 0 && !tr->r[r].failed && !isnan(tr->r[r].rankme)) fprintf(f, "%.6f", tr->r[r].rankme);
         else fputs("null", f);
         fputs(", \"rungs\": [", f);
         for (int q = 0; q <= r; q++) {
             fprintf(f, "%s{\"rung\": %d, \"budget\": %lld, \"step\": %lld, ", q ? ", " : "", q + 1,
                     (long long)u->sched.budget[q], (long long)tr->r[q].step);
-            if (tr->r[q].failed) fputs("\"failed\": true}", f);
-            else fprintf(f, "\"val_top1\": %.6f, \"val_top5\": %.6f}", tr->r[q].top1, tr->r[q].top5);
+            if (tr->r[q].failed) {
+                fputs("\"failed\": true}", f);
+                continue;
+            }
+            if (u->labelled) fprintf(f, "\"val_top1\": %.6f, \"val_top5\": %.6f, ", tr->r[q].top1, tr->r[q].top5);
+            if (isnan(tr->r[q].rankme)) fputs("\"val_rankme\": null}", f);
+            else fprintf(f, "\"val_rankme\": %.6f}", tr->r[q].rankme);
         }
         fputs("]}", f);
     }
@@ -709,9 +796,10 @@ static int write_leaderboard(tuner *u) {
         free(text);
         char params[160];
         dy_tune_candidate_params(&best->cand, params, sizeof params);
-        printf("\nbest: t%02lld, %s %s, val top-1 %.2f %% after %lld %s\n", (long long)order[0],
-               dy_tune_family_name(best->cand.family), params, 100 * best->r[r].top1,
-               (long long)u->sched.budget[r], u->t->unit);
+        char scored[128];
+        score_text(u, &best->r[r], false, scored, sizeof scored);
+        printf("\nbest: t%02lld, %s %s, %s after %lld %s\n", (long long)order[0],
+               dy_tune_family_name(best->cand.family), params, scored, (long long)u->sched.budget[r], u->t->unit);
         printf("train it: dystress pretrain --config %s --epochs N --run-dir DIR   (the test split is first used "
                "there)\n", path);
     } else if (rc == 0) {
@@ -723,6 +811,94 @@ static int write_leaderboard(tuner *u) {
 }
 
 /* ---- the command ---------------------------------------------------------------------------------------------- */
+
+/* 0 when trials [from, to) make valid runs, else 2 with the first problem named. */
+static int check_candidates(tuner *u, int64_t from, int64_t to) {
+    for (int64_t i = from; i < to; i++) {
+        apply_trial(u, &u->trials[i].cand, 0);
+        dy_pretrain_config pc;
+        if (cli_pretrain_config(u->ctx, u->o, u->rest, &pc) != DY_OK) {
+            char what[256];
+            describe(&u->trials[i], what, sizeof what);
+            fprintf(stderr, "dystress tune: candidate t%02lld (%s): %s\n", (long long)i, what, dy_ctx_error(u->ctx));
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* bracket-K.json: a TPE bracket's candidates, as plan.json holds the first bracket's. A continued tune proposes them
+ * again from the results on disk and must find the same (else a result file could belong to another candidate). */
+static int keep_bracket(tuner *u, int b) {
+    char path[4400], *buf = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/bracket-%d.json", u->t->tune_dir, b + 1);
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return 1;
+    fprintf(f, "{\n  \"bracket\": %d,\n  \"drawn\": \"%s\",\n  \"candidates\": [", b + 1,
+            u->trials[b * u->t->trials].proposed ? "tpe" : "random");
+    write_candidates(f, u, b * u->t->trials, (b + 1) * u->t->trials);
+    fputs("\n  ]\n}\n", f);
+    fclose(f);
+    if (!buf) return 1;
+    int rc = 0;
+    if (access(path, F_OK) == 0) {
+        char err[512];
+        size_t length;
+        char *stored = cli_read_file(path, CLI_CONFIG_MAX_BYTES, &length, err, sizeof err);
+        if (!stored) {
+            fprintf(stderr, "dystress tune: %s\n", err);
+            rc = 1;
+        } else if (strcmp(stored, buf) != 0) {
+            char diff[1024];
+            first_difference(stored, buf, diff, sizeof diff);
+            fprintf(stderr, "dystress tune: bracket %d's candidates differ from those in %s (%s): the earlier "
+                    "brackets' results changed; choose another --tune-dir\n", b + 1, path, diff);
+            rc = 2;
+        }
+        free(stored);
+    } else if (write_text(u->ctx, path, buf) != DY_OK) {
+        rc = cli_error(u->ctx, "tune");
+    }
+    free(buf);
+    return rc;
+}
+
+/* --sampler tpe: the candidates of bracket b (b >= 1) from the first-rung scores of the brackets before it (the one
+ * budget every trial of them reached, so the scores compare); the random sample's where too few have scores. */
+static int propose_bracket(tuner *u, const dy_tune_space *space, int b) {
+    int64_t per = u->t->trials, first = b * per;
+    dy_tune_observation *obs = malloc(sizeof *obs * (size_t)first);
+    dy_tune_candidate *out = malloc(sizeof *out * (size_t)per), *fallback = malloc(sizeof *out * (size_t)per);
+    if (!obs || !out || !fallback) {
+        free(obs), free(out), free(fallback);
+        fprintf(stderr, "dystress tune: out of memory\n");
+        return 1;
+    }
+    int64_t n_obs = 0;
+    for (int64_t i = 0; i < first; i++)
+        if (u->trials[i].r[0].done) obs[n_obs++] = (dy_tune_observation){u->trials[i].cand,
+                                                                          score_of(u, &u->trials[i].r[0])};
+    for (int64_t c = 0; c < per; c++) fallback[c] = u->trials[first + c].cand;
+    dy_tune_tpe_options opt = dy_tune_tpe_defaults();
+    bool modelled = false;
+    int rc = 0;
+    if (dy_tune_tpe_propose(u->ctx, space, &opt, obs, n_obs, fallback, first, per, out, &modelled) != DY_OK) {
+        rc = cli_error(u->ctx, "tune: TPE");
+    } else {
+        for (int64_t c = 0; c < per; c++) {
+            u->trials[first + c].cand = out[c];
+            u->trials[first + c].proposed = modelled;
+        }
+        fprintf(stderr, "dystress tune: bracket %d: %lld candidates %s\n", b + 1, (long long)per,
+                modelled ? "proposed by TPE from the first-rung scores before it" :
+                "from the random sample (too few scores for TPE yet)");
+        rc = check_candidates(u, first, first + per);
+        if (rc == 0) rc = keep_bracket(u, b);
+    }
+    free(obs), free(out), free(fallback);
+    return rc;
+}
 
 static const char *const searched[] = {"profile", "tau", "tau-min", "tau-max", "shift-offset", "shift-scale",
                                        "tau-adapt", "run-dir", "resume", "overwrite", "max-steps", NULL};
@@ -738,7 +914,8 @@ int cmd_tune(int argc, char **argv) {
     if (rc == 1) {
         printf("usage: dystress tune [options]\n\nSearches temperature profiles for your data and budget by "
                "successive halving over short pretraining runs,\nscored by kNN top-1 on a validation split held out "
-               "of the training set (the test split is never opened).\nEvery pretrain option sets the trials' base "
+               "of the training set (the test split is never opened),\nor without labels by RankMe, the effective "
+               "rank of the split's encoder features (--score).\nEvery pretrain option sets the trials' base "
                "configuration (except the searched profile options).\nRerun the same command after an interruption "
                "to continue.\n\noptions:\n");
         opt_print_help(stdout, specs);
@@ -785,15 +962,19 @@ int cmd_tune(int argc, char **argv) {
         fprintf(stderr, "dystress tune: %s\n", dy_ctx_error(u.ctx));
         goto done;
     }
-    u.n_trials = t.trials;
-    u.trials = calloc((size_t)t.trials, sizeof *u.trials);
-    dy_tune_candidate *cands = calloc((size_t)t.trials, sizeof *cands);
-    if (!u.trials || !cands || dy_tune_candidates(u.ctx, &space, t.trials, cands) != DY_OK) {
+    u.n_trials = t.trials * t.brackets;
+    u.tpe = !strcmp(t.sampler, "tpe");
+    u.trials = calloc((size_t)u.n_trials, sizeof *u.trials);
+    dy_tune_candidate *cands = calloc((size_t)u.n_trials, sizeof *cands);
+    if (!u.trials || !cands || dy_tune_candidates(u.ctx, &space, u.n_trials, cands) != DY_OK) {
         fprintf(stderr, "dystress tune: %s\n", u.trials && cands ? dy_ctx_error(u.ctx) : "out of memory");
         free(cands);
         goto done;
     }
-    for (int64_t i = 0; i < t.trials; i++) u.trials[i].cand = cands[i];
+    for (int64_t i = 0; i < u.n_trials; i++) {
+        u.trials[i].cand = cands[i];
+        u.trials[i].bracket = (int)(i / t.trials);
+    }
     free(cands);
     u.steps_unit = !strcmp(t.unit, "steps");
     u.restart = !strcmp(t.promote, "restart");
@@ -832,6 +1013,14 @@ int cmd_tune(int argc, char **argv) {
     }
     u.rest = rest;
     u.val = val;
+    u.labelled = rest->num_classes > 0;
+    u.rankme = !strcmp(t.score, "rankme") || (!strcmp(t.score, "auto") && !u.labelled);
+    if (!u.labelled && !strcmp(t.score, "knn")) {
+        fprintf(stderr, "dystress tune: --score knn needs a labelled training set; this one has no labels: use "
+                "--score rankme (or auto)\n");
+        rc = 2;
+        goto done;
+    }
     u.steps_per_epoch = rest->count / o.batch_size;
     if (u.steps_per_epoch < 1) {
         fprintf(stderr, "dystress tune: %lld training images after the validation split: fewer than one batch of "
@@ -855,17 +1044,7 @@ int cmd_tune(int argc, char **argv) {
     }
     u.base_schedule_file = o.tau_schedule_file; /* the trials' config.json hold it absolute, as their data folders */
     /* every candidate must make a valid run (a range reaching outside what pretrain accepts fails here, not later) */
-    for (int64_t i = 0; i < u.n_trials; i++) {
-        apply_trial(&u, &u.trials[i].cand, 0);
-        dy_pretrain_config pc;
-        if (cli_pretrain_config(u.ctx, &o, rest, &pc) != DY_OK) {
-            char what[256];
-            describe(&u.trials[i], what, sizeof what);
-            fprintf(stderr, "dystress tune: candidate t%02lld (%s): %s\n", (long long)i, what, dy_ctx_error(u.ctx));
-            rc = 2;
-            goto done;
-        }
-    }
+    if ((rc = check_candidates(&u, 0, u.n_trials)) != 0) goto done;
     ssize_t len = readlink("/proc/self/exe", u.exe, sizeof u.exe - 1);
     if (len <= 0) {
         fprintf(stderr, "dystress tune: cannot find this program (/proc/self/exe): %s\n", strerror(errno));
@@ -881,13 +1060,17 @@ int cmd_tune(int argc, char **argv) {
         goto done;
     }
     if ((rc = write_plan_and_split(&u)) != 0) goto done;
+    if (t.brackets > 1)
+        fprintf(stderr, "dystress tune: %lld brackets, candidates drawn by %s; each:\n", (long long)t.brackets,
+                u.tpe ? "TPE after the first" : "the random sample");
     fprintf(stderr, "dystress tune: successive halving of %lld trials, eta %lld:", (long long)t.trials,
             (long long)t.eta);
     for (int k = 0; k < u.sched.rungs; k++)
         fprintf(stderr, "%s %lld at %lld %s", k ? "," : "", (long long)u.sched.trials[k],
                 (long long)u.sched.budget[k], t.unit);
-    fprintf(stderr, "; validation split %lld of %lld training images (seed %lld), %d job%s of %d threads; in %s\n",
-            (long long)val->count, (long long)(val->count + rest->count), (long long)o.val_seed, (int)t.jobs,
+    fprintf(stderr, "; validation split %lld of %lld training images (seed %lld), scored by %s, %d job%s of %d "
+            "threads; in %s\n", (long long)val->count, (long long)(val->count + rest->count), (long long)o.val_seed,
+            u.rankme ? (u.labelled ? "RankMe (--score rankme)" : "RankMe (no labels)") : "kNN top-1", (int)t.jobs,
             t.jobs > 1 ? "s" : "", u.child_threads, t.tune_dir);
     cli_install_signal_handlers();
     int64_t *ids = malloc(sizeof(int64_t) * (size_t)t.trials), *order = malloc(sizeof(int64_t) * (size_t)t.trials);
@@ -898,26 +1081,31 @@ int cmd_tune(int argc, char **argv) {
         fprintf(stderr, "dystress tune: out of memory\n");
         goto done;
     }
-    int64_t n = t.trials;
-    for (int64_t i = 0; i < n; i++) ids[i] = i;
     rc = 0;
-    for (int k = 0; k < u.sched.rungs && rc == 0; k++) {
-        if (k > 0) { /* the promotion: the best of the previous rung */
-            for (int64_t i = 0; i < n; i++) {
-                const rung_result *r = &u.trials[ids[i]].r[k - 1];
-                scores[i] = r->failed ? NAN : r->top1;
+    for (int b = 0; b < t.brackets && rc == 0; b++) {
+        if (b > 0 && u.tpe && (rc = propose_bracket(&u, &space, b)) != 0) break;
+        int64_t n = t.trials;
+        for (int64_t i = 0; i < n; i++) ids[i] = b * t.trials + i;
+        for (int k = 0; k < u.sched.rungs && rc == 0; k++) {
+            if (k > 0) { /* the promotion: the best of the previous rung */
+                for (int64_t i = 0; i < n; i++) {
+                    scores[i] = score_of(&u, &u.trials[ids[i]].r[k - 1]);
+                }
+                dy_tune_select(ids, scores, n, u.sched.trials[k], order);
+                int64_t m = u.sched.trials[k] < n ? u.sched.trials[k] : n;
+                for (int64_t i = 0; i < m; i++) kept[i] = ids[order[i]];
+                for (int64_t i = 0; i < m; i++) ids[i] = kept[i];
+                n = m;
             }
-            dy_tune_select(ids, scores, n, u.sched.trials[k], order);
-            int64_t m = u.sched.trials[k] < n ? u.sched.trials[k] : n;
-            for (int64_t i = 0; i < m; i++) kept[i] = ids[order[i]];
-            for (int64_t i = 0; i < m; i++) ids[i] = kept[i];
-            n = m;
-        }
-        if ((rc = run_rung(&u, k, ids, n)) != 0) break;
-        if (t.stop_after_rung > 0 && k + 1 == t.stop_after_rung && k + 1 < u.sched.rungs) {
-            fprintf(stderr, "dystress tune: stopped after rung %d as asked (--stop-after-rung); run the command "
-                    "again without it to continue\n", k + 1);
-            rc = -1;
+            int64_t ran_before = u.ran;
+            if ((rc = run_rung(&u, k, ids, n)) != 0) break;
+            /* with brackets: after the rung of the first bracket that ran it this time */
+            if (t.stop_after_rung > 0 && k + 1 == t.stop_after_rung && (k + 1 < u.sched.rungs || b + 1 < t.brackets) &&
+                (t.brackets == 1 || u.ran > ran_before)) {
+                fprintf(stderr, "dystress tune: stopped after rung %d%s as asked (--stop-after-rung); run the command "
+                        "again without it to continue\n", k + 1, t.brackets > 1 ? " of this bracket" : "");
+                rc = -1;
+            }
         }
     }
     free(ids), free(order), free(scores), free(kept);

@@ -3,11 +3,13 @@
 #include "core/context.h"
 #include "data/holdout.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 
@@ -292,15 +294,31 @@ dy_status cli_load_data_quiet(dy_ctx *ctx, const run_options *o, dy_dataset **tr
     dy_dataset *all = NULL, *none = NULL;
     dy_status st = load_data(ctx, o, &all, &none, false); /* the test split is never opened */
     if (st != DY_OK) return st;
-    if (all->num_classes < 1)
-        st = dy_fail(ctx, DY_ERR_INVALID, "--val-size needs a labelled training set (its kNN scores the split)");
-    else if (o->val_size >= all->count)
+    /* an unlabelled training set may hold a split out too: tune's label-free score (RankMe) embeds it; the kNN
+     * monitor leaves a split without labels alone */
+    if (o->val_size >= all->count)
         st = dy_fail(ctx, DY_ERR_INVALID, "--val-size %lld leaves no training images (the training set has %lld)",
                      (long long)o->val_size, (long long)all->count);
     else
         st = dy_dataset_holdout(ctx, all, o->val_size, (uint64_t)o->val_seed, train, test);
     dy_dataset_free(all);
     return st;
+}
+
+/* Whether dir holds a folder (not a hidden one): a labelled image folder's classes. */
+static bool has_subfolder(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return true; /* the reader names the problem */
+    bool found = false;
+    for (struct dirent *e; !found && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.') continue;
+        char path[4096];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        found = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    }
+    closedir(d);
+    return found;
 }
 
 static dy_status load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test, bool with_test) {
@@ -333,8 +351,9 @@ static dy_status load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train
         dy_image_folder_options fo = dy_image_folder_defaults();
         fo.size = (int)o->image_size;
         fo.skip_bad = o->skip_bad;
-        /* a validation split and a long tail need the training set's labels */
-        fo.labelled = *o->test_dir != 0 || !with_test || o->long_tail;
+        /* a long tail needs the training set's labels; a validation split takes them where the folder has class
+         * sub-folders (tune's kNN), and holds out unlabelled images of a folder without any (tune's RankMe) */
+        fo.labelled = *o->test_dir != 0 || (!with_test && has_subfolder(dir)) || o->long_tail;
         if ((st = dy_dataset_load_image_folder(ctx, train, dir, &fo)) != DY_OK) return st;
         if (with_test && *o->test_dir) st = dy_dataset_load_image_folder(ctx, test, o->test_dir, &fo);
         if (st == DY_OK && *test) st = same_classes(ctx, *train, *test, dir, o->test_dir);

@@ -15,6 +15,10 @@
 dy_status dy_pca(dy_ctx *ctx, const float *x, int64_t n, int64_t dim, int k, float *out, double *var,
                  double *total_var, float *components);
 
+/* Eigen-decomposition of the symmetric b x b matrix a (destroyed) by cyclic Jacobi rotations: eigenvalues in
+ * val[b] (unordered), eigenvectors as the columns of e [b, b] (e NULL: eigenvalues only). Also RankMe's (rankme.h). */
+void dy_jacobi_eigen(double *a, int b, double *val, double *e);
+
 typedef struct {
     double perplexity;    /* effective neighbours per point (30; lowered to (n - 1) / 3 for small n) */
     int iterations;       /* gradient steps (750) */

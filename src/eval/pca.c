@@ -58,11 +58,10 @@ static void orthonormalize(double *v, int b, int64_t dim) {
     }
 }
 
-/* Eigen-decomposition of the symmetric b x b matrix a (destroyed) by cyclic Jacobi rotations: eigenvalues in
- * val, eigenvectors as the columns of e. */
-static void jacobi_eigen(double *a, int b, double *val, double *e) {
-    for (int i = 0; i < b; i++)
-        for (int j = 0; j < b; j++) e[i * b + j] = i == j;
+void dy_jacobi_eigen(double *a, int b, double *val, double *e) {
+    if (e)
+        for (int i = 0; i < b; i++)
+            for (int j = 0; j < b; j++) e[i * b + j] = i == j;
     for (int sweep = 0; sweep < 100; sweep++) {
         double off = 0, diag = 0;
         for (int i = 0; i < b; i++)
@@ -85,7 +84,7 @@ static void jacobi_eigen(double *a, int b, double *val, double *e) {
                     a[p * b + k] = c * apk - s * aqk;
                     a[q * b + k] = s * apk + c * aqk;
                 }
-                for (int k = 0; k < b; k++) {
+                for (int k = 0; e && k < b; k++) {
                     double ekp = e[k * b + p], ekq = e[k * b + q];
                     e[k * b + p] = c * ekp - s * ekq;
                     e[k * b + q] = s * ekp + c * ekq;
@@ -152,7 +151,7 @@ dy_status dy_pca(dy_ctx *ctx, const float *x, int64_t n, int64_t dim, int k, flo
         }
     for (int r = 0; r < b; r++) /* symmetrise the rounding */
         for (int c = r + 1; c < b; c++) bm[r * b + c] = bm[c * b + r] = 0.5 * (bm[r * b + c] + bm[c * b + r]);
-    jacobi_eigen(bm, b, val, e);
+    dy_jacobi_eigen(bm, b, val, e);
     int order[PCA_MAX_K + PCA_EXTRA];
     for (int i = 0; i < b; i++) order[i] = i;
     for (int i = 0; i < b; i++) /* by decreasing eigenvalue */

@@ -45,8 +45,7 @@ dy_status dy_tune_space_check(dy_ctx *ctx, const dy_tune_space *s) {
     return DY_OK;
 }
 
-/* 3 significant digits, so that tables and configurations show the value that is run. */
-static double round3(double v) {
+double dy_tune_round3(double v) {
     char buf[32];
     snprintf(buf, sizeof buf, "%.3g", v);
     double r;
@@ -54,10 +53,12 @@ static double round3(double v) {
 }
 
 static double log_uniform(dy_rng *r, dy_tune_range g) {
-    return round3(exp(log(g.lo) + dy_rng_uniform_double(r) * (log(g.hi) - log(g.lo))));
+    return dy_tune_round3(exp(log(g.lo) + dy_rng_uniform_double(r) * (log(g.hi) - log(g.lo))));
 }
 
-static double uniform(dy_rng *r, dy_tune_range g) { return round3(g.lo + dy_rng_uniform_double(r) * (g.hi - g.lo)); }
+static double uniform(dy_rng *r, dy_tune_range g) {
+    return dy_tune_round3(g.lo + dy_rng_uniform_double(r) * (g.hi - g.lo));
+}
 
 dy_status dy_tune_candidates(dy_ctx *ctx, const dy_tune_space *s, int64_t n, dy_tune_candidate *out) {
     dy_status st = dy_tune_space_check(ctx, s);

@@ -81,4 +81,38 @@ dy_status dy_tune_schedule_make(dy_ctx *ctx, int64_t n, int64_t eta, int64_t min
  * (and NaN scores, last) by smaller id. order[keep]. */
 void dy_tune_select(const int64_t *ids, const double *scores, int64_t n, int64_t keep, int64_t *order);
 
+/* ---- TPE: a model-based sampler (Bergstra et al. 2011, tree-structured Parzen estimator) -------------------------
+ *
+ * A candidate is its family (categorical) and its family's parameters mapped into [0, 1]: temperatures and the end
+ * ratio on a log scale over their ranges, offset and scale linearly (tau_max over its own range, then raised to
+ * tau_min as the random sample does). The finished observations, best score first (NaN, a failed trial, last), split
+ * into the good ones (the best ceil(gamma n) of the n with a score) and the bad ones (the rest). Each side is a
+ * density: a categorical over the enabled families (counts + 1) times, within a family, a Parzen mixture of the
+ * uniform prior and one Gaussian per observation of the family (bandwidth 0.25 (m + 1)^(-1/(d + 4)) for m
+ * observations in d parameters, at least 0.03). Each candidate draws `proposals` points from the good density l and
+ * keeps the one of largest l(x) / g(x) that repeats no observation or earlier candidate (if every one does, the
+ * largest). Its random numbers are (space seed, DY_RNG_TUNE, first + c, 1): the random sample's streams are
+ * (..., i, 0), so the two never share one, and the same observations give the same proposals on every machine. */
+
+typedef struct {
+    dy_tune_candidate cand;
+    double score; /* higher is better; NaN: the trial failed (counted among the bad) */
+} dy_tune_observation;
+
+typedef struct {
+    double gamma;             /* the good fraction, in (0, 1) (0.25) */
+    int64_t proposals;        /* points drawn from l per candidate (24) */
+    int64_t min_observations; /* below this many scored observations, the fallback candidates are returned (6) */
+} dy_tune_tpe_options;
+
+dy_tune_tpe_options dy_tune_tpe_defaults(void);
+/* n candidates into out[n], proposed from obs[n_obs] in space s (checked); first: the index of the first proposed
+ * trial (seeds its stream). Fewer than opt->min_observations scored observations: out = fallback[n] (the random
+ * sample), *modelled false (modelled may be NULL). DY_ERR_INVALID for a bad space or options. */
+dy_status dy_tune_tpe_propose(dy_ctx *ctx, const dy_tune_space *s, const dy_tune_tpe_options *opt,
+                              const dy_tune_observation *obs, int64_t n_obs, const dy_tune_candidate *fallback,
+                              int64_t first, int64_t n, dy_tune_candidate *out, bool *modelled);
+/* 3 significant digits, as the candidates are written (so that tables and configurations show the value run). */
+double dy_tune_round3(double v);
+
 #endif
