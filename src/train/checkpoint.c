@@ -11,13 +11,33 @@
 #include "model/model.h"
 #include "train/trainer_internal.h"
 
+/* "trainer.counters": the step, and the MoCo queue's position (its length and head; 0, 0 without a queue), which the
+ * loss holds and the trainer stores with its step. */
+enum { COUNTER_STEP, COUNTER_QUEUE_LENGTH, COUNTER_QUEUE_HEAD, COUNTERS };
+static const char counters_name[] = "trainer.counters";
+
+static void counters_of(const dy_trainer *t, int64_t c[COUNTERS]) {
+    c[COUNTER_STEP] = t->step;
+    dy_loss_queue_position(t->loss, &c[COUNTER_QUEUE_LENGTH], &c[COUNTER_QUEUE_HEAD]);
+}
+
+static bool counters_fit(const dy_trainer *t, const int64_t c[COUNTERS]) {
+    return c[COUNTER_STEP] >= 0 && dy_loss_queue_position_fits(t->loss, c[COUNTER_QUEUE_LENGTH], c[COUNTER_QUEUE_HEAD]);
+}
+
+static void counters_restore(dy_trainer *t, const int64_t c[COUNTERS]) {
+    t->step = c[COUNTER_STEP];
+    t->saved_step = t->step;
+    dy_loss_queue_set_position(t->loss, c[COUNTER_QUEUE_LENGTH], c[COUNTER_QUEUE_HEAD]);
+}
+
 /* The run's state, the union of what each object holds, in the order of the file: the model (torchvision names, so
  * that a checkpoint also loads as weights), the optimizer's state, MoCo's key encoder and queue, then the trainer's
  * own: counters [step, queue length, queue head], the best kNN so far, the format version. counters and version
  * are staged in the caller's memory. The adaptive profile's bounds are state; a temperature schedule's tensors are
  * configuration, compared on load (tau_schedule_matches). */
-static void list_state(dy_trainer *t, dy_tensor_list *l, int64_t counters[3], int64_t *version) {
-    int64_t three = 3, one = 1;
+static void list_state(dy_trainer *t, dy_tensor_list *l, int64_t counters[COUNTERS], int64_t *version) {
+    int64_t three = COUNTERS, one = 1;
     dy_model_list_tensors(t->model, l, "", true);
     dy_optimizer_list_tensors(t->opt, l);
     if (t->key_model) dy_model_list_tensors(t->key_model, l, "key_encoder.", true);
@@ -30,8 +50,8 @@ static void list_state(dy_trainer *t, dy_tensor_list *l, int64_t counters[3], in
 }
 
 dy_status dy_trainer_save_checkpoint(dy_trainer *t, const char *path) {
-    int64_t counters[3] = {t->step, 0, 0}, version = DY_CHECKPOINT_VERSION;
-    dy_loss_queue_position(t->loss, &counters[1], &counters[2]);
+    int64_t counters[COUNTERS], version = DY_CHECKPOINT_VERSION;
+    counters_of(t, counters);
     dy_tensor_list l = {0};
     list_state(t, &l, counters, &version);
     if (t->cfg.config_text) {
@@ -56,29 +76,18 @@ dy_status dy_trainer_save_checkpoint(dy_trainer *t, const char *path) {
 static bool tau_schedule_matches(const dy_trainer *t, const dy_st_file *f) {
     const dy_tau_schedule *s = &t->cfg.tau_schedule;
     if (s->kind == DY_TAU_SCHEDULE_CONSTANT) return true;
-    const dy_st_tensor *spec = dy_st_find(f, "tau_schedule.spec"), *table = dy_st_find(f, "tau_schedule.table");
-    if (!spec || spec->nbytes != sizeof t->tau_spec || memcmp(spec->data, t->tau_spec, sizeof t->tau_spec))
-        return false;
-    if (s->kind != DY_TAU_SCHEDULE_FILE) return true;
-    return table && table->nbytes == (size_t)s->rows * 3 * sizeof(double) && !memcmp(table->data, s->table,
-                                                                                     table->nbytes);
-}
-
-/* An int64 scalar or vector of the file, when it is one. */
-static bool file_i64(const dy_st_file *f, const char *name, int64_t *out, int64_t n) {
-    const dy_st_tensor *s = dy_st_find(f, name);
-    if (!s || s->dtype != DY_ST_I64 || s->numel != n) return false;
-    memcpy(out, s->data, (size_t)n * sizeof *out);
-    return true;
+    if (!dy_tensor_file_holds(f, "tau_schedule.spec", t->tau_spec, sizeof t->tau_spec)) return false;
+    return s->kind != DY_TAU_SCHEDULE_FILE ||
+           dy_tensor_file_holds(f, "tau_schedule.table", s->table, (size_t)s->rows * 3 * sizeof(double));
 }
 
 dy_status dy_trainer_load_checkpoint(dy_trainer *t, const char *path) {
-    int64_t counters[3], version;
+    int64_t counters[COUNTERS], version;
     dy_st_file f;
     dy_status st = dy_st_read(t->ctx, path, &f);
     if (st != DY_OK) return st;
     /* another version first: its tensors may differ, and the version is what to tell */
-    if (file_i64(&f, "trainer.version", &version, 1) && version != DY_CHECKPOINT_VERSION) {
+    if (dy_tensor_file_i64(&f, "trainer.version", &version, 1) && version != DY_CHECKPOINT_VERSION) {
         st = dy_fail(t->ctx, DY_ERR_MISMATCH, "%s: checkpoint format version %lld, this build reads %d", path,
                      (long long)version, DY_CHECKPOINT_VERSION);
         goto done;
@@ -89,15 +98,16 @@ dy_status dy_trainer_load_checkpoint(dy_trainer *t, const char *path) {
     dy_tensor_file_rules rules = {.what = "a checkpoint of this model and training setup",
                                   .ignore_prefix = DY_CHECKPOINT_CONFIG};
     if ((st = dy_tensor_file_check(t->ctx, path, &f, &l, &rules)) == DY_OK) {
-        int64_t c[3];
-        file_i64(&f, "trainer.counters", c, 3);
-        if (c[0] < 0 || !dy_loss_queue_position_fits(t->loss, c[1], c[2])) {
+        int64_t c[COUNTERS];
+        dy_tensor_file_i64(&f, counters_name, c, COUNTERS);
+        if (!counters_fit(t, c)) {
             st = dy_fail(t->ctx, DY_ERR_FORMAT, "%s: counters (step %lld, queue length %lld, position %lld) do not "
-                         "fit a queue of %lld keys", path, (long long)c[0], (long long)c[1], (long long)c[2],
+                         "fit a queue of %lld keys", path, (long long)c[COUNTER_STEP],
+                         (long long)c[COUNTER_QUEUE_LENGTH], (long long)c[COUNTER_QUEUE_HEAD],
                          (long long)dy_loss_get_options(t->loss)->queue_capacity);
-        } else if (c[0] > t->total_steps) {
+        } else if (c[COUNTER_STEP] > t->total_steps) {
             st = dy_fail(t->ctx, DY_ERR_MISMATCH, "%s: step %lld is outside this run's %lld steps", path,
-                         (long long)c[0], (long long)t->total_steps);
+                         (long long)c[COUNTER_STEP], (long long)t->total_steps);
         } else if (!tau_schedule_matches(t, &f)) {
             st = dy_fail(t->ctx, DY_ERR_MISMATCH, "%s: the temperature schedule (tau_schedule.spec/table) differs "
                          "from this run's --tau-schedule %s%s%s: was the schedule file changed since the run began?",
@@ -105,9 +115,7 @@ dy_status dy_trainer_load_checkpoint(dy_trainer *t, const char *path) {
                          t->cfg.tau_schedule.file ? " " : "", t->cfg.tau_schedule.file ? t->cfg.tau_schedule.file : "");
         } else {
             dy_tensor_file_copy(&f, &l);
-            t->step = counters[0];
-            t->saved_step = t->step;
-            dy_loss_queue_set_position(t->loss, counters[1], counters[2]);
+            counters_restore(t, counters);
             if (t->cfg.tau_adapt.on) {
                 dy_tau_profile p = dy_tau_adapt_profile(&t->cfg.tau, &t->adapt);
                 dy_tau_adapt_apply(t->loss, &p);
@@ -153,5 +161,16 @@ dy_status dy_trainer_checkpoint_named(dy_trainer *t, const char *name) {
                            (long long)t->step, (long long)t->saved_step);
         return dy_fail(t->ctx, st, "%s; stopped after step %lld, no checkpoint was written", msg, (long long)t->step);
     }
+    return DY_OK;
+}
+
+dy_status dy_checkpoint_read_step(dy_ctx *ctx, const char *path, int64_t *step) {
+    *step = -1;
+    dy_st_file f;
+    dy_status st = dy_st_read(ctx, path, &f);
+    if (st != DY_OK) return st;
+    int64_t c[COUNTERS];
+    if (dy_tensor_file_i64(&f, counters_name, c, COUNTERS)) *step = c[COUNTER_STEP];
+    dy_st_free(&f);
     return DY_OK;
 }
