@@ -10,6 +10,7 @@
 #include "core/rng.h"
 #include "data/dataset.h"
 #include "io/safetensors.h"
+#include "model/encoder_meta.h"
 #include "testlib.h"
 #include "train/pretrain.h"
 
@@ -369,6 +370,19 @@ int main(void) {
     st = dy_trainer_load_checkpoint(t, other);
     CHECK(st == DY_ERR_MISMATCH && strstr(dy_ctx_error(ctx), "outside this run"), "a step past the run refused: %s",
           dy_ctx_error(ctx));
+    /* what the CLI reads of a checkpoint without a trainer: its step (tune) and its encoder (export) */
+    int64_t read_step = 0;
+    CHECK(dy_checkpoint_read_step(ctx, other, &read_step) == DY_OK && read_step == 1000000,
+          "dy_checkpoint_read_step gives trainer.counters' step (%lld)", (long long)read_step);
+    snprintf(other, sizeof other, "%s/missing.safetensors", dir);
+    CHECK(dy_checkpoint_read_step(ctx, other, &read_step) == DY_ERR_IO && read_step == -1,
+          "dy_checkpoint_read_step of a missing file: %s", dy_ctx_error(ctx));
+    dy_encoder_meta meta;
+    bool has_arch = false;
+    int file_channels = 0;
+    CHECK(dy_encoder_file_read(ctx, ckpt, &meta, &has_arch, &file_channels) == DY_OK && has_arch && meta.has_input &&
+              file_channels == (int)cc.model.in_channels && meta.width == cc.model.width,
+          "dy_encoder_file_read gives the checkpoint's encoder and conv1.weight's %d channels", file_channels);
     CHECK(p[0] == copy[0] + 1.0f && dy_trainer_step_count(t) == 0, "refused loads changed nothing");
 
     schedule_in_training(ctx, ds, &c, dir);

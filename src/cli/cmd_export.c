@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "io/safetensors.h"
 #include "model/model.h"
 
 /* The normalisation of a checkpoint written before pretrain stored it: the preset (and --aug overrides) of the run's
@@ -66,18 +65,10 @@ int cmd_export(int argc, char **argv) {
     dy_model *model = NULL;
     /* the input channels come from the file itself (conv1's weight is [width, channels, k, k]); the input
      * normalisation from its metadata (pretrain's checkpoints and export's files record it) */
-    dy_st_file f;
-    if (dy_st_read(ctx, checkpoint, &f) != DY_OK) {
-        cli_error(ctx, "export");
-        goto done;
-    }
     dy_encoder_meta stored;
     bool has_arch;
-    dy_status st = dy_encoder_meta_read(ctx, checkpoint, &f, &stored, &has_arch);
-    const dy_st_tensor *c1 = dy_st_find(&f, "conv1.weight");
-    int file_channels = c1 && c1->ndim == 4 ? (int)c1->shape[1] : 0;
-    dy_st_free(&f);
-    if (st != DY_OK) {
+    int file_channels;
+    if (dy_encoder_file_read(ctx, checkpoint, &stored, &has_arch, &file_channels) != DY_OK) {
         cli_error(ctx, "export");
         goto done;
     }

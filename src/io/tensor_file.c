@@ -126,6 +126,18 @@ void dy_tensor_file_copy(const dy_st_file *f, const dy_tensor_list *l) {
     }
 }
 
+bool dy_tensor_file_i64(const dy_st_file *f, const char *name, int64_t *out, int64_t n) {
+    const dy_st_tensor *s = dy_st_find(f, name);
+    if (!s || s->dtype != DY_ST_I64 || s->numel != n) return false;
+    memcpy(out, s->data, (size_t)n * sizeof *out);
+    return true;
+}
+
+bool dy_tensor_file_holds(const dy_st_file *f, const char *name, const void *data, size_t nbytes) {
+    const dy_st_tensor *s = dy_st_find(f, name);
+    return s && s->nbytes == nbytes && !memcmp(s->data, data, nbytes);
+}
+
 dy_status dy_tensor_file_load(dy_ctx *ctx, const char *path, const dy_tensor_list *l,
                               const dy_tensor_file_rules *rules) {
     dy_st_file f;

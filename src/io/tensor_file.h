@@ -28,6 +28,10 @@ dy_status dy_tensor_file_check(dy_ctx *ctx, const char *path, const dy_st_file *
                                const dy_tensor_file_rules *rules);
 /* Copies the tensors of a checked file into the memory the list points at. */
 void dy_tensor_file_copy(const dy_st_file *f, const dy_tensor_list *l);
+/* One tensor of a file by name: an I64 tensor of n elements copied into out (true; else false, out unchanged), and
+ * whether f holds a tensor of exactly these bytes. */
+bool dy_tensor_file_i64(const dy_st_file *f, const char *name, int64_t *out, int64_t n);
+bool dy_tensor_file_holds(const dy_st_file *f, const char *name, const void *data, size_t nbytes);
 /* Reads, checks and copies; on any error (DY_ERR_IO, DY_ERR_FORMAT, DY_ERR_MISMATCH) nothing has changed. */
 dy_status dy_tensor_file_load(dy_ctx *ctx, const char *path, const dy_tensor_list *l,
                               const dy_tensor_file_rules *rules);

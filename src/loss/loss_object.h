@@ -72,9 +72,10 @@ void dy_normalize_rows_backward(float *g, const float *unit, const float *inv_no
 /* Merges block_stats[0..blocks) into diag (in block order) with the pair counts given. */
 void dy_diag_merge(const struct dy_loss *L, int64_t blocks, int64_t pos_pairs, int64_t neg_pairs, double loss,
                    dy_loss_diag *diag);
-/* The queue's one writer: the slot of the next row (the oldest row once the queue is full), for the caller to fill;
- * advances the ring. */
-float *dy_loss_queue_next_slot(struct dy_loss *L);
+/* The queue's one append (queue.c): of count rows, the last queue_capacity enter the ring, the oldest rows leave
+ * first. A row of unit norm (within 1e-6) enters as given when keep_unit; any other enters normalised: unit's row
+ * when the caller has the normalised rows (NULL: normalised here). */
+void dy_loss_queue_append(struct dy_loss *L, int64_t count, const float *rows, const float *unit, bool keep_unit);
 /* Workers for a call: min(context threads, what the scratch was sized for). */
 int dy_loss_workers(const struct dy_loss *L, const dy_ctx *ctx);
 

@@ -14,7 +14,7 @@ bool dy_loss_queue_position_fits(const dy_loss *L, int64_t length, int64_t head)
 /* Restores a position that fits (the rows come back through the named tensor). */
 void dy_loss_queue_set_position(dy_loss *L, int64_t length, int64_t head);
 
-/* Data parallelism (src/train/pretrain.c): a process computes its queries' loss against the queue as it is (rows
+/* Data parallelism (src/train/moco_step.c): a process computes its queries' loss against the queue as it is (rows
  * [0, *length) of the ring: their order does not matter to the loss), then every process appends the keys of all
  * processes, in rank order, so that every process holds the same queue. Rows of unit norm (within 1e-6) enter as
  * given, as dy_loss_moco's own keys do; others normalised. */

@@ -114,19 +114,6 @@ static dy_status moco_passes(dy_loss *L, int workers, int64_t n, const float *q,
     return gemm_failed ? DY_ERR_INTERNAL : DY_OK;
 }
 
-/* Appends this call's keys to the library's ring buffer (only the last queue_capacity if there are more). A key the
- * caller already normalised (norm 1 within 1e-6, as MoCo normalises its keys before enqueueing them) enters as given;
- * another enters as the loss normalised it. Normalising a unit row again could move its last bit. */
-static void queue_append_keys(dy_loss *L, const float *k, const float *unit_k, int64_t n) {
-    const int64_t d = L->opt.dim, cap = L->opt.queue_capacity;
-    for (int64_t i = n > cap ? n - cap : 0; i < n; i++) {
-        double ss = 0;
-        for (int64_t c = 0; c < d; c++) ss += (double)k[i * d + c] * k[i * d + c];
-        const float *row = fabs(sqrt(ss) - 1.0) <= 1e-6 ? k + i * d : unit_k + i * d;
-        memcpy(dy_loss_queue_next_slot(L), row, sizeof(float) * (size_t)d);
-    }
-}
-
 dy_status dy_loss_moco(dy_loss *L, dy_ctx *ctx, int64_t n, const float *q, const float *k, const float *queue,
                        int64_t queue_len, float *dq, float *loss_out, dy_loss_diag *diag) {
     if (!ctx) return DY_ERR_INVALID;
@@ -194,6 +181,8 @@ dy_status dy_loss_moco(dy_loss *L, dy_ctx *ctx, int64_t n, const float *q, const
     if (dq && !L->opt.normalized_input) dy_normalize_rows_backward(dq, uq, L->inv_norm, n, d, workers);
     *loss_out = (float)loss;
     if (diag) dy_diag_merge(L, blocks, n, n * queue_len, loss, diag);
-    if (own_queue) queue_append_keys(L, k, uk, n);
+    /* a key the caller already normalised (norm 1 within 1e-6, as MoCo normalises its keys before enqueueing them)
+     * enters as given; another as the loss normalised it. Normalising a unit row again could move its last bit. */
+    if (own_queue) dy_loss_queue_append(L, n, k, uk, true);
     return DY_OK;
 }

@@ -132,3 +132,16 @@ dy_status dy_encoder_meta_read(dy_ctx *ctx, const char *what, const dy_st_file *
     out->has_input = true;
     return DY_OK;
 }
+
+dy_status dy_encoder_file_read(dy_ctx *ctx, const char *path, dy_encoder_meta *meta, bool *has_arch,
+                               int *in_channels) {
+    *in_channels = 0;
+    dy_st_file f;
+    dy_status st = dy_st_read(ctx, path, &f);
+    if (st != DY_OK) return st;
+    st = dy_encoder_meta_read(ctx, path, &f, meta, has_arch);
+    const dy_st_tensor *c1 = dy_st_find(&f, "conv1.weight");
+    *in_channels = c1 && c1->ndim == 4 ? (int)c1->shape[1] : 0;
+    dy_st_free(&f);
+    return st;
+}

@@ -52,5 +52,10 @@ void dy_encoder_meta_format(const dy_encoder_meta *e, dy_encoder_meta_text *out)
  * DY_ERR_FORMAT naming what (the file) and the key when one is there but malformed. */
 dy_status dy_encoder_meta_read(dy_ctx *ctx, const char *what, const dy_st_file *f, dy_encoder_meta *out,
                                bool *has_arch);
+/* A weights or checkpoint file's encoder as `dystress export` needs it: its metadata (dy_encoder_meta_read) and its
+ * input channels from conv1.weight [width, channels, k, k] (*in_channels 0 when the file has no 4-D conv1.weight: not
+ * a ResNet's). DY_ERR_IO/DY_ERR_FORMAT when the file cannot be read or its metadata is malformed. */
+dy_status dy_encoder_file_read(dy_ctx *ctx, const char *path, dy_encoder_meta *meta, bool *has_arch,
+                               int *in_channels);
 
 #endif

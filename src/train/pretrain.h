@@ -113,6 +113,9 @@ void dy_trainer_destroy(dy_trainer *t);
 /* The configuration text stored in a checkpoint (malloc'ed, NUL-terminated), or *config = NULL when it has none.
  * DY_ERR_IO/DY_ERR_FORMAT when the file cannot be read. */
 dy_status dy_checkpoint_read_config(dy_ctx *ctx, const char *path, char **config);
+/* The step a checkpoint holds (its "trainer.counters"), or *step = -1 when it has none. DY_ERR_IO/DY_ERR_FORMAT
+ * when the file cannot be read. */
+dy_status dy_checkpoint_read_step(dy_ctx *ctx, const char *path, int64_t *step);
 dy_status dy_trainer_load_checkpoint(dy_trainer *t, const char *path);
 dy_status dy_trainer_save_checkpoint(dy_trainer *t, const char *path);
 /* Trains until the last epoch (or max_steps), or until *stop becomes non-zero (then a checkpoint is saved and
