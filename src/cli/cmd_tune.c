@@ -358,13 +358,9 @@ static dy_status score_trial(tuner *u, const char *dir, int rung, rung_result *r
     char ckpt[4400];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint-latest.safetensors", dir);
     int64_t want = u->steps_unit ? u->sched.budget[rung] : u->sched.budget[rung] * u->steps_per_epoch;
-    dy_st_file f;
-    dy_status st = dy_st_read(u->ctx, ckpt, &f);
-    if (st != DY_OK) return st;
-    const dy_st_tensor *c = dy_st_find(&f, "trainer.counters");
     int64_t step = -1;
-    if (c && c->dtype == DY_ST_I64 && c->numel == 3) memcpy(&step, c->data, sizeof step);
-    dy_st_free(&f);
+    dy_status st = dy_checkpoint_read_step(u->ctx, ckpt, &step);
+    if (st != DY_OK) return st;
     if (step != want)
         return dy_fail(u->ctx, DY_ERR_MISMATCH, "%s holds step %lld, the rung's budget is step %lld", ckpt,
                        (long long)step, (long long)want);
