@@ -114,5 +114,6 @@ DY_API bool dy_have_mpi(void);
 #include "dystress/eval.h"
 #include "dystress/optim.h"
 #include "dystress/plan.h"
+#include "dystress/signal.h"
 
 #endif
