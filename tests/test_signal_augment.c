@@ -201,7 +201,8 @@ static void test_warps(void) {
     dy_series_time_warp(y, L, ones, 6, scratch);
     bool same = memcmp(y, x, sizeof y) == 0;
     dy_series_magnitude_warp(y, L, ones, 6);
-    CHECK(same && memcmp(y, x, sizeof y) == 0, "knots all 1: time warp and magnitude warp are the identity, bit for bit");
+    CHECK(same && memcmp(y, x, sizeof y) == 0,
+          "knots all 1: time warp and magnitude warp are the identity, bit for bit");
     /* speed knots on the line v(t) = a + b t: the spline is that line, tau(t) = a t + b t^2 / 2 exactly (trapezoids of
      * a line), rescaled to end at L - 1; a ramp resampled at tau is tau itself. */
     const double a = 0.6, b = 0.01;
@@ -273,7 +274,8 @@ static void test_permute(void) {
         ok &= n >= 1 && n <= 5 && runs <= n && bounds[0] == 0 && bounds[n] == L;
         for (int k = 0; k < n; k++) ok &= bounds[k] < bounds[k + 1];
     }
-    CHECK(ok && most == 5, "random permutations: a permutation of at most 5 contiguous runs, the same on both channels");
+    CHECK(ok && most == 5,
+          "random permutations: a permutation of at most 5 contiguous runs, the same on both channels");
     int n = dy_series_permute_draw(&r, 2, 32, bounds, order);
     CHECK(n >= 1 && n <= 2 && bounds[n] == 2, "no more segments than samples (%d of 2)", n);
 }

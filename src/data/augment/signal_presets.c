@@ -1,5 +1,5 @@
-/* Signal augmentation presets (audio, series, eval; include/dystress/signal_augment.h), overrides by name, and the range
- * checks. */
+/* Signal augmentation presets (audio, series, eval; include/dystress/signal_augment.h), overrides by name, and the
+ * range checks. */
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -121,7 +121,8 @@ static dy_status check_probabilities(dy_ctx *ctx, const dy_signal_augment *a) {
     for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
         if (params[i].kind != P_PROB) continue;
         float p = *(const float *)((const char *)a + params[i].offset);
-        if (!in(p, 0, 1)) return dy_fail(ctx, DY_ERR_INVALID, "signal augment %s = %g not in [0, 1]", params[i].name, p);
+        if (!in(p, 0, 1))
+            return dy_fail(ctx, DY_ERR_INVALID, "signal augment %s = %g not in [0, 1]", params[i].name, p);
     }
     return DY_OK;
 }
@@ -130,7 +131,8 @@ dy_status dy_signal_augment_check(dy_ctx *ctx, const dy_signal_augment *a) {
     if (!a) return dy_fail(ctx, DY_ERR_INVALID, "signal augment: NULL");
     DY_TRY(check_probabilities(ctx, a));
     if (!in((double)a->crop_length, 0, (double)(INT64_C(1) << 31)))
-        return dy_fail(ctx, DY_ERR_INVALID, "signal augment crop_length %lld not in 0 .. 2^31", (long long)a->crop_length);
+        return dy_fail(ctx, DY_ERR_INVALID, "signal augment crop_length %lld not in 0 .. 2^31",
+                       (long long)a->crop_length);
     if (!(in(a->mix_weight[0], 0, 1) && in(a->mix_weight[1], a->mix_weight[0], 1)))
         return dy_fail(ctx, DY_ERR_INVALID, "signal augment mix_weight (%g, %g): need 0 <= lo <= hi <= 1",
                        a->mix_weight[0], a->mix_weight[1]);

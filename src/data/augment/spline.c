@@ -1,6 +1,7 @@
 /* The not-a-knot cubic spline (de Boor; scipy.interpolate.CubicSpline's default), the smooth random curves of the
  * magnitude and time warps. Piece i on [x_i, x_{i+1}] (h_i = x_{i+1} - x_i, u = x - x_i) is
- *   S(x) = y_i + b_i u + M_i u^2 / 2 + (M_{i+1} - M_i) u^3 / (6 h_i),  b_i = (y_{i+1} - y_i) / h_i - h_i (2 M_i + M_{i+1}) / 6
+ *   S(x) = y_i + b_i u + M_i u^2 / 2 + (M_{i+1} - M_i) u^3 / (6 h_i),
+ *   b_i = (y_{i+1} - y_i) / h_i - h_i (2 M_i + M_{i+1}) / 6,
  * with M the second derivatives at the knots: continuity of S' at the interior knots gives
  *   h_{i-1} M_{i-1} + 2 (h_{i-1} + h_i) M_i + h_i M_{i+1} = 6 ((y_{i+1} - y_i) / h_i - (y_i - y_{i-1}) / h_{i-1}),
  * and not-a-knot makes S''' continuous at x_1 and x_{n-2} (the first two pieces one cubic, the last two one cubic).

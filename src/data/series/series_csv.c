@@ -58,7 +58,8 @@ static dy_status header_layout(dy_ctx *ctx, const char *path, int64_t line, char
     lay->label = -1;
     for (int64_t k = 0; k < n; k++) {
         if (strcasecmp(names[k], "label") != 0) continue;
-        if (lay->label >= 0) return dy_fail(ctx, DY_ERR_FORMAT, "series %s:%lld: two label columns", path, (long long)line);
+        if (lay->label >= 0)
+            return dy_fail(ctx, DY_ERR_FORMAT, "series %s:%lld: two label columns", path, (long long)line);
         lay->label = k;
     }
     if (o->label_first && lay->label < 0)
