@@ -39,6 +39,9 @@
 #define LLVMFuzzerTestOneInput fuzz_safetensors_one
 #include "../fuzz/fuzz_safetensors.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_series_one
+#include "../fuzz/fuzz_series.c"
+#undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_stl10_one
 #include "../fuzz/fuzz_stl10.c"
 #undef LLVMFuzzerTestOneInput
@@ -99,7 +102,7 @@ int main(void) {
                    {"fuzz_config_json", fuzz_config_json_one}, {"fuzz_idx", fuzz_idx_one},
                    {"fuzz_image_decode", fuzz_image_decode_one}, {"fuzz_loss", fuzz_loss_one},
                    {"fuzz_npy", fuzz_npy_one},               {"fuzz_safetensors", fuzz_safetensors_one},
-                   {"fuzz_stl10", fuzz_stl10_one}};
+                   {"fuzz_series", fuzz_series_one},         {"fuzz_stl10", fuzz_stl10_one}};
     for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
         int ran = replay(targets[i].name, targets[i].fn);
         printf("ok   %-18s %d seeds\n", targets[i].name, ran);

@@ -1,5 +1,6 @@
 /* .npy files: round trips; the files numpy.save wrote (tests/fixtures/eval_npy_*.npy) load to the values in
  * eval_npy.bin and are byte for byte what dy_npy_write_* writes for those arrays; corrupt files are refused. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,69 @@ static void test_corrupt(dy_ctx *ctx) {
     free(good);
 }
 
+/* dy_npy_read_array: every accepted dtype, shapes of 0 to 3 dimensions, and the refusals of its own. */
+static void test_read_array(dy_ctx *ctx) {
+    const struct {
+        const char *descr;
+        size_t item;
+        dy_npy_dtype dtype;
+    } kinds[] = {{"<f4", 4, DY_NPY_F32}, {"<f8", 8, DY_NPY_F64}, {"|i1", 1, DY_NPY_I8}, {"|u1", 1, DY_NPY_U8},
+                 {"<i2", 2, DY_NPY_I16}, {"<i4", 4, DY_NPY_I32}, {"<i8", 8, DY_NPY_I64}};
+    const double want[6] = {0, 1, -2, 3, 100, -7};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        unsigned char raw[6 * 8];
+        for (int i = 0; i < 6; i++) {
+            double v = kinds[k].dtype == DY_NPY_U8 ? fabs(want[i]) : want[i];
+            float f = (float)v;
+            int64_t n = (int64_t)v;
+            if (kinds[k].dtype == DY_NPY_F32) memcpy(raw + 4 * i, &f, 4);
+            else if (kinds[k].dtype == DY_NPY_F64) memcpy(raw + 8 * i, &v, 8);
+            else memcpy(raw + kinds[k].item * i, &n, kinds[k].item); /* little-endian: the low bytes */
+        }
+        char header[128];
+        int len = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': (1, 2, 3), }",
+                           kinds[k].descr);
+        unsigned char file[256] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 118, 0};
+        memset(file + 10, ' ', 118);
+        memcpy(file + 10, header, (size_t)len);
+        file[127] = '\n';
+        memcpy(file + 128, raw, 6 * kinds[k].item);
+        write_all(tmp_path("any.npy"), file, 128 + 6 * kinds[k].item);
+        dy_npy_array a;
+        if (!CHECK(dy_npy_read_array(ctx, tmp_path("any.npy"), &a, 0) == DY_OK, "%s [1, 2, 3]: %s", kinds[k].descr,
+                   dy_ctx_error(ctx)))
+            continue;
+        bool ok = a.dtype == kinds[k].dtype && a.item == kinds[k].item && a.ndim == 3 && a.shape[0] == 1 &&
+                  a.shape[1] == 2 && a.shape[2] == 3 && a.count == 6;
+        for (int i = 0; ok && i < 6; i++)
+            ok = dy_npy_value(&a, i) == (kinds[k].dtype == DY_NPY_U8 ? fabs(want[i]) : want[i]);
+        CHECK(ok, "%s: dtype, shape and values", kinds[k].descr);
+        CHECK(dy_npy_is_integer(&a) == (kinds[k].dtype != DY_NPY_F32 && kinds[k].dtype != DY_NPY_F64),
+              "%s: integer or not", kinds[k].descr);
+        dy_npy_array_free(&a);
+        CHECK(a.data == NULL, "freed and zeroed");
+        if (kinds[k].item == 8) {
+            CHECK(dy_npy_read_array(ctx, tmp_path("any.npy"), &a, 47) == DY_ERR_FORMAT && a.data == NULL &&
+                      a.ndim == 0,
+                  "48 bytes of data above a limit of 47 refused: %s", dy_ctx_error(ctx));
+        }
+    }
+    float m[2] = {1, 2};
+    CHECK(dy_npy_write_f32(ctx, tmp_path("m.npy"), m, 1, 2) == DY_OK, "write");
+    size_t len = 0;
+    unsigned char *b = read_all(tmp_path("m.npy"), &len);
+    char *at = b ? memmem(b, 128, "'<f4'", 5) : NULL;
+    if (at) memcpy(at, "'<u4'", 5);
+    if (b) write_all(tmp_path("m.npy"), b, len);
+    dy_npy_array a;
+    CHECK(at && dy_npy_read_array(ctx, tmp_path("m.npy"), &a, 0) == DY_ERR_FORMAT && strstr(dy_ctx_error(ctx), "'<u4'"),
+          "an unsupported dtype refused naming it: %s", dy_ctx_error(ctx));
+    free(b);
+    write_all(tmp_path("m.npy"), "\x93NUMPY", 6);
+    CHECK(dy_npy_read_array(ctx, tmp_path("m.npy"), &a, 0) == DY_ERR_FORMAT && a.data == NULL, "truncated: %s",
+          dy_ctx_error(ctx));
+}
+
 int main(void) {
     const char *t = getenv("TMPDIR");
     snprintf(dir, sizeof dir, "%s/dy_npy_XXXXXX", t ? t : "/tmp");
@@ -173,8 +237,9 @@ int main(void) {
     test_round_trip(ctx);
     test_numpy_files(ctx);
     test_corrupt(ctx);
+    test_read_array(ctx);
     dy_ctx_destroy(ctx);
-    const char *names[] = {"m.npy", "v.npy", "e.npy", "same.npy", "good.npy", "bad.npy"};
+    const char *names[] = {"m.npy", "v.npy", "e.npy", "same.npy", "good.npy", "bad.npy", "any.npy"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) remove(tmp_path(names[i]));
     rmdir(dir);
     return test_finish();

@@ -65,6 +65,27 @@ def main():
     put("fuzz_image_decode", "progressive.jpg", b"\x00" + pil_bytes(big, "JPEG", quality=60, progressive=True))
     put("fuzz_image_decode", "grey.jpg", b"\x40" + pil_bytes(big.convert("L"), "JPEG", quality=80))
     put("fuzz_image_decode", "cmyk.jpg", b"\x00" + pil_bytes(rgb.convert("CMYK"), "JPEG", quality=80))
+    series_seeds()
+
+
+def npy_bytes(arr):
+    b = io.BytesIO()
+    np.save(b, arr)
+    return b.getvalue()
+
+
+def series_seeds():
+    """fuzz_series: byte 0 = reader and options, byte 1 = labels file kind, bytes 2-3 = where data | labels split."""
+    x = npy_bytes((np.arange(24, dtype=np.float32).reshape(2, 3, 4) - 5) / 3)
+    lab = npy_bytes(np.array([1, 0], dtype=np.int64))
+    put("fuzz_series", "npy_f32_npy_labels", bytes([0, 1, len(x) >> 8, len(x) & 255]) + x + lab)
+    x64 = npy_bytes(np.linspace(-1, 1, 15).reshape(3, 5))
+    put("fuzz_series", "npy_f64_text_labels", bytes([4, 2, len(x64) >> 8, len(x64) & 255]) + x64 + b"walk\nrun\n\n")
+    put("fuzz_series", "npy_nan_skip", bytes([4, 0, 0, 0]) + npy_bytes(np.array([[1.0, np.nan], [2.0, 3.0]])))
+    csv = b"# log\nlabel,c0_t0,c0_t1,c1_t0,c1_t1\nwalk,1,2,3,4\nrun,0.5,-1e-3,7,8\n,1,1,1,1\n"
+    put("fuzz_series", "csv_header", bytes([1, 0, 0, 0]) + csv)
+    put("fuzz_series", "csv_ucr_two_channels", bytes([1 | 2 | 8, 0, 0, 0]) + b"1,0.1,0.2,0.3,0.4\r\n0,1,2,3,4\n")
+    put("fuzz_series", "csv_ragged_skip", bytes([1 | 4, 0, 0, 0]) + b"1,2,3\n4,5\n6,nan,7\n8,9,10\n")
 
 
 if __name__ == "__main__":

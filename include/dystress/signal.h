@@ -50,7 +50,44 @@ static inline float *dy_signal_channel(const dy_signal_set *s, int64_t i, int c)
 /* Frees everything the set owns; NULL is fine. */
 DY_API void dy_signal_set_free(dy_signal_set *s);
 
+/* ---------------------------------------------------------------------------------------------------------------
+ * Time-series readers (src/data/series). Both give a DY_SIGNAL_SERIES set of fixed-length items, sample_rate 0.
+ *
+ * Labels. A labels file given as .npy holds an integer vector [N] (int8 .. int64, uint8); a text file one label a
+ * line. Integer labels are -1 (unlabelled) or 0 .. K-1 with K = the largest + 1, classes named "0", "1", ...; when
+ * any label of a text file or CSV column is not an integer, every label is a class name, classes being the sorted
+ * distinct names (as an image folder's sub-folders). An empty CSV label field is -1.
+ *
+ * NaN and Inf. A value that is not finite (including a float64 beyond float32's range) fails the load naming the
+ * file and the item, or with skip_bad skips that item: it is counted in skipped and named in skipped_files as
+ * "FILE[item]" (.npy) or "FILE:LINE" (CSV), as are CSV rows that cannot be read (ragged, a field not a number).
+ * ------------------------------------------------------------------------------------------------------------- */
+typedef struct {
+    int channels;       /* CSV: a row's values are channels blocks of length values / channels (default 1); a header
+                           naming its value columns c<k>_t<j> sets it instead */
+    bool label_first;   /* CSV without a header: the first field of every row is its label (the UCR archive's
+                           layout); default false (no labels) */
+    bool skip_bad;      /* skip unreadable items (see above) instead of failing; default false */
+    uint64_t max_bytes; /* refuse a data file larger than this before reading it; 0 = 4 GiB */
+} dy_series_options;
+DY_API dy_series_options dy_series_defaults(void);
+
+/* A .npy array float32 or float64 [N, C, T] (or [N, T], read as C = 1), C order, with labels_path (.npy or text, N
+ * labels) or NULL (unlabelled). N, C and T must be at least 1. */
+DY_API dy_status dy_signal_load_npy(dy_ctx *ctx, dy_signal_set **out, const char *data_path, const char *labels_path,
+                                    const dy_series_options *opts);
+/* A CSV file, one item a row (docs/USAGE.md, "Time series"): fields separated by commas, blank lines and lines
+ * starting with '#' ignored. The first row is a header when one of its fields is not a number: a column named
+ * "label" holds the labels, the others are values; value columns named c<k>_t<j> must run c0_t0, c0_t1, ...,
+ * c1_t0, ... (channel-major) and set the channels. Every row must hold as many values as the first, a multiple of
+ * the channels. Errors name the file and the line. */
+DY_API dy_status dy_signal_load_csv(dy_ctx *ctx, dy_signal_set **out, const char *path, const dy_series_options *opts);
+
 #ifdef __cplusplus
 }
 #endif
+
+/* The augmentations of these signals (their declarations use dy_signal_set). */
+#include "signal_augment.h"
+
 #endif

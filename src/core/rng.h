@@ -11,7 +11,8 @@ enum { DY_RNG_INIT = 1, DY_RNG_SHUFFLE = 2, DY_RNG_AUGMENT = 3, DY_RNG_SUBSET = 
        DY_RNG_SHUFFLE_BN = 6 /* MoCo's shuffled batch norm across processes: (seed, this, step, 0) */,
        DY_RNG_HOLDOUT = 7 /* a validation split carved from a training set: (seed, this, 0, 0) */,
        DY_RNG_TUNE = 8 /* the tuner's candidate sample: (seed, this, candidate, 0) */,
-       DY_RNG_LABELS = 9 /* a labelled subset for few-label evaluation: (label seed, this, class, 0) */ };
+       DY_RNG_LABELS = 9 /* a labelled subset for few-label evaluation: (label seed, this, class, 0) */,
+       DY_RNG_SPECAUGMENT = 10 /* a spectrogram view's masks: (seed, this, epoch, sample * 8 + view) */ };
 
 typedef struct {
     uint32_t key[2];

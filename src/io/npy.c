@@ -182,9 +182,10 @@ static int parse_header(const char *text, size_t len, npy_header *h) {
     return c.s == c.end && have_descr && have_fortran && have_shape;
 }
 
-static dy_status npy_read(dy_ctx *ctx, const char *path, const char *want_descr, int want_ndim, size_t item,
-                          void **data, int64_t *shape) {
-    *data = NULL;
+/* Opens path and reads its preamble and header: on DY_OK *fpp is positioned at the data, h holds the parsed header
+ * and *data_bytes how many bytes follow it. */
+static dy_status npy_open(dy_ctx *ctx, const char *path, FILE **fpp, npy_header *h, uint64_t *data_bytes) {
+    *fpp = NULL;
     if (!path) return dy_fail(ctx, DY_ERR_INVALID, "npy: path is NULL");
     FILE *fp = fopen(path, "rb");
     if (!fp) return dy_fail(ctx, DY_ERR_IO, "npy: cannot open %s: %s", path, strerror(errno));
@@ -219,34 +220,11 @@ static dy_status npy_read(dy_ctx *ctx, const char *path, const char *want_descr,
     }
     if (fread(header, 1, header_len, fp) != header_len) goto truncated;
     header[header_len] = 0;
-    npy_header h = {0};
-    if (!parse_header(header, header_len, &h)) {
+    memset(h, 0, sizeof *h);
+    if (!parse_header(header, header_len, h)) {
         st = dy_fail(ctx, DY_ERR_FORMAT, "npy: %s: cannot parse the header dictionary '%.120s'", path, header);
         goto done;
     }
-    if (strcmp(h.descr, want_descr) != 0) {
-        st = dy_fail(ctx, DY_ERR_FORMAT, "npy: %s holds dtype '%s', expected '%s'", path, h.descr, want_descr);
-        goto done;
-    }
-    if (h.fortran) {
-        st = dy_fail(ctx, DY_ERR_FORMAT, "npy: %s is in Fortran order, expected C order", path);
-        goto done;
-    }
-    if (h.ndim != want_ndim) {
-        st = dy_fail(ctx, DY_ERR_FORMAT, "npy: %s has %d dimensions, expected %d", path, h.ndim, want_ndim);
-        goto done;
-    }
-    size_t count = 1;
-    for (int d = 0; d < h.ndim; d++) {
-        if (h.shape[d] != 0 && count > SIZE_MAX / item / (size_t)h.shape[d]) {
-            st = dy_fail(ctx, DY_ERR_FORMAT, "npy: %s: shape too large", path);
-            goto done;
-        }
-        count *= (size_t)h.shape[d];
-        shape[d] = h.shape[d];
-    }
-    /* The data must fill the rest of the file exactly; checked before allocating, so that a corrupt shape cannot
-     * ask for an enormous buffer. */
     long data_at = ftell(fp);
     if (data_at < 0 || fseek(fp, 0, SEEK_END) != 0) {
         st = dy_fail(ctx, DY_ERR_IO, "npy: cannot seek in %s", path);
@@ -257,28 +235,58 @@ static dy_status npy_read(dy_ctx *ctx, const char *path, const char *want_descr,
         st = dy_fail(ctx, DY_ERR_IO, "npy: cannot seek in %s", path);
         goto done;
     }
-    size_t have = (size_t)(file_end - data_at);
-    if (have < count * item) goto truncated;
-    if (have > count * item) {
-        st = dy_fail(ctx, DY_ERR_FORMAT, "npy: %s has %zu bytes after the %zu values its shape announces", path,
-                     have - count * item, count);
-        goto done;
-    }
-    *data = dy_alloc(count * item);
-    if (!*data) {
-        st = dy_fail(ctx, DY_ERR_NOMEM, "npy: cannot allocate %zu values for %s", count, path);
-        goto done;
-    }
-    if (fread(*data, item, count, fp) != count) goto truncated;
+    *data_bytes = (uint64_t)(file_end - data_at);
     goto done;
 truncated:
     st = dy_fail(ctx, DY_ERR_FORMAT, "npy: %s is truncated", path);
 done:
-    if (st != DY_OK) {
+    free(header);
+    if (st == DY_OK) *fpp = fp;
+    else fclose(fp);
+    return st;
+}
+
+/* Checks that the data of h's shape in item-byte elements fills exactly the have bytes after the header (before
+ * allocating, so that a corrupt shape cannot ask for an enormous buffer), then reads it into a dy_alloc'ed *data. */
+static dy_status npy_load_data(dy_ctx *ctx, const char *path, FILE *fp, const npy_header *h, size_t item,
+                               uint64_t have, int64_t *shape, void **data) {
+    size_t count = 1;
+    for (int d = 0; d < h->ndim; d++) {
+        if (h->shape[d] != 0 && count > SIZE_MAX / item / (size_t)h->shape[d])
+            return dy_fail(ctx, DY_ERR_FORMAT, "npy: %s: shape too large", path);
+        count *= (size_t)h->shape[d];
+        shape[d] = h->shape[d];
+    }
+    if (have < count * item) return dy_fail(ctx, DY_ERR_FORMAT, "npy: %s is truncated", path);
+    if (have > count * item)
+        return dy_fail(ctx, DY_ERR_FORMAT, "npy: %s has %llu bytes after the %zu values its shape announces", path,
+                       (unsigned long long)(have - count * item), count);
+    *data = dy_alloc(count * item);
+    if (!*data) return dy_fail(ctx, DY_ERR_NOMEM, "npy: cannot allocate %zu values for %s", count, path);
+    if (fread(*data, item, count, fp) != count) {
         dy_free(*data);
         *data = NULL;
+        return dy_fail(ctx, DY_ERR_FORMAT, "npy: %s is truncated", path);
     }
-    free(header);
+    return DY_OK;
+}
+
+static dy_status npy_read(dy_ctx *ctx, const char *path, const char *want_descr, int want_ndim, size_t item,
+                          void **data, int64_t *shape) {
+    *data = NULL;
+    FILE *fp = NULL;
+    npy_header h;
+    uint64_t have = 0;
+    dy_status st = npy_open(ctx, path, &fp, &h, &have);
+    if (st != DY_OK) return st;
+    if (strcmp(h.descr, want_descr) != 0)
+        st = dy_fail(ctx, DY_ERR_FORMAT, "npy: %s holds dtype '%s', expected '%s'", path, h.descr, want_descr);
+    else if (h.fortran)
+        st = dy_fail(ctx, DY_ERR_FORMAT, "npy: %s is in Fortran order, expected C order", path);
+    else if (h.ndim != want_ndim)
+        st = dy_fail(ctx, DY_ERR_FORMAT, "npy: %s has %d dimensions, expected %d", path, h.ndim, want_ndim);
+    else
+        st = npy_load_data(ctx, path, fp, &h, item, have, shape, data);
     fclose(fp);
     return st;
 }
@@ -302,4 +310,70 @@ dy_status dy_npy_read_i64(dy_ctx *ctx, const char *path, int64_t **data, int64_t
     *data = p;
     *n = shape[0];
     return st;
+}
+
+/* The element types dy_npy_read_array accepts, as numpy spells them on a little-endian machine. */
+static const struct {
+    const char *descr;
+    dy_npy_dtype dtype;
+    size_t item;
+} npy_dtypes[] = {{"<f4", DY_NPY_F32, 4}, {"<f8", DY_NPY_F64, 8}, {"|i1", DY_NPY_I8, 1}, {"|u1", DY_NPY_U8, 1},
+                  {"<i2", DY_NPY_I16, 2}, {"<i4", DY_NPY_I32, 4}, {"<i8", DY_NPY_I64, 8}};
+
+dy_status dy_npy_read_array(dy_ctx *ctx, const char *path, dy_npy_array *out, uint64_t max_bytes) {
+    if (!out) return dy_fail(ctx, DY_ERR_INVALID, "npy: output pointer is NULL");
+    memset(out, 0, sizeof *out);
+    FILE *fp = NULL;
+    npy_header h;
+    uint64_t have = 0;
+    dy_status st = npy_open(ctx, path, &fp, &h, &have);
+    if (st != DY_OK) return st;
+    int k = -1;
+    for (int i = 0; i < (int)(sizeof npy_dtypes / sizeof npy_dtypes[0]); i++)
+        if (strcmp(h.descr, npy_dtypes[i].descr) == 0) k = i;
+    if (k < 0)
+        st = dy_fail(ctx, DY_ERR_FORMAT,
+                     "npy: %s holds dtype '%s', expected one of '<f4', '<f8', '|i1', '|u1', '<i2', '<i4', '<i8' "
+                     "(little-endian float or integer)",
+                     path, h.descr);
+    else if (h.fortran)
+        st = dy_fail(ctx, DY_ERR_FORMAT, "npy: %s is in Fortran order, expected C order", path);
+    else if (max_bytes > 0 && have > max_bytes)
+        st = dy_fail(ctx, DY_ERR_FORMAT, "npy: %s holds %llu bytes of data, above the limit of %llu", path,
+                     (unsigned long long)have, (unsigned long long)max_bytes);
+    else
+        st = npy_load_data(ctx, path, fp, &h, npy_dtypes[k].item, have, out->shape, &out->data);
+    fclose(fp);
+    if (st != DY_OK) {
+        memset(out, 0, sizeof *out);
+        return st;
+    }
+    out->dtype = npy_dtypes[k].dtype;
+    out->item = npy_dtypes[k].item;
+    out->ndim = h.ndim;
+    out->count = 1;
+    for (int d = 0; d < h.ndim; d++) out->count *= h.shape[d];
+    return DY_OK;
+}
+
+double dy_npy_value(const dy_npy_array *a, int64_t i) {
+    const void *p = (const char *)a->data + (size_t)i * a->item;
+    switch (a->dtype) {
+    case DY_NPY_F32: return *(const float *)p;
+    case DY_NPY_F64: return *(const double *)p;
+    case DY_NPY_I8: return *(const int8_t *)p;
+    case DY_NPY_U8: return *(const uint8_t *)p;
+    case DY_NPY_I16: return (double)*(const int16_t *)p;
+    case DY_NPY_I32: return *(const int32_t *)p;
+    case DY_NPY_I64: return (double)*(const int64_t *)p;
+    }
+    return 0;
+}
+
+bool dy_npy_is_integer(const dy_npy_array *a) { return a->dtype != DY_NPY_F32 && a->dtype != DY_NPY_F64; }
+
+void dy_npy_array_free(dy_npy_array *a) {
+    if (!a) return;
+    dy_free(a->data);
+    memset(a, 0, sizeof *a);
 }
