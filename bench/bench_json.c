@@ -134,8 +134,8 @@ static double time_reader(reader fn, const char *text, size_t bytes, int reps, d
 }
 
 static void report(const char *name, double seconds, int64_t lines, size_t bytes, double check) {
-    printf("  %-34s %8.1f ms  %6.1f MB/s  %6.2f M lines/s  (sum %.6e)\n", name, seconds * 1e3,
-           (double)bytes / seconds / 1e6, (double)lines / seconds / 1e6, check);
+    printf("  %-34s %8.1f ms  %6.1f MB/s  %7.1f k lines/s  (sum %.6e)\n", name, seconds * 1e3,
+           (double)bytes / seconds / 1e6, (double)lines / seconds / 1e3, check);
 }
 
 int main(int argc, char **argv) {
@@ -149,15 +149,17 @@ int main(int argc, char **argv) {
     char *text = make_lines(lines, &bytes);
     if (!text) return 1;
     printf("metrics.jsonl of %lld lines, %.1f MB (best of %d):\n", (long long)lines, (double)bytes / 1e6, reps);
-    double check;
-    report("io/json (parse + 14 lookups)", time_reader(read_ours, text, bytes, reps, &check), lines, bytes, check);
+    double check = 0, seconds = time_reader(read_ours, text, bytes, reps, &check);
+    report("io/json (parse + 14 lookups)", seconds, lines, bytes, check);
 #ifdef HAVE_JANSSON
-    report("jansson (json_loadb + 14 gets)", time_reader(read_jansson, text, bytes, reps, &check), lines, bytes, check);
+    seconds = time_reader(read_jansson, text, bytes, reps, &check);
+    report("jansson (json_loadb + 14 gets)", seconds, lines, bytes, check);
 #else
     printf("  jansson: not measured (install libjansson-dev)\n");
 #endif
 #ifdef BENCH_JSON_LITE
-    report("json_lite (14 scans of the text)", time_reader(read_lite, text, bytes, reps, &check), lines, bytes, check);
+    seconds = time_reader(read_lite, text, bytes, reps, &check);
+    report("json_lite (14 scans of the text)", seconds, lines, bytes, check);
 #endif
     answers();
     /* the report's whole loader on the file: reading, splitting lines, parsing, the per-step series */
