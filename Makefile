@@ -160,6 +160,9 @@ $(SH_TESTS): $(BUILD)/tests/%: tests/%.sh
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libdystress.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# bench_json also times jansson's reader when libjansson-dev is installed (the comparison of docs/ARCHITECTURE.md)
+$(BUILD)/bench/bench_json: LDLIBS += $(if $(wildcard /usr/include/jansson.h),-ljansson)
+
 # The README's test command. Installs missing packages first (stage one above; a no-op when present). The shared
 # library must export the public API only (-fvisibility=hidden, DY_API on what include/ declares).
 test: all $(TESTS)

@@ -1,7 +1,9 @@
-/* libFuzzer target for config.json: the strict JSON parser (src/io/json.c) and the options loader on top of it
+/* libFuzzer target for config.json: the strict JSON parser (src/io/json.c), the JSON writer (src/io/json_write.c)
+ * and the options loader on top of them
  * (opt_read_json with the run table). Any bytes must give a document or an error with a sane position, never a
  * crash, leak or out-of-bounds read. Oracles beyond "no crash":
- *  - a parsed document, written back out canonically, parses to the same tree, and writing that gives the same text;
+ *  - a parsed document, written back out by the JSON writer, parses to the same tree, and writing that gives the
+ *    same text; written with its numbers as doubles (%.17g), it parses to the same values;
  *  - a configuration the loader accepts, written with opt_write_json, reads back to the same values. */
 #include <stdint.h>
 #include <stdio.h>
@@ -11,77 +13,58 @@
 #include "cli/config.h"
 #include "cli/options.h"
 #include "io/json.h"
+#include "io/json_write.h"
 
-typedef struct {
-    char *s;
-    size_t n, cap;
-} buf;
-
-static void put(buf *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        b->cap = (b->n + n + 1) * 2;
-        b->s = realloc(b->s, b->cap);
-        if (!b->s) abort();
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-}
-
-static void put_string(buf *b, const char *s, size_t n) {
-    put(b, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            put(b, e, 2);
-        } else if (c < 0x20) {
-            char e[8];
-            snprintf(e, sizeof e, "\\u%04x", c);
-            put(b, e, 6);
-        } else {
-            put(b, s + i, 1);
-        }
-    }
-    put(b, "\"", 1);
-}
-
-static void write_value(buf *b, const dy_json *v) {
+/* The document written back through the JSON writer (src/io/json_write.c), compactly: numbers as their literals
+ * (exact), or as doubles (%.17g, which must read back to the same value). */
+static void write_value(dy_json_writer *w, const dy_json *v, bool doubles) {
     switch (v->type) {
-    case DY_JSON_NULL: put(b, "null", 4); break;
-    case DY_JSON_BOOL: v->boolean ? put(b, "true", 4) : put(b, "false", 5); break;
-    case DY_JSON_NUMBER: put(b, v->text, v->length); break;
-    case DY_JSON_STRING: put_string(b, v->text, v->length); break;
+    case DY_JSON_NULL: dy_json_write_null(w); break;
+    case DY_JSON_BOOL: dy_json_write_bool(w, v->boolean); break;
+    case DY_JSON_NUMBER:
+        if (doubles) dy_json_write_double(w, v->number);
+        else dy_json_write_number_text(w, v->text, v->length);
+        break;
+    case DY_JSON_STRING: dy_json_write_string_n(w, v->text, v->length); break;
     case DY_JSON_ARRAY:
     case DY_JSON_OBJECT:
-        put(b, v->type == DY_JSON_ARRAY ? "[" : "{", 1);
+        v->type == DY_JSON_ARRAY ? dy_json_write_array_begin(w) : dy_json_write_object_begin(w);
         for (size_t i = 0; i < v->count; i++) {
-            if (i) put(b, ",", 1);
             if (v->type == DY_JSON_OBJECT) {
                 if (!v->items[i].key) abort(); /* every member has a name */
-                put_string(b, v->items[i].key, v->items[i].key_length);
-                put(b, ":", 1);
+                dy_json_write_key_n(w, v->items[i].key, v->items[i].key_length);
             } else if (v->items[i].key) {
                 abort(); /* array elements have none */
             }
-            write_value(b, &v->items[i]);
+            write_value(w, &v->items[i], doubles);
         }
-        put(b, v->type == DY_JSON_ARRAY ? "]" : "}", 1);
+        v->type == DY_JSON_ARRAY ? dy_json_write_array_end(w) : dy_json_write_object_end(w);
         break;
     }
 }
 
-static int same(const dy_json *a, const dy_json *b) {
+static dy_json_writer write_doc(const dy_json *root, bool doubles) {
+    dy_json_writer w;
+    dy_json_writer_to_buffer(&w, DY_JSON_COMPACT, NULL);
+    write_value(&w, root, doubles);
+    if (dy_json_writer_finish(NULL, &w, "fuzz") != DY_OK) abort(); /* a parsed document is always writable */
+    return w;
+}
+
+/* by_value: numbers compare by value only (the %.17g rewrite changes their text, never their value). */
+static int same(const dy_json *a, const dy_json *b, bool by_value) {
     if (a->type != b->type || a->count != b->count || a->key_length != b->key_length) return 0;
     if (a->key && (!b->key || memcmp(a->key, b->key, a->key_length) != 0)) return 0;
     switch (a->type) {
     case DY_JSON_BOOL: return a->boolean == b->boolean;
-    case DY_JSON_NUMBER: return a->number == b->number && a->length == b->length && !memcmp(a->text, b->text, a->length);
+    case DY_JSON_NUMBER:
+        return a->number == b->number &&
+               (by_value || (a->length == b->length && !memcmp(a->text, b->text, a->length)));
     case DY_JSON_STRING: return a->length == b->length && !memcmp(a->text, b->text, a->length);
     case DY_JSON_ARRAY:
     case DY_JSON_OBJECT:
         for (size_t i = 0; i < a->count; i++)
-            if (!same(&a->items[i], &b->items[i])) return 0;
+            if (!same(&a->items[i], &b->items[i], by_value)) return 0;
         return 1;
     default: return 1;
     }
@@ -94,17 +77,22 @@ static void check_json(const uint8_t *data, size_t size) {
         if (doc || e.line < 1 || e.column < 1 || e.offset > size || !e.message[0]) abort();
         return;
     }
-    buf once = {0}, twice = {0};
-    write_value(&once, dy_json_root(doc));
+    dy_json_writer once = write_doc(dy_json_root(doc), false);
     dy_json_doc *again = NULL;
-    if (dy_json_parse(NULL, "fuzz", once.s, once.n, &again, &e) != DY_OK) abort(); /* our own output must parse */
-    if (!same(dy_json_root(doc), dy_json_root(again))) abort();
-    write_value(&twice, dy_json_root(again));
-    if (twice.n != once.n || memcmp(once.s, twice.s, once.n) != 0) abort();
+    if (dy_json_parse(NULL, "fuzz", once.buf, once.len, &again, &e) != DY_OK) abort(); /* our own output must parse */
+    if (!same(dy_json_root(doc), dy_json_root(again), false)) abort();
+    dy_json_writer twice = write_doc(dy_json_root(again), false);
+    if (twice.len != once.len || memcmp(once.buf, twice.buf, once.len) != 0) abort();
+    dy_json_writer canon = write_doc(dy_json_root(doc), true); /* numbers as doubles: the same values come back */
+    dy_json_doc *values = NULL;
+    if (dy_json_parse(NULL, "fuzz", canon.buf, canon.len, &values, &e) != DY_OK) abort();
+    if (!same(dy_json_root(doc), dy_json_root(values), true)) abort();
+    dy_json_free(values);
     dy_json_free(again);
     dy_json_free(doc);
-    free(once.s);
-    free(twice.s);
+    free(once.buf);
+    free(twice.buf);
+    free(canon.buf);
 }
 
 static char *table_json(const opt_spec *t) {

@@ -1,11 +1,16 @@
 /* The strict JSON parser (src/io/json.c), issue 10 item 6: every value kind, every escape, surrogate pairs, UTF-8
- * checks, numbers, the depth limit, duplicate keys, and errors that name the line and column. */
+ * checks, numbers, the depth limit, duplicate keys, and errors that name the line and column. Issue 24: the
+ * non-finite numbers of run logs (an option), the shorthands of json_get.c, and the JSON writer (src/io/json_write.c):
+ * every control character, quote and backslash escaped, UTF-8 passed through, numbers that round-trip, the three
+ * layouts, misuse refused, and everything it writes read back by the parser to what was written. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "io/json.h"
+#include "io/json_write.h"
 #include "testlib.h"
 
 static dy_json_doc *parse_n(const char *text, size_t n, dy_json_error *e) {
@@ -194,10 +199,245 @@ static void item6_json_many_keys(void) {
     free(t);
 }
 
+/* The non-finite spellings are numbers only when asked for. */
+static void issue24_json_nonfinite(void) {
+    static const char *const words[] = {"nan", "-nan", "inf", "-inf", "NaN", "Infinity", "-Infinity", "INF"};
+    dy_json_options o = {.nonfinite = true};
+    for (int i = 0; i < 8; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "{\"v\": %s, \"w\": null}", words[i]);
+        dy_json_doc *d = NULL, *strict = NULL;
+        dy_json_parse_with(NULL, "t", text, strlen(text), &o, &d, NULL);
+        dy_json_parse(NULL, "t", text, strlen(text), &strict, NULL);
+        const dy_json *v = dy_json_member(dy_json_root(d), "v"), *w = dy_json_member(dy_json_root(d), "w");
+        bool nan = (words[i][words[i][0] == '-'] | 32) == 'n', neg = words[i][0] == '-';
+        CHECK(v && v->type == DY_JSON_NUMBER && (nan ? isnan(v->number) : v->number == (neg ? -INFINITY : INFINITY)) &&
+                  !strcmp(v->text, words[i]) && w && w->type == DY_JSON_NULL && !strict,
+              "issue24_json_nonfinite: %s is a number with the option (null stays null), refused without", words[i]);
+        dy_json_free(d);
+        dy_json_free(strict);
+    }
+    static const char *const not_numbers[] = {"[nanx]", "[infinit]", "[-nul]", "[nan1]", "[--inf]"};
+    for (int i = 0; i < 5; i++) {
+        dy_json_doc *d = NULL;
+        dy_json_error e;
+        CHECK(dy_json_parse_with(NULL, "t", not_numbers[i], strlen(not_numbers[i]), &o, &d, &e) == DY_ERR_FORMAT && !d,
+              "issue24_json_nonfinite: %s is refused (%s)", not_numbers[i], e.message);
+    }
+}
+
+static void issue24_json_get(void) {
+    const char *text = "{\"n\": 2.5, \"s\": \"x\", \"b\": true, \"a\": [1, null, 3], \"t\": [\"ab\", \"cdef\"], "
+                       "\"m\": [1, \"x\"]}";
+    dy_json_doc *d = parse(text, NULL);
+    const dy_json *r = dy_json_root(d);
+    double v = -1, a[4] = {0};
+    char t[2][3];
+    CHECK(dy_json_get_number(r, "n", &v) && v == 2.5 && !dy_json_get_number(r, "s", &v) &&
+              !dy_json_get_number(r, "b", &v) && !dy_json_get_number(r, "zz", &v) && !dy_json_get_number(NULL, "n", &v),
+          "issue24_json_get: numbers, and not a string, a boolean, a missing member or a NULL object");
+    CHECK(dy_json_get_string(r, "s") && !strcmp(dy_json_get_string(r, "s"), "x") && !dy_json_get_string(r, "n"),
+          "issue24_json_get: strings");
+    CHECK(dy_json_numbers(dy_json_member(r, "a"), a, 4) == 3 && a[0] == 1 && isnan(a[1]) && a[2] == 3 && a[3] == 0,
+          "issue24_json_get: an array of numbers with a null (NaN), nothing written past its end");
+    CHECK(dy_json_numbers(dy_json_member(r, "m"), a, 4) == -1 && dy_json_numbers(dy_json_member(r, "n"), a, 4) == -1,
+          "issue24_json_get: a mixed array or a number is not an array of numbers");
+    CHECK(dy_json_strings(dy_json_member(r, "t"), &t[0][0], 3, 2) == 2 && !strcmp(t[0], "ab") && !strcmp(t[1], "cd"),
+          "issue24_json_get: an array of strings, cut to the item size");
+    CHECK(dy_json_strings(dy_json_member(r, "a"), &t[0][0], 3, 2) == -1, "issue24_json_get: numbers are not strings");
+    dy_json_free(d);
+}
+
+/* What w wrote, as a C string (buffer writers only). */
+static const char *text_of(const dy_json_writer *w) { return w->buf ? w->buf : ""; }
+
+/* Every byte below 0x20 as \u00XX, quotes and backslashes escaped, UTF-8 and DEL as they are; read back exactly. */
+static void issue24_json_write_strings(void) {
+    char all[0x20 + 8];
+    for (int c = 0; c < 0x20; c++) all[c] = (char)c;
+    memcpy(all + 0x20, "\"\\/\x7f\xC3\xA9", 6);
+    size_t n = 0x20 + 6;
+    dy_json_writer w;
+    dy_json_writer_to_buffer(&w, DY_JSON_COMPACT, NULL);
+    dy_json_write_string_n(&w, all, n);
+    CHECK(dy_json_writer_finish(NULL, &w, "t") == DY_OK, "issue24_json_write: a string is written");
+    char want[400] = "\"";
+    for (int c = 0; c < 0x20; c++) snprintf(want + strlen(want), 8, "\\u%04x", c);
+    strcat(want, "\\\"\\\\/\x7f\xC3\xA9\"");
+    CHECK(!strcmp(text_of(&w), want), "issue24_json_write: every control character as \\u00xx, \" and \\ escaped, "
+          "UTF-8 and DEL as they are:\n  got  %s\n  want %s", text_of(&w), want);
+    dy_json_doc *d = parse_n(w.buf, w.len, NULL);
+    CHECK(d && dy_json_root(d)->length == n && !memcmp(dy_json_root(d)->text, all, n),
+          "issue24_json_write: the string reads back byte for byte");
+    dy_json_free(d);
+    free(w.buf);
+    /* UTF-8 of every length, and a key with the same escapes */
+    const char *utf8 = "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80 \"q\"\n";
+    dy_json_writer_to_buffer(&w, DY_JSON_SPACED, NULL);
+    dy_json_write_object_begin(&w);
+    dy_json_write_key(&w, utf8);
+    dy_json_write_string(&w, utf8);
+    dy_json_write_key(&w, "none");
+    dy_json_write_string(&w, NULL);
+    dy_json_write_object_end(&w);
+    d = dy_json_writer_finish(NULL, &w, "t") == DY_OK ? parse_n(w.buf, w.len, NULL) : NULL;
+    const dy_json *m = d ? &dy_json_root(d)->items[0] : NULL;
+    CHECK(m && !strcmp(m->key, utf8) && !strcmp(m->text, utf8) && !strcmp(dy_json_get_string(dy_json_root(d), "none"), ""),
+          "issue24_json_write: UTF-8 keys and values pass through and read back; NULL is \"\": %s", text_of(&w));
+    dy_json_free(d);
+    free(w.buf);
+    char *mem = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&mem, &len);
+    int rc = f ? dy_json_fput_string(f, "a\"\\\x01") : -1;
+    if (f) fclose(f);
+    CHECK(rc == 0 && mem && !strcmp(mem, "\"a\\\"\\\\\\u0001\""), "issue24_json_write: dy_json_fput_string (%s)",
+          mem ? mem : "");
+    free(mem);
+}
+
+/* Numbers: doubles by %.17g and floats by %.9g come back as the same value; non-finite ones are null. */
+static void issue24_json_write_numbers(void) {
+    const double doubles[] = {0.1, 1.0 / 3, -0.0, 5e-324, DBL_MIN, DBL_MAX, -DBL_MAX, 9007199254740993.0, 1e21, 123,
+                              2.5e-8, 0.30000000000000004};
+    const float floats[] = {0.1f, 1.0f / 3, FLT_MIN, FLT_MAX, 1e-45f, 16777217.0f, 0.2f, -7.5f};
+    dy_json_writer w;
+    dy_json_writer_to_buffer(&w, DY_JSON_COMPACT, NULL);
+    dy_json_write_array_begin(&w);
+    for (int i = 0; i < 12; i++) dy_json_write_double(&w, doubles[i]);
+    for (int i = 0; i < 8; i++) dy_json_write_float(&w, floats[i]);
+    dy_json_write_double(&w, NAN);
+    dy_json_write_float(&w, -INFINITY);
+    dy_json_write_int(&w, INT64_MIN);
+    dy_json_write_uint(&w, UINT64_MAX);
+    dy_json_write_bool(&w, false);
+    dy_json_write_number_text(&w, "-0.5e+3", 7);
+    dy_json_write_array_end(&w);
+    dy_json_doc *d = dy_json_writer_finish(NULL, &w, "t") == DY_OK ? parse_n(w.buf, w.len, NULL) : NULL;
+    const dy_json *a = dy_json_root(d);
+    if (CHECK(a && a->count == 26, "issue24_json_write_numbers: the array reads back (%s)", text_of(&w))) {
+        int exact = 0;
+        for (int i = 0; i < 12; i++)
+            exact += a->items[i].number == doubles[i] && signbit(a->items[i].number) == signbit(doubles[i]);
+        for (int i = 0; i < 8; i++) exact += (float)a->items[12 + i].number == floats[i];
+        CHECK(exact == 20, "issue24_json_write_numbers: %d of 20 doubles and floats come back exactly", exact);
+        CHECK(a->items[20].type == DY_JSON_NULL && a->items[21].type == DY_JSON_NULL,
+              "issue24_json_write_numbers: NaN and -Inf are written as null");
+        CHECK(!strcmp(a->items[22].text, "-9223372036854775808") && !strcmp(a->items[23].text, "18446744073709551615"),
+              "issue24_json_write_numbers: integers exactly (%s, %s)", a->items[22].text, a->items[23].text);
+        CHECK(a->items[24].type == DY_JSON_BOOL && !strcmp(a->items[25].text, "-0.5e+3"),
+              "issue24_json_write_numbers: a boolean, a literal kept as written");
+    }
+    CHECK(strstr(text_of(&w), "[0.10000000000000001,0.33333333333333331,-0,") == text_of(&w) &&
+              strstr(text_of(&w), ",0.100000001,0.333333343,"),
+          "issue24_json_write_numbers: %%.17g and %%.9g: %.80s", text_of(&w));
+    dy_json_free(d);
+    free(w.buf);
+}
+
+/* The same document in the three layouts. */
+static void write_sample(dy_json_writer *w) {
+    dy_json_write_object_begin(w);
+    dy_json_write_key(w, "a");
+    dy_json_write_array_begin(w);
+    dy_json_write_int(w, 1);
+    dy_json_write_int(w, 2);
+    dy_json_write_object_begin(w);
+    dy_json_write_key(w, "b");
+    dy_json_write_null(w);
+    dy_json_write_object_end(w);
+    dy_json_write_array_end(w);
+    dy_json_write_key(w, "c");
+    dy_json_write_object_begin(w);
+    dy_json_write_object_end(w);
+    dy_json_write_key(w, "d");
+    dy_json_write_array_begin(w);
+    dy_json_write_array_end(w);
+    dy_json_write_object_end(w);
+}
+
+static void issue24_json_write_layouts(void) {
+    static const char *const want[3] = {
+        "{\"a\":[1,2,{\"b\":null}],\"c\":{},\"d\":[]}",
+        "{\"a\": [1, 2, {\"b\": null}], \"c\": {}, \"d\": []}",
+        "{\n\t\"a\": [\n\t\t1,\n\t\t2,\n\t\t{\n\t\t\t\"b\": null\n\t\t}\n\t],\n\t\"c\": {},\n\t\"d\": []\n}"};
+    for (int l = 0; l < 3; l++) {
+        dy_json_writer w;
+        dy_json_writer_to_buffer(&w, (dy_json_layout)l, "\t");
+        write_sample(&w);
+        dy_json_doc *d = dy_json_writer_finish(NULL, &w, "t") == DY_OK ? parse_n(w.buf, w.len, NULL) : NULL;
+        CHECK(d && !strcmp(text_of(&w), want[l]), "issue24_json_write_layouts: layout %d:\n%s", l, text_of(&w));
+        dy_json_free(d);
+        free(w.buf);
+    }
+    /* a stream gets the same bytes */
+    char *mem = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&mem, &len);
+    dy_json_writer w;
+    dy_json_writer_to_file(&w, f, DY_JSON_SPACED, NULL);
+    write_sample(&w);
+    dy_status st = dy_json_writer_finish(NULL, &w, "t");
+    fclose(f);
+    CHECK(st == DY_OK && mem && !strcmp(mem, want[1]), "issue24_json_write_layouts: to a stream: %s", mem ? mem : "");
+    free(mem);
+}
+
+/* Misuse and failures are reported by dy_json_writer_finish, never written as broken JSON silently. */
+static void issue24_json_write_misuse(void) {
+    static const char *const cases[] = {"value without key", "key in array", "key after key", "end without begin",
+                                        "wrong end", "left open", "two top-level values", "key without value",
+                                        "bad literal", "bad literal 2"};
+    dy_ctx *ctx = NULL;
+    dy_ctx_options o = {.threads = 1};
+    if (!CHECK(dy_ctx_create(&ctx, &o) == DY_OK, "issue24_json_write_misuse: a context")) return;
+    for (int i = 0; i < 10; i++) {
+        dy_json_writer w;
+        dy_json_writer_to_buffer(&w, DY_JSON_COMPACT, NULL);
+        switch (i) {
+        case 0: dy_json_write_object_begin(&w), dy_json_write_int(&w, 1), dy_json_write_object_end(&w); break;
+        case 1: dy_json_write_array_begin(&w), dy_json_write_key(&w, "k"), dy_json_write_array_end(&w); break;
+        case 2: dy_json_write_object_begin(&w), dy_json_write_key(&w, "k"), dy_json_write_key(&w, "l"); break;
+        case 3: dy_json_write_array_end(&w); break;
+        case 4: dy_json_write_array_begin(&w), dy_json_write_object_end(&w); break;
+        case 5: dy_json_write_array_begin(&w), dy_json_write_int(&w, 1); break;
+        case 6: dy_json_write_int(&w, 1), dy_json_write_int(&w, 2); break;
+        case 7: dy_json_write_object_begin(&w), dy_json_write_key(&w, "k"), dy_json_write_object_end(&w); break;
+        case 8: dy_json_write_number_text(&w, "01", 2); break;
+        case 9: dy_json_write_number_text(&w, "nan", 3); break;
+        }
+        dy_status st = dy_json_writer_finish(ctx, &w, "x.json");
+        CHECK(st == DY_ERR_INVALID && strstr(dy_ctx_error(ctx), "x.json: JSON written wrongly"),
+              "issue24_json_write_misuse: %s is refused: %s", cases[i], dy_ctx_error(ctx));
+        free(w.buf);
+    }
+    dy_ctx_destroy(ctx);
+    dy_json_writer w;
+    dy_json_writer_to_buffer(&w, DY_JSON_COMPACT, NULL);
+    for (int i = 0; i <= DY_JSON_MAX_DEPTH; i++) dy_json_write_array_begin(&w);
+    CHECK(w.failed == DY_ERR_INVALID && w.depth == DY_JSON_MAX_DEPTH, "issue24_json_write_misuse: %d levels are too "
+          "deep (the parser's limit)", DY_JSON_MAX_DEPTH + 1);
+    free(w.buf);
+    FILE *full = fopen("/dev/full", "w");
+    if (full) {
+        setvbuf(full, NULL, _IONBF, 0);
+        dy_json_writer_to_file(&w, full, DY_JSON_COMPACT, NULL);
+        dy_json_write_string(&w, "no room");
+        CHECK(dy_json_writer_finish(NULL, &w, "full") == DY_ERR_IO, "issue24_json_write_misuse: a write error is IO");
+        fclose(full);
+    }
+}
+
 int main(void) {
     item6_json_values();
     item6_json_errors();
     item6_json_depth();
     item6_json_many_keys();
+    issue24_json_nonfinite();
+    issue24_json_get();
+    issue24_json_write_strings();
+    issue24_json_write_numbers();
+    issue24_json_write_layouts();
+    issue24_json_write_misuse();
     return test_finish();
 }

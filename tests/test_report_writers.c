@@ -1,6 +1,6 @@
 /* The report's writers and readers: PNG round trips through libpng's own reader, base64 against RFC 4648's vectors,
  * the SVG plot writer (ticks, coordinates, escaping, NaN gaps, balanced markup, empty plots), long curves bucketed,
- * the flat JSON reader, the retrieval grid's frames (a wrong-class neighbour is framed red), and whole reports of
+ * the run files read through the JSON reader (io/json.h), the retrieval grid's frames (a wrong-class neighbour is framed red), and whole reports of
  * synthetic run directories: a 200-epoch run stays under 3 MB, the extreme-temperature warning appears exactly when
  * most pairs sit at tau_max, a missing metrics.jsonl is named. */
 #include <fcntl.h>
@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include "dystress.h"
+#include "io/json.h"
 #include "io/png_write.h"
 #include "report/encoder_view.h"
-#include "report/json_lite.h"
 #include "report/report.h"
 #include "report/run_data.h"
 #include "report/svg.h"
@@ -225,31 +225,62 @@ static void test_svg(void) {
     free(svg);
 }
 
-static void test_json_lite(void) {
+/* A file of the run parsed as the report parses it (non-finite numbers allowed); NULL when absent or not JSON. */
+static dy_json_doc *parse_file(const char *path) {
+    size_t n = 0;
+    char *text = slurp(path, &n);
+    dy_json_doc *doc = NULL;
+    dy_json_options o = {.nonfinite = true};
+    if (text) dy_json_parse_with(NULL, path, text, n, &o, &doc, NULL);
+    free(text);
+    return doc;
+}
+
+/* What the report asks of a metrics line, through the reader's shorthands (json_get.c). */
+static void test_run_json(void) {
     const char *line = "{\"step\": 12, \"nested\": {\"loss\": 9, \"a\": [1, {\"b\": \"}\"}]}, \"loss\": 4.25, "
                        "\"name\": \"a \\\"q\\\" \\u0041\\n\", \"hist\": [1, 2.5, null, -3e2], \"ok\": true, "
-                       "\"names\": [\"x\", \"y,z\"]}";
+                       "\"names\": [\"x\", \"y,z\"], \"diverged\": nan, \"peak\": -inf}";
+    dy_json_options o = {.nonfinite = true};
+    dy_json_doc *doc = NULL;
+    CHECK(dy_json_parse_with(NULL, "line", line, strlen(line), &o, &doc, NULL) == DY_OK, "a metrics line parses");
+    const dy_json *r = dy_json_root(doc);
     double v = 0;
-    CHECK(json_lite_get_number(line, "step", &v) && v == 12, "a number");
-    CHECK(json_lite_get_number(line, "loss", &v) && v == 4.25, "the top-level key, not the nested one (%g)", v);
-    char s[64];
-    CHECK(json_lite_get_string(line, "name", s, sizeof s) && !strcmp(s, "a \"q\" A\n"), "an escaped string: [%s]", s);
+    CHECK(dy_json_get_number(r, "step", &v) && v == 12, "a number");
+    CHECK(dy_json_get_number(r, "loss", &v) && v == 4.25, "the top-level key, not the nested one (%g)", v);
+    const char *s = dy_json_get_string(r, "name");
+    CHECK(s && !strcmp(s, "a \"q\" A\n"), "an escaped string: [%s]", s ? s : "(none)");
     double h[8];
-    int64_t n = json_lite_numbers(json_lite_find(line, "hist"), h, 8);
+    int64_t n = dy_json_numbers(dy_json_member(r, "hist"), h, 8);
     CHECK(n == 4 && h[0] == 1 && h[1] == 2.5 && isnan(h[2]) && h[3] == -300, "an array of numbers with a null");
-    CHECK(json_lite_numbers(json_lite_find(line, "hist"), h, 2) == 4, "the array's length is returned when longer");
-    CHECK(json_lite_get_number(line, "ok", &v) && v == 1, "true reads as 1");
+    CHECK(dy_json_numbers(dy_json_member(r, "hist"), h, 2) == 4, "the array's length is returned when longer");
+    const dy_json *ok = dy_json_member(r, "ok");
+    CHECK(ok && ok->type == DY_JSON_BOOL && ok->boolean && !dy_json_get_number(r, "ok", &v),
+          "true reads as a boolean, not a number");
     char names[2][8];
-    CHECK(json_lite_strings(json_lite_find(line, "names"), &names[0][0], 8, 2) == 2 && !strcmp(names[1], "y,z"),
+    CHECK(dy_json_strings(dy_json_member(r, "names"), &names[0][0], 8, 2) == 2 && !strcmp(names[1], "y,z"),
           "an array of strings");
-    CHECK(!json_lite_find(line, "b") && !json_lite_find(line, "missing"), "nested and absent keys are not found");
-    CHECK(!json_lite_get_number(line, "name", &v), "a string is not a number");
-    CHECK(!json_lite_find("{\"a\": 1, \"b\": ", "c") && !json_lite_find("[1, 2]", "a") &&
-              !json_lite_find("{\"a\": \"unterminated", "b"), "malformed text gives nothing");
-    const char *cur = "{\"x\": 1, \"y\": \"two\", \"z\": [3]}", *val;
-    char key[8], order[16] = "";
-    while (json_lite_next(&cur, key, sizeof key, &val)) strcat(order, key);
+    CHECK(dy_json_numbers(dy_json_member(r, "names"), h, 8) == -1 &&
+              dy_json_strings(dy_json_member(r, "hist"), &names[0][0], 8, 2) == -1,
+          "strings are not numbers, numbers not strings");
+    CHECK(!dy_json_member(r, "b") && !dy_json_member(r, "missing"), "nested and absent keys are not found");
+    CHECK(!dy_json_get_number(r, "name", &v), "a string is not a number");
+    CHECK(dy_json_get_number(r, "diverged", &v) && isnan(v) && dy_json_get_number(r, "peak", &v) && v == -INFINITY,
+          "printf's nan and -inf read as numbers in run files");
+    dy_json_free(doc);
+    const char *bad[] = {"{\"a\": 1, \"b\": ", "{\"a\": \"unterminated", "{\"step\": 1, \"step\": 2}", "{\"a\": nan}"};
+    for (int i = 0; i < 4; i++) {
+        doc = NULL;
+        dy_json_parse_with(NULL, "line", bad[i], strlen(bad[i]), i < 3 ? &o : NULL, &doc, NULL);
+        CHECK(!doc, "malformed text gives nothing: %s", bad[i]);
+        dy_json_free(doc);
+    }
+    const char *obj = "{\"x\": 1, \"y\": \"two\", \"z\": [3]}";
+    dy_json_parse(NULL, "obj", obj, strlen(obj), &doc, NULL);
+    char order[16] = "";
+    for (size_t i = 0; doc && i < dy_json_root(doc)->count; i++) strcat(order, dy_json_root(doc)->items[i].key);
     CHECK(!strcmp(order, "xyz"), "members walked in order: %s", order);
+    dy_json_free(doc);
 }
 
 /* Two classes; every training image of class 1 is nearer to the class-0 query than any image of class 0 is: the
@@ -282,18 +313,19 @@ static void test_retrieval_frames(dy_ctx *ctx) {
           dy_ctx_error(ctx));
     char path[300];
     snprintf(path, sizeof path, "%s/retrieval.json", dir);
-    char *json = slurp(path, NULL);
+    dy_json_doc *doc = parse_file(path);
+    const dy_json *json = dy_json_root(doc);
     double ql[2], nl[16];
-    CHECK(json && json_lite_numbers(json_lite_find(json, "query_label"), ql, 2) == 2 && ql[0] == 0 && ql[1] == 1,
+    CHECK(json && dy_json_numbers(dy_json_member(json, "query_label"), ql, 2) == 2 && ql[0] == 0 && ql[1] == 1,
           "one query per class");
-    CHECK(json && json_lite_numbers(json_lite_find(json, "neighbour_label"), nl, 16) == 16 && nl[0] == 1 &&
+    CHECK(json && dy_json_numbers(dy_json_member(json, "neighbour_label"), nl, 16) == 16 && nl[0] == 1 &&
               nl[5] == 1 && nl[6] == 0 && nl[8] == 1,
           "neighbours sorted by similarity: six of class 1 first");
     double cell = 0, border = 0, gap = 0, sep = 0, w = 0;
-    json_lite_get_number(json, "cell", &cell), json_lite_get_number(json, "border", &border);
-    json_lite_get_number(json, "gap", &gap), json_lite_get_number(json, "sep", &sep);
-    json_lite_get_number(json, "width", &w);
-    free(json);
+    dy_json_get_number(json, "cell", &cell), dy_json_get_number(json, "border", &border);
+    dy_json_get_number(json, "gap", &gap), dy_json_get_number(json, "sep", &sep);
+    dy_json_get_number(json, "width", &w);
+    dy_json_free(doc);
     snprintf(path, sizeof path, "%s/retrieval.png", dir);
     png_image img;
     memset(&img, 0, sizeof img);
@@ -318,11 +350,12 @@ static void test_retrieval_frames(dy_ctx *ctx) {
     }
     free(rgb);
     snprintf(path, sizeof path, "%s/embedding-map.json", dir);
-    json = slurp(path, NULL);
+    doc = parse_file(path);
+    json = dy_json_root(doc);
     double xs[8];
-    CHECK(json && json_lite_numbers(json_lite_find(json, "pca_x"), xs, 8) == NTE &&
-              json_lite_numbers(json_lite_find(json, "tsne_y"), xs, 8) == NTE, "embedding map of the 4 test points");
-    free(json);
+    CHECK(json && dy_json_numbers(dy_json_member(json, "pca_x"), xs, 8) == NTE &&
+              dy_json_numbers(dy_json_member(json, "tsne_y"), xs, 8) == NTE, "embedding map of the 4 test points");
+    dy_json_free(doc);
 }
 
 static void write_file(const char *path, const char *text) {
@@ -661,6 +694,35 @@ static void issue25_knn_per_class(dy_ctx *ctx) {
     free(html);
 }
 
+/* Issue 24: the run's files go through the one JSON reader. A line printed with a NaN (older runs wrote nan) is still
+ * a step; a line that is not JSON (cut short by a crash, or a run still writing it) is skipped and counted; a
+ * config.json that is not JSON is said, and the page is drawn without it. */
+static void issue24_report_json(dy_ctx *ctx) {
+    char run[300], path[400];
+    snprintf(run, sizeof run, "%s/json-lines", dir);
+    synthetic_run(run, 1, 10, 0.1, "cosine");
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run);
+    FILE *f = fopen(path, "a");
+    if (!CHECK(f != NULL, "issue24: metrics.jsonl")) return;
+    fputs("{\"step\": 11, \"epoch\": 2, \"loss\": nan, \"lr\": 0.1, \"pos_sim\": -nan, \"neg_sim\": inf}\n", f);
+    fputs("{\"step\": 12, \"epoch\": 2, \"loss\": 3.5, \"lr\": 0.1,, \"pos_sim\": 0.5}\n", f);
+    fputs("{\"step\": 13, \"epoch\": 2, \"loss\": 3.25, \"lr\"", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/config.json", run);
+    write_file(path, "{\"data\": \"cifar10\", \"profile\": \"cosine\",\n \"tau-min\": 0.07,}\n");
+    dy_run_data rd;
+    if (!CHECK(dy_run_data_load(ctx, run, &rd) == DY_OK, "issue24: the run loads: %s", dy_ctx_error(ctx))) return;
+    CHECK(rd.step.n == 11 && rd.step.v[10] == 11 && isnan(rd.loss.v[10]) && isnan(rd.pos_sim.v[10]) &&
+              isinf(rd.neg_sim.v[10]),
+          "issue24_report_reads_nan_lines: the nan line is step 11 with its NaN and Inf (%lld steps)",
+          (long long)rd.step.n);
+    CHECK(strstr(rd.skipped, "metrics.jsonl: 2 lines that are not JSON") &&
+              strstr(rd.skipped, "config.json: not JSON (line 2, column 18: trailing comma in an object)") &&
+              !rd.config && !rd.has_profile,
+          "issue24_report_says_what_is_not_json: %s", rd.skipped);
+    dy_run_data_free(&rd);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/dystress-report-writers-%d", (int)getpid());
     mkdir(dir, 0777);
@@ -672,12 +734,13 @@ int main(void) {
     test_ticks();
     test_downsample();
     test_svg();
-    test_json_lite();
+    test_run_json();
     test_retrieval_frames(ctx);
     test_reports(ctx);
     test_class_names(ctx);
     issue23_bounded_logs(ctx);
     issue25_knn_per_class(ctx);
+    issue24_report_json(ctx);
     dy_ctx_destroy(ctx);
     if (!getenv("DY_TEST_KEEP")) {
         char cmd[300];

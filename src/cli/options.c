@@ -1,6 +1,7 @@
 #include "cli/options.h"
 
 #include "io/json.h"
+#include "io/json_write.h"
 
 #include <errno.h>
 #include <math.h>
@@ -215,33 +216,23 @@ void opt_print_help(FILE *f, const opt_spec *specs) {
     }
 }
 
-static void json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 void opt_write_json(FILE *f, const opt_spec *specs, const char *indent) {
-    fputs("{", f);
+    dy_json_writer w;
+    dy_json_writer_to_file(&w, f, DY_JSON_INDENTED, indent);
+    dy_json_write_object_begin(&w);
     for (const opt_spec *s = specs; s->name; s++) {
-        fprintf(f, "%s\n%s", s == specs ? "" : ",", indent);
-        json_string(f, s->name);
-        fputs(": ", f);
+        dy_json_write_key(&w, s->name);
         switch (s->type) {
-        case OPT_INT: fprintf(f, "%lld", (long long)*(int64_t *)s->value); break;
-        case OPT_FLOAT: fprintf(f, "%.17g", *(double *)s->value); break;
-        case OPT_BOOL: fputs(*(bool *)s->value ? "true" : "false", f); break;
+        case OPT_INT: dy_json_write_int(&w, *(int64_t *)s->value); break;
+        case OPT_FLOAT: dy_json_write_double(&w, *(double *)s->value); break;
+        case OPT_BOOL: dy_json_write_bool(&w, *(bool *)s->value); break;
         case OPT_STRING:
         case OPT_CHOICE:
-        case OPT_INT_LIST: json_string(f, *(const char **)s->value); break;
+        case OPT_INT_LIST: dy_json_write_string(&w, *(const char **)s->value); break;
         }
     }
-    fputs("\n}\n", f);
+    dy_json_write_object_end(&w);
+    fputc('\n', f);
 }
 
 /* Where a value of the configuration is, for messages: "what:line:column". */

@@ -38,7 +38,8 @@ int opt_parse_over(opt_spec *specs, int argc, char **argv, int first, const char
 int opt_set(opt_spec *s, const char *text, char *err, size_t err_size);
 /* Prints the options with their defaults and help, wrapped for a terminal. */
 void opt_print_help(FILE *f, const opt_spec *specs);
-/* Writes the current values as one JSON object (keys in table order). */
+/* Writes the current values as one JSON object (keys in table order, one a line, indented by indent) and a line
+ * break, through the JSON writer (io/json_write.h). */
 void opt_write_json(FILE *f, const opt_spec *specs, const char *indent);
 opt_spec *opt_find(opt_spec *specs, const char *name);
 

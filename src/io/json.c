@@ -3,12 +3,14 @@
  * when their array or object closes, so the tree costs O(length) memory and no per-node allocation. */
 #include "io/json.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/context.h"
 
@@ -56,26 +58,6 @@ void dy_json_free(dy_json_doc *doc) {
 
 const dy_json *dy_json_root(const dy_json_doc *doc) { return doc ? &doc->root : NULL; }
 
-const dy_json *dy_json_member(const dy_json *object, const char *key) {
-    if (!object || object->type != DY_JSON_OBJECT) return NULL;
-    size_t n = strlen(key);
-    for (size_t i = 0; i < object->count; i++)
-        if (object->items[i].key_length == n && memcmp(object->items[i].key, key, n) == 0) return &object->items[i];
-    return NULL;
-}
-
-const char *dy_json_type_name(dy_json_type type) {
-    switch (type) {
-    case DY_JSON_NULL: return "null";
-    case DY_JSON_BOOL: return "boolean";
-    case DY_JSON_NUMBER: return "number";
-    case DY_JSON_STRING: return "string";
-    case DY_JSON_ARRAY: return "array";
-    case DY_JSON_OBJECT: return "object";
-    }
-    return "?";
-}
-
 void dy_json_locate(const char *text, size_t length, size_t offset, int64_t *line, int64_t *column) {
     if (offset > length) offset = length;
     int64_t l = 1, c = 1;
@@ -101,6 +83,7 @@ typedef struct {
     dy_json *stack; /* children of the open arrays/objects */
     size_t stack_n, stack_cap;
     int depth;
+    bool nonfinite; /* dy_json_options.nonfinite */
     bool nomem;
     size_t err_pos;
     char err[192];
@@ -357,6 +340,31 @@ static bool literal(parser *p, const char *word, size_t n) {
     return p->n - p->pos >= n && memcmp(p->s + p->pos, word, n) == 0;
 }
 
+/* dy_json_options.nonfinite: nan, inf or infinity in any case, with an optional '-' (C's printf writes nan, -nan, inf,
+ * -inf; Python's json module NaN, Infinity, -Infinity), not followed by a letter or digit. 1: read; 0: not one of
+ * them; -1: out of memory. */
+static int parse_nonfinite(parser *p, dy_json *v) {
+    size_t i = p->pos + (p->s[p->pos] == '-');
+    size_t n = 0;
+    if (p->n - i >= 8 && strncasecmp(p->s + i, "infinity", 8) == 0) n = 8;
+    else if (p->n - i >= 3 && (strncasecmp(p->s + i, "inf", 3) == 0 || strncasecmp(p->s + i, "nan", 3) == 0)) n = 3;
+    if (!n || (i + n < p->n && isalnum((unsigned char)p->s[i + n]))) return 0;
+    size_t len = i + n - p->pos;
+    char *lit = arena_alloc(p->doc, len + 1);
+    if (!lit) {
+        out_of_memory(p);
+        return -1;
+    }
+    memcpy(lit, p->s + p->pos, len);
+    lit[len] = 0;
+    v->type = DY_JSON_NUMBER;
+    v->number = (p->s[i] | 32) == 'n' ? NAN : p->s[p->pos] == '-' ? -INFINITY : INFINITY;
+    v->text = lit;
+    v->length = len;
+    p->pos += len;
+    return 1;
+}
+
 typedef struct {
     const char *key;
     size_t length, offset;
@@ -471,6 +479,10 @@ static bool parse_value(parser *p, dy_json *v) {
     v->offset = p->pos;
     if (p->pos >= p->n) return fail_at(p, p->pos, "expected a value, found the end of the text");
     char c = p->s[p->pos];
+    if (p->nonfinite && (c == '-' || c == 'n' || c == 'N' || c == 'i' || c == 'I') && !literal(p, "null", 4)) {
+        int read = parse_nonfinite(p, v);
+        if (read) return read > 0;
+    }
     switch (c) {
     case '{':
     case '[': {
@@ -525,9 +537,14 @@ static bool parse_value(parser *p, dy_json *v) {
 
 dy_status dy_json_parse(dy_ctx *ctx, const char *what, const char *text, size_t length, dy_json_doc **out,
                         dy_json_error *error) {
+    return dy_json_parse_with(ctx, what, text, length, NULL, out, error);
+}
+
+dy_status dy_json_parse_with(dy_ctx *ctx, const char *what, const char *text, size_t length, const dy_json_options *o,
+                             dy_json_doc **out, dy_json_error *error) {
     *out = NULL;
     if (error) memset(error, 0, sizeof *error);
-    parser p = {.s = text, .n = length};
+    parser p = {.s = text, .n = length, .nonfinite = o && o->nonfinite};
     p.doc = calloc(1, sizeof *p.doc);
     bool ok;
     if (!p.doc) {

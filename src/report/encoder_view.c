@@ -8,28 +8,18 @@
 #include "core/context.h"
 #include "eval/map2d.h"
 #include "io/atomic_file.h"
+#include "io/json_write.h"
 #include "io/png_write.h"
 
 #define BORDER 3 /* frame around each cell */
 #define GAP 2    /* between framed cells */
 #define SEP 14   /* between the query column and its neighbours */
 
-static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 static void class_names(FILE *f, const dy_dataset *ds) {
     fputs("\"class_names\": [", f);
     for (int c = 0; c < ds->num_classes; c++) {
         if (c) fputs(", ", f);
-        json_str(f, ds->class_names ? ds->class_names[c] : "");
+        dy_json_fput_string(f, ds->class_names ? ds->class_names[c] : "");
     }
     fputs("]", f);
 }

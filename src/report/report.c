@@ -8,9 +8,8 @@
 
 #include "core/context.h"
 #include "data/dataset.h"
-#include "io/png_write.h"
+#include "report/encoder_figures.h"
 #include "report/html.h"
-#include "report/json_lite.h"
 
 #define TEMP_PANELS 4       /* histogram snapshots drawn under the profile */
 #define EXTREME_WARN 0.5    /* warn when more than this fraction of pairs sits at one end of the profile */
@@ -18,26 +17,13 @@
 /* ---- sections of the single-run page ---------------------------------------------------------------------- */
 
 static void cfg_string(const dy_run_data *r, const char *key, char *buf, size_t size, const char *dflt) {
-    if (!r->config || !json_lite_get_string(r->config, key, buf, size)) snprintf(buf, size, "%s", dflt);
+    const char *s = dy_json_get_string(dy_json_root(r->config), key);
+    snprintf(buf, size, "%s", s ? s : dflt);
 }
 
 static double cfg_number(const dy_run_data *r, const char *key) {
     double v;
-    return r->config && json_lite_get_number(r->config, key, &v) ? v : NAN;
-}
-
-/* The class names of retrieval.json and embedding-map.json (nc of them) as the report shows them: the recorded ones,
- * but for a Fashion-MNIST run made before its classes were named (numbers recorded), the names. */
-static void class_names_of_run(const dy_run_data *r, char (*names)[48], int64_t nc) {
-    char data[32];
-    cfg_string(r, "data", data, sizeof data, "");
-    if (strcmp(data, "fashion-mnist") != 0 || nc != 10) return;
-    for (int c = 0; c < 10; c++) {
-        char number[8];
-        snprintf(number, sizeof number, "%d", c);
-        if (strcmp(names[c], number) != 0) return;
-    }
-    for (int c = 0; c < 10; c++) snprintf(names[c], 48, "%s", dy_fashion_mnist_class_names[c]);
+    return dy_json_get_number(dy_json_root(r->config), key, &v) ? v : NAN;
 }
 
 /* The last kNN monitor's accuracy per class with each class's training images, and, when the training set is
@@ -47,9 +33,9 @@ static void knn_per_class(FILE *f, const dy_run_data *r) {
     int64_t nc = r->knn_classes;
     if (nc < 1) return;
     char (*names)[48] = calloc(256, 48);
-    int64_t named = names && r->retrieval ? json_lite_strings(json_lite_find(r->retrieval, "class_names"),
-                                                              &names[0][0], 48, 256) : -1;
-    if (named == nc) class_names_of_run(r, names, nc);
+    int64_t named = names ? dy_json_strings(dy_json_member(dy_json_root(r->retrieval), "class_names"), &names[0][0],
+                                            48, 256) : -1;
+    if (named == nc) dy_report_class_names(r, names, nc);
     dy_eval_accuracy acc = {.classes = nc};
     acc.class_samples = calloc((size_t)nc, sizeof(int64_t));
     acc.class_top1 = calloc((size_t)nc, sizeof(double));
@@ -386,170 +372,6 @@ static void representation_section(FILE *f, const dy_run_data *r) {
     fputs("</div>\n</section>\n", f);
 }
 
-/* The retrieval grid: the PNG (as a data: URI) inside an SVG that labels its rows and columns. */
-static void retrieval_figure(FILE *f, const dy_run_data *r) {
-    dy_html_figure_open(f, "fig-retrieval", "wide");
-    double W, H, Q, K, cell, border, gap, sep, epoch;
-    const char *t = r->retrieval;
-    bool ok = t && r->retrieval_png && json_lite_get_number(t, "width", &W) && json_lite_get_number(t, "height", &H) &&
-              json_lite_get_number(t, "queries", &Q) && json_lite_get_number(t, "neighbours", &K) &&
-              json_lite_get_number(t, "cell", &cell) && json_lite_get_number(t, "border", &border) &&
-              json_lite_get_number(t, "gap", &gap) && json_lite_get_number(t, "sep", &sep) && Q >= 1 && Q <= 64 &&
-              K >= 1 && K <= 64;
-    double ql[64], nl[64 * 64];
-    char names[256][48];
-    int64_t nc = ok ? json_lite_strings(json_lite_find(t, "class_names"), &names[0][0], 48, 256) : -1;
-    if (nc > 0) class_names_of_run(r, names, nc);
-    if (ok) ok = json_lite_numbers(json_lite_find(t, "query_label"), ql, 64) == (int64_t)Q &&
-                 json_lite_numbers(json_lite_find(t, "neighbour_label"), nl, 64 * 64) == (int64_t)(Q * K);
-    char *b64 = ok ? dy_base64_encode(r->retrieval_png, r->retrieval_png_size) : NULL;
-    if (!b64) {
-        fputs("<p class=\"missing\">No retrieval grid yet: it is drawn at each kNN monitor (and by the main job) for "
-              "data with labels.</p>\n", f);
-        dy_html_figure_close(f, NULL);
-        return;
-    }
-    if (!json_lite_get_number(t, "epoch", &epoch)) epoch = NAN;
-    double scale = cell < 40 ? 2 : 1; /* small images drawn larger on the page, pixels kept sharp */
-    double label_w = 150, top = 22, iw = W * scale, ih = H * scale, box = (cell + 2 * border + gap) * scale;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"img\" width=\"%.0f\" height=\"%.0f\" "
-            "viewBox=\"0 0 %.0f %.0f\" font-size=\"12\" fill=\"#374151\">\n", label_w + iw + 10, top + ih + 4,
-            label_w + iw + 10, top + ih + 4);
-    fprintf(f, "<text x=\"%.1f\" y=\"15\" text-anchor=\"middle\" font-weight=\"600\">query</text>\n",
-            label_w + box / 2);
-    double hx = label_w + box + sep * scale;
-    fprintf(f, "<text x=\"%.1f\" y=\"15\" font-weight=\"600\">%g nearest training images &#x2192;</text>\n", hx, K);
-    /* the frames' legend, right-aligned above the grid */
-    double lx = label_w + iw - 210;
-    fprintf(f, "<rect x=\"%.1f\" y=\"5\" width=\"12\" height=\"12\" fill=\"none\" stroke=\"#2ca02c\" "
-            "stroke-width=\"3\"/><text x=\"%.1f\" y=\"15\">same class</text>\n", lx, lx + 18);
-    fprintf(f, "<rect x=\"%.1f\" y=\"5\" width=\"12\" height=\"12\" fill=\"none\" stroke=\"#d62728\" "
-            "stroke-width=\"3\"/><text x=\"%.1f\" y=\"15\">another class</text>\n", lx + 100, lx + 118);
-    fprintf(f, "<image x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" style=\"image-rendering:pixelated\" "
-            "href=\"data:image/png;base64,%s\"/>\n", label_w, top, iw, ih, b64);
-    free(b64);
-    int total_right = 0;
-    for (int q = 0; q < (int)Q; q++) {
-        int right = 0;
-        for (int k = 0; k < (int)K; k++) right += nl[q * (int)K + k] == ql[q];
-        total_right += right;
-        double y = top + (q + 0.5) * box;
-        int c = (int)ql[q];
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" dy=\"0.32em\">", label_w - 8, y - 7);
-        dy_html_escape(f, c >= 0 && c < nc ? names[c] : "?");
-        fprintf(f, "</text>\n<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" dy=\"0.32em\" fill=\"#6b7280\" "
-                "font-size=\"11\">%d of %g same class</text>\n", label_w - 8, y + 8, right, K);
-    }
-    fputs("</svg>\n", f);
-    char cap[512], when[48] = "";
-    if (isfinite(epoch)) snprintf(when, sizeof when, " after epoch %g", epoch);
-    snprintf(cap, sizeof cap, "Test images (left, one per class) and their nearest training images by cosine "
-             "similarity of the encoder's features%s. Neighbours of the query's class are framed green, of another "
-             "class red: %d of %d neighbours share the query's class. Also in the run directory as retrieval.png.",
-             when, total_right, (int)(Q * K));
-    dy_html_figure_close(f, cap);
-}
-
-static void map_figure(FILE *f, const dy_run_data *r, const char *id, const char *which) {
-    dy_html_figure_open(f, id, NULL);
-    const char *t = r->map;
-    double nd = 0, ncd = 0;
-    bool ok = t && json_lite_get_number(t, "n", &nd) && json_lite_get_number(t, "num_classes", &ncd) && nd >= 3 &&
-              nd <= 100000 && ncd >= 1 && ncd <= 1000;
-    int64_t n = ok ? (int64_t)nd : 0;
-    int nc = (int)ncd;
-    double *x = ok ? malloc(sizeof(double) * (size_t)n * 3) : NULL;
-    char key_x[16], key_y[16];
-    snprintf(key_x, sizeof key_x, "%s_x", which);
-    snprintf(key_y, sizeof key_y, "%s_y", which);
-    if (x) {
-        double *y = x + n, *lab = y + n;
-        ok = json_lite_numbers(json_lite_find(t, key_x), x, n) == n &&
-             json_lite_numbers(json_lite_find(t, key_y), y, n) == n &&
-             json_lite_numbers(json_lite_find(t, "label"), lab, n) == n;
-    }
-    if (!ok || !x) {
-        free(x);
-        fprintf(f, "<p class=\"missing\">No %s map yet: it is computed at each kNN monitor (and by the main job) "
-                "for data with labels.</p>\n", !strcmp(which, "pca") ? "PCA" : "t-SNE");
-        dy_html_figure_close(f, NULL);
-        return;
-    }
-    double *y = x + n, *lab = y + n;
-    char (*names)[48] = calloc((size_t)nc, 48);
-    if (names && json_lite_strings(json_lite_find(t, "class_names"), &names[0][0], 48, nc) == nc)
-        class_names_of_run(r, names, nc);
-    dy_svg_series *s = calloc((size_t)nc, sizeof *s);
-    char (*colors)[32] = calloc((size_t)nc, 32);
-    double *buf = malloc(sizeof(double) * (size_t)n * 2);
-    if (!s || !colors || !buf || !names) {
-        free(x), free(names), free(s), free(colors), free(buf);
-        dy_html_figure_close(f, "out of memory");
-        return;
-    }
-    int64_t off = 0;
-    for (int c = 0; c < nc; c++) { /* points grouped by class: one series (and legend entry) each */
-        s[c].x = buf + off;
-        int64_t cnt = 0;
-        for (int64_t i = 0; i < n; i++)
-            if ((int)lab[i] == c) buf[off + cnt++] = x[i];
-        s[c].y = buf + n + off;
-        cnt = 0;
-        for (int64_t i = 0; i < n; i++)
-            if ((int)lab[i] == c) buf[n + off + cnt++] = y[i];
-        s[c].n = cnt;
-        off += cnt;
-        dy_html_color(colors[c], 32, c, nc);
-        s[c].color = colors[c];
-        s[c].style = DY_SVG_POINTS;
-        s[c].radius = n > 400 ? 2.2 : 3;
-        s[c].label = nc <= 20 ? names[c] : NULL;
-    }
-    char xl[64], yl[64], title[96];
-    double epoch = NAN;
-    json_lite_get_number(t, "epoch", &epoch);
-    if (!strcmp(which, "pca")) {
-        double var[2] = {NAN, NAN}, total = NAN;
-        json_lite_numbers(json_lite_find(t, "pca_var"), var, 2);
-        json_lite_get_number(t, "pca_total_var", &total);
-        snprintf(xl, sizeof xl, "PC 1 (%.0f %% of the variance)", 100 * var[0] / total);
-        snprintf(yl, sizeof yl, "PC 2 (%.0f %%)", 100 * var[1] / total);
-        snprintf(title, sizeof title, "PCA of %lld test embeddings", (long long)n);
-    } else {
-        snprintf(xl, sizeof xl, "t-SNE 1 (no units)");
-        snprintf(yl, sizeof yl, "t-SNE 2");
-        snprintf(title, sizeof title, "t-SNE of %lld test embeddings", (long long)n);
-    }
-    char pid[32];
-    snprintf(pid, sizeof pid, "p-%s", id + 4);
-    dy_svg_plot p = dy_svg_plot_init(pid, title, xl, yl);
-    p.width = 560;
-    p.height = 430;
-    dy_svg_plot_write(f, &p, s, nc);
-    char cap[400], when[48] = "";
-    double perplexity = 30;
-    json_lite_get_number(t, "tsne_perplexity", &perplexity);
-    if (isfinite(epoch)) snprintf(when, sizeof when, " after epoch %g", epoch);
-    if (!strcmp(which, "pca"))
-        snprintf(cap, sizeof cap, "The encoder's features (L2-normalised) of the first %lld test images%s on their "
-                 "two principal components, coloured by class.", (long long)n, when);
-    else
-        snprintf(cap, sizeof cap, "The same points placed by t-SNE (perplexity %g, computed in C): neighbours in the "
-                 "feature space stay neighbours; distances between clusters mean little.", perplexity);
-    dy_html_figure_close(f, cap);
-    free(x), free(names), free(s), free(colors), free(buf);
-}
-
-static void encoder_section(FILE *f, const dy_run_data *r) {
-    fputs("<section id=\"encoder\"><h2>What the encoder learned</h2>\n<p class=\"lead\">From the encoder of the "
-          "last kNN monitor (or the main job's final encoder): nearest neighbours of test images among the training "
-          "images, and maps of the test embeddings coloured by class.</p>\n<div class=\"grid\">\n", f);
-    retrieval_figure(f, r);
-    map_figure(f, r, "fig-map-pca", "pca");
-    map_figure(f, r, "fig-map-tsne", "tsne");
-    fputs("</div>\n</section>\n", f);
-}
-
 static void config_section(FILE *f, const dy_run_data *r, const char *command) {
     fputs("<section id=\"config\"><h2>Configuration</h2>\n", f);
     dy_html_figure_open(f, "fig-command", "wide");
@@ -559,22 +381,21 @@ static void config_section(FILE *f, const dy_run_data *r, const char *command) {
     dy_html_figure_close(
         f, "The command that reproduces this run (options that differ from the defaults; bit for bit with "
            "the same thread count).");
-    if (!r->config) {
+    const dy_json *cfg = dy_json_root(r->config);
+    if (!cfg) {
         fputs("<p class=\"missing\">No config.json in the run directory.</p>\n</section>\n", f);
         return;
     }
     fputs("<h3 style=\"font-size:15px;margin:14px 0 6px\">Resolved configuration (config.json)</h3>\n"
           "<div class=\"cfg\">\n", f);
-    const char *cur = r->config, *val;
-    char key[128], sval[1024];
-    while (json_lite_next(&cur, key, sizeof key, &val)) {
+    for (size_t i = 0; cfg->type == DY_JSON_OBJECT && i < cfg->count; i++) {
+        const dy_json *v = &cfg->items[i];
         fputs("<div><span class=\"k\">", f);
-        dy_html_escape(f, key);
+        dy_html_escape(f, v->key);
         fputs("</span><span class=\"v\">", f);
-        double d;
-        if (json_lite_string(val, sval, sizeof sval)) dy_html_escape(f, *sval ? sval : "\"\"");
-        else if (!strncmp(val, "true", 4) || !strncmp(val, "false", 5)) fputs(*val == 't' ? "true" : "false", f);
-        else if (json_lite_number(val, &d)) fprintf(f, "%.10g", d);
+        if (v->type == DY_JSON_STRING) dy_html_escape(f, *v->text ? v->text : "\"\"");
+        else if (v->type == DY_JSON_BOOL) fputs(v->boolean ? "true" : "false", f);
+        else if (v->type == DY_JSON_NUMBER) fprintf(f, "%.10g", v->number);
         fputs("</span></div>\n", f);
     }
     fputs("</div>\n</section>\n", f);
@@ -601,7 +422,7 @@ dy_status dy_report_write(dy_ctx *ctx, const char *run_dir, const char *out_path
         training_section(af.fp, r);
         temperature_section(af.fp, r);
         representation_section(af.fp, r);
-        encoder_section(af.fp, r);
+        dy_report_encoder_section(af.fp, r);
         config_section(af.fp, r, o ? o->command : NULL);
         fputs("</main>\n", af.fp);
         dy_html_page_close(af.fp);

@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "core/context.h"
+#include "io/json.h"
 #include "io/read_file.h"
-#include "report/json_lite.h"
 
 static bool push(dy_dvec *d, double v) {
     if (d->n == d->cap) {
@@ -65,12 +65,47 @@ static char *read_optional(dy_run_data *r, const char *path, size_t *size) {
     return (char *)data;
 }
 
-static double num(const char *line, const char *key) {
-    double v;
-    return json_lite_get_number(line, key, &v) ? v : NAN;
+/* The run's files are written by fprintf (and, for older runs, printed NaN as nan): read with the non-finite
+ * spellings allowed. */
+static const dy_json_options run_json = {.nonfinite = true};
+
+/* A JSON file of the run (config.json, the maps, eval*.json): NULL when absent, unreadable (noted, see
+ * read_optional) or not JSON (noted, with where). */
+static dy_json_doc *read_json(dy_run_data *r, const char *path) {
+    size_t n = 0;
+    char *text = read_optional(r, path, &n);
+    if (!text) return NULL;
+    dy_json_doc *doc = NULL;
+    dy_json_error e;
+    if (dy_json_parse_with(NULL, path, text, n, &run_json, &doc, &e) != DY_OK) {
+        const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        note(r, "%s: not JSON (line %lld, column %lld: %s)", name, (long long)e.line, (long long)e.column, e.message);
+    }
+    free(text);
+    return doc;
 }
 
-typedef bool (*line_fn)(dy_run_data *r, const char *line);
+static double num(const dy_json *o, const char *key) {
+    double v;
+    return dy_json_get_number(o, key, &v) ? v : NAN;
+}
+
+typedef bool (*line_fn)(dy_run_data *r, const dy_json *line);
+
+/* One line of a log (NUL-terminated, len bytes): parsed and handed to fn; a line that is not JSON is counted in
+ * *bad; one of blanks only is passed over. DY_OK, or DY_ERR_NOMEM. */
+static dy_status log_line(dy_run_data *r, char *line, size_t len, line_fn fn, int64_t *bad) {
+    if (strspn(line, " \t\r") == len) return DY_OK;
+    dy_json_doc *doc = NULL;
+    dy_status st = dy_json_parse_with(NULL, NULL, line, len, &run_json, &doc, NULL);
+    if (st == DY_ERR_FORMAT) {
+        (*bad)++;
+        return DY_OK;
+    }
+    if (st == DY_OK && !fn(r, dy_json_root(doc))) st = DY_ERR_NOMEM;
+    dy_json_free(doc);
+    return st;
+}
 
 /* Streams a log through a buffer of DY_RUN_LINE_MAX bytes, calling fn for each non-empty line: a regular file only
  * (opened without blocking, so that a FIFO cannot hold the report; fstat refuses it), at most DY_RUN_LOG_MAX_BYTES
@@ -97,7 +132,7 @@ static dy_status read_log(dy_ctx *ctx, dy_run_data *r, const char *path, line_fn
     }
     size_t len = 0;                /* bytes of the current, unfinished line in buf */
     uint64_t total = 0;            /* bytes read */
-    int64_t long_lines = 0;
+    int64_t long_lines = 0, bad_lines = 0;
     bool in_long = false;          /* inside a line longer than the buffer: skip to its end */
     dy_status st = DY_OK;
     while (st == DY_OK && total < DY_RUN_LOG_MAX_BYTES) {
@@ -115,7 +150,7 @@ static dy_status read_log(dy_ctx *ctx, dy_run_data *r, const char *path, line_fn
         for (char *nl; st == DY_OK && (nl = memchr(buf + start, '\n', end - start)); start = (size_t)(nl - buf) + 1) {
             *nl = 0;
             if (in_long) in_long = false; /* the end of a skipped line */
-            else if (buf[start] && !fn(r, buf + start))
+            else if (log_line(r, buf + start, (size_t)(nl - buf) - start, fn, &bad_lines) != DY_OK)
                 st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory reading %s", path);
         }
         len = end - start;
@@ -128,7 +163,8 @@ static dy_status read_log(dy_ctx *ctx, dy_run_data *r, const char *path, line_fn
     }
     if (st == DY_OK && len && !in_long) { /* a last line without its newline (a run still writing it) */
         buf[len] = 0;
-        if (!fn(r, buf)) st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory reading %s", path);
+        if (log_line(r, buf, len, fn, &bad_lines) != DY_OK)
+            st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory reading %s", path);
     }
     free(buf);
     close(fd);
@@ -136,6 +172,9 @@ static dy_status read_log(dy_ctx *ctx, dy_run_data *r, const char *path, line_fn
     if (long_lines)
         note(r, "%s: %lld line%s longer than %zu KiB", name, (long long)long_lines, long_lines > 1 ? "s" : "",
              DY_RUN_LINE_MAX >> 10);
+    if (bad_lines)
+        note(r, "%s: %lld line%s that %s not JSON", name, (long long)bad_lines, bad_lines > 1 ? "s" : "",
+             bad_lines > 1 ? "are" : "is");
     if (total >= DY_RUN_LOG_MAX_BYTES && (uint64_t)sb.st_size > total)
         note(r, "%s: read its first %llu MiB of %llu MiB", name, (unsigned long long)(total >> 20),
              (unsigned long long)((uint64_t)sb.st_size >> 20));
@@ -144,27 +183,27 @@ static dy_status read_log(dy_ctx *ctx, dy_run_data *r, const char *path, line_fn
 
 /* The per-class figures of a kNN monitor line (none before issue 25): kept when the line has both arrays, of one
  * length; false only when out of memory. */
-static bool knn_classes(dy_run_data *r, const char *line, double epoch) {
-    const char *top1 = json_lite_find(line, "knn_class_top1"), *train = json_lite_find(line, "knn_class_train");
-    int64_t n = top1 ? json_lite_numbers(top1, NULL, 0) : -1;
-    if (n < 1 || !train || json_lite_numbers(train, NULL, 0) != n || n > 1000000) return true;
+static bool knn_classes(dy_run_data *r, const dy_json *line, double epoch) {
+    const dy_json *top1 = dy_json_member(line, "knn_class_top1"), *train = dy_json_member(line, "knn_class_train");
+    int64_t n = dy_json_numbers(top1, NULL, 0);
+    if (n < 1 || dy_json_numbers(train, NULL, 0) != n || n > 1000000) return true;
     double *a = realloc(r->knn_class_top1, (size_t)n * sizeof(double));
     if (a) r->knn_class_top1 = a;
     double *b = a ? realloc(r->knn_class_train, (size_t)n * sizeof(double)) : NULL;
     if (!b) return false;
     r->knn_class_train = b;
-    json_lite_numbers(top1, r->knn_class_top1, n);
-    json_lite_numbers(train, r->knn_class_train, n);
+    dy_json_numbers(top1, r->knn_class_top1, n);
+    dy_json_numbers(train, r->knn_class_train, n);
     r->knn_classes = n;
     r->knn_class_epoch = epoch;
     return true;
 }
 
-static bool metrics_line(dy_run_data *r, const char *line) {
+static bool metrics_line(dy_run_data *r, const dy_json *line) {
     double step = num(line, "step"), epoch = num(line, "epoch");
     if (!isfinite(step)) return true; /* not a line of ours */
     bool ok = true;
-    if (json_lite_find(line, "loss")) {
+    if (dy_json_member(line, "loss")) {
         ok = push(&r->step, step) && push(&r->epoch, epoch) && push(&r->loss, num(line, "loss")) &&
              push(&r->lr, num(line, "lr")) && push(&r->ips, num(line, "images_per_s")) &&
              push(&r->pos_sim, num(line, "pos_sim")) && push(&r->neg_sim, num(line, "neg_sim")) &&
@@ -175,23 +214,24 @@ static bool metrics_line(dy_run_data *r, const char *line) {
         double lo = num(line, "tau_min"), hi = num(line, "tau_max"), tau = num(line, "tau");
         if (!isfinite(lo) && isfinite(tau)) lo = hi = tau;
         ok = ok && push(&r->tau_min, lo) && push(&r->tau_max, hi);
-    } else if (json_lite_find(line, "knn_top1")) {
+    } else if (dy_json_member(line, "knn_top1")) {
         ok = push(&r->knn_epoch, epoch) && push(&r->knn_top1, num(line, "knn_top1")) &&
              push(&r->knn_top5, num(line, "knn_top5")) && knn_classes(r, line, epoch);
-    } else if (json_lite_find(line, "alignment")) {
+    } else if (dy_json_member(line, "alignment")) {
         ok = push(&r->repr_epoch, epoch) && push(&r->alignment, num(line, "alignment")) &&
              push(&r->uniformity, num(line, "uniformity"));
-        json_lite_get_string(line, "repr_on", r->repr_on, sizeof r->repr_on);
+        const char *on = dy_json_get_string(line, "repr_on");
+        if (on) snprintf(r->repr_on, sizeof r->repr_on, "%s", on);
         double n = num(line, "repr_images");
         if (isfinite(n)) r->repr_images = (int64_t)n;
     }
     return ok;
 }
 
-static bool hist_line(dy_run_data *r, const char *line) {
+static bool hist_line(dy_run_data *r, const dy_json *line) {
     double pos[DY_LOSS_HIST_BINS], neg[DY_LOSS_HIST_BINS];
-    if (json_lite_numbers(json_lite_find(line, "pos"), pos, DY_LOSS_HIST_BINS) != DY_LOSS_HIST_BINS ||
-        json_lite_numbers(json_lite_find(line, "neg"), neg, DY_LOSS_HIST_BINS) != DY_LOSS_HIST_BINS)
+    if (dy_json_numbers(dy_json_member(line, "pos"), pos, DY_LOSS_HIST_BINS) != DY_LOSS_HIST_BINS ||
+        dy_json_numbers(dy_json_member(line, "neg"), neg, DY_LOSS_HIST_BINS) != DY_LOSS_HIST_BINS)
         return true; /* another bin count or a damaged line: skipped */
     size_t n = (size_t)r->n_hist + 1;
     double *s = realloc(r->hist_step, n * sizeof(double)), *e = s ? realloc(r->hist_epoch, n * sizeof(double)) : NULL;
@@ -229,9 +269,9 @@ static void add_eval(dy_run_data *r, const char *features, const char *source, d
     if (isfinite(lin5)) row->lin5 = lin5;
 }
 
-static bool results_line(dy_run_data *r, const char *line) {
-    char features[128];
-    if (json_lite_get_string(line, "features", features, sizeof features))
+static bool results_line(dy_run_data *r, const dy_json *line) {
+    const char *features = dy_json_get_string(line, "features");
+    if (features)
         add_eval(r, features, "results.jsonl", num(line, "knn_top1"), num(line, "knn_top5"), num(line, "linear_top1"),
                  num(line, "linear_top5"));
     return true;
@@ -250,35 +290,33 @@ static void read_eval_files(dy_run_data *r) {
     for (int i = 0; i < n; i++) {
         char path[4400];
         snprintf(path, sizeof path, "%s/%s", r->dir, list[i]->d_name);
-        char *text = read_optional(r, path, NULL), features[128], protocol[64];
-        if (text && json_lite_get_string(text, "features", features, sizeof features) &&
-            json_lite_get_string(text, "protocol", protocol, sizeof protocol)) {
+        dy_json_doc *doc = read_json(r, path);
+        const dy_json *o = dy_json_root(doc);
+        const char *features = dy_json_get_string(o, "features"), *protocol = dy_json_get_string(o, "protocol");
+        if (features && protocol) {
             bool knn = !strcmp(protocol, "knn");
-            double t1 = num(text, "top1"), t5 = num(text, "top5");
+            double t1 = num(o, "top1"), t5 = num(o, "top5");
             /* the table's columns are kNN and linear: a fine-tuning result is not a linear probe's */
             if (knn || !strcmp(protocol, "linear"))
                 add_eval(r, features, list[i]->d_name, knn ? t1 : NAN, knn ? t5 : NAN, knn ? NAN : t1,
                          knn ? NAN : t5);
         }
-        free(text);
+        dy_json_free(doc);
         free(list[i]);
     }
     if (n > 0) free(list);
 }
 
 static void read_profile(dy_run_data *r) {
-    char kind[32] = "";
-    double tau = NAN, lo = NAN, hi = NAN, off = NAN, scale = NAN, epochs = NAN;
-    if (!r->config || !json_lite_get_string(r->config, "profile", kind, sizeof kind)) return;
-    json_lite_get_number(r->config, "tau", &tau);
-    json_lite_get_number(r->config, "tau-min", &lo);
-    json_lite_get_number(r->config, "tau-max", &hi);
-    json_lite_get_number(r->config, "shift-offset", &off);
-    json_lite_get_number(r->config, "shift-scale", &scale);
-    if (json_lite_get_number(r->config, "epochs", &epochs) && epochs > 0) r->epochs = (int64_t)epochs;
-    if (!json_lite_get_string(r->config, "tau-schedule", r->tau_schedule, sizeof r->tau_schedule) ||
-        !strcmp(r->tau_schedule, "constant"))
-        r->tau_schedule[0] = 0;
+    const dy_json *cfg = dy_json_root(r->config);
+    const char *profile = dy_json_get_string(cfg, "profile"), *schedule = dy_json_get_string(cfg, "tau-schedule");
+    if (!profile) return;
+    char kind[32];
+    snprintf(kind, sizeof kind, "%s", profile);
+    double tau = num(cfg, "tau"), lo = num(cfg, "tau-min"), hi = num(cfg, "tau-max"), off = num(cfg, "shift-offset");
+    double scale = num(cfg, "shift-scale"), epochs = num(cfg, "epochs");
+    if (epochs > 0) r->epochs = (int64_t)epochs;
+    snprintf(r->tau_schedule, sizeof r->tau_schedule, "%s", schedule && strcmp(schedule, "constant") ? schedule : "");
     snprintf(r->profile_name, sizeof r->profile_name, "%s", kind);
     if (!strcmp(kind, "const")) r->profile = dy_tau_constant((float)tau);
     else if (!strcmp(kind, "shifted")) r->profile = dy_tau_shifted((float)lo, (float)hi, (float)off, (float)scale);
@@ -324,12 +362,12 @@ dy_status dy_run_data_load(dy_ctx *ctx, const char *dir, dy_run_data *r) {
     }
     read_eval_files(r);
     snprintf(path, sizeof path, "%s/config.json", dir);
-    r->config = read_optional(r, path, NULL);
+    r->config = read_json(r, path);
     read_profile(r);
     snprintf(path, sizeof path, "%s/embedding-map.json", dir);
-    r->map = read_optional(r, path, NULL);
+    r->map = read_json(r, path);
     snprintf(path, sizeof path, "%s/retrieval.json", dir);
-    r->retrieval = read_optional(r, path, NULL);
+    r->retrieval = read_json(r, path);
     snprintf(path, sizeof path, "%s/retrieval.png", dir);
     r->retrieval_png = (uint8_t *)read_optional(r, path, &r->retrieval_png_size);
     return DY_OK;
@@ -391,7 +429,7 @@ void dy_run_data_free(dy_run_data *r) {
                     &r->knn_top1, &r->knn_top5, &r->repr_epoch, &r->alignment, &r->uniformity};
     for (size_t i = 0; i < sizeof v / sizeof *v; i++) free(v[i]->v);
     free(r->hist_step), free(r->hist_epoch), free(r->pos_hist), free(r->neg_hist);
-    free(r->config), free(r->map), free(r->retrieval), free(r->retrieval_png);
+    dy_json_free(r->config), dy_json_free(r->map), dy_json_free(r->retrieval), free(r->retrieval_png);
     free(r->knn_class_top1), free(r->knn_class_train);
     memset(r, 0, sizeof *r);
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "dystress.h"
+#include "io/json.h"
 
 typedef struct {
     double *v;
@@ -24,7 +25,7 @@ typedef struct {
 typedef struct {
     char dir[4096];
     char name[256];           /* the folder's last component */
-    char *config;             /* config.json text, NULL when absent */
+    dy_json_doc *config;      /* config.json, NULL when absent or not JSON (dy_json_root(NULL) is NULL) */
     /* per step */
     dy_dvec step, epoch, loss, lr, ips, pos_sim, neg_sim, neg_sim_max, pos_tau, neg_tau, frac_min, frac_max;
     dy_dvec tau_min, tau_max; /* the bounds each step used, of the adaptive profile or a temperature schedule (a
@@ -53,12 +54,12 @@ typedef struct {
     dy_eval_row eval[DY_RUN_MAX_EVAL];
     int n_eval;
     /* what the encoder learned */
-    char *map;                /* embedding-map.json text */
-    char *retrieval;          /* retrieval.json text */
+    dy_json_doc *map;         /* embedding-map.json */
+    dy_json_doc *retrieval;   /* retrieval.json */
     uint8_t *retrieval_png;
     size_t retrieval_png_size;
-    /* what reading the run skipped ("" when nothing): files that are not regular or too large, over-long lines, the
-     * end of a log beyond DY_RUN_LOG_MAX_BYTES */
+    /* what reading the run skipped ("" when nothing): files that are not regular, too large or not JSON, over-long
+     * lines and lines that are not JSON, the end of a log beyond DY_RUN_LOG_MAX_BYTES */
     char skipped[1024];
 } dy_run_data;
 
@@ -83,7 +84,7 @@ bool dy_run_adaptive(const dy_run_data *r);
 dy_tau_profile dy_run_profile_at(const dy_run_data *r, double step);
 
 /* Reads a run directory. DY_ERR_IO (metrics.jsonl missing, unreadable or not a regular file), DY_ERR_NOMEM; a
- * malformed line is skipped; an optional file that cannot be read is noted in r->skipped. */
+ * line that is not JSON is skipped and counted, an optional file that cannot be read is noted, in r->skipped. */
 dy_status dy_run_data_load(dy_ctx *ctx, const char *dir, dy_run_data *r);
 void dy_run_data_free(dy_run_data *r);
 
