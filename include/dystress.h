@@ -115,5 +115,6 @@ DY_API bool dy_have_mpi(void);
 #include "dystress/optim.h"
 #include "dystress/plan.h"
 #include "dystress/signal.h"
+#include "dystress/tune.h"
 
 #endif

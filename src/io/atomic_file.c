@@ -111,6 +111,18 @@ dy_status dy_atomic_open(dy_ctx *ctx, dy_atomic_file *f, const char *path) {
     return DY_OK;
 }
 
+int dy_mkdirs(const char *dir) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return errno = ENAMETOOLONG, -1;
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 int dy_fsync_parent(const char *path) {
     char *dir, *base;
     if (split_path(path, &dir, &base) != 0) {

@@ -1,5 +1,5 @@
-/* The search logic of `dystress tune` (the command, src/cli/cmd_tune.c, runs the trials): which temperature profiles
- * to try, and successive halving over them.
+/* The pieces of the search (include/dystress/tune.h is the search as a whole, with its types): which temperature
+ * profiles to try, the rungs of successive halving, the promotion, and the TPE sampler.
  *
  * Candidates: the anchors (the paper's cosine 0.07-0.2, constants 0.2 and 0.5), then a fixed, seeded sample of the
  * ranges: families taken in turn (const, cosine, shifted, adaptive, annealed, those enabled), temperatures and the
@@ -8,7 +8,7 @@
  *
  * Successive halving (Jamieson & Talwalkar 2016): rung 0 runs n trials at budget b; rung k keeps the best
  * floor(n / eta^k) of rung k-1 (at least 1) at budget b eta^k; rungs as many as leave at least one trial (or fewer
- * when asked). Budgets are epochs or steps; the command decides what a budget means. */
+ * when asked). Budgets are epochs or steps; the runner decides what a budget means. */
 #ifndef DY_TUNE_TUNE_H
 #define DY_TUNE_TUNE_H
 
@@ -18,60 +18,11 @@
 
 #include "dystress.h"
 
-/* annealed: a constant whose level falls from tau to tau x end_ratio over training (--tau-schedule, cosine unless
- * the base configuration names linear) */
-typedef enum {
-    DY_TUNE_CONST = 0,
-    DY_TUNE_COSINE,
-    DY_TUNE_SHIFTED,
-    DY_TUNE_ADAPTIVE,
-    DY_TUNE_ANNEALED,
-    DY_TUNE_FAMILIES
-} dy_tune_family;
-
-typedef struct {
-    double lo, hi;
-} dy_tune_range;
-
-typedef struct {
-    bool family[DY_TUNE_FAMILIES];  /* which families the sample draws from */
-    dy_tune_range tau;              /* const, annealed (its starting level) */
-    dy_tune_range end_ratio;        /* annealed: the level's factor at the end, within (0, 1] */
-    dy_tune_range tau_min, tau_max; /* cosine, shifted, adaptive (its starting bounds) */
-    dy_tune_range offset, scale;    /* shifted */
-    bool anchors;                   /* start with the paper's cosine 0.07-0.2 and constants 0.2, 0.5 */
-    uint64_t seed;
-} dy_tune_space;
-
-typedef struct {
-    dy_tune_family family;
-    double tau;                     /* const, annealed */
-    double end_ratio;               /* annealed */
-    double tau_min, tau_max;        /* cosine, shifted, adaptive */
-    double offset, scale;           /* shifted */
-    bool anchor;
-} dy_tune_candidate;
-
-#define DY_TUNE_MAX_RUNGS 16
-
-typedef struct {
-    int rungs;
-    int64_t trials[DY_TUNE_MAX_RUNGS]; /* trials run at rung k */
-    int64_t budget[DY_TUNE_MAX_RUNGS]; /* the budget of each trial at rung k (epochs or steps in all) */
-} dy_tune_schedule;
-
-const char *dy_tune_family_name(dy_tune_family f); /* "const", "cosine", "shifted", "adaptive", "annealed" */
-/* "const" -> DY_TUNE_CONST ...; -1 when unknown. */
-int dy_tune_family_parse(const char *name);
-
 /* DY_ERR_INVALID naming the problem: no family, an empty or reversed range, temperatures outside [1e-4, 1e4], a
  * scale <= 0, a tau_min range wholly above the tau_max range, an end ratio outside (0, 1] (annealed only). */
 dy_status dy_tune_space_check(dy_ctx *ctx, const dy_tune_space *s);
 /* n candidates (anchors first, those of enabled families, then the sample) into out[n]. */
 dy_status dy_tune_candidates(dy_ctx *ctx, const dy_tune_space *s, int64_t n, dy_tune_candidate *out);
-/* "tau 0.2", "tau_min 0.07, tau_max 0.2", "tau_min 0.07, tau_max 0.2, offset -0.4, scale 0.7", "tau 0.2, end ratio
- * 0.1". */
-void dy_tune_candidate_params(const dy_tune_candidate *c, char *buf, size_t size);
 
 /* The schedule of n trials, halving factor eta >= 2, first budget min_budget >= 1; rungs 0 = as many as leave a
  * trial. DY_ERR_INVALID when n < 1, rungs beyond that, or a budget overflows. */
