@@ -393,7 +393,7 @@ static void bad_unknown_codec(const char *p) { write_claim(p, 0x7a7a, 1, RATE, 1
 static void bad_no_samples(const char *p) { write_claim(p, 1, 1, RATE, 16, 0, 0); }
 static void bad_rate_zero(const char *p) { write_claim(p, 1, 1, 0, 16, 1000, 1000); }
 static void bad_chunk_past_end(const char *p) {
-    unsigned char b[60];
+    unsigned char b[60] = {0};
     wav_header(b, 1, 1, RATE, 16, 16);
     memcpy(b + 36, "LIST", 4); /* a chunk before the data claims 4 GB */
     put32(b + 40, 0xfffffff0u);

@@ -30,10 +30,13 @@ import sys
 import time
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-# English voices of espeak-ng 1.51 (espeak-ng --voices=en): accents, so that a digit is always the same word
-VOICES = ["en", "en-029", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-gb-x-rp", "en-us"]
-# voice variants (espeak-ng --voices=variant): the male and female formant sets and the Klatt synthesisers
-VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2", "klatt3"]
+# The English voices of espeak-ng 1.51 (espeak-ng --voices=en) that need no MBROLA: accents of one language, so that
+# a digit is always the same word
+VOICES = ["en", "en-029", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-gb-x-rp", "en-us", "en-us-nyc"]
+# voice variants (espeak-ng --voices=variant, by file name): the numbered male and female formant sets, the Klatt
+# synthesiser's, and named ones of distinct timbre (whispering, robotic and joke variants left out)
+VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2", "klatt3",
+            "Alicia", "Andy", "Annie", "belinda", "david", "grandma", "grandpa", "john", "linda", "max", "rob", "steph"]
 SPEED = (120, 220)  # words per minute (espeak-ng's default is 175)
 PITCH = (20, 80)    # 0-99 (default 50)
 
