@@ -307,6 +307,16 @@ static void test_folder(dy_ctx *ctx) {
     dy_signal_set *s = NULL;
     if (CHECK(dy_signal_load_audio_folder(ctx, dir, &o, &s) == DY_OK, "audio folder loads: %s", dy_ctx_error(ctx)))
         test_folder_values(s);
+    /* one thread reads the same set */
+    dy_ctx *one;
+    dy_ctx_options co = {.threads = 1, .backend = DY_BACKEND_REF};
+    dy_signal_set *s1 = NULL;
+    CHECK(dy_ctx_create(&one, &co) == DY_OK && dy_signal_load_audio_folder(one, dir, &o, &s1) == DY_OK && s &&
+              s1->count == s->count && s1->offsets[s1->count] == s->offsets[s->count] &&
+              !memcmp(s1->samples, s->samples, sizeof(float) * (size_t)s->offsets[s->count]),
+          "the set read by one thread is the set read by two");
+    dy_signal_set_free(s1);
+    dy_ctx_destroy(one);
     dy_signal_set_free(s);
     /* unlabelled: the whole tree, labels -1; no speakers when not asked */
     o.labelled = false;
@@ -407,6 +417,20 @@ static void bad_nan(const char *p) {
     write_raw(p, b, sizeof b);
 }
 
+static void bad_no_data_chunk(const char *p) {
+    unsigned char b[44];
+    wav_header(b, 1, 1, RATE, 16, 0);
+    write_raw(p, b, 36); /* RIFF, WAVE and the format chunk, and nothing after */
+}
+static void bad_cut_flac(const char *p) {
+    write_flac(p, 16000);
+    FILE *f = fopen(p, "rb");
+    long n = 0;
+    if (f && fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+    if (f) fclose(f);
+    CHECK(n > 1000 && truncate(p, n / 2) == 0, "a FLAC file cut in half");
+}
+
 typedef struct {
     const char *file;
     void (*write)(const char *path);
@@ -427,6 +451,8 @@ static const hostile HOSTILE[] = {
     {"r0.wav", bad_rate_zero, "sample rate 0 Hz"},
     {"chunk.wav", bad_chunk_past_end, "past the end"},
     {"nan.wav", bad_nan, "sample 1 of channel 0 is not finite"},
+    {"nodata.wav", bad_no_data_chunk, "WAV header ends before its data chunk"},
+    {"cut.flac", bad_cut_flac, "truncated: its header declares 16000 frames"},
 };
 
 static void test_hostile(dy_ctx *ctx) {

@@ -75,7 +75,9 @@ DY_API dy_audio_folder_options dy_audio_folder_defaults(void);
  * refused with an error naming it and the problem: one libsndfile cannot open or decode (wrong header, unknown or
  * compressed encoding it lacks, 0 channels), a WAV whose data chunk declares more bytes than the file holds
  * (truncated), a clip longer than max_seconds or without samples, one whose samples are not finite, one with a
- * sample rate outside 1 .. 1000000 Hz, and (channels 0) one with another channel count than the first file's. */
+ * sample rate outside 1 .. 1000000 Hz or more than 64 times sample_rate (the resampler's limit), and (channels 0) one
+ * with another channel count than the first file's. Files are read in parallel (the context's threads); the set is
+ * the same for any thread count. */
 DY_API dy_status dy_signal_load_audio_folder(dy_ctx *ctx, const char *dir, const dy_audio_folder_options *opts,
                                              dy_signal_set **out);
 
