@@ -18,6 +18,10 @@ Python 3 standard library only.
 
     tools/make_spoken_digits.py DIR                        40 speakers (10 for test) x 10 digits x 10 renditions
     tools/make_spoken_digits.py DIR --speakers 4 --test-speakers 1 --renditions 2     a small set
+    tools/make_spoken_digits.py DIR --list                 the speakers of each split, nothing made
+
+espeak-ng takes about 30-50 ms of CPU a clip (1.51, AMD EPYC): the default 4000 clips are 2-3 CPU minutes, about
+a minute and a half on two idle cores.
 """
 import argparse
 import concurrent.futures
@@ -101,7 +105,14 @@ def main():
     ap.add_argument("--renditions", type=int, default=10, help="clips of each digit by each speaker (10)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="espeak-ng processes at once")
+    ap.add_argument("--list", action="store_true", help="print each split's speakers and stop (nothing written)")
     args = ap.parse_args()
+    if args.list:
+        clips = plan(args)
+        for split in ("train", "test"):
+            speakers = sorted({c[2] for c in clips if c[0] == split})
+            print(f"{split}: {len(speakers)} speakers: {' '.join(speakers)}")
+        return
     exe = espeak()
     check_voices(exe)
     clips = plan(args)

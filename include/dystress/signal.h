@@ -87,6 +87,8 @@ DY_API dy_status dy_signal_load_audio_folder(dy_ctx *ctx, const char *dir, const
  * center=True with reflect padding of n_fft / 2 samples at each end (as torch.stft), the power spectrum |X|^2, a
  * triangular mel filter bank on the HTK mel scale (mel = 2595 log10(1 + f / 700)) without normalisation
  * (norm=None) over [f_min, f_max], then the natural log(mel + log_eps). Computed in double, returned as float.
+ * The sizes are the common speech front end's, not torchaudio's (n_mels 128, hop n_fft / 2): 25 ms windows every
+ * 10 ms at 16 kHz, 64 mel bands. tools/logmel_ref.py is the reference the tests compare with (1e-5 on log values).
  * ------------------------------------------------------------------------------------------------------------- */
 typedef struct {
     double sample_rate; /* Hz, 16000 by default */
