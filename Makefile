@@ -27,7 +27,7 @@ OPT       ?= -O3
 BUILD     ?= build
 CFLAGS    ?= $(OPT) $(ARCH) -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Iinclude -Isrc
-LDLIBS    += -lz -lpng -ljpeg -lm -lpthread
+LDLIBS    += -lz -lpng -ljpeg -lsndfile -lm -lpthread
 LDFLAGS   += -fopenmp
 
 # oneDNN is part of the build unless DNNL=0 is asked for: the reference ops alone train about 50x slower, so a build

@@ -83,6 +83,67 @@ DY_API dy_status dy_signal_load_npy(dy_ctx *ctx, dy_signal_set **out, const char
  * the channels. Errors name the file and the line. */
 DY_API dy_status dy_signal_load_csv(dy_ctx *ctx, dy_signal_set **out, const char *path, const dy_series_options *opts);
 
+/* ---------------------------------------------------------------------------------------------------------------
+ * Audio folders (src/data/audio): one sub-folder per class (labelled; classes are the sorted sub-folder names, as
+ * image folders) or any tree (unlabelled). Every file whose name ends in .wav, .wave, .flac, .ogg, .oga, .opus,
+ * .mp3, .aif, .aiff, .aifc, .au, .snd, .caf, .w64 or .rf64 (any letter case) is decoded by libsndfile, mixed down or
+ * kept multichannel, and resampled to one rate with a Kaiser-windowed sinc (src/data/audio/resample.c).
+ * ------------------------------------------------------------------------------------------------------------- */
+typedef struct {
+    double sample_rate;  /* every clip is resampled to this rate, Hz (16000 by default; 1000 .. 384000) */
+    int channels;        /* 1: mixed down to mono, the mean of the file's channels (default); 0: kept as the files
+                            have them (every file must have as many) */
+    double max_seconds;  /* a clip longer than this (as its file declares, before anything is read) is refused:
+                            30 by default, at most 3600 */
+    bool labelled;       /* true: one sub-folder per class; false: any tree, labels -1 */
+    bool skip_bad;       /* false: the first unreadable file fails the load; true: skipped, counted in ->skipped and
+                            named in ->skipped_files */
+    bool speakers;       /* true (default): groups are speakers named by the files: the file name up to its first
+                            '_' ("en-us+m3_0007.wav" -> "en-us+m3"; a name without '_' is its own speaker, up to
+                            its extension); numbered in the order of their sorted names. false: groups NULL */
+} dy_audio_folder_options;
+DY_API dy_audio_folder_options dy_audio_folder_defaults(void);
+/* Reads the folder dir into a new signal set *out (kind DY_SIGNAL_AUDIO; free with dy_signal_set_free). A file is
+ * refused with an error naming it and the problem: one libsndfile cannot open or decode (wrong header, unknown or
+ * compressed encoding it lacks, 0 channels), a WAV whose data chunk declares more bytes than the file holds
+ * (truncated), a clip longer than max_seconds or without samples, one whose samples are not finite, one with a
+ * sample rate outside 1 .. 1000000 Hz or more than 64 times sample_rate (the resampler's limit), and (channels 0) one
+ * with another channel count than the first file's. Files are read in parallel (the context's threads); the set is
+ * the same for any thread count. */
+DY_API dy_status dy_signal_load_audio_folder(dy_ctx *ctx, const char *dir, const dy_audio_folder_options *opts,
+                                             dy_signal_set **out);
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * The log-mel spectrogram (src/data/audio/logmel.c), torchaudio.transforms.MelSpectrogram's computation with its
+ * defaults followed by a logarithm: STFT with a periodic Hann window of win_length samples centred in n_fft,
+ * center=True with reflect padding of n_fft / 2 samples at each end (as torch.stft), the power spectrum |X|^2, a
+ * triangular mel filter bank on the HTK mel scale (mel = 2595 log10(1 + f / 700)) without normalisation
+ * (norm=None) over [f_min, f_max], then the natural log(mel + log_eps). Computed in double, returned as float.
+ * The sizes are the common speech front end's, not torchaudio's (n_mels 128, hop n_fft / 2): 25 ms windows every
+ * 10 ms at 16 kHz, 64 mel bands. tools/logmel_ref.py is the reference the tests compare with (1e-5 on log values).
+ * ------------------------------------------------------------------------------------------------------------- */
+typedef struct {
+    double sample_rate; /* Hz, 16000 by default */
+    int n_fft;          /* 400 by default (25 ms at 16 kHz); any size from 2 to 65536, a real FFT of mixed radix */
+    int win_length;     /* 0: n_fft (default); else 1 .. n_fft */
+    int hop;            /* 160 by default (10 ms at 16 kHz) */
+    int n_mels;         /* 64 by default */
+    double f_min;       /* 0 by default */
+    double f_max;       /* 0: sample_rate / 2 (default) */
+    double log_eps;     /* added before the log: 1e-6 by default */
+} dy_logmel_options;
+DY_API dy_logmel_options dy_logmel_defaults(void);
+
+typedef struct dy_logmel dy_logmel;
+/* The window, the FFT's plan and the filter bank for o; DY_ERR_INVALID naming a bad option. */
+DY_API dy_status dy_logmel_create(dy_ctx *ctx, dy_logmel **out, const dy_logmel_options *o);
+/* Frames of a signal of length samples: 1 + (length + 2 (n_fft / 2) - n_fft) / hop. */
+DY_API int64_t dy_logmel_frames(const dy_logmel *m, int64_t length);
+/* The log-mel spectrogram of x [length] into out [n_mels, frames] (mel band by band, time along each row).
+ * length must exceed n_fft / 2 (reflect padding needs it, as torch.stft's). Thread-safe for one m. */
+DY_API dy_status dy_logmel_apply(dy_ctx *ctx, const dy_logmel *m, const float *x, int64_t length, float *out);
+DY_API void dy_logmel_free(dy_logmel *m);
+
 #ifdef __cplusplus
 }
 #endif
