@@ -145,7 +145,7 @@ int cmd_demo(int argc, char **argv) {
         goto done;
     }
     if (cli_choose_plan(ctx, &o, &cfg, 1, true) != 0) goto done;
-    if (cli_mkdirs(o.run_dir) != 0) {
+    if (dy_mkdirs(o.run_dir) != 0) {
         fprintf(stderr, "dystress demo: cannot create %s: %s\n", o.run_dir, strerror(errno));
         goto done;
     }

@@ -195,7 +195,7 @@ int cmd_pretrain(int argc, char **argv) {
     const char *fault_rank = getenv("DY_FAULT_NAN_RANK"), *fault_step = getenv("DY_FAULT_NAN_STEP");
     if (fault_rank && fault_step && atoi(fault_rank) == dist.comm.rank) cfg.fault_nan_step = atoll(fault_step);
     cfg.comm = dist.on ? &dist.comm : NULL;
-    if (cli_mkdirs(o.run_dir) != 0) {
+    if (dy_mkdirs(o.run_dir) != 0) {
         fprintf(stderr, "dystress pretrain: %scannot create run directory %s: %s\n", dist.label, o.run_dir,
                 strerror(errno));
         goto done;

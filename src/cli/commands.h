@@ -19,8 +19,6 @@ int cmd_tune(int argc, char **argv);
 
 extern volatile sig_atomic_t cli_stop_signal; /* the signal number that asked us to stop, else 0 */
 void cli_install_signal_handlers(void);
-/* mkdir -p; 0 or -1 with errno. */
-int cli_mkdirs(const char *path);
 /* The files a run directory holds (NULL-terminated): what --overwrite deletes, and what names a used directory. */
 #define CLI_DEMO_MARKER "made-by-demo.txt"
 #define CLI_SKIPPED_LIST "skipped-images.txt"

@@ -31,27 +31,6 @@ void cli_install_signal_handlers(void) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
-int cli_mkdirs(const char *path) {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-    struct stat st;
-    if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
-}
-
 char *cli_read_file(const char *path, size_t max_bytes, size_t *length, char *err, size_t err_size) {
     struct dy_ctx messages = {0}; /* receives dy_read_file's message only: no threads, no backend */
     uint8_t *data;

@@ -117,10 +117,13 @@ int dy_mkdirs(const char *dir) {
     for (char *p = buf + 1; *p; p++)
         if (*p == '/') {
             *p = 0;
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
             *p = '/';
         }
-    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+    struct stat sb; /* it existed: as a folder? */
+    if (stat(buf, &sb) != 0) return -1;
+    return S_ISDIR(sb.st_mode) ? 0 : (errno = ENOTDIR, -1);
 }
 
 int dy_fsync_parent(const char *path) {

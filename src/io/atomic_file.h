@@ -30,7 +30,8 @@ void dy_atomic_abort(dy_atomic_file *f);
 /* Removes temporary files that an atomic write of path left behind when its process was killed (regular files named
  * as above, never following a link). Returns how many were removed. */
 int dy_atomic_remove_stale(const char *path);
-/* mkdir -p (0755): the folder and those above it that are missing. 0, or -1 with errno. */
+/* mkdir -p: the folder and those above it that are missing (mode 0777 less the umask, as mkdir -p); 0, or -1 with
+ * errno (ENOTDIR when dir exists and is not a folder). */
 int dy_mkdirs(const char *dir);
 /* fsyncs the folder that holds path (after a rename or an unlink in it). 0, or -1 with errno. */
 int dy_fsync_parent(const char *path);

@@ -161,9 +161,11 @@ static dy_status read_log(dy_ctx *ctx, dy_run_data *r, const char *path, line_fn
             len = 0;
         }
     }
-    if (st == DY_OK && len && !in_long) { /* a last line without its newline (a run still writing it) */
+    if (st == DY_OK && len && !in_long) { /* a last line without its newline: read when whole, else a run is still
+                                              * writing it, and it is passed over without a note */
         buf[len] = 0;
-        if (log_line(r, buf, len, fn, &bad_lines) != DY_OK)
+        int64_t unfinished = 0;
+        if (log_line(r, buf, len, fn, &unfinished) != DY_OK)
             st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory reading %s", path);
     }
     free(buf);

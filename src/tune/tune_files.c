@@ -11,23 +11,12 @@
 #include "core/context.h"
 #include "io/atomic_file.h"
 #include "io/json.h"
+#include "io/json_write.h"
 #include "io/read_file.h"
 #include "tune/search.h"
 #include "tune/tune.h"
 
 #define TUNE_TEXT_MAX ((size_t)1 << 20) /* plan.json and bracket-K.json are a few KB */
-
-/* s as a JSON string: quotes and backslashes escaped, control characters as \u00XX. */
-static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
 
 /* Writes text to path atomically. */
 static dy_status write_text(dy_ctx *ctx, const char *path, const char *text) {
@@ -97,7 +86,7 @@ static char *plan_text(const dy_tune *t, const char *base) {
     for (char *save = NULL, *line = lines ? strtok_r(lines, "\n", &save) : NULL; line;
          line = strtok_r(NULL, "\n", &save)) {
         fputs(first ? "\n    " : ",\n    ", f);
-        json_str(f, line);
+        dy_json_fput_string(f, line);
         first = false;
     }
     fputs("\n  ]\n}\n", f);
@@ -165,7 +154,7 @@ dy_status dy_tune_result_write(const dy_tune *t, int64_t i, int rung, const dy_t
             (long long)r->step, r->failed ? "true" : "false");
     if (r->failed) {
         fputs(", \"error\": ", f);
-        json_str(f, error ? error : "");
+        dy_json_fput_string(f, error ? error : "");
     } else {
         if (t->opt.labelled) fprintf(f, ", \"val_top1\": %.6f, \"val_top5\": %.6f", r->top1, r->top5);
         fprintf(f, ", \"val_rankme\": %.6f", r->rankme);
@@ -228,7 +217,7 @@ static void leaderboard_entry(FILE *f, const dy_tune *t, int64_t k, int64_t i) {
     fprintf(f, "\"bracket\": %d, \"drawn\": \"%s\", ", tr->bracket + 1,
             tr->cand.anchor ? "anchor" : tr->proposed ? "tpe" : "random");
     fputs("\"parameters\": ", f);
-    json_str(f, params);
+    dy_json_fput_string(f, params);
     fprintf(f, ", \"tau\": %.9g, \"tau_min\": %.9g, \"tau_max\": %.9g, \"offset\": %.9g, \"scale\": %.9g, "
             "\"budget\": %lld, \"val_top1\": ", tr->cand.tau, tr->cand.tau_min, tr->cand.tau_max, tr->cand.offset,
             tr->cand.scale, r >= 0 ? (long long)t->sched.budget[r] : 0LL);
