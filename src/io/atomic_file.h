@@ -32,5 +32,8 @@ void dy_atomic_abort(dy_atomic_file *f);
 int dy_atomic_remove_stale(const char *path);
 /* fsyncs the folder that holds path (after a rename or an unlink in it). 0, or -1 with errno. */
 int dy_fsync_parent(const char *path);
+/* mkdir -p: path and every missing folder above it, made with mode (less the umask). 0 when path is a folder
+ * then, or -1 with errno (ENOTDIR when something else is there). */
+int dy_mkdirs(const char *path, unsigned mode);
 
 #endif

@@ -97,23 +97,10 @@ void dy_plan_cache_read(dy_ctx *ctx, const char *dir, const char *key, dy_plan_r
     out->from_cache = true;
 }
 
-/* mkdir -p; 0 or -1 with errno. */
-static int make_dirs(const char *dir) {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return errno = ENAMETOOLONG, -1;
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 void dy_plan_cache_write(dy_ctx *ctx, const char *dir, const char *key, dy_plan_result *out) {
     (void)ctx;
     cache_path(dir, key, out->cache_path, sizeof out->cache_path);
-    if (make_dirs(dir) != 0) {
+    if (dy_mkdirs(dir, 0755) != 0) {
         snprintf(out->cache_note, sizeof out->cache_note, "plan cache not written: cannot create %s: %s", dir,
                  strerror(errno));
         return;
