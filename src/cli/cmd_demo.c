@@ -6,10 +6,10 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
-#include "eval/embed.h"
-#include "eval/protocols.h"
 #include "cli/progress.h"
 #include "core/context.h"
+#include "eval/embed.h"
+#include "eval/protocols.h"
 #include "io/atomic_file.h"
 #include "report/encoder_view.h"
 

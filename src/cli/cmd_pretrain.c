@@ -152,6 +152,12 @@ typedef struct {
     dy_trainer *tr;
 } pretrain_run;
 
+/* A configuration the options describe wrongly: said, exit status 2. */
+static int refused(const char *err) {
+    fprintf(stderr, "dystress pretrain: %s\n", err);
+    return 2;
+}
+
 /* The run's options settled (resumed, or checked for a fresh run directory), then the context, the data, the
  * configuration and plan, and the canonical configuration its checkpoints store. CLI_GO_ON, or the exit status. */
 static int set_up(pretrain_run *r, int argc, char **argv) {
@@ -165,14 +171,14 @@ static int set_up(pretrain_run *r, int argc, char **argv) {
     } else if (r->lead && (status = check_fresh_run_dir(o)) != 0) {
         return status;
     }
-    if (run_options_check(o, err, sizeof err) != 0) return cli_parse_outcome("pretrain", -1, "", r->specs, err);
+    if (run_options_check(o, err, sizeof err) != 0) return refused(err);
     if (!(r->ctx = cli_run_context(cli_dist_threads(&r->dist, o->threads), o))) return 1;
     r->dist.comm.ctx = r->ctx;
     status = cli_training_setup(r->ctx, "pretrain", o, r->dist.comm.size, r->lead, false, &r->train, &r->test, &r->cfg);
     if (status != CLI_GO_ON) return status;
     /* data paths as absolute paths: the run resumes, and its checkpoints evaluate, from any working directory */
     if (!o->resume && run_options_absolute_paths(r->specs, r->owned, err, sizeof err) != 0)
-        return cli_parse_outcome("pretrain", -1, "", r->specs, err);
+        return refused(err);
     if (!(r->canonical = run_config_canonical(r->specs))) {
         fprintf(stderr, "dystress pretrain: out of memory\n");
         return 1;

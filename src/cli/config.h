@@ -9,6 +9,7 @@
 
 #include "cli/options.h"
 #include "dystress.h"
+#include "eval/protocols.h"
 #include "train/pretrain.h"
 
 typedef struct {
@@ -88,7 +89,7 @@ dy_status cli_load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, d
 /* cli_load_data prints, for --skip-bad, how many images of each split were skipped and the first CLI_SKIPPED_SHOWN
  * names (the run's files record them: skipped-images.txt of a pretraining run, the eval --json file); the quiet
  * form prints nothing. */
-#define CLI_SKIPPED_SHOWN 5
+#define CLI_SKIPPED_SHOWN DY_EVAL_SKIPPED_SHOWN /* as many as the eval --json file names */
 dy_status cli_load_data_quiet(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test);
 /* Model configuration from the options (in_channels 0 = the data's). */
 dy_model_config cli_model_config(const run_options *o, int data_channels);
