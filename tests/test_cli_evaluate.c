@@ -1,7 +1,7 @@
-/* The CLI's evaluation helpers (src/cli/evaluate.c): features come out as the encoder (or the pixel scaling) gives
- * them, the kNN does not depend on their norms, and the linear probe trains on them as given (the reference code's
- * linear.py) or, when asked, on normalised copies, leaving the caller's features untouched. Each protocol is compared
- * with the library call it must equal. */
+/* The evaluation protocols dystress eval runs (src/eval/protocols.c): features come out as the encoder (or the
+ * pixel scaling) gives them, the kNN does not depend on their norms, and the linear probe trains on them as given (the
+ * reference code's linear.py) or, when asked, on normalised copies, leaving the caller's features untouched. Each
+ * protocol is compared with the library call it must equal. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/evaluate.h"
+#include "cli/config.h"
 #include "cli_support.h"
 #include "core/rng.h"
 #include "io/json.h"
 #include "testlib.h"
 #include "eval/embed.h"
+#include "eval/protocols.h"
 #include "train/pretrain.h"
 
 enum { N_TRAIN = 240, N_TEST = 60, SIDE = 4, PIX = SIDE * SIDE, CLASSES = 3 };
@@ -87,8 +88,8 @@ static void item9_scores_json(dy_ctx *ctx) {
     char path[128];
     snprintf(path, sizeof path, "%s/scores.json", dir);
     /* an unbalanced set whose "few" group is empty: NaN, which JSON cannot hold */
-    eval_scores s = {.top1 = 0.5, .top5 = 0.875, .many = 0.75, .medium = NAN, .few = NAN, .has_shots = true};
-    CHECK(cli_write_scores_json(ctx, path, "encoder", "knn", &s, NULL, NULL) == DY_OK, "item9: scores written: %s",
+    dy_eval_scores s = {.top1 = 0.5, .top5 = 0.875, .many = 0.75, .medium = NAN, .few = NAN, .has_shots = true};
+    CHECK(dy_eval_write_json(ctx, path, "encoder", "knn", &s, NULL, NULL, NULL) == DY_OK, "item9: scores written: %s",
           dy_ctx_error(ctx));
     size_t n = 0;
     char *text = slurp(path, &n);
@@ -111,7 +112,7 @@ static void item9_scores_json(dy_ctx *ctx) {
     tiny.rlim_max = old.rlim_max;
     void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
     setrlimit(RLIMIT_FSIZE, &tiny);
-    dy_status st = cli_write_scores_json(ctx, path, "encoder", "linear", &s, NULL, NULL);
+    dy_status st = dy_eval_write_json(ctx, path, "encoder", "linear", &s, NULL, NULL, NULL);
     setrlimit(RLIMIT_FSIZE, &old);
     signal(SIGXFSZ, prev);
     CHECK(st == DY_ERR_IO && strstr(dy_ctx_error(ctx), "cannot write"), "item9_eval_json: a failed write is "
@@ -120,7 +121,7 @@ static void item9_scores_json(dy_ctx *ctx) {
     CHECK(text && strstr(text, "\"knn\""), "item9_eval_json: the previous file is left whole: %s", text ? text : "");
     free(text);
     snprintf(path, sizeof path, "%s/missing/scores.json", dir);
-    CHECK(cli_write_scores_json(ctx, path, "encoder", "knn", &s, NULL, NULL) == DY_ERR_IO,
+    CHECK(dy_eval_write_json(ctx, path, "encoder", "knn", &s, NULL, NULL, NULL) == DY_ERR_IO,
           "item9_eval_json: an unwritable path is an error: %s", dy_ctx_error(ctx));
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
@@ -272,8 +273,8 @@ int main(void) {
     /* pixels: scaled to [0, 1], not normalised */
     float *ftr = NULL, *fte = NULL;
     int64_t dim = 0;
-    CHECK(cli_features(ctx, NULL, &train, &train, &ftr, &dim) == DY_OK &&
-              cli_features(ctx, NULL, &train, &test, &fte, &dim) == DY_OK && dim == PIX,
+    CHECK(dy_eval_features(ctx, NULL, &train, &train, &ftr, &dim) == DY_OK &&
+              dy_eval_features(ctx, NULL, &train, &test, &fte, &dim) == DY_OK && dim == PIX,
           "pixel features: %s (dim %lld)", dy_ctx_error(ctx), (long long)dim);
     int64_t wrong = 0;
     for (int64_t i = 0; i < N_TRAIN * PIX; i++) wrong += ftr[i] != (float)ptr[i] * (1.0f / 255.0f);
@@ -284,9 +285,9 @@ int main(void) {
     memcpy(keep, ftr, sizeof(float) * N_TRAIN * PIX);
 
     /* kNN: cosine similarity, so the same votes on raw and on normalised features */
-    eval_scores kr, kn;
-    CHECK(cli_knn(ctx, ftr, &train, fte, &test, dim, 20, 0.1, false, &kr) == DY_OK &&
-              cli_knn(ctx, ntr, &train, nte, &test, dim, 20, 0.1, false, &kn) == DY_OK,
+    dy_eval_scores kr, kn;
+    CHECK(dy_eval_knn(ctx, ftr, &train, fte, &test, dim, 20, 0.1, NULL, &kr) == DY_OK &&
+              dy_eval_knn(ctx, ntr, &train, nte, &test, dim, 20, 0.1, NULL, &kn) == DY_OK,
           "kNN: %s", dy_ctx_error(ctx));
     CHECK(kr.top1 == kn.top1 && kr.top5 == kn.top5, "kNN on raw %.4f and normalised %.4f features", kr.top1, kn.top1);
 
@@ -295,9 +296,9 @@ int main(void) {
     po.epochs = 15;
     po.batch_size = 32;
     po.lr = 1e-2;
-    eval_scores lr_, ln_;
-    CHECK(cli_linear_cached(ctx, ftr, &train, fte, &test, dim, &po, false, false, &lr_) == DY_OK &&
-              cli_linear_cached(ctx, ftr, &train, fte, &test, dim, &po, true, false, &ln_) == DY_OK,
+    dy_eval_scores lr_, ln_;
+    CHECK(dy_eval_linear_cached(ctx, ftr, &train, fte, &test, dim, &po, false, NULL, &lr_) == DY_OK &&
+              dy_eval_linear_cached(ctx, ftr, &train, fte, &test, dim, &po, true, NULL, &ln_) == DY_OK,
           "linear probe: %s", dy_ctx_error(ctx));
     double want_raw = probe_top1(ctx, ftr, ytr, fte, yte, dim, &po);
     double want_norm = probe_top1(ctx, ntr, ytr, nte, yte, dim, &po);
@@ -320,7 +321,7 @@ int main(void) {
     dy_augment eval_aug;
     CHECK(dy_model_create(ctx, &mc, 3, &m) == DY_OK, "model: %s", dy_ctx_error(ctx));
     CHECK(dy_augment_preset(ctx, &eval_aug, "eval", &train) == DY_OK, "eval preset");
-    CHECK(cli_features(ctx, m, &train, &test, &h, &hd) == DY_OK &&
+    CHECK(dy_eval_features(ctx, m, &train, &test, &h, &hd) == DY_OK &&
               dy_embed_dataset(ctx, m, &test, &eval_aug, 256, true, &hn, &hnd) == DY_OK && hd == hnd && hd == 32,
           "encoder features: %s (dim %lld)", dy_ctx_error(ctx), (long long)hd);
     if (h && hn && hd == hnd) {

@@ -322,6 +322,17 @@ int main(void) {
     rc = cli_run(out, sizeof out, "./dystress pretrain --help");
     CHECK(rc == 0 && strstr(out, "--tau-min") && strstr(out, "(default: 0.07)"), "help lists options with defaults");
 
+    /* 7. fewer training images (400) than --knn-k: the final kNN monitor lets all of them vote, the rule of eval */
+    rc = cli_run(out, sizeof out, "./dystress pretrain --data cifar10 --data-dir %s --width 4 --batch-size 32 "
+                 "--epochs 1 --knn-every 0 --knn-k 1000 --threads 2 --loader-threads 2 --seed 3 --run-dir %s/k", data,
+                 dir);
+    snprintf(cmd, sizeof cmd, "%s/k", dir);
+    CHECK(rc == 0 && strstr(out, "(k 400, t 0.1, on the test split") && metric_at(cmd, "knn_k", 1) == 400,
+          "pretrain's monitor clamps --knn-k 1000 to the 400 training images (exit %d): %s", rc, out);
+    rc = cli_run(out, sizeof out, "./dystress eval knn --checkpoint %s/k/checkpoint-final.safetensors --threads 2",
+                 dir);
+    CHECK(rc == 0 && strstr(out, "kNN (k 400, t 0.1)"), "eval of that run clamps k the same way: %s", out);
+
     if (!getenv("DY_TEST_KEEP")) {
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
         if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/session.h"
 #include "model/model.h"
 
 /* The normalisation of a checkpoint written before pretrain stored it: the preset (and --aug overrides) of the run's
@@ -11,8 +12,7 @@
 static bool input_from_data(dy_ctx *ctx, const run_options *o, dy_encoder_meta *meta) {
     dy_dataset *train = NULL, *test = NULL;
     dy_augment a;
-    bool ok = cli_load_data(ctx, o, &train, &test) == DY_OK && dy_augment_preset(ctx, &a, o->augment, train) == DY_OK &&
-              (!*o->aug || cli_apply_aug_overrides(ctx, &a, o->aug) == DY_OK);
+    bool ok = cli_load_data(ctx, o, &train, &test) == DY_OK && cli_training_augment(ctx, o, train, &a) == DY_OK;
     if (ok) dy_encoder_meta_set_input(meta, &a);
     else fprintf(stderr, "dystress export: warning: the checkpoint does not record its input normalisation and the "
                  "training data cannot be read (%s): the file holds no dystress.mean/std/image_size\n",
@@ -20,6 +20,38 @@ static bool input_from_data(dy_ctx *ctx, const run_options *o, dy_encoder_meta *
     dy_dataset_free(train);
     dy_dataset_free(test);
     return ok;
+}
+
+/* The input normalisation for the file: the checkpoint's own (pretrain's checkpoints and export's files record it),
+ * else the run's data's. */
+static void input_of(dy_ctx *ctx, const run_options *o, const dy_encoder_meta *stored, dy_encoder_meta *meta) {
+    if (!stored->has_input) {
+        input_from_data(ctx, o, meta);
+        return;
+    }
+    meta->has_input = true;
+    memcpy(meta->image_size, stored->image_size, sizeof meta->image_size);
+    memcpy(meta->mean, stored->mean, sizeof meta->mean);
+    memcpy(meta->std, stored->std, sizeof meta->std);
+}
+
+/* The session's model as out, with its metadata, and the line that says what was written. The exit status. */
+static int write_export(cli_session *s, const dy_encoder_meta *stored, const char *out, bool with_head) {
+    const run_options *o = &s->o;
+    dy_encoder_meta meta = dy_encoder_meta_of_model(s->model);
+    input_of(s->ctx, o, stored, &meta);
+    if (dy_model_save_weights_meta(s->model, out, with_head, &meta) != DY_OK) return cli_error(s->ctx, "export");
+    printf("wrote %s (ResNet-%lld width %lld, %s stem%s", out, (long long)o->depth, (long long)o->width, o->stem,
+           with_head ? ", with head" : "");
+    if (meta.has_input) {
+        dy_encoder_meta_text text;
+        dy_encoder_meta_format(&meta, &text);
+        /* the last three entries: image_size, mean, std */
+        printf("; inputs %s px, mean %s, std %s", text.values[text.count - 3], text.values[text.count - 2],
+               text.values[text.count - 1]);
+    }
+    printf(")\n");
+    return 0;
 }
 
 int cmd_export(int argc, char **argv) {
@@ -38,80 +70,26 @@ int cmd_export(int argc, char **argv) {
         {"with-head", OPT_BOOL, &with_head, "false", "include the projection head (as \"head.*\")"},
         {0},
     };
-    run_options o;
-    opt_spec specs[RUN_OPTION_COUNT + 8];
-    char *text = NULL;
-    int rc = cli_parse_model_command(usage, specs, &o, extra, argc, argv, &checkpoint, &text);
-    if (rc) return rc == 1 ? 0 : 2;
-    if (!*checkpoint || !*out) {
-        fprintf(stderr, "dystress export: give --checkpoint and --out\n");
-        free(text);
-        return 2;
-    }
-    /* never over an input (by file identity, whatever the spelling), never over an existing file unless asked */
-    char config[4200];
-    cli_config_beside(checkpoint, config, sizeof config);
-    const char *inputs[] = {checkpoint, config, NULL};
-    if (cli_check_output("export", out, o.overwrite, inputs) != 0) {
-        free(text);
-        return 2;
-    }
-    dy_ctx *ctx = cli_context(o.threads, o.backend);
-    if (!ctx) {
-        free(text);
-        return 1;
-    }
-    int status = 1;
-    dy_model *model = NULL;
+    cli_session s;
+    int rc = cli_session_parse(&s, "export", usage, extra, argc, argv, &checkpoint);
+    if (rc != CLI_GO_ON) return rc;
+    if ((rc = cli_session_outputs(&s, checkpoint, out, (const char *const[]){out, NULL})) != CLI_GO_ON)
+        return cli_session_end(&s, rc);
+    /* export only copies weights: a context without the run's plan or precision (fp32 in every checkpoint) */
+    if (!(s.ctx = cli_context(s.o.threads, s.o.backend))) return cli_session_end(&s, 1);
     /* the input channels come from the file itself (conv1's weight is [width, channels, k, k]); the input
-     * normalisation from its metadata (pretrain's checkpoints and export's files record it) */
+     * normalisation from its metadata */
     dy_encoder_meta stored;
     bool has_arch;
     int file_channels;
-    if (dy_encoder_file_read(ctx, checkpoint, &stored, &has_arch, &file_channels) != DY_OK) {
-        cli_error(ctx, "export");
-        goto done;
-    }
-    int channels = (int)o.in_channels;
+    if (dy_encoder_file_read(s.ctx, checkpoint, &stored, &has_arch, &file_channels) != DY_OK)
+        return cli_session_end(&s, cli_error(s.ctx, "export"));
+    int channels = s.o.in_channels > 0 ? (int)s.o.in_channels : file_channels;
     if (channels <= 0) {
-        channels = file_channels;
-        if (channels <= 0) {
-            fprintf(stderr, "dystress export: %s has no 4-D conv1.weight: not a ResNet checkpoint\n", checkpoint);
-            goto done;
-        }
+        fprintf(stderr, "dystress export: %s has no 4-D conv1.weight: not a ResNet checkpoint\n", checkpoint);
+        return cli_session_end(&s, 1);
     }
-    o.precision = "fp32"; /* export only copies weights (fp32 in every checkpoint): a bf16 run exports anywhere */
-    if (cli_open_model(ctx, &o, channels, checkpoint, with_head, &model) != DY_OK) {
-        cli_error(ctx, "model");
-        goto done;
-    }
-    dy_encoder_meta meta = dy_encoder_meta_of_model(model);
-    if (stored.has_input) {
-        meta.has_input = true;
-        memcpy(meta.image_size, stored.image_size, sizeof meta.image_size);
-        memcpy(meta.mean, stored.mean, sizeof meta.mean);
-        memcpy(meta.std, stored.std, sizeof meta.std);
-    } else {
-        input_from_data(ctx, &o, &meta);
-    }
-    if (dy_model_save_weights_meta(model, out, with_head, &meta) != DY_OK) {
-        cli_error(ctx, "export");
-        goto done;
-    }
-    printf("wrote %s (ResNet-%lld width %lld, %s stem%s", out, (long long)o.depth, (long long)o.width, o.stem,
-           with_head ? ", with head" : "");
-    if (meta.has_input) {
-        dy_encoder_meta_text text;
-        dy_encoder_meta_format(&meta, &text);
-        /* the last three entries: image_size, mean, std */
-        printf("; inputs %s px, mean %s, std %s", text.values[text.count - 3], text.values[text.count - 2],
-               text.values[text.count - 1]);
-    }
-    printf(")\n");
-    status = 0;
-done:
-    dy_model_destroy(model);
-    dy_ctx_destroy(ctx);
-    free(text);
-    return status;
+    s.o.precision = "fp32"; /* a bf16 run exports anywhere */
+    if ((rc = cli_session_model(&s, checkpoint, channels, with_head)) != CLI_GO_ON) return cli_session_end(&s, rc);
+    return cli_session_end(&s, write_export(&s, &stored, out, with_head));
 }

@@ -34,19 +34,12 @@ int cmd_report(int argc, char **argv) {
     int n = 0;
     char err[512];
     int rc = opt_parse(specs, argc, argv, 2, dirs, DY_REPORT_MAX_RUNS + 1, &n, err, sizeof err);
-    if (rc == 1) {
-        printf("usage: dystress report RUN_DIR [--out FILE]\n       dystress report --compare RUN_DIR... [--out FILE]"
-               "\n\nWrites one self-contained HTML page (no scripts, no network) with the run's curves, the "
-               "temperature\nprofile over the similarity distributions, alignment and uniformity, nearest "
-               "neighbours and maps\nof the embeddings, and the configuration. Open it in any browser.\n\n"
-               "options:\n");
-        opt_print_help(stdout, specs);
-        return 0;
-    }
-    if (rc != 0) {
-        fprintf(stderr, "dystress report: %s\n", err);
-        return 2;
-    }
+    rc = cli_parse_outcome("report", rc, "usage: dystress report RUN_DIR [--out FILE]\n       dystress report "
+                           "--compare RUN_DIR... [--out FILE]\n\nWrites one self-contained HTML page (no scripts, "
+                           "no network) with the run's curves, the temperature\nprofile over the similarity "
+                           "distributions, alignment and uniformity, nearest neighbours and maps\nof the embeddings, "
+                           "and the configuration. Open it in any browser.\n\noptions:\n", specs, err);
+    if (rc != CLI_GO_ON) return rc;
     if (n == 0) {
         fprintf(stderr, "dystress report: name a run directory (dystress report RUN_DIR; see --help)\n");
         return 2;

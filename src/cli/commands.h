@@ -10,12 +10,19 @@ int cmd_demo(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 
-/* Shared helpers (src/cli/common.c). */
+/* Shared helpers (src/cli/common.c; the configuration files: src/cli/run_config.c; training: src/cli/training.c). */
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include "cli/config.h"
 #include "cli/progress.h"
+#include "io/atomic_file.h"
+
+#define CLI_GO_ON (-1) /* a step of a command succeeded: the command goes on (else the step gave the exit status) */
+
+/* What an option parser's rc means to a command: CLI_GO_ON for 0; for 1 (--help) usage and the options printed on
+ * stdout (exit status 0); else "dystress COMMAND: err" on stderr (2). (src/cli/session.c) */
+int cli_parse_outcome(const char *command, int rc, const char *usage, const opt_spec *specs, const char *err);
 
 extern volatile sig_atomic_t cli_stop_signal; /* the signal number that asked us to stop, else 0 */
 void cli_install_signal_handlers(void);
@@ -47,14 +54,8 @@ dy_status cli_write_config(dy_ctx *ctx, const char *path, const opt_spec *specs)
 int cli_load_run_config(const char *run_dir, opt_spec *specs, char **text_out);
 /* The path of the config.json beside a checkpoint (that the model commands read). */
 void cli_config_beside(const char *checkpoint, char *out, size_t size);
-/* The options of a command that works on a trained model: the run table (model, data) followed by extra
- * (NULL-terminated). Values are layered: defaults < config.json beside --checkpoint (when there is one) < the
- * command line. *text keeps the configuration's strings alive (free it). Returns 0, 1 for --help (help printed with
- * usage), 2 for a usage error (printed). */
-int cli_parse_model_command(const char *usage, opt_spec *specs, run_options *o, const opt_spec *extra, int argc,
-                            char **argv, const char **checkpoint, char **text);
-/* The model for evaluation (no head unless with_head): weights from checkpoint (a checkpoint or a weights file),
- * or the seeded initialisation when checkpoint is empty. */
+/* The model for evaluation (no head unless with_head): weights from checkpoint (a checkpoint or a weights file), or
+ * the seeded initialisation when checkpoint is empty (src/cli/session.c). */
 dy_status cli_open_model(dy_ctx *ctx, const run_options *o, int data_channels, const char *checkpoint, bool with_head,
                          dy_model **out);
 /* What the trainer's callbacks work with (passed as their user pointer): the progress printer, and the report
@@ -66,6 +67,14 @@ typedef struct {
     const char *command; /* the command that reproduces the run, shown in the report */
     bool report;
 } cli_training;
+/* The training's data (a labelled test split required when need_test), the trainer's configuration and its plan
+ * for procs processes; what fails is printed (the configuration's message only when print), and the exit status
+ * returned: 1, or 2 for a configuration the options describe wrongly. CLI_GO_ON when all is set. */
+int cli_training_setup(dy_ctx *ctx, const char *command, run_options *o, int procs, bool print, bool need_test,
+                       dy_dataset **train, dy_dataset **test, dy_pretrain_config *cfg);
+/* Runs the trainer, stoppable by SIGINT/SIGTERM (cli_stop_signal), with ui's callbacks (none when ui is NULL: the
+ * other processes of an MPI job). */
+dy_status cli_train(dy_trainer *tr, cli_training *ui);
 void cli_on_step(void *user, const dy_step_report *r);
 void cli_on_message(void *user, const char *text);
 void cli_on_epoch_end(void *user, int64_t epoch);

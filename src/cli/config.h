@@ -1,11 +1,15 @@
 /* The run configuration shared by the subcommands: the options of `dystress pretrain` (data, model, loss,
  * optimizer, schedule, run directory), as a struct and its option table. A run directory's config.json is this
- * table written out, so eval/embed/export rebuild the same model and data from it. */
+ * table written out, so eval/embed/export rebuild the same model and data from it. The table, the roles of its
+ * options and the checks across them are in src/cli/run_options.c; the options turned into the library's
+ * configurations (context, data, model, trainer) in src/cli/config.c; config.json and the canonical text in
+ * src/cli/run_config.c (declared in commands.h). */
 #ifndef DY_CLI_CONFIG_H
 #define DY_CLI_CONFIG_H
 
 #include "cli/options.h"
 #include "dystress.h"
+#include "eval/protocols.h"
 #include "train/pretrain.h"
 
 typedef struct {
@@ -47,10 +51,11 @@ typedef struct {
 
 #define RUN_OPTION_COUNT 96
 
-/* Fills specs (at least RUN_OPTION_COUNT entries) with the table bound to o; returns the count. */
+/* Fills specs (at least RUN_OPTION_COUNT entries) with the table bound to o, by topic (data, model, loss, training,
+ * evaluation); returns the count. */
 int run_option_table(opt_spec *specs, run_options *o);
 
-/* What an option is to a run (src/cli/config.c has the lists): invocation options (threads, backend, run-dir,
+/* What an option is to a run (src/cli/run_options.c has the lists): invocation options (threads, backend, run-dir,
  * max-steps, ...) are not part of its configuration; settings (checkpoint-every) are kept in config.json, may change
  * on resume and leave the numbers alone, so checkpoints do not store them; changeable ones (epochs, data paths, the
  * kNN monitor) are stored, but may be changed on the command line of a resume, with a notice; fixed ones never
@@ -75,6 +80,8 @@ int run_options_absolute_paths(opt_spec *specs, char **owned, char *err, size_t 
  * --nesterov needs momentum, tau-min <= tau-max, milestones increasing and none after the last epoch, a MoCo queue of
  * at least one batch. 0, or -1 with a message. */
 int run_options_check(const run_options *o, char *err, size_t err_size);
+/* The epochs of --milestones text (at most max): their count, or -1 when it is not a list of integers. */
+int run_options_milestones(const char *text, int64_t *out, int max);
 /* Loads the training and test splits the options name (test may come back NULL for unlabelled data). With
  * --val-size N the test split is not even opened: *train is the training set less N images held out by --val-seed
  * (src/data/holdout.h) and *test is those N images, the validation split. */
@@ -82,7 +89,7 @@ dy_status cli_load_data(dy_ctx *ctx, const run_options *o, dy_dataset **train, d
 /* cli_load_data prints, for --skip-bad, how many images of each split were skipped and the first CLI_SKIPPED_SHOWN
  * names (the run's files record them: skipped-images.txt of a pretraining run, the eval --json file); the quiet
  * form prints nothing. */
-#define CLI_SKIPPED_SHOWN 5
+#define CLI_SKIPPED_SHOWN DY_EVAL_SKIPPED_SHOWN /* as many as the eval --json file names */
 dy_status cli_load_data_quiet(dy_ctx *ctx, const run_options *o, dy_dataset **train, dy_dataset **test);
 /* Model configuration from the options (in_channels 0 = the data's). */
 dy_model_config cli_model_config(const run_options *o, int data_channels);
@@ -95,6 +102,8 @@ dy_status cli_tau_schedule(dy_ctx *ctx, const run_options *o, const dy_tau_profi
 dy_tau_profile cli_tau_profile(const run_options *o);
 /* Applies "name=value;name=value" augmentation overrides. */
 dy_status cli_apply_aug_overrides(dy_ctx *ctx, dy_augment *a, const char *overrides);
+/* The training augmentation of a run: the --augment preset on train, then the --aug overrides. */
+dy_status cli_training_augment(dy_ctx *ctx, const run_options *o, const dy_dataset *train, dy_augment *a);
 /* --config FILE: the options of a JSON object (a run's config.json, a tune's best.json; any subset of the table) read
  * over the defaults, then the command line argv[first..) over them. *text keeps the file's strings alive (free it).
  * 0, 1 for --help, or the exit status of a usage error (printed, prefixed with command). */

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
-#include "cli/evaluate.h"
+#include "eval/protocols.h"
 #include "core/context.h"
 #include "eval/rankme.h"
 
@@ -138,13 +138,13 @@ static dy_status score_trial(tune_trials *u, const char *dir, int rung, dy_tune_
     dy_model *model = NULL;
     float *ftr = NULL, *fval = NULL;
     int64_t dim;
-    eval_scores sc = {.top1 = NAN, .top5 = NAN};
+    dy_eval_scores sc = {.top1 = NAN, .top5 = NAN};
     double rankme = NAN;
     if ((st = cli_open_model(u->ctx, u->o, u->rest->channels, ckpt, false, &model)) == DY_OK &&
-        (st = cli_features(u->ctx, model, u->rest, u->val, &fval, &dim)) == DY_OK &&
+        (st = dy_eval_features(u->ctx, model, u->rest, u->val, &fval, &dim)) == DY_OK &&
         (st = dy_rankme(u->ctx, fval, u->val->count, dim, &rankme)) == DY_OK && u->opt->labelled &&
-        (st = cli_features(u->ctx, model, u->rest, u->rest, &ftr, &dim)) == DY_OK)
-        st = cli_knn(u->ctx, ftr, u->rest, fval, u->val, dim, u->o->knn_k, u->o->knn_t, false, &sc);
+        (st = dy_eval_features(u->ctx, model, u->rest, u->rest, &ftr, &dim)) == DY_OK)
+        st = dy_eval_knn(u->ctx, ftr, u->rest, fval, u->val, dim, u->o->knn_k, u->o->knn_t, NULL, &sc);
     if (st == DY_OK) *r = (dy_tune_result){.top1 = sc.top1, .top5 = sc.top5, .rankme = rankme, .step = step};
     free(ftr);
     free(fval);

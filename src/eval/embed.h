@@ -1,7 +1,7 @@
 /* Evaluation inputs from a model and a data set: the encoder's features of every image, and the labels in the type
- * the evaluation API takes. The one file of src/eval that sits above the model and the data pipeline (it runs
- * them); kNN, the linear probe and the accuracy summaries below work on plain arrays and need the core only.
- * Used by the trainer's kNN monitor and by `dystress eval`, `embed` and `demo`. */
+ * the evaluation API takes. With the protocols on data sets (protocols.h) the files of src/eval that sit above the
+ * model and the data pipeline (they run them); kNN, the linear probe and the accuracy summaries below work on plain
+ * arrays and need the core only. Used by the trainer's kNN monitor and by `dystress eval`, `embed` and `demo`. */
 #ifndef DY_EVAL_EMBED_H
 #define DY_EVAL_EMBED_H
 

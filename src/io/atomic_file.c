@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -221,3 +222,4 @@ int dy_atomic_remove_stale(const char *path) {
     free(base);
     return removed;
 }
+

@@ -9,6 +9,7 @@
 
 #include "core/context.h"
 #include "eval/embed.h"
+#include "eval/protocols.h"
 #include "model/model.h"
 #include "report/encoder_view.h"
 #include "train/trainer_internal.h"
@@ -221,6 +222,8 @@ dy_status dy_trainer_create(dy_ctx *ctx, const dy_pretrain_config *cfg, const dy
     if (!t) return dy_fail(ctx, DY_ERR_NOMEM, "out of memory");
     t->ctx = ctx;
     t->cfg = *cfg;
+    /* the kNN monitor's bank is the training set: a smaller one than k votes whole, as in dystress eval */
+    t->cfg.knn.k = dy_knn_neighbours(cfg->knn.k, train->count);
     t->train = train;
     t->test = test;
     t->best_knn = -1;

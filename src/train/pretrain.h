@@ -52,7 +52,7 @@ typedef struct {
     int64_t max_steps;        /* stop after this many steps in total (0: train all epochs); for tests and budgets */
 
     int64_t knn_every;        /* epochs between kNN monitors (0: only at the end, -1: never) */
-    dy_knn_options knn;
+    dy_knn_options knn;       /* the monitor's; k above the training images is clamped to them (dy_knn_neighbours) */
     const char *eval_split;   /* what the labelled evaluation split is, in metrics and file names: "test" (NULL) or
                                * "val" (a split held out of the training set) */
     int64_t checkpoint_every; /* steps between checkpoints (0: at the end of each epoch) */

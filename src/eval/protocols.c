@@ -1,4 +1,5 @@
-#include "cli/evaluate.h"
+/* The evaluation protocols on data sets (protocols.h): features, kNN, linear probe, fine-tuning, as scores. */
+#include "eval/protocols.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -7,13 +8,13 @@
 #include "core/context.h"
 #include "core/rng.h"
 #include "eval/embed.h"
-#include "io/atomic_file.h"
-#include "io/json.h"
 
-dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *train, const dy_dataset *ds, float **features,
-                       int64_t *dim) {
+int64_t dy_knn_neighbours(int64_t k, int64_t n_train) { return k < n_train ? k : n_train; }
+
+dy_status dy_eval_features(dy_ctx *ctx, dy_model *model, const dy_dataset *stats, const dy_dataset *ds,
+                           float **features, int64_t *dim) {
     dy_augment eval_aug;
-    dy_status st = dy_augment_preset(ctx, &eval_aug, "eval", train);
+    dy_status st = dy_augment_preset(ctx, &eval_aug, "eval", stats);
     if (st != DY_OK) return st;
     if (model) return dy_embed_dataset(ctx, model, ds, &eval_aug, 256, false, features, dim);
     /* raw pixels as docs/METHOD.md measures them: values scaled to [0, 1], flattened */
@@ -24,8 +25,8 @@ dy_status cli_features(dy_ctx *ctx, dy_model *model, const dy_dataset *train, co
 /* The scores of acc; the classes grouped (many/medium/few, thirds) when the set is long-tailed, as d->group_counts
  * (or train's counts) say; acc handed to d->acc when asked for (then the caller frees it), else left to the caller's
  * dy_eval_accuracy_free as always. */
-static dy_status finish_scores(dy_ctx *ctx, dy_eval_accuracy *acc, const dy_dataset *train, const eval_detail *d,
-                               eval_scores *out) {
+static dy_status finish_scores(dy_ctx *ctx, dy_eval_accuracy *acc, const dy_dataset *train, const dy_eval_detail *d,
+                               dy_eval_scores *out) {
     const int64_t *counts = d && d->group_counts ? d->group_counts : train->class_counts;
     out->top1 = acc->top1;
     out->top5 = acc->top5;
@@ -33,12 +34,6 @@ static dy_status finish_scores(dy_ctx *ctx, dy_eval_accuracy *acc, const dy_data
     out->head = out->middle = out->tail = out->gap = NAN;
     out->head_classes = out->middle_classes = out->tail_classes = 0;
     out->has_shots = false;
-    if (d && d->per_class) {
-        for (int64_t c = 0; c < acc->classes; c++)
-            printf("    class %-3lld %-20s %6.2f %% (%lld images; %lld training)\n", (long long)c,
-                   train->class_names ? train->class_names[c] : "", 100 * acc->class_top1[c],
-                   (long long)acc->class_samples[c], (long long)counts[c]);
-    }
     /* many/medium/few-shot accuracy when the training set is long-tailed (its class counts differ) */
     bool tailed = false;
     for (int c = 1; c < train->num_classes; c++) tailed |= counts[c] != counts[0];
@@ -68,22 +63,15 @@ static dy_status finish_scores(dy_ctx *ctx, dy_eval_accuracy *acc, const dy_data
     return DY_OK;
 }
 
-dy_status cli_knn(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte, const dy_dataset *test,
-                  int64_t dim, int64_t k, double t, bool per_class, eval_scores *out) {
-    eval_detail d = {.per_class = per_class};
-    return cli_knn_detailed(ctx, ftr, train, fte, test, dim, k, t, &d, out);
-}
-
-dy_status cli_knn_detailed(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte,
-                           const dy_dataset *test, int64_t dim, int64_t k, double t, const eval_detail *d,
-                           eval_scores *out) {
+dy_status dy_eval_knn(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte, const dy_dataset *test,
+                      int64_t dim, int64_t k, double t, const dy_eval_detail *d, dy_eval_scores *out) {
     if (d && d->acc) memset(d->acc, 0, sizeof *d->acc);
     int64_t *ltr = dy_labels_int64(train), *lte = dy_labels_int64(test);
     dy_eval_accuracy acc = {0};
     dy_status st = DY_OK;
     if (!ltr || !lte) st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for labels");
     dy_knn_options ko = dy_knn_defaults();
-    ko.k = k < train->count ? k : train->count;
+    ko.k = dy_knn_neighbours(k, train->count);
     ko.temperature = (float)t;
     if (st == DY_OK)
         st = dy_knn_evaluate(ctx, ftr, ltr, train->count, fte, lte, test->count, dim, train->num_classes, &ko, NULL,
@@ -109,16 +97,9 @@ static float *normalized_copy(dy_ctx *ctx, const float *x, int64_t n, int64_t d)
     return y;
 }
 
-dy_status cli_linear_cached(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte,
-                            const dy_dataset *test, int64_t dim, const dy_probe_options *po, bool normalize,
-                            bool per_class, eval_scores *out) {
-    eval_detail d = {.per_class = per_class};
-    return cli_linear_cached_detailed(ctx, ftr, train, fte, test, dim, po, normalize, &d, out);
-}
-
-dy_status cli_linear_cached_detailed(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte,
-                                     const dy_dataset *test, int64_t dim, const dy_probe_options *po, bool normalize,
-                                     const eval_detail *d, eval_scores *out) {
+dy_status dy_eval_linear_cached(dy_ctx *ctx, const float *ftr, const dy_dataset *train, const float *fte,
+                                const dy_dataset *test, int64_t dim, const dy_probe_options *po, bool normalize,
+                                const dy_eval_detail *d, dy_eval_scores *out) {
     if (d && d->acc) memset(d->acc, 0, sizeof *d->acc);
     int64_t *ltr = dy_labels_int64(train), *lte = dy_labels_int64(test);
     float *ntr = NULL, *nte = NULL;
@@ -127,7 +108,8 @@ dy_status cli_linear_cached_detailed(dy_ctx *ctx, const float *ftr, const dy_dat
     dy_status st = DY_OK;
     if (!ltr || !lte) st = dy_fail(ctx, DY_ERR_NOMEM, "out of memory for labels");
     if (st == DY_OK && normalize) {
-        if (!(ntr = normalized_copy(ctx, ftr, train->count, dim)) || !(nte = normalized_copy(ctx, fte, test->count, dim)))
+        if (!(ntr = normalized_copy(ctx, ftr, train->count, dim)) ||
+            !(nte = normalized_copy(ctx, fte, test->count, dim)))
             st = DY_ERR_NOMEM;
         ftr = ntr;
         fte = nte;
@@ -177,16 +159,9 @@ static dy_status feed_batch(void *user, int64_t epoch, const int64_t *indices, i
     return DY_OK;
 }
 
-dy_status cli_linear_augmented(dy_ctx *ctx, dy_model *model, const dy_augment *aug, const dy_dataset *train,
-                               const float *fte, const dy_dataset *test, const dy_probe_options *po, bool normalize,
-                               bool per_class, eval_scores *out) {
-    eval_detail d = {.per_class = per_class};
-    return cli_linear_augmented_detailed(ctx, model, aug, train, fte, test, po, normalize, &d, out);
-}
-
-dy_status cli_linear_augmented_detailed(dy_ctx *ctx, dy_model *model, const dy_augment *aug, const dy_dataset *train,
-                                        const float *fte, const dy_dataset *test, const dy_probe_options *po,
-                                        bool normalize, const eval_detail *d, eval_scores *out) {
+dy_status dy_eval_linear_augmented(dy_ctx *ctx, dy_model *model, const dy_augment *aug, const dy_dataset *train,
+                                   const float *fte, const dy_dataset *test, const dy_probe_options *po,
+                                   bool normalize, const dy_eval_detail *d, dy_eval_scores *out) {
     if (d && d->acc) memset(d->acc, 0, sizeof *d->acc);
     augmented_feed f = {.ctx = ctx, .model = model, .aug = aug, .train = train, .seed = po->seed + 1,
                         .dim = dy_model_feature_dim(model), .normalize = normalize};
@@ -213,9 +188,12 @@ dy_status cli_linear_augmented_detailed(dy_ctx *ctx, dy_model *model, const dy_a
     return st;
 }
 
-dy_status cli_finetune_detailed(dy_ctx *ctx, dy_model *model, const dy_augment *aug, const dy_dataset *train,
-                                const dy_dataset *stats, const dy_dataset *test, const dy_finetune_options *fo,
-                                int64_t epochs, int64_t batch, const eval_detail *d, eval_scores *out) {
+dy_status dy_eval_finetune(dy_ctx *ctx, dy_model *model, const dy_augment *aug, const dy_dataset *train,
+                           const dy_dataset *stats, const dy_dataset *test, const dy_eval_finetune_plan *plan,
+                           const dy_eval_detail *d, dy_eval_scores *out) {
+    const dy_finetune_options *fo = &plan->fo;
+    const int64_t epochs = plan->epochs;
+    int64_t batch = plan->batch;
     if (d && d->acc) memset(d->acc, 0, sizeof *d->acc);
     if (train->count < 2)
         return dy_fail(ctx, DY_ERR_INVALID, "fine-tuning needs 2 labelled images or more (batch norm), got %lld",
@@ -258,11 +236,10 @@ dy_status cli_finetune_detailed(dy_ctx *ctx, dy_model *model, const dy_augment *
             sum += loss;
             steps++;
         }
-        if (st == DY_OK)
-            fprintf(stderr, "fine-tuning epoch %lld/%lld: mean loss %.4f\n", (long long)epoch + 1, (long long)epochs,
-                    steps ? sum / (double)steps : NAN);
+        if (st == DY_OK && plan->on_epoch)
+            plan->on_epoch(plan->user, epoch, epochs, steps ? sum / (double)steps : NAN);
     }
-    if (st == DY_OK) st = cli_features(ctx, model, stats, test, &fte, &dim);
+    if (st == DY_OK) st = dy_eval_features(ctx, model, stats, test, &fte, &dim);
     if (st == DY_OK) st = dy_probe_evaluate(ctx, dy_finetune_probe(ft), fte, lte, test->count, NULL, &acc);
     if (st == DY_OK) st = finish_scores(ctx, &acc, train, d, out);
     dy_eval_accuracy_free(&acc);
@@ -273,123 +250,4 @@ dy_status cli_finetune_detailed(dy_ctx *ctx, dy_model *model, const dy_augment *
     free(lte);
     free(fte);
     return st;
-}
-
-/* A score as JSON: the number, or null for NaN (a group of classes with no test sample). */
-static void json_score(FILE *f, const char *key, double v) {
-    if (isfinite(v)) fprintf(f, ", \"%s\": %.6f", key, v);
-    else fprintf(f, ", \"%s\": null", key);
-}
-
-/* s as a JSON string; bytes that are not valid UTF-8 (a file name in another encoding) become '?'. */
-static void json_string(FILE *f, const char *s) {
-    size_t bad = 0, n = strlen(s);
-    bool valid = dy_json_valid_utf8(s, n, &bad);
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else if (c >= 0x80 && !valid) fputc('?', f);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
-
-/* --skip-bad: the count of each split's skipped images and the first CLI_SKIPPED_SHOWN names of each. */
-static void json_skipped(FILE *f, const dy_dataset *train, const dy_dataset *test) {
-    const dy_dataset *splits[2] = {train, test};
-    fprintf(f, ", \"skipped_train\": %lld, \"skipped_test\": %lld, \"skipped_files\": [",
-            (long long)(train ? train->skipped : 0), (long long)(test ? test->skipped : 0));
-    int written = 0;
-    for (int s = 0; s < 2; s++)
-        for (int64_t i = 0; splits[s] && splits[s]->skipped_files && i < splits[s]->skipped && i < CLI_SKIPPED_SHOWN;
-             i++) {
-            if (written++) fputs(", ", f);
-            json_string(f, splits[s]->skipped_files[i]);
-        }
-    fputc(']', f);
-}
-
-/* An array of n numbers (doubles as fractions, NaN as null) or integers. */
-static void json_doubles(FILE *f, const char *key, const double *v, int64_t n) {
-    fprintf(f, ", \"%s\": [", key);
-    for (int64_t i = 0; i < n; i++) {
-        if (i) fputs(", ", f);
-        if (isfinite(v[i])) fprintf(f, "%.6f", v[i]);
-        else fputs("null", f);
-    }
-    fputc(']', f);
-}
-
-static void json_ints(FILE *f, const char *key, const int64_t *v, int64_t n) {
-    fprintf(f, ", \"%s\": [", key);
-    for (int64_t i = 0; i < n; i++) fprintf(f, "%s%lld", i ? ", " : "", (long long)v[i]);
-    fputc(']', f);
-}
-
-static void json_extra(FILE *f, const eval_json_extra *x) {
-    if (x->description) {
-        fputs(", \"protocol_detail\": ", f);
-        json_string(f, x->description);
-    }
-    const dy_eval_accuracy *acc = x->acc;
-    if (acc && acc->class_top1) {
-        json_doubles(f, "class_top1", acc->class_top1, acc->classes);
-        json_ints(f, "class_test", acc->class_samples, acc->classes);
-        if (x->train_counts) json_ints(f, "class_train", x->train_counts, acc->classes);
-        if (x->class_names) {
-            fputs(", \"class_names\": [", f);
-            for (int64_t c = 0; c < acc->classes; c++) {
-                if (c) fputs(", ", f);
-                json_string(f, x->class_names[c] ? x->class_names[c] : "");
-            }
-            fputc(']', f);
-        }
-    }
-    const eval_label_subset *l = x->labels;
-    if (l && l->labelled) {
-        bool subset = l->fraction > 0 || l->per_class > 0;
-        fprintf(f, ", \"labelled_images\": %lld, \"label_subset\": %s", (long long)l->labelled->count,
-                subset ? "true" : "false");
-        if (subset) {
-            json_score(f, "label_fraction", l->fraction > 0 ? l->fraction : NAN);
-            if (l->per_class > 0) fprintf(f, ", \"labels_per_class\": %lld", (long long)l->per_class);
-            else fputs(", \"labels_per_class\": null", f);
-            fprintf(f, ", \"label_seed\": %llu", (unsigned long long)l->seed);
-            json_ints(f, "class_labelled", l->labelled->class_counts, l->labelled->num_classes);
-        }
-    }
-}
-
-dy_status cli_write_scores_json(dy_ctx *ctx, const char *path, const char *features, const char *protocol,
-                                const eval_scores *s, const dy_dataset *train, const dy_dataset *test) {
-    return cli_write_eval_json(ctx, path, features, protocol, s, NULL, train, test);
-}
-
-dy_status cli_write_eval_json(dy_ctx *ctx, const char *path, const char *features, const char *protocol,
-                              const eval_scores *s, const eval_json_extra *x, const dy_dataset *train,
-                              const dy_dataset *test) {
-    dy_atomic_file af;
-    dy_status st = dy_atomic_open(ctx, &af, path);
-    if (st != DY_OK) return st;
-    /* features and protocol are fixed words of the CLI (encoder, pixels, random; knn, linear): nothing to escape */
-    fprintf(af.fp, "{\"features\": \"%s\", \"protocol\": \"%s\"", features, protocol);
-    json_score(af.fp, "top1", s->top1);
-    json_score(af.fp, "top5", s->top5);
-    if (s->has_shots) {
-        json_score(af.fp, "many", s->many);
-        json_score(af.fp, "medium", s->medium);
-        json_score(af.fp, "few", s->few);
-        json_score(af.fp, "head", s->head);
-        json_score(af.fp, "middle", s->middle);
-        json_score(af.fp, "tail", s->tail);
-        json_score(af.fp, "head_tail_gap", s->gap);
-        fprintf(af.fp, ", \"head_classes\": %lld, \"middle_classes\": %lld, \"tail_classes\": %lld",
-                (long long)s->head_classes, (long long)s->middle_classes, (long long)s->tail_classes);
-    }
-    if (x) json_extra(af.fp, x);
-    json_skipped(af.fp, train, test);
-    fputs("}\n", af.fp);
-    return dy_atomic_commit(ctx, &af); /* flush, fsync and close are checked there: a full disk is an error */
 }
