@@ -38,20 +38,23 @@ static dnnl_memory_desc_t channel_md(int64_t c) {
 
 /* Training batch norm runs the shared kernels of src/engine/ref/bn_kernels.h on nChw16c and nhwc (see bn_blocked.c
  * and bn_rows.c why), in f32 and bf16; with sync-bn (statistics over the processes, which oneDNN's primitive cannot
- * sum) also on nchw and the head's [n, c]. The kernels' layout, -1 where oneDNN's batch norm runs (evaluation; the
- * head's 2-D batch norms), or -2 for a layout sync-bn cannot run on. */
-static int host_layout(dd_builder *b, int32_t in) {
-    const dnnl_memory_desc_t *md = dd_value_md(b, in);
+ * sum) also on nchw and the head's [n, c]. *layout: the kernels' layout, or -1 where oneDNN's batch norm runs
+ * (evaluation; the head's 2-D batch norms). */
+static dy_status host_layout(dd_builder *b, const dd_group *gr, int *layout) {
+    const dnnl_memory_desc_t *md = dd_value_md(b, b->g->nodes[gr->main].in[0]);
     const dnnl_data_type_t t = md->data_type;
-    if (!b->train) return -1;
-    if (t == dnnl_f32 || t == dnnl_bf16) {
-        if (md->ndims == 4 && md->dims[1] % 16 == 0 && dd_md_is(md, dnnl_aBcd16b, t)) return BN_NCHW16C;
-        if (md->ndims == 4 && dd_md_is(md, dnnl_acdb, t)) return BN_NHWC;
-        if (!b->g->bn_sync) return -1;
-        if (md->ndims == 2 && dd_md_is(md, dnnl_ab, t)) return BN_NHWC; /* [n, c]: channels last, one pixel */
-        if (md->ndims == 4 && dd_md_is(md, dnnl_abcd, t)) return BN_NCHW;
+    const bool sync = b->g->bn_sync != NULL;
+    *layout = -1;
+    if (b->train && (t == dnnl_f32 || t == dnnl_bf16)) {
+        if (md->ndims == 4 && md->dims[1] % 16 == 0 && dd_md_is(md, dnnl_aBcd16b, t)) *layout = BN_NCHW16C;
+        else if (md->ndims == 4 && dd_md_is(md, dnnl_acdb, t)) *layout = BN_NHWC;
+        else if (sync && md->ndims == 2 && dd_md_is(md, dnnl_ab, t)) *layout = BN_NHWC; /* [n, c]: one pixel */
+        else if (sync && md->ndims == 4 && dd_md_is(md, dnnl_abcd, t)) *layout = BN_NCHW;
     }
-    return b->g->bn_sync ? -2 : -1;
+    if (*layout < 0 && b->train && sync)
+        return dy_fail(b->ctx, DY_ERR_UNSUPPORTED, "oneDNN executor: batch norm %s with sync-bn: its input has a "
+                       "layout the batch-norm kernels cannot read", b->g->nodes[gr->main].name);
+    return DY_OK;
 }
 
 /* The item's shape; its scratch (the kernels' work buffer) sized into the executor's (host items run between
@@ -110,14 +113,9 @@ static dy_status host_backward(dd_builder *b, const dd_group *gr, bn_layout layo
     return dd_diff_commit(b, in, bw.dx);
 }
 
-static dy_status host_unreadable(dd_builder *b, const dd_group *gr) {
-    return dy_fail(b->ctx, DY_ERR_UNSUPPORTED, "oneDNN executor: batch norm %s with sync-bn: its input has a layout "
-                   "the batch-norm kernels cannot read", b->g->nodes[gr->main].name);
-}
-
 dy_status dd_bn_forward(dd_builder *b, const dd_group *gr) {
-    const int host = host_layout(b, b->g->nodes[gr->main].in[0]);
-    if (host == -2) return host_unreadable(b, gr);
+    int host;
+    DY_TRY(host_layout(b, gr, &host));
     if (host >= 0) return host_forward(b, gr, (bn_layout)host);
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
@@ -192,11 +190,11 @@ void dd_running_stats(float *running_mean, float *running_var, float *num_batche
 }
 
 dy_status dd_bn_backward(dd_builder *b, const dd_group *gr) {
-    const int host = host_layout(b, b->g->nodes[gr->main].in[0]);
-    if (host == -2) return host_unreadable(b, gr);
-    if (host >= 0) return host_backward(b, gr, (bn_layout)host);
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
+    int host;
+    DY_TRY(host_layout(b, gr, &host));
+    if (host >= 0) return host_backward(b, gr, (bn_layout)host);
     const dnnl_memory_desc_t cmd = channel_md(b->shapes[in].c);
     const unsigned flags = bn_flags(b, gr);
     dnnl_primitive_desc_t hint, pd;

@@ -9,10 +9,6 @@
 #include "engine/ref/bn_kernels.h"
 #include "engine/ref/ops.h"
 
-dy_status bn_allreduce(const dy_bn_sync *sync, double *buf, int64_t n) {
-    return sync && sync->allreduce ? sync->allreduce(sync->user, buf, n) : DY_OK;
-}
-
 int64_t bn_work_floats(bn_layout layout, int64_t n, int64_t c, int64_t hw) {
     return layout == BN_NCHW16C ? bn_blocked_work_floats(n, c) : bn_rows_work_floats(layout, n, c, hw);
 }

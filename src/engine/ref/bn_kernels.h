@@ -74,6 +74,8 @@ int64_t bn_blocked_work_floats(int64_t n, int64_t c);
 dy_status bn_blocked_forward(const bn_forward_args *a, float *work);
 dy_status bn_blocked_backward(const bn_backward_args *a, float *work);
 /* The sync-bn all-reduce of buf [n] (nothing without one). */
-dy_status bn_allreduce(const dy_bn_sync *sync, double *buf, int64_t n);
+static inline dy_status bn_allreduce(const dy_bn_sync *sync, double *buf, int64_t n) {
+    return sync && sync->allreduce ? sync->allreduce(sync->user, buf, n) : DY_OK;
+}
 
 #endif

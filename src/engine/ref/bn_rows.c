@@ -28,15 +28,13 @@
 
 #include "engine/ref/bn_kernels.h"
 
-#define INLINE static inline __attribute__((always_inline))
-
 enum { LANES = 64, WIDE = 16, CHUNK = 256 };
 
 #define LANES_OF(L) ((L) == BN_NHWC ? LANES : 1) /* channels per tile */
 
 /* Element i of an activation of either type, as a float, and a float stored back (bf16: rounded to nearest even, a
  * NaN kept a quiet NaN). */
-INLINE float ld(const void *p, int64_t i, bool bf16) {
+static inline __attribute__((always_inline)) float ld(const void *p, int64_t i, bool bf16) {
     if (!bf16) return ((const float *)p)[i];
     const uint32_t u = (uint32_t)((const uint16_t *)p)[i] << 16;
     float f;
@@ -44,7 +42,7 @@ INLINE float ld(const void *p, int64_t i, bool bf16) {
     return f;
 }
 
-INLINE void st(void *p, int64_t i, float v, bool bf16) {
+static inline __attribute__((always_inline)) void st(void *p, int64_t i, float v, bool bf16) {
     if (!bf16) {
         ((float *)p)[i] = v;
         return;
@@ -57,7 +55,8 @@ INLINE void st(void *p, int64_t i, float v, bool bf16) {
 
 /* dy masked by the fused ReLU's output (mask: y > 0; a NaN in y masks); both loads unconditional, a select after
  * them, so that the loops vectorise. */
-INLINE double grad(const void *dy, const void *y, int64_t i, bool bf16, bool mask) {
+static inline __attribute__((always_inline)) double grad(const void *dy, const void *y, int64_t i, bool bf16,
+                                                         bool mask) {
     const double d = ld(dy, i, bf16);
     const float keep = mask ? ld(y, i, bf16) : 1.0f;
     return keep > 0.0f ? d : 0.0;
@@ -110,8 +109,8 @@ int64_t bn_rows_work_floats(bn_layout layout, int64_t n, int64_t c, int64_t hw) 
     } while (0)
 
 /* out[c] = the chunks' partial sums added in chunk order (out2 likewise from part2, when not NULL). */
-INLINE void add_chunks(double *out, double *out2, const double *part, const double *part2, const bn_shape *s,
-                       int64_t chunks) {
+static inline __attribute__((always_inline)) void add_chunks(double *out, double *out2, const double *part,
+                                                             const double *part2, const bn_shape *s, int64_t chunks) {
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < s->c; c++) {
         double t = 0, t2 = 0;
@@ -170,7 +169,8 @@ INLINE void add_chunks(double *out, double *out2, const double *part, const doub
 
 /* ---- forward ---------------------------------------------------------------------------------------------------- */
 
-INLINE void forward_sums(const bn_forward_args *a, double *w, bn_layout L, bool bf16) {
+static inline __attribute__((always_inline)) void forward_sums(const bn_forward_args *a, double *w, bn_layout L,
+                                                               bool bf16) {
     const int64_t C = a->s.c;
     const void *x = a->x;
     double *part = w + 5 * C + 1;
@@ -179,7 +179,8 @@ INLINE void forward_sums(const bn_forward_args *a, double *w, bn_layout L, bool 
 }
 
 /* two passes: mean first, then squared deviations (no cancellation of E[x^2] - E[x]^2) */
-INLINE void forward_deviations(const bn_forward_args *a, double *w, bn_layout L, bool bf16) {
+static inline __attribute__((always_inline)) void forward_deviations(const bn_forward_args *a, double *w,
+                                                                     bn_layout L, bool bf16) {
     const int64_t C = a->s.c;
     const double count = w[C];
     const void *x = a->x;
@@ -191,7 +192,8 @@ INLINE void forward_deviations(const bn_forward_args *a, double *w, bn_layout L,
     add_chunks(q, NULL, part, NULL, &a->s, n_chunks(L, &a->s));
 }
 
-INLINE void forward_normalise(const bn_forward_args *a, double *w, bn_layout L, bool bf16) {
+static inline __attribute__((always_inline)) void forward_normalise(const bn_forward_args *a, double *w,
+                                                                    bn_layout L, bool bf16) {
     const int64_t C = a->s.c;
     const double count = w[C];
     const double *m = w + C + 1, *q = m + C;
@@ -239,7 +241,8 @@ dy_status bn_rows_forward(const bn_forward_args *a, double *w) {
 /* With g = dy masked by y > 0 and xhat = (x - mean) rstd: dbeta = sum g, dgamma = sum g xhat, and because mean and
  * variance depend on every x of the channel, dx = gamma rstd (g - dbeta / count - xhat dgamma / count). The sum of
  * g xhat is taken as g xhat (xhat_sum: the reference op's) or as g (x - mean), scaled by rstd after. */
-INLINE void backward_sums(const bn_backward_args *a, double *w, bool mask, bool xhat_sum, bn_layout L, bool bf16) {
+static inline __attribute__((always_inline)) void backward_sums(const bn_backward_args *a, double *w, bool mask,
+                                                                bool xhat_sum, bn_layout L, bool bf16) {
     const int64_t C = a->s.c, chunks = n_chunks(L, &a->s);
     double *rs = w + 2 * C + 1, *part = rs + 4 * C, *part2 = part + chunks * C;
     const float *mean = a->mean;
@@ -260,7 +263,8 @@ INLINE void backward_sums(const bn_backward_args *a, double *w, bool mask, bool 
     }
 }
 
-INLINE void backward_dx(const bn_backward_args *a, double *w, bool mask, bn_layout L, bool bf16) {
+static inline __attribute__((always_inline)) void backward_dx(const bn_backward_args *a, double *w, bool mask,
+                                                              bn_layout L, bool bf16) {
     const int64_t C = a->s.c;
     const double count = w[2 * C];
     double *rs = w + 2 * C + 1, *k = rs + C, *mg = k + C, *mgx = mg + C;
