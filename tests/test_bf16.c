@@ -189,7 +189,7 @@ typedef void bn_backward_bf16_fn(uint16_t *, float *, float *, const uint16_t *,
                                  const float *, const float *, const float *, int64_t, int64_t, int64_t, float,
                                  float *, int);
 
-/* The plain-C batch-norm kernels of one layout (nChw16c: dnnl_bn_blocked.c; nhwc: dnnl_bn_nhwc.c), bf16 against
+/* The plain-C batch-norm kernels of one layout (nChw16c: src/engine/ref/bn_blocked.c; nhwc: bn_rows.c), bf16 against
  * float. */
 static void test_bn_kernel_layout(bool nhwc) {
     bn_forward_fn *fwd = nhwc ? dd_bn_nhwc_forward : dd_bn_blocked_forward;

@@ -1,11 +1,11 @@
-/* The oneDNN executor's plain-C training batch norms (src/engine/dnnl/dnnl_bn_blocked.c on nChw16c,
- * dnnl_bn_nhwc.c on nhwc) on their own, against a batch norm written here in double: y, mean, variance, running
+/* The oneDNN executor's plain-C training batch norms (src/engine/ref/bn_blocked.c on nChw16c,
+ * bn_rows.c on nhwc) on their own, against a batch norm written here in double: y, mean, variance, running
  * statistics, dx, dgamma, dbeta, with and without the fused ReLU, gamma/beta absent, dx computed in place over dy;
  * shapes with one image, one pixel, odd pixel counts, one to several channel blocks and (nhwc, 16 channels and more)
  * one to several chunks of rows, channel means 10 to 50
  * times the spread (as after a convolution). Every output must be bit-identical for 1, 2, 3 and 4 threads (the
  * kernels split work over images and channel blocks and add the partial sums in a fixed order). Then the same
- * property through the oneDNN executor, sync-bn's kernels (dnnl_bn_sync.c) included: conv -> batch norm -> ReLU at
+ * property through the oneDNN executor, sync-bn (the same kernels with a reduction) included: conv -> batch norm -> ReLU at
  * 16 channels (nChw16c) and 8 (nhwc), output, running statistics and the batch norm's gradients bit-identical for
  * 1 and 3 threads (the convolution's forward is oneDNN's; only the batch norm's outputs are compared backward).
  * Tolerance: normwise relative error 1e-5 against the double evaluation (float data, float per-tile sums, the mean

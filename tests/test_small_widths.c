@@ -21,7 +21,7 @@
  *
  * Why 1e-4 holds. The reference sums every convolution, batch-norm and linear reduction in double; the oneDNN path
  * sums convolutions in float32 (its kernels, measured alone against exact sums, stay within 2 u sum|terms|, u = 6e-8)
- * and the convolutions' batch norms in double (dnnl_bn_blocked.c, dnnl_bn_nhwc.c); the head's two batch norms over
+ * and the convolutions' batch norms in double (src/engine/ref/bn_blocked.c, bn_rows.c); the head's two batch norms over
  * the batch stay oneDNN's, in float32 (so that the usual widths' numbers stay as they were). Against a float64
  * evaluation of the same step (tools/width_oracle.py) both executors are then 1e-6 to 4e-5 off on well-conditioned
  * cases. Two kinds of case are conditioned worse, each handled for its reason, not by a looser tolerance:

@@ -1,6 +1,7 @@
 /* Batch-norm groups: batch normalisation on the layout of its input (2-D [n, c] in the head, blocked 4-D after
- * convolutions), with a following ReLU fused in through the fuse_norm_relu flag (its workspace, a bit mask, is kept
- * for backward). Training also updates the running statistics from the batch mean and variance oneDNN returns.
+ * convolutions), with a following ReLU fused in (oneDNN's fuse_norm_relu flag, whose workspace, a bit mask, is kept
+ * for backward; the shared kernels' relu). Training also updates the running statistics from the batch mean and
+ * variance oneDNN returns (the shared kernels update them themselves).
  * The plain-C steps of batch norm are here too: that update, and the fold of an evaluation batch norm into the
  * convolution before it (the convolution groups append it). */
 #include <math.h>
@@ -35,35 +36,43 @@ static dnnl_memory_desc_t channel_md(int64_t c) {
     return md;
 }
 
-/* Training on nChw16c runs the plain-C kernels of dnnl_bn_blocked.c, on nhwc those of dnnl_bn_nhwc.c (see there
- * why); with sync-bn (statistics over the processes, which oneDNN's primitive cannot sum) every layout runs those of
- * dnnl_bn_sync.c. The forward item's kind (the backward's is the next), or DD_ITEM_PRIMITIVE where oneDNN's batch
- * norm runs (evaluation; the head's 2-D batch norms). */
-static dd_item_kind host_kind(dd_builder *b, int32_t in) {
-    const dnnl_memory_desc_t *md = dd_value_md(b, in);
-    if (b->train && b->g->bn_sync) return DD_ITEM_BN_SYNC_FORWARD;
-    if (!b->train || md->ndims != 4) return DD_ITEM_PRIMITIVE;
-    /* both layouts have their plain-C kernels in f32 and bf16 */
-    if (md->dims[1] % 16 == 0 && (dd_md_is(md, dnnl_aBcd16b, dnnl_f32) || dd_md_is(md, dnnl_aBcd16b, dnnl_bf16)))
-        return DD_ITEM_BN_FORWARD;
-    return dd_md_is(md, dnnl_acdb, dnnl_f32) || dd_md_is(md, dnnl_acdb, dnnl_bf16) ? DD_ITEM_BN_NHWC_FORWARD
-                                                                                  : DD_ITEM_PRIMITIVE;
+/* Training batch norm runs the shared kernels of src/engine/ref/bn_kernels.h on nChw16c and nhwc (see bn_blocked.c
+ * and bn_rows.c why), in f32 and bf16; with sync-bn (statistics over the processes, which oneDNN's primitive cannot
+ * sum) also on nchw and the head's [n, c]. *layout: the kernels' layout, or -1 where oneDNN's batch norm runs
+ * (evaluation; the head's 2-D batch norms). */
+static dy_status host_layout(dd_builder *b, const dd_group *gr, int *layout) {
+    const dnnl_memory_desc_t *md = dd_value_md(b, b->g->nodes[gr->main].in[0]);
+    const dnnl_data_type_t t = md->data_type;
+    const bool sync = b->g->bn_sync != NULL;
+    *layout = -1;
+    if (b->train && (t == dnnl_f32 || t == dnnl_bf16)) {
+        if (md->ndims == 4 && md->dims[1] % 16 == 0 && dd_md_is(md, dnnl_aBcd16b, t)) *layout = BN_NCHW16C;
+        else if (md->ndims == 4 && dd_md_is(md, dnnl_acdb, t)) *layout = BN_NHWC;
+        else if (sync && md->ndims == 2 && dd_md_is(md, dnnl_ab, t)) *layout = BN_NHWC; /* [n, c]: one pixel */
+        else if (sync && md->ndims == 4 && dd_md_is(md, dnnl_abcd, t)) *layout = BN_NCHW;
+    }
+    if (*layout < 0 && b->train && sync)
+        return dy_fail(b->ctx, DY_ERR_UNSUPPORTED, "oneDNN executor: batch norm %s with sync-bn: its input has a "
+                       "layout the batch-norm kernels cannot read", b->g->nodes[gr->main].name);
+    return DY_OK;
 }
 
-/* The blocked and nhwc kernels' per-tile partial sums live in the executor's scratchpad (host items run between
+/* The item's shape; its scratch (the kernels' work buffer) sized into the executor's (host items run between
  * primitives, never beside one). */
-static void need_work(dd_builder *b, dd_item_kind kind, int64_t n, int64_t c, int64_t hw) {
-    const int64_t floats = kind == DD_ITEM_BN_FORWARD || kind == DD_ITEM_BN_BACKWARD ? dd_bn_blocked_work_floats(n, c)
-                                                                                     : dd_bn_nhwc_work_floats(n, c, hw);
-    const size_t bytes = sizeof(float) * (size_t)floats;
+static bn_shape host_shape(dd_builder *b, const dd_group *gr, bn_layout layout) {
+    const dy_node *nd = &b->g->nodes[gr->main];
+    const dy_value_shape sh = b->shapes[nd->in[0]];
+    const bn_shape s = {.layout = layout, .bf16 = dd_md(b, b->value_mem[nd->in[0]])->data_type == dnnl_bf16,
+                        .n = b->e->base.n, .c = sh.c, .hw = sh.h * sh.w, .eps = nd->eps, .momentum = nd->momentum};
+    const size_t bytes = sizeof(float) * (size_t)bn_work_floats(layout, s.n, s.c, s.hw);
     if (bytes > b->e->scratch_bytes) b->e->scratch_bytes = bytes;
+    return s;
 }
 
-static dy_status host_forward(dd_builder *b, const dd_group *gr, dd_item_kind kind) {
+static dy_status host_forward(dd_builder *b, const dd_group *gr, bn_layout layout) {
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
-    const dy_value_shape sh = b->shapes[in];
-    const dnnl_memory_desc_t cmd = channel_md(sh.c), one = channel_md(1);
+    const dnnl_memory_desc_t cmd = channel_md(b->shapes[in].c), one = channel_md(1);
     const int32_t m_y = dd_arena_mem(b, dd_value_md(b, in)), m_mean = dd_arena_mem(b, &cmd);
     const int32_t m_var = dd_arena_mem(b, &cmd);
     dd_bn_forward_item f = {
@@ -73,11 +82,8 @@ static dy_status host_forward(dd_builder *b, const dd_group *gr, dd_item_kind ki
         .running_mean = nd->running_mean >= 0 ? dd_user_mem(b, &cmd, DD_STATE, nd->running_mean) : -1,
         .running_var = nd->running_var >= 0 ? dd_user_mem(b, &cmd, DD_STATE, nd->running_var) : -1,
         .num_batches = nd->num_batches >= 0 ? dd_user_mem(b, &one, DD_STATE, nd->num_batches) : -1,
-        .n = b->e->base.n, .c = sh.c, .hw = sh.h * sh.w, .eps = nd->eps, .momentum = nd->momentum,
-        .relu = gr->relu >= 0, .bf16 = dd_md(b, b->value_mem[in])->data_type == dnnl_bf16};
-    if (kind == DD_ITEM_BN_SYNC_FORWARD) DY_TRY(dd_bn_sync_check_layout(b, f.x, "input"));
-    if (kind != DD_ITEM_BN_SYNC_FORWARD) need_work(b, kind, f.n, f.c, f.hw);
-    dd_item *it = f.y < 0 || f.mean < 0 || f.var < 0 ? NULL : dd_add_item(b, kind);
+        .s = host_shape(b, gr, layout), .relu = gr->relu >= 0, .sync = b->g->bn_sync != NULL};
+    dd_item *it = f.y < 0 || f.mean < 0 || f.var < 0 ? NULL : dd_add_item(b, DD_ITEM_BN_FORWARD);
     if (!it) return dd_nomem(b);
     it->bn_forward = f;
     b->value_mem[out] = f.y;
@@ -87,11 +93,10 @@ static dy_status host_forward(dd_builder *b, const dd_group *gr, dd_item_kind ki
     return DY_OK;
 }
 
-static dy_status host_backward(dd_builder *b, const dd_group *gr, dd_item_kind kind) {
+static dy_status host_backward(dd_builder *b, const dd_group *gr, bn_layout layout) {
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
-    const dy_value_shape sh = b->shapes[in];
-    const dnnl_memory_desc_t cmd = channel_md(sh.c);
+    const dnnl_memory_desc_t cmd = channel_md(b->shapes[in].c);
     int32_t m_dy = dd_diff_get(b, out);
     dd_diff_release(b, out);
     const int32_t m_dx = dd_diff_target(b, in, m_dy); /* in place when dy is not needed elsewhere */
@@ -101,22 +106,17 @@ static dy_status host_backward(dd_builder *b, const dd_group *gr, dd_item_kind k
         .gamma = nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_PARAMS, nd->weight) : -1,
         .dgamma = nd->weight >= 0 ? dd_user_mem(b, &cmd, DD_GRADS, nd->weight) : -1,
         .dbeta = nd->bias >= 0 ? dd_user_mem(b, &cmd, DD_GRADS, nd->bias) : -1,
-        .n = b->e->base.n, .c = sh.c, .hw = sh.h * sh.w, .eps = nd->eps,
-        .bf16 = dd_md(b, b->value_mem[in])->data_type == dnnl_bf16};
-    if (kind == DD_ITEM_BN_SYNC_BACKWARD) {
-        DY_TRY(dd_bn_sync_check_layout(b, bw.dy, "output gradient"));
-        DY_TRY(dd_bn_sync_check_layout(b, bw.dx, "input gradient"));
-    }
-    if (kind != DD_ITEM_BN_SYNC_BACKWARD) need_work(b, kind, bw.n, bw.c, bw.hw);
-    dd_item *it = bw.dx < 0 ? NULL : dd_add_item(b, kind);
+        .s = host_shape(b, gr, layout), .sync = b->g->bn_sync != NULL};
+    dd_item *it = bw.dx < 0 ? NULL : dd_add_item(b, DD_ITEM_BN_BACKWARD);
     if (!it) return dd_nomem(b);
     it->bn_backward = bw;
     return dd_diff_commit(b, in, bw.dx);
 }
 
 dy_status dd_bn_forward(dd_builder *b, const dd_group *gr) {
-    const dd_item_kind host = host_kind(b, b->g->nodes[gr->main].in[0]);
-    if (host != DD_ITEM_PRIMITIVE) return host_forward(b, gr, host);
+    int host;
+    DY_TRY(host_layout(b, gr, &host));
+    if (host >= 0) return host_forward(b, gr, (bn_layout)host);
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
     const int64_t c = b->shapes[in].c;
@@ -190,13 +190,11 @@ void dd_running_stats(float *running_mean, float *running_var, float *num_batche
 }
 
 dy_status dd_bn_backward(dd_builder *b, const dd_group *gr) {
-    const dd_item_kind host = host_kind(b, b->g->nodes[gr->main].in[0]);
-    if (host != DD_ITEM_PRIMITIVE)
-        return host_backward(b, gr, host == DD_ITEM_BN_SYNC_FORWARD   ? DD_ITEM_BN_SYNC_BACKWARD
-                                    : host == DD_ITEM_BN_NHWC_FORWARD ? DD_ITEM_BN_NHWC_BACKWARD
-                                                                      : DD_ITEM_BN_BACKWARD);
     const dy_node *nd = &b->g->nodes[gr->main];
     const int32_t in = nd->in[0], out = gr->last + 1;
+    int host;
+    DY_TRY(host_layout(b, gr, &host));
+    if (host >= 0) return host_backward(b, gr, (bn_layout)host);
     const dnnl_memory_desc_t cmd = channel_md(b->shapes[in].c);
     const unsigned flags = bn_flags(b, gr);
     dnnl_primitive_desc_t hint, pd;
@@ -248,3 +246,32 @@ void dd_fold_bn(float *w_out, float *b_out, const float *w, const float *bias, c
         b_out[k] = (beta ? beta[k] : 0.0f) + ((bias ? bias[k] : 0.0f) - running_mean[k]) * s;
     }
 }
+
+/* ---- the shared kernels with positional arguments (tests/test_bn_kernels.c, tests/test_bf16.c) ---------------- */
+
+int64_t dd_bn_blocked_work_floats(int64_t n, int64_t c) { return bn_work_floats(BN_NCHW16C, n, c, 1); }
+int64_t dd_bn_nhwc_work_floats(int64_t n, int64_t c, int64_t hw) { return bn_work_floats(BN_NHWC, n, c, hw); }
+
+#define DD_BN_KERNELS(NAME, SUFFIX, T, LAYOUT, BF16)                                                               \
+    void NAME##_forward##SUFFIX(T *y, float *mean, float *var, float *running_mean, float *running_var,           \
+                                float *num_batches, const T *x, const float *gamma, const float *beta, int64_t n,  \
+                                int64_t c, int64_t hw, float eps, float momentum, bool relu, float *work,          \
+                                int threads) {                                                                     \
+        const bn_forward_args a = {                                                                                \
+            .s = {LAYOUT, BF16, n, c, hw, eps, momentum, threads, work, NULL}, .x = x, .y = y, .relu = relu,       \
+            .gamma = gamma, .beta = beta, .mean = mean, .var = var, .running_mean = running_mean,                  \
+            .running_var = running_var, .num_batches = num_batches};                                               \
+        bn_forward(&a);                                                                                            \
+    }                                                                                                              \
+    void NAME##_backward##SUFFIX(T *dx, float *dgamma, float *dbeta, const T *dy, const T *x, const T *y,         \
+                                 const float *mean, const float *var, const float *gamma, int64_t n, int64_t c,    \
+                                 int64_t hw, float eps, float *work, int threads) {                                \
+        const bn_backward_args a = {.s = {LAYOUT, BF16, n, c, hw, eps, 0, threads, work, NULL}, .x = x, .y = y,   \
+                                    .dy = dy, .dx = dx, .mean = mean, .var = var, .gamma = gamma,                  \
+                                    .dgamma = dgamma, .dbeta = dbeta};                                             \
+        bn_backward(&a);                                                                                           \
+    }
+DD_BN_KERNELS(dd_bn_blocked, , float, BN_NCHW16C, false)
+DD_BN_KERNELS(dd_bn_blocked, _bf16, uint16_t, BN_NCHW16C, true)
+DD_BN_KERNELS(dd_bn_nhwc, , float, BN_NHWC, false)
+DD_BN_KERNELS(dd_bn_nhwc, _bf16, uint16_t, BN_NHWC, true)

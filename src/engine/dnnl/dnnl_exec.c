@@ -119,13 +119,9 @@ static int item_operands(const dd_item *it, int32_t *mem) {
     case DD_ITEM_L2NORM_FORWARD: OPERANDS(lf->x, lf->y);
     case DD_ITEM_L2NORM_BACKWARD: OPERANDS(lb->x, lb->dy, lb->dx);
     case DD_ITEM_BN_FORWARD:
-    case DD_ITEM_BN_NHWC_FORWARD:
-    case DD_ITEM_BN_SYNC_FORWARD:
         OPERANDS(bf->x, bf->y, bf->mean, bf->var, bf->gamma, bf->beta, bf->running_mean, bf->running_var,
                  bf->num_batches);
     case DD_ITEM_BN_BACKWARD:
-    case DD_ITEM_BN_NHWC_BACKWARD:
-    case DD_ITEM_BN_SYNC_BACKWARD:
         OPERANDS(bb->x, bb->y, bb->dy, bb->dx, bb->mean, bb->var, bb->gamma, bb->dgamma, bb->dbeta);
     }
     return 0;
@@ -278,14 +274,12 @@ static float *ptr(dd_exec *e, int32_t mem) {
 }
 
 /* Runs one plain-C item on the buffers its operands name (after the primitives before it have finished). */
-float *dd_ptr(dd_exec *e, int32_t mem) { return ptr(e, mem); }
-
 static void run_host_item(dd_exec *e, const dd_item *it) {
     const int threads = e->base.ctx->threads;
     switch (it->kind) {
     case DD_ITEM_PRIMITIVE: break;
-    case DD_ITEM_BN_SYNC_FORWARD: /* run by run(): they can fail */
-    case DD_ITEM_BN_SYNC_BACKWARD: break;
+    case DD_ITEM_BN_FORWARD: /* run by run(): they can fail */
+    case DD_ITEM_BN_BACKWARD: break;
     case DD_ITEM_RUNNING_STATS: {
         const dd_running_stats_item *s = &it->stats;
         dd_running_stats(ptr(e, s->running_mean), ptr(e, s->running_var), ptr(e, s->num_batches), ptr(e, s->mean),
@@ -309,66 +303,30 @@ static void run_host_item(dd_exec *e, const dd_item *it) {
         l2norm_backward(ptr(e, l->dx), ptr(e, l->dy), ptr(e, l->x), l->rows, l->cols, l->eps, threads);
         break;
     }
-    case DD_ITEM_BN_FORWARD: {
+    }
+}
+
+/* A training batch norm on the shared kernels (src/engine/ref/bn_kernels.h), given its buffers; it may fail (sync-bn's
+ * reduction). */
+static dy_status run_bn(dd_exec *e, const dd_item *it) {
+    const dy_bn_sync *sync = e->base.graph->bn_sync;
+    if (it->kind == DD_ITEM_BN_FORWARD) {
         const dd_bn_forward_item *f = &it->bn_forward;
-        if (f->bf16) {
-            dd_bn_blocked_forward_bf16((uint16_t *)ptr(e, f->y), ptr(e, f->mean), ptr(e, f->var),
-                                       ptr(e, f->running_mean), ptr(e, f->running_var), ptr(e, f->num_batches),
-                                       (const uint16_t *)ptr(e, f->x), ptr(e, f->gamma), ptr(e, f->beta), f->n, f->c,
-                                       f->hw, f->eps, f->momentum, f->relu, (float *)e->scratch, threads);
-            break;
-        }
-        dd_bn_blocked_forward(ptr(e, f->y), ptr(e, f->mean), ptr(e, f->var), ptr(e, f->running_mean),
-                              ptr(e, f->running_var), ptr(e, f->num_batches), ptr(e, f->x), ptr(e, f->gamma),
-                              ptr(e, f->beta), f->n, f->c, f->hw, f->eps, f->momentum, f->relu, (float *)e->scratch,
-                              threads);
-        break;
+        bn_forward_args a = {.s = f->s, .x = ptr(e, f->x), .y = ptr(e, f->y), .relu = f->relu,
+                             .gamma = ptr(e, f->gamma), .beta = ptr(e, f->beta), .mean = ptr(e, f->mean),
+                             .var = ptr(e, f->var), .running_mean = ptr(e, f->running_mean), .running_var = ptr(e, f->running_var),
+                             .num_batches = ptr(e, f->num_batches)};
+        a.s.sync = f->sync ? sync : NULL;
+        a.s.work = (float *)e->scratch, a.s.threads = e->base.ctx->threads;
+        return bn_forward(&a);
     }
-    case DD_ITEM_BN_BACKWARD: {
-        const dd_bn_backward_item *bw = &it->bn_backward;
-        if (bw->bf16) {
-            dd_bn_blocked_backward_bf16((uint16_t *)ptr(e, bw->dx), ptr(e, bw->dgamma), ptr(e, bw->dbeta),
-                                        (const uint16_t *)ptr(e, bw->dy), (const uint16_t *)ptr(e, bw->x),
-                                        (const uint16_t *)ptr(e, bw->y), ptr(e, bw->mean), ptr(e, bw->var),
-                                        ptr(e, bw->gamma), bw->n, bw->c, bw->hw, bw->eps, (float *)e->scratch,
-                                        threads);
-            break;
-        }
-        dd_bn_blocked_backward(ptr(e, bw->dx), ptr(e, bw->dgamma), ptr(e, bw->dbeta), ptr(e, bw->dy), ptr(e, bw->x),
-                               ptr(e, bw->y), ptr(e, bw->mean), ptr(e, bw->var), ptr(e, bw->gamma), bw->n, bw->c,
-                               bw->hw, bw->eps, (float *)e->scratch, threads);
-        break;
-    }
-    case DD_ITEM_BN_NHWC_FORWARD: {
-        const dd_bn_forward_item *f = &it->bn_forward;
-        if (f->bf16) {
-            dd_bn_nhwc_forward_bf16((uint16_t *)ptr(e, f->y), ptr(e, f->mean), ptr(e, f->var), ptr(e, f->running_mean),
-                                    ptr(e, f->running_var), ptr(e, f->num_batches), (const uint16_t *)ptr(e, f->x),
-                                    ptr(e, f->gamma), ptr(e, f->beta), f->n, f->c, f->hw, f->eps, f->momentum,
-                                    f->relu, (float *)e->scratch, threads);
-            break;
-        }
-        dd_bn_nhwc_forward(ptr(e, f->y), ptr(e, f->mean), ptr(e, f->var), ptr(e, f->running_mean),
-                           ptr(e, f->running_var), ptr(e, f->num_batches), ptr(e, f->x), ptr(e, f->gamma),
-                           ptr(e, f->beta), f->n, f->c, f->hw, f->eps, f->momentum, f->relu, (float *)e->scratch,
-                           threads);
-        break;
-    }
-    case DD_ITEM_BN_NHWC_BACKWARD: {
-        const dd_bn_backward_item *bw = &it->bn_backward;
-        if (bw->bf16) {
-            dd_bn_nhwc_backward_bf16((uint16_t *)ptr(e, bw->dx), ptr(e, bw->dgamma), ptr(e, bw->dbeta),
-                                     (const uint16_t *)ptr(e, bw->dy), (const uint16_t *)ptr(e, bw->x),
-                                     (const uint16_t *)ptr(e, bw->y), ptr(e, bw->mean), ptr(e, bw->var),
-                                     ptr(e, bw->gamma), bw->n, bw->c, bw->hw, bw->eps, (float *)e->scratch, threads);
-            break;
-        }
-        dd_bn_nhwc_backward(ptr(e, bw->dx), ptr(e, bw->dgamma), ptr(e, bw->dbeta), ptr(e, bw->dy), ptr(e, bw->x),
-                            ptr(e, bw->y), ptr(e, bw->mean), ptr(e, bw->var), ptr(e, bw->gamma), bw->n, bw->c,
-                            bw->hw, bw->eps, (float *)e->scratch, threads);
-        break;
-    }
-    }
+    const dd_bn_backward_item *bw = &it->bn_backward;
+    bn_backward_args a = {.s = bw->s, .x = ptr(e, bw->x), .y = ptr(e, bw->y), .dy = ptr(e, bw->dy),
+                          .dx = ptr(e, bw->dx), .mean = ptr(e, bw->mean), .var = ptr(e, bw->var),
+                          .gamma = ptr(e, bw->gamma), .dgamma = ptr(e, bw->dgamma), .dbeta = ptr(e, bw->dbeta)};
+    a.s.sync = bw->sync ? sync : NULL;
+    a.s.work = (float *)e->scratch, a.s.threads = e->base.ctx->threads;
+    return bn_backward(&a);
 }
 
 /* Data parallel (graph.h's dy_grad_hook): after backward item i, the ranges of the gradient buffer it was the last
@@ -415,10 +373,9 @@ static dy_status run(dd_exec *e, const dd_program *p) {
         if (hook && i > 0 && (ready = grads_ready(e, i - 1)) != DY_OK) return ready;
         const dd_item *it = &p->items[i];
         if (it->needs & missing) continue;
-        if (it->kind == DD_ITEM_BN_SYNC_FORWARD || it->kind == DD_ITEM_BN_SYNC_BACKWARD) {
+        if (it->kind == DD_ITEM_BN_FORWARD || it->kind == DD_ITEM_BN_BACKWARD) {
             dnnl_stream_wait(stream);
-            dy_status st = it->kind == DD_ITEM_BN_SYNC_FORWARD ? dd_run_bn_sync_forward(e, it)
-                                                                : dd_run_bn_sync_backward(e, it);
+            dy_status st = run_bn(e, it);
             if (st != DY_OK) return st;
             continue;
         }

@@ -2,7 +2,7 @@
  *
  * Files, each using only those after it: dnnl_exec.c (the backend: builds the programs, places the arena, runs the
  * items), dnnl_groups.c (the graph cut into groups), one file per group family (dnnl_conv.c, dnnl_batchnorm.c with
- * dnnl_bn_blocked.c and dnnl_bn_nhwc.c, dnnl_relu_add.c, dnnl_pool.c, dnnl_linear.c, dnnl_l2norm.c),
+ * the training kernels of src/engine/ref/bn_kernels.h, dnnl_relu_add.c, dnnl_pool.c, dnnl_linear.c, dnnl_l2norm.c),
  * dnnl_builder.c (memories, values, items, gradients), and dnnl_context.c (the engine and stream of a context).
  *
  * How it works. At creation the graph is cut into fused groups (dnnl_groups.c): conv, bn+relu, add+relu, ... in
@@ -33,6 +33,7 @@
 #include "core/context.h"
 #include "engine/exec_backend.h"
 #include "engine/plan.h"
+#include "engine/ref/bn_kernels.h"
 
 /* Where a memory object's bytes are. */
 typedef enum {
@@ -84,23 +85,21 @@ typedef struct {              /* DD_ITEM_L2NORM_BACKWARD */
     float eps;
 } dd_l2norm_backward_item;
 
-typedef struct {              /* DD_ITEM_BN_FORWARD: training batch norm (+ ReLU) on nChw16c [n, c, hw]; nhwc too */
+typedef struct {              /* DD_ITEM_BN_FORWARD: training batch norm (+ ReLU) on the kernels of bn_kernels.h */
     int32_t x, y, mean, var;                           /* mean, var: the batch's, kept for backward */
     int32_t gamma, beta;                               /* may be absent */
     int32_t running_mean, running_var, num_batches;    /* updated when present */
-    int64_t n, c, hw;
-    float eps, momentum;
+    bn_shape s;                                        /* layout, type, sizes; threads, work and sync set at run */
     bool relu;
-    bool bf16;                                         /* x, y in bf16 (DD_ITEM_BN_FORWARD only) */
+    bool sync;                                         /* the statistics of the global batch (the graph's bn_sync) */
 } dd_bn_forward_item;
 
 typedef struct {              /* DD_ITEM_BN_BACKWARD */
     int32_t x, y;                                      /* y: the fused ReLU's output (its mask), or absent */
     int32_t dy, dx;                                    /* dx may be dy */
     int32_t mean, var, gamma, dgamma, dbeta;           /* gamma, dgamma, dbeta may be absent */
-    int64_t n, c, hw;
-    float eps;
-    bool bf16;                                         /* x, y, dy, dx in bf16 (DD_ITEM_BN_BACKWARD only) */
+    bn_shape s;
+    bool sync;
 } dd_bn_backward_item;
 
 #define DD_MAX_ARGS 16
@@ -114,9 +113,7 @@ typedef struct {              /* DD_ITEM_PRIMITIVE */
 
 typedef enum {
     DD_ITEM_PRIMITIVE, DD_ITEM_RUNNING_STATS, DD_ITEM_FOLD_BN, DD_ITEM_L2NORM_FORWARD, DD_ITEM_L2NORM_BACKWARD,
-    DD_ITEM_BN_FORWARD, DD_ITEM_BN_BACKWARD,
-    DD_ITEM_BN_NHWC_FORWARD, DD_ITEM_BN_NHWC_BACKWARD, /* the same on nhwc (dnnl_bn_nhwc.c); bn_forward/backward */
-    DD_ITEM_BN_SYNC_FORWARD, DD_ITEM_BN_SYNC_BACKWARD /* sync-bn, any layout (dnnl_bn_sync.c); bn_forward/backward */
+    DD_ITEM_BN_FORWARD, DD_ITEM_BN_BACKWARD
 } dd_item_kind;
 
 typedef struct {
@@ -130,8 +127,8 @@ typedef struct {
         dd_fold_bn_item fold;
         dd_l2norm_forward_item l2norm_forward;
         dd_l2norm_backward_item l2norm_backward;
-        dd_bn_forward_item bn_forward;   /* also DD_ITEM_BN_NHWC_FORWARD's, DD_ITEM_BN_SYNC_FORWARD's */
-        dd_bn_backward_item bn_backward; /* also DD_ITEM_BN_NHWC_BACKWARD's, DD_ITEM_BN_SYNC_BACKWARD's */
+        dd_bn_forward_item bn_forward;
+        dd_bn_backward_item bn_backward;
     };
 } dd_item;
 
@@ -294,48 +291,22 @@ void dd_running_stats(float *running_mean, float *running_var, float *num_batche
 void dd_fold_bn(float *w_out, float *b_out, const float *w, const float *bias, const float *gamma, const float *beta,
                 const float *running_mean, const float *running_var, int64_t channels, int64_t per_channel, float eps,
                 int threads);
-/* dnnl_bn_blocked.c: training batch norm (+ ReLU) on nChw16c [n, c, hw]; work: dd_bn_blocked_work_floats(n, c)
- * floats of scratch (the executor's scratchpad, sized for it at build). */
+/* dnnl_batchnorm.c: the shared training kernels (src/engine/ref/bn_kernels.h) by layout with positional arguments:
+ * nChw16c and nhwc [n, hw, c], float or bf16 activations; work: the _work_floats of scratch, 8-byte aligned. */
 int64_t dd_bn_blocked_work_floats(int64_t n, int64_t c);
-void dd_bn_blocked_forward(float *y, float *mean, float *var, float *running_mean, float *running_var,
-                           float *num_batches, const float *x, const float *gamma, const float *beta, int64_t n,
-                           int64_t c, int64_t hw, float eps, float momentum, bool relu, float *work, int threads);
-void dd_bn_blocked_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *y,
-                            const float *mean, const float *var, const float *gamma, int64_t n, int64_t c, int64_t hw,
-                            float eps, float *work, int threads);
-/* The same with bf16 activations (x, y, dy, dx; read into float, results rounded to nearest even), statistics and
- * parameters in float. */
-void dd_bn_blocked_forward_bf16(uint16_t *y, float *mean, float *var, float *running_mean, float *running_var,
-                                float *num_batches, const uint16_t *x, const float *gamma, const float *beta,
-                                int64_t n, int64_t c, int64_t hw, float eps, float momentum, bool relu, float *work,
-                                int threads);
-void dd_bn_blocked_backward_bf16(uint16_t *dx, float *dgamma, float *dbeta, const uint16_t *dy, const uint16_t *x,
-                                 const uint16_t *y, const float *mean, const float *var, const float *gamma, int64_t n,
-                                 int64_t c, int64_t hw, float eps, float *work, int threads);
-/* dnnl_bn_nhwc.c: the same on nhwc [n, hw, c], every sum in double; work: dd_bn_nhwc_work_floats(n, c, hw) floats,
- * 8-byte aligned. */
 int64_t dd_bn_nhwc_work_floats(int64_t n, int64_t c, int64_t hw);
-void dd_bn_nhwc_forward(float *y, float *mean, float *var, float *running_mean, float *running_var,
-                        float *num_batches, const float *x, const float *gamma, const float *beta, int64_t n,
-                        int64_t c, int64_t hw, float eps, float momentum, bool relu, float *work, int threads);
-void dd_bn_nhwc_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *y,
-                         const float *mean, const float *var, const float *gamma, int64_t n, int64_t c, int64_t hw,
-                         float eps, float *work, int threads);
-/* The same with bf16 activations, as the blocked kernels' _bf16 entry points. */
-void dd_bn_nhwc_forward_bf16(uint16_t *y, float *mean, float *var, float *running_mean, float *running_var,
-                             float *num_batches, const uint16_t *x, const float *gamma, const float *beta, int64_t n,
-                             int64_t c, int64_t hw, float eps, float momentum, bool relu, float *work, int threads);
-void dd_bn_nhwc_backward_bf16(uint16_t *dx, float *dgamma, float *dbeta, const uint16_t *dy, const uint16_t *x,
-                              const uint16_t *y, const float *mean, const float *var, const float *gamma, int64_t n,
-                              int64_t c, int64_t hw, float eps, float *work, int threads);
-
-/* dnnl_bn_sync.c: training batch norm (+ ReLU) over the processes of a data-parallel run (the graph's bn_sync), on
- * any blocked layout; the items carry dd_bn_forward_item / dd_bn_backward_item operands. They may fail (the
- * reduction), so run() runs them itself. */
-dy_status dd_bn_sync_check_layout(dd_builder *b, int32_t mem, const char *what);
-dy_status dd_run_bn_sync_forward(dd_exec *e, const dd_item *it);
-dy_status dd_run_bn_sync_backward(dd_exec *e, const dd_item *it);
-/* dnnl_exec.c: where a memory's bytes are during a run (NULL when absent). */
-float *dd_ptr(dd_exec *e, int32_t mem);
+#define DD_BN_KERNELS(NAME, SUFFIX, T)                                                                             \
+    void NAME##_forward##SUFFIX(T *y, float *mean, float *var, float *running_mean, float *running_var,           \
+                                float *num_batches, const T *x, const float *gamma, const float *beta, int64_t n,  \
+                                int64_t c, int64_t hw, float eps, float momentum, bool relu, float *work,          \
+                                int threads);                                                                      \
+    void NAME##_backward##SUFFIX(T *dx, float *dgamma, float *dbeta, const T *dy, const T *x, const T *y,         \
+                                 const float *mean, const float *var, const float *gamma, int64_t n, int64_t c,    \
+                                 int64_t hw, float eps, float *work, int threads);
+DD_BN_KERNELS(dd_bn_blocked, , float)
+DD_BN_KERNELS(dd_bn_blocked, _bf16, uint16_t)
+DD_BN_KERNELS(dd_bn_nhwc, , float)
+DD_BN_KERNELS(dd_bn_nhwc, _bf16, uint16_t)
+#undef DD_BN_KERNELS
 
 #endif

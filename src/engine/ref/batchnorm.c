@@ -1,49 +1,75 @@
-/* Batch normalisation over [n, c, hw] (BatchNorm2d, and BatchNorm1d with hw = 1): training mode with batch
- * statistics, evaluation mode with running statistics, and the backward of training mode. Every per-channel sum is
- * accumulated in double: a channel of a real batch has 10^5 values. */
+/* Batch normalisation over [n, c, hw] (BatchNorm2d, and BatchNorm1d with hw = 1): training mode on the shared
+ * kernels of bn_kernels.h (their BN_NCHW layout: every per-channel sum in double, over the batch in order; a channel
+ * of a real batch has 10^5 values), with the statistics of this process's batch or, through sync, of the global
+ * batch of a data-parallel run; evaluation mode with running statistics. The kernels' entry points are here too. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/context.h"
+#include "engine/ref/bn_kernels.h"
 #include "engine/ref/ops.h"
 
-#include <math.h>
+int64_t bn_work_floats(bn_layout layout, int64_t n, int64_t c, int64_t hw) {
+    return layout == BN_NCHW16C ? bn_blocked_work_floats(n, c) : bn_rows_work_floats(layout, n, c, hw);
+}
 
-void batchnorm_forward_train(float *y, float *save_mean, float *save_rstd, float *running_mean, float *running_var,
-                             const float *x, const float *gamma, const float *beta, int64_t n, int64_t c, int64_t hw,
-                             float momentum, float eps, int threads) {
-    const int64_t count = n * hw;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t ch = 0; ch < c; ch++) {
-        double sum = 0.0;
-        for (int64_t b = 0; b < n; b++) {
-            const float *xp = x + (b * c + ch) * hw;
-            for (int64_t i = 0; i < hw; i++) sum += xp[i];
-        }
-        const double mean = sum / (double)count;
-        /* Two passes (mean first, then squared deviations) avoid the cancellation of E[x^2] - E[x]^2. */
-        double sq = 0.0;
-        for (int64_t b = 0; b < n; b++) {
-            const float *xp = x + (b * c + ch) * hw;
-            for (int64_t i = 0; i < hw; i++) {
-                const double d = xp[i] - mean;
-                sq += d * d;
-            }
-        }
-        const double var = sq / (double)count; /* biased: what normalises the batch */
-        const double rstd = 1.0 / sqrt(var + (double)eps);
-        const double scale = gamma[ch] * rstd, shift = beta[ch] - mean * scale;
-        for (int64_t b = 0; b < n; b++) {
-            const float *xp = x + (b * c + ch) * hw;
-            float *yp = y + (b * c + ch) * hw;
-            for (int64_t i = 0; i < hw; i++) yp[i] = (float)(xp[i] * scale + shift);
-        }
-        if (save_mean) save_mean[ch] = (float)mean;
-        if (save_rstd) save_rstd[ch] = (float)rstd;
-        if (running_mean && running_var) {
-            /* PyTorch refuses training with one value per channel; the caller must too. The guard only keeps
-             * the running variance finite if it does not. */
-            const double unbiased = count > 1 ? sq / (double)(count - 1) : var;
-            running_mean[ch] = (float)((1.0 - momentum) * running_mean[ch] + momentum * mean);
-            running_var[ch] = (float)((1.0 - momentum) * running_var[ch] + momentum * unbiased);
-        }
-    }
+/* The caller's work buffer, or one of our own (*own, to free). */
+static float *work_of(const bn_shape *s, float **own) {
+    *own = NULL;
+    if (s->work) return s->work;
+    return *own = malloc(sizeof(float) * (size_t)bn_work_floats(s->layout, s->n, s->c, s->hw));
+}
+
+dy_status bn_forward(const bn_forward_args *a) {
+    float *own, *work = work_of(&a->s, &own);
+    if (!work) return dy_fail(NULL, DY_ERR_NOMEM, "batch norm: out of memory");
+    const dy_status st = a->s.layout == BN_NCHW16C ? bn_blocked_forward(a, work) : bn_rows_forward(a, (double *)work);
+    free(own);
+    if (st == DY_OK && a->num_batches) a->num_batches[0] += 1.0f;
+    return st;
+}
+
+dy_status bn_backward(const bn_backward_args *a) {
+    float *own, *work = work_of(&a->s, &own);
+    if (!work) return dy_fail(NULL, DY_ERR_NOMEM, "batch norm: out of memory");
+    const dy_status st = a->s.layout == BN_NCHW16C ? bn_blocked_backward(a, work) : bn_rows_backward(a, (double *)work);
+    free(own);
+    return st;
+}
+
+dy_status batchnorm_forward_train_sync(float *y, float *save_mean, float *save_rstd, float *running_mean,
+                                       float *running_var, const float *x, const float *gamma, const float *beta,
+                                       int64_t n, int64_t c, int64_t hw, float momentum, float eps, int threads,
+                                       const dy_bn_sync *sync) {
+    const bn_forward_args a = {
+        .s = {.layout = BN_NCHW, .n = n, .c = c, .hw = hw, .eps = eps, .momentum = momentum, .threads = threads,
+              .sync = sync},
+        .x = x, .y = y, .gamma = gamma, .beta = beta, .mean = save_mean, .rstd = save_rstd,
+        .running_mean = running_mean, .running_var = running_var};
+    return bn_forward(&a);
+}
+
+dy_status batchnorm_forward_train(float *y, float *save_mean, float *save_rstd, float *running_mean, float *running_var,
+                                  const float *x, const float *gamma, const float *beta, int64_t n, int64_t c,
+                                  int64_t hw, float momentum, float eps, int threads) {
+    return batchnorm_forward_train_sync(y, save_mean, save_rstd, running_mean, running_var, x, gamma, beta, n, c, hw,
+                                        momentum, eps, threads, NULL);
+}
+
+dy_status batchnorm_backward_sync(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                                  const float *save_mean, const float *save_rstd, const float *gamma, int64_t n,
+                                  int64_t c, int64_t hw, int threads, const dy_bn_sync *sync) {
+    const bn_backward_args a = {
+        .s = {.layout = BN_NCHW, .n = n, .c = c, .hw = hw, .threads = threads, .sync = sync},
+        .x = x, .dy = dy, .dx = dx, .mean = save_mean, .rstd = save_rstd, .gamma = gamma, .dgamma = dgamma,
+        .dbeta = dbeta};
+    return bn_backward(&a);
+}
+
+dy_status batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                             const float *save_mean, const float *save_rstd, const float *gamma, int64_t n, int64_t c,
+                             int64_t hw, int threads) {
+    return batchnorm_backward_sync(dx, dgamma, dbeta, dy, x, save_mean, save_rstd, gamma, n, c, hw, threads, NULL);
 }
 
 void batchnorm_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
@@ -57,40 +83,6 @@ void batchnorm_forward_eval(float *y, const float *x, const float *gamma, const 
             const float *xp = x + (b * c + ch) * hw;
             float *yp = y + (b * c + ch) * hw;
             for (int64_t i = 0; i < hw; i++) yp[i] = (float)(xp[i] * scale + shift);
-        }
-    }
-}
-
-void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
-                        const float *save_mean, const float *save_rstd, const float *gamma, int64_t n, int64_t c,
-                        int64_t hw, int threads) {
-    const int64_t count = n * hw;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t ch = 0; ch < c; ch++) {
-        const double mean = save_mean[ch], rstd = save_rstd[ch];
-        /* With xhat = (x - mean) rstd: dbeta = sum dy, dgamma = sum dy xhat, and because mean and variance depend
-         * on every x of the channel, dx = gamma rstd (dy - dbeta / count - xhat dgamma / count). */
-        double sum_dy = 0.0, sum_dy_xhat = 0.0;
-        for (int64_t b = 0; b < n; b++) {
-            const float *xp = x + (b * c + ch) * hw;
-            const float *dyp = dy + (b * c + ch) * hw;
-            for (int64_t i = 0; i < hw; i++) {
-                sum_dy += dyp[i];
-                sum_dy_xhat += dyp[i] * ((xp[i] - mean) * rstd);
-            }
-        }
-        if (dbeta) dbeta[ch] = (float)sum_dy;
-        if (dgamma) dgamma[ch] = (float)sum_dy_xhat;
-        if (!dx) continue;
-        const double k = gamma[ch] * rstd, mean_dy = sum_dy / (double)count, mean_dy_xhat = sum_dy_xhat / (double)count;
-        for (int64_t b = 0; b < n; b++) {
-            const float *xp = x + (b * c + ch) * hw;
-            const float *dyp = dy + (b * c + ch) * hw;
-            float *dxp = dx + (b * c + ch) * hw;
-            for (int64_t i = 0; i < hw; i++) {
-                const double xhat = (xp[i] - mean) * rstd;
-                dxp[i] = (float)(k * (dyp[i] - mean_dy - xhat * mean_dy_xhat));
-            }
         }
     }
 }

@@ -40,29 +40,29 @@ void conv2d_backward_data(float *dx, const float *dy, const float *weight, const
 void conv2d_backward_weights(float *dweight, float *dbias, const float *dy, const float *x, const dy_conv_shape *cs,
                              int threads);
 
-/* Batch normalisation over [n, c, hw] (hw = 1 for BatchNorm1d). Training mode normalises with the batch mean and
- * the biased variance, stores mean and 1/sqrt(var + eps) per channel for backward, and (when running_mean is not
- * NULL) updates running_mean/running_var as PyTorch does: r = (1 - momentum) r + momentum * batch_stat, with the
- * unbiased variance (n*hw / (n*hw - 1)) for running_var. save_mean/save_rstd may be NULL (nothing to keep), and
- * running_mean/running_var NULL together (no update). n*hw must be at least 2: PyTorch refuses training with one
- * value per channel, and so must the caller. gamma and beta are always present (affine). */
-void batchnorm_forward_train(float *y, float *save_mean, float *save_rstd, float *running_mean, float *running_var,
-                             const float *x, const float *gamma, const float *beta, int64_t n, int64_t c, int64_t hw,
-                             float momentum, float eps, int threads);
+/* Batch normalisation over [n, c, hw] (hw = 1 for BatchNorm1d; batchnorm.c, on the kernels of bn_kernels.h).
+ * Training mode normalises with the batch mean and the biased variance, stores mean and 1/sqrt(var + eps) per channel
+ * for backward, and (when running_mean is not NULL) updates running_mean/running_var as PyTorch does:
+ * r = (1 - momentum) r + momentum * batch_stat, with the unbiased variance (n*hw / (n*hw - 1)) for running_var.
+ * save_mean/save_rstd may be NULL (nothing to keep), and running_mean/running_var NULL together (no update). n*hw must
+ * be at least 2: PyTorch refuses training with one value per channel, and so must the caller. gamma and beta are
+ * always present (affine). DY_ERR_NOMEM, or sync's failure. */
+dy_status batchnorm_forward_train(float *y, float *save_mean, float *save_rstd, float *running_mean, float *running_var,
+                                  const float *x, const float *gamma, const float *beta, int64_t n, int64_t c,
+                                  int64_t hw, float momentum, float eps, int threads);
 /* Evaluation mode: y = gamma (x - running_mean) / sqrt(running_var + eps) + beta. */
 void batchnorm_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
                             const float *running_mean, const float *running_var, int64_t n, int64_t c, int64_t hw,
                             float eps, int threads);
 /* Backward of the training-mode forward: dx, dgamma [c], dbeta [c] (each may be NULL) from dy, the input x and the
  * saved statistics. */
-void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
-                        const float *save_mean, const float *save_rstd, const float *gamma, int64_t n, int64_t c,
-                        int64_t hw, int threads);
+dy_status batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                             const float *save_mean, const float *save_rstd, const float *gamma, int64_t n, int64_t c,
+                             int64_t hw, int threads);
 
-/* The same two with the statistics of the global batch of a data-parallel run (batchnorm_sync.c): sync sums the
- * per-channel figures over the processes (SyncBatchNorm); n is this process's batch. dgamma and dbeta stay this
- * process's part (the trainer sums parameter gradients); dx uses the global sums. With sync NULL they equal the
- * functions above. DY_ERR_NOMEM, or the reduction's failure. */
+/* The same two with the statistics of the global batch of a data-parallel run: sync sums the per-channel figures
+ * over the processes (SyncBatchNorm); n is this process's batch. dgamma and dbeta stay this process's part (the
+ * trainer sums parameter gradients); dx uses the global sums. With sync NULL they are the functions above. */
 dy_status batchnorm_forward_train_sync(float *y, float *save_mean, float *save_rstd, float *running_mean,
                                        float *running_var, const float *x, const float *gamma, const float *beta,
                                        int64_t n, int64_t c, int64_t hw, float momentum, float eps, int threads,

@@ -112,11 +112,11 @@ static dy_pool_shape pool_shape(const ref_exec *e, const dy_node *nd) {
     return ps;
 }
 
-/* A synchronised batch norm failed: its reduction left a message in the context (MPI's), or memory ran out. */
-static dy_status bn_sync_failed(dy_ctx *ctx, dy_status st, const dy_node *nd) {
+/* A training batch norm failed: memory ran out, or sync-bn's reduction left a message in the context (MPI's). */
+static dy_status bn_failed(dy_ctx *ctx, dy_status st, const dy_node *nd, bool sync) {
     char why[512];
     snprintf(why, sizeof why, "%s", st == DY_ERR_NOMEM ? "out of memory" : dy_ctx_error(ctx));
-    return dy_fail(ctx, st, "batch norm %s (sync-bn): %s", nd->name, why);
+    return dy_fail(ctx, st, "batch norm %s%s: %s", nd->name, sync ? " (sync-bn)" : "", why);
 }
 
 static dy_status ref_forward(dy_exec *base, const float *params, float *state, const float *input, float *features,
@@ -143,16 +143,12 @@ static dy_status ref_forward(dy_exec *base, const float *params, float *state, c
         case DY_OP_BATCHNORM:
             if (train) {
                 float *saved = e->bn_saved + e->bn_saved_off[i];
-                if (g->bn_sync) { /* statistics of the global batch (sync-bn) */
-                    dy_status st = batchnorm_forward_train_sync(
-                        y, saved, saved + nd->channels, state + nd->running_mean, state + nd->running_var, x,
-                        params + nd->weight, params + nd->bias, n, nd->channels, hw, nd->momentum, nd->eps, threads, g->bn_sync);
-                    if (st != DY_OK) return bn_sync_failed(base->ctx, st, nd);
-                } else {
-                    batchnorm_forward_train(y, saved, saved + nd->channels, state + nd->running_mean,
-                                            state + nd->running_var, x, params + nd->weight, params + nd->bias, n,
-                                            nd->channels, hw, nd->momentum, nd->eps, threads);
-                }
+                /* with sync-bn, the statistics of the global batch */
+                dy_status st = batchnorm_forward_train_sync(
+                    y, saved, saved + nd->channels, state + nd->running_mean, state + nd->running_var, x,
+                    params + nd->weight, params + nd->bias, n, nd->channels, hw, nd->momentum, nd->eps, threads,
+                    g->bn_sync);
+                if (st != DY_OK) return bn_failed(base->ctx, st, nd, g->bn_sync);
                 state[nd->num_batches] += 1.0f;
             } else {
                 batchnorm_forward_eval(y, x, params + nd->weight, params + nd->bias, state + nd->running_mean,
@@ -229,15 +225,10 @@ static dy_status ref_backward(dy_exec *base, const float *params, float *grads, 
         }
         case DY_OP_BATCHNORM: {
             const float *saved = e->bn_saved + e->bn_saved_off[j];
-            if (g->bn_sync) {
-                dy_status st = batchnorm_backward_sync(dx, grads + nd->weight, grads + nd->bias, dy, x, saved,
-                                                       saved + nd->channels, params + nd->weight, n, nd->channels, hw,
-                                                       threads, g->bn_sync);
-                if (st != DY_OK) return bn_sync_failed(base->ctx, st, nd);
-            } else {
-                batchnorm_backward(dx, grads + nd->weight, grads + nd->bias, dy, x, saved, saved + nd->channels,
-                                   params + nd->weight, n, nd->channels, hw, threads);
-            }
+            dy_status st = batchnorm_backward_sync(dx, grads + nd->weight, grads + nd->bias, dy, x, saved,
+                                                   saved + nd->channels, params + nd->weight, n, nd->channels, hw,
+                                                   threads, g->bn_sync);
+            if (st != DY_OK) return bn_failed(base->ctx, st, nd, g->bn_sync);
             break;
         }
         case DY_OP_RELU:
