@@ -57,8 +57,7 @@ static void describe(dd_builder *b, const dd_group *gr, conv_descs *cd) {
 static dnnl_alg_kind_t conv_algo(const dd_builder *b, const dy_node *nd) {
     const int64_t in_c = dy_graph_value_channels(b->g, nd->in[0]);
     return b->ctx->conv_algo == DY_CONV_WINOGRAD && nd->kernel_h == 3 && nd->kernel_w == 3 && nd->stride_h == 1 &&
-                   nd->stride_w == 1 && nd->in[0] != 0 &&
-                   in_c >= 64 && nd->channels >= 64
+                   nd->stride_w == 1 && nd->in[0] != 0 && in_c >= 64 && nd->channels >= 64
                ? dnnl_convolution_winograd
                : dnnl_convolution_direct;
 }
