@@ -49,7 +49,8 @@ int main(int argc, char **argv) {
         /* A downsample conv reads the block input, whose size is the one before the block's strided conv. */
         const int64_t in_h = spec[i][3] == 1 ? L[i - 2].cs.h : h;
         l->cs = (dy_conv_shape){.n = batch, .c = spec[i][0], .h = in_h, .w = in_h, .k = spec[i][1], .r = spec[i][3],
-                                .s = spec[i][3], .stride = spec[i][2], .pad = spec[i][3] / 2};
+                                .s = spec[i][3], .stride_h = spec[i][2], .stride_w = spec[i][2],
+                                .pad_h = spec[i][3] / 2, .pad_w = spec[i][3] / 2};
         if (conv2d_shape(&l->cs)) return fprintf(stderr, "bad shape at conv %lld\n", (long long)i), 1;
         if (spec[i][3] != 1) h = l->cs.p;
         const dy_conv_shape *s = &l->cs;

@@ -75,7 +75,7 @@ static double step_flops(dy_ctx *ctx, const dy_model_config *cfg, int64_t n, int
             const dy_node *nd = &g.nodes[i];
             const dy_value_shape in = s[nd->in[0]], out = s[i + 1];
             double macs = 0;
-            if (nd->op == DY_OP_CONV2D) macs = (double)n * out.c * out.h * out.w * in.c * nd->kernel * nd->kernel;
+            if (nd->op == DY_OP_CONV2D) macs = (double)n * out.c * out.h * out.w * in.c * nd->kernel_h * nd->kernel_w;
             if (nd->op == DY_OP_LINEAR) macs = (double)n * nd->channels * in.c * in.h * in.w;
             double fwd = 2 * macs;
             total += fwd + fwd /* weight gradient */ + (nd->in[0] == 0 ? 0 : fwd) /* data gradient */;

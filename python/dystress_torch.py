@@ -6,7 +6,14 @@
     x = (images - torch.tensor(meta["mean"]).view(1, -1, 1, 1)) / torch.tensor(meta["std"]).view(1, -1, 1, 1)
     features = model(x)                                 # images: [N, in_channels, H, W] in [0, 1]
 
-The model is torchvision's ResNet-18 or ResNet-50 at the file's base width, input channels and stem: torchvision's
+A 1-D encoder (signals [N, in_channels, T]: audio, time series; metadata dystress.dims "1") comes back as ResNet1d:
+the same network in one dimension (nn.Conv1d, BatchNorm1d, MaxPool1d, AdaptiveAvgPool1d), the same module names and
+state-dict keys; dystress writes its conv weights as nn.Conv1d's [out, in, k], so the file's tensors load as they are:
+
+    model, meta = load_encoder("signal_encoder.safetensors")
+    features = model(x)                                 # x: [N, in_channels, T]
+
+The image model is torchvision's ResNet-18 or ResNet-50 at the file's base width, input channels and stem: torchvision's
 own BasicBlock and Bottleneck, the same module names and state-dict keys as torchvision.models.resnet18/resnet50
 (conv1, bn1, layer1 .. layer4, fc), with fc an Identity, so that model(x) is the encoder's features h, the output of
 the global average pool ([N, feature_dim]; what `dystress embed --raw` writes, before any L2 normalisation). The
@@ -24,13 +31,14 @@ pretrain's checkpoints (docs/PYTORCH.md):
     dystress.stem            "cifar": conv 3x3 stride 1, no max-pool (small images);
                              "imagenet": conv 7x7 stride 2, max-pool 3x3 stride 2 (torchvision's)
     dystress.feature_dim     width of the features: width * 8 (ResNet-18) or width * 32 (ResNet-50)
+    dystress.dims            "1" for a 1-D encoder of signals (ResNet1d; any in_channels); absent for images
     dystress.image_size      side of the images the encoder was trained on ("H,W" when not square)
     dystress.mean            the per-channel mean that training subtracted, on pixels in [0, 1] ("0.286")
     dystress.std             the per-channel standard deviation it divided by ("0.353")
 
 The meta dict of load_encoder and read_metadata has them typed: format_version, depth, width, in_channels,
-feature_dim and image_size ints (image_size a (height, width) tuple when not square), stem a str, mean and std lists
-of in_channels floats. A file without the dystress.* keys (written before they existed, or by another program)
+feature_dim, dims (1-D encoders only) and image_size ints (image_size a (height, width) tuple when not square), stem
+a str, mean and std lists of in_channels floats. A file without the dystress.* keys (written before they existed, or by another program)
 still loads: the architecture is then read from the tensors' shapes, and image_size, mean and std are None.
 """
 import json
@@ -41,13 +49,14 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-__all__ = ["load_encoder", "read_metadata", "read_safetensors", "build_resnet", "ResNetEncoder"]
+__all__ = ["load_encoder", "read_metadata", "read_safetensors", "build_resnet", "build_resnet1d", "ResNetEncoder",
+           "ResNet1d"]
 
 _DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
            "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
            "BOOL": torch.bool}
 _LAYERS = {18: (BasicBlock, [2, 2, 2, 2]), 50: (Bottleneck, [3, 4, 6, 3])}
-_INT_KEYS = ("format_version", "depth", "width", "in_channels", "feature_dim")
+_INT_KEYS = ("format_version", "depth", "width", "in_channels", "feature_dim", "dims")
 
 
 def _read_header(f, path):
@@ -176,25 +185,123 @@ def build_resnet(depth=18, width=64, in_channels=3, stem="cifar"):
     return ResNetEncoder(depth, width, in_channels, stem)
 
 
+class _BasicBlock1d(nn.Module):
+    """torchvision's BasicBlock in one dimension: conv k3 - BN - ReLU - conv k3 - BN, plus the shortcut, ReLU."""
+    expansion = 1
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1 = nn.Conv1d(inplanes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm1d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv1d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm1d(planes)
+        self.downsample = downsample
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class _Bottleneck1d(nn.Module):
+    """torchvision's Bottleneck ("v1.5": the stride on the k3 conv) in one dimension."""
+    expansion = 4
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1 = nn.Conv1d(inplanes, planes, kernel_size=1, bias=False)
+        self.bn1 = nn.BatchNorm1d(planes)
+        self.conv2 = nn.Conv1d(planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm1d(planes)
+        self.conv3 = nn.Conv1d(planes, planes * 4, kernel_size=1, bias=False)
+        self.bn3 = nn.BatchNorm1d(planes * 4)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+_LAYERS_1D = {18: (_BasicBlock1d, [2, 2, 2, 2]), 50: (_Bottleneck1d, [3, 4, 6, 3])}
+
+
+class ResNet1d(nn.Module):
+    """dystress's 1-D ResNet (model dims 1) for signals [N, in_channels, T]: ResNetEncoder's network and module names
+    with every k x k window made k long. Stems: "cifar" conv k3 stride 1; "imagenet" conv k7 stride 2 pad 3, then
+    max-pool k3 stride 2 pad 1. The output is the features h after the global average pool over T."""
+
+    def __init__(self, depth=18, width=64, in_channels=1, stem="cifar"):
+        super().__init__()
+        if depth not in _LAYERS_1D:
+            raise ValueError("depth %r: dystress trains ResNet-18 and ResNet-50" % (depth,))
+        if stem not in ("cifar", "imagenet"):
+            raise ValueError("stem %r: cifar or imagenet" % (stem,))
+        block, counts = _LAYERS_1D[depth]
+        self.inplanes = width
+        if stem == "cifar":
+            self.conv1 = nn.Conv1d(in_channels, width, kernel_size=3, stride=1, padding=1, bias=False)
+        else:
+            self.conv1 = nn.Conv1d(in_channels, width, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm1d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.Identity() if stem == "cifar" else nn.MaxPool1d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(block, width, counts[0], 1)
+        self.layer2 = self._make_layer(block, width * 2, counts[1], 2)
+        self.layer3 = self._make_layer(block, width * 4, counts[2], 2)
+        self.layer4 = self._make_layer(block, width * 8, counts[3], 2)
+        self.avgpool = nn.AdaptiveAvgPool1d(1)
+        self.feature_dim = width * 8 * block.expansion
+
+    def _make_layer(self, block, planes, blocks, stride):
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(
+                nn.Conv1d(self.inplanes, planes * block.expansion, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm1d(planes * block.expansion))
+        layers = [block(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes * block.expansion
+        layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return torch.flatten(self.avgpool(x), 1)
+
+
+def build_resnet1d(depth=18, width=64, in_channels=1, stem="cifar"):
+    """An untrained ResNet1d, the module of a 1-D encoder's file (metadata dystress.dims "1")."""
+    return ResNet1d(depth, width, in_channels, stem)
+
+
 def _arch_from_tensors(tensors, path):
     conv1 = tensors.get("conv1.weight")
-    if conv1 is None or conv1.dim() != 4:
-        raise ValueError("%s has no 4-D conv1.weight: not a ResNet encoder" % path)
+    if conv1 is None or conv1.dim() not in (3, 4):
+        raise ValueError("%s has no 4-D (image) or 3-D (signal) conv1.weight: not a ResNet encoder" % path)
     depth = 50 if "layer1.0.conv3.weight" in tensors else 18
     width, in_channels, k = conv1.shape[0], conv1.shape[1], conv1.shape[2]
-    return {"depth": depth, "width": int(width), "in_channels": int(in_channels),
+    arch = {"depth": depth, "width": int(width), "in_channels": int(in_channels),
             "stem": "cifar" if k == 3 else "imagenet", "feature_dim": int(width) * (32 if depth == 50 else 8)}
+    if conv1.dim() == 3:
+        arch["dims"] = 1  # nn.Conv1d's [out, in, k]: a 1-D encoder (image encoders' meta has no "dims", as before)
+    return arch
 
 
 def load_encoder(path):
     """(model, meta): the encoder of a safetensors file written by `dystress export` (or a pretrain checkpoint), built
-    to the file's architecture, its weights loaded strictly, in eval mode; meta the typed metadata (depth, width,
-    in_channels, stem, feature_dim, image_size, mean, std; the last three None when the file does not record them)."""
+    to the file's architecture (ResNetEncoder, or ResNet1d for a 1-D encoder), its weights loaded strictly, in eval
+    mode; meta the typed metadata (depth, width, in_channels, stem, feature_dim, image_size, mean, std; the last
+    three None when the file does not record them; dims 1 for a 1-D encoder)."""
     tensors, metadata = read_safetensors(path)
     meta = {"image_size": None, "mean": None, "std": None}
     meta.update(_arch_from_tensors(tensors, path))
     meta.update(_typed(metadata))
-    model = build_resnet(meta["depth"], meta["width"], meta["in_channels"], meta["stem"])
+    build = build_resnet1d if meta.get("dims") == 1 else build_resnet
+    model = build(meta["depth"], meta["width"], meta["in_channels"], meta["stem"])
     # a checkpoint also holds the head, the optimizer's state and the trainer's counters: the encoder's tensors only
     state = {k: v for k, v in tensors.items() if not _other_part(k)}
     model.load_state_dict(state, strict=True)

@@ -18,7 +18,7 @@ static void fill_params(const dy_graph *g, float *params, float *state, uint64_t
         switch (nd->op) {
         case DY_OP_CONV2D:
         case DY_OP_LINEAR: {
-            int64_t fan_in = c_in * (nd->op == DY_OP_CONV2D ? (int64_t)nd->kernel * nd->kernel : 1);
+            int64_t fan_in = c_in * (nd->op == DY_OP_CONV2D ? (int64_t)nd->kernel_h * nd->kernel_w : 1);
             if (uniform) { /* uniform with He's variance 2 / fan_in; biases left as they are */
                 double bound = sqrt(6.0 / (double)fan_in);
                 for (int64_t k = 0; k < nd->channels * fan_in; k++)

@@ -139,7 +139,7 @@ static void compare_op(const char *what, dy_graph *g, int64_t n, int64_t h, int6
                         const int64_t c_in = dy_graph_value_channels(g, nd->in[0]);
                         const int64_t count = nd->op == DY_OP_BATCHNORM ? nd->channels
                                               : nd->op == DY_OP_CONV2D
-                                                  ? nd->channels * c_in * nd->kernel * nd->kernel
+                                                  ? nd->channels * c_in * nd->kernel_h * nd->kernel_w
                                                   : nd->channels * c_in;
                         snprintf(name, sizeof name, "%s: d %s.weight", what, nd->name);
                         close_to(name, grad_bf + nd->weight, grad_ref + nd->weight, count, TOL_OP);

@@ -91,7 +91,7 @@ static void compare_grads(const char *what, const dy_graph *g, const float *got,
         switch (nd->op) {
         case DY_OP_CONV2D:
         case DY_OP_LINEAR: {
-            int64_t count = nd->channels * c_in * (nd->op == DY_OP_CONV2D ? (int64_t)nd->kernel * nd->kernel : 1);
+            int64_t count = nd->channels * c_in * (nd->op == DY_OP_CONV2D ? (int64_t)nd->kernel_h * nd->kernel_w : 1);
             snprintf(name, sizeof name, "%s: d %s.weight", what, nd->name);
             test_close(name, got + nd->weight, want + nd->weight, (size_t)count, TOL);
             if (nd->bias >= 0) {

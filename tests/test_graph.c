@@ -35,7 +35,8 @@ static void test_resnet18_counts(dy_ctx *ctx) {
     for (int i = 0; i < 11; i++) same &= strcmp(g.nodes[i].name, order[i]) == 0;
     CHECK(same, "resnet18 node order as torchvision's forward");
     const dy_node *ds = find(&g, "layer2.0.downsample.0"), *bn2 = find(&g, "layer2.0.bn2");
-    CHECK(ds && ds->op == DY_OP_CONV2D && ds->kernel == 1 && ds->stride == 2 && ds->channels == 128,
+    CHECK(ds && ds->op == DY_OP_CONV2D && ds->kernel_h == 1 && ds->kernel_w == 1 && ds->stride_h == 2 &&
+              ds->stride_w == 2 && ds->channels == 128,
           "layer2.0.downsample.0 is a 1x1 stride-2 conv to 128");
     CHECK(ds && bn2 && ds->weight > bn2->bias, "downsample parameters follow bn2 (state_dict order)");
     CHECK(find(&g, "layer1.0.downsample.0") == NULL, "no downsample in layer1 of resnet18");
@@ -64,9 +65,10 @@ static void test_resnet50_counts(dy_ctx *ctx) {
     CHECK(g.n_params == 23508032, "resnet50 parameters %lld", (long long)g.n_params);
     CHECK(g.n_state == 53120 + 53, "resnet50 state %lld", (long long)g.n_state);
     const dy_node *c2 = find(&g, "layer3.0.conv2"), *c1 = find(&g, "layer3.0.conv1");
-    CHECK(c2 && c2->stride == 2 && c2->kernel == 3 && c1 && c1->stride == 1, "v1.5: the stride is on the 3x3 conv");
+    CHECK(c2 && c2->stride_h == 2 && c2->stride_w == 2 && c2->kernel_h == 3 && c2->kernel_w == 3 && c1 &&
+              c1->stride_h == 1 && c1->stride_w == 1, "v1.5: the stride is on the 3x3 conv");
     const dy_node *ds = find(&g, "layer1.0.downsample.0");
-    CHECK(ds && ds->stride == 1 && ds->channels == 256, "layer1.0 has a 1x1 downsample to 256");
+    CHECK(ds && ds->stride_h == 1 && ds->stride_w == 1 && ds->channels == 256, "layer1.0 has a 1x1 downsample to 256");
     dy_value_shape *shapes = malloc(sizeof *shapes * (size_t)(g.n_nodes + 1));
     CHECK(dy_graph_infer(ctx, &g, 224, 224, shapes) == DY_OK, "infer 224");
     const dy_node *mp = find(&g, "maxpool"), *last = find(&g, "layer4.2.bn3");

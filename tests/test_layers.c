@@ -3,7 +3,9 @@
  * Part 1 compares every op with tests/fixtures/layers.bin (tools/fixtures_layers.py: PyTorch forward outputs and
  * autograd gradients for an upstream gradient g), normwise relative error <= 1e-4.
  * Part 2 checks every backward against central differences of L = sum(g * y) (g a fixed random tensor, L summed in
- * double), perturbing a sample of the elements of each input and parameter one at a time. */
+ * double), perturbing a sample of the elements of each input and parameter one at a time; square windows, 1-D ones
+ * (1 x k: a signal as a 1 x t image) and windows with different sizes, strides and pads per direction. The 1-D
+ * layers against PyTorch's nn.Conv1d, BatchNorm1d, MaxPool1d and AdaptiveAvgPool1d: tests/test_layers1d.c. */
 #include "core/rng.h"
 #include "engine/ref/ops.h"
 #include "dystress.h"
@@ -84,7 +86,8 @@ static void fixture_conv(const char *name, bool bias) {
     if (!CHECK(tx && tw && tc && tx->ndim == 4 && tw->ndim == 4, "%s: fixture shapes", name)) return;
     const int64_t *conf = tc->data;
     dy_conv_shape cs = {.n = tx->dims[0], .c = tx->dims[1], .h = tx->dims[2], .w = tx->dims[3], .k = tw->dims[0],
-                        .r = tw->dims[2], .s = tw->dims[3], .stride = conf[0], .pad = conf[1]};
+                        .r = tw->dims[2], .s = tw->dims[3], .stride_h = conf[0], .stride_w = conf[0],
+                        .pad_h = conf[1], .pad_w = conf[1]};
     if (!CHECK(conv2d_shape(&cs) == 0 && cs.n * cs.k * cs.p * cs.q == numel(name, "y"), "%s: output shape", name))
         return;
     const float *b = bias ? f32(name, "b") : NULL;
@@ -150,8 +153,9 @@ static void fixture_maxpool(const char *name) {
     const fx_tensor *tx = tensor(name, "x"), *tc = tensor(name, "conf");
     if (!CHECK(tx && tc && tx->ndim == 4, "%s: fixture shapes", name)) return;
     const int64_t *conf = tc->data;
-    dy_pool_shape ps = {.n = tx->dims[0], .c = tx->dims[1], .h = tx->dims[2], .w = tx->dims[3], .kernel = conf[0],
-                        .stride = conf[1], .pad = conf[2]};
+    dy_pool_shape ps = {.n = tx->dims[0], .c = tx->dims[1], .h = tx->dims[2], .w = tx->dims[3], .kernel_h = conf[0],
+                        .kernel_w = conf[0], .stride_h = conf[1], .stride_w = conf[1], .pad_h = conf[2],
+                        .pad_w = conf[2]};
     if (!CHECK(maxpool2d_shape(&ps) == 0 && ps.n * ps.c * ps.p * ps.q == numel(name, "y"), "%s: output shape", name))
         return;
     float *y = buffer(numel(name, "y")), *dx = buffer(tx->numel);
@@ -303,7 +307,7 @@ static double conv_loss(void *p) {
 static void fd_conv(const char *name, dy_conv_shape cs, bool bias) {
     if (!CHECK(conv2d_shape(&cs) == 0, "%s: valid shape", name)) return;
     dy_rng rng;
-    dy_rng_init(&rng, 11, DY_RNG_EVAL, (uint32_t)(cs.r * 16 + cs.stride), (uint32_t)cs.n);
+    dy_rng_init(&rng, 11, DY_RNG_EVAL, (uint32_t)(cs.r * 16 + cs.stride_h), (uint32_t)cs.n);
     const int64_t nx = cs.n * cs.c * cs.h * cs.w, nw = cs.k * cs.c * cs.r * cs.s, ny = cs.n * cs.k * cs.p * cs.q;
     conv_op o = {.cs = cs, .x = random_normal(&rng, nx, 1.0), .w = random_normal(&rng, nw, 0.3),
                  .b = bias ? random_normal(&rng, cs.k, 1.0) : NULL, .y = buffer(ny), .g = random_normal(&rng, ny, 1.0)};
@@ -526,35 +530,57 @@ static void fd_l2norm(const char *name, int64_t n, int64_t d, float eps) {
 }
 
 static void test_finite_differences(void) {
-    fd_conv("conv 3x3 s1 p1", (dy_conv_shape){.n = 2, .c = 3, .h = 6, .w = 6, .k = 4, .r = 3, .s = 3, .stride = 1,
-                                              .pad = 1},
+    fd_conv("conv 3x3 s1 p1", (dy_conv_shape){.n = 2, .c = 3, .h = 6, .w = 6, .k = 4, .r = 3, .s = 3, .stride_h = 1,
+                                              .stride_w = 1, .pad_h = 1, .pad_w = 1},
             false);
     fd_conv("conv 3x3 s2 p1 bias", (dy_conv_shape){.n = 2, .c = 3, .h = 7, .w = 7, .k = 5, .r = 3, .s = 3,
-                                                   .stride = 2, .pad = 1},
+                                                   .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1},
             true);
-    fd_conv("conv 1x1 s2", (dy_conv_shape){.n = 2, .c = 4, .h = 6, .w = 6, .k = 6, .r = 1, .s = 1, .stride = 2},
+    fd_conv("conv 1x1 s2", (dy_conv_shape){.n = 2, .c = 4, .h = 6, .w = 6, .k = 6, .r = 1, .s = 1, .stride_h = 2,
+                                           .stride_w = 2},
             false);
     fd_conv("conv 7x7 s2 p3 non-square", (dy_conv_shape){.n = 2, .c = 3, .h = 13, .w = 10, .k = 4, .r = 7, .s = 7,
-                                                         .stride = 2, .pad = 3},
+                                                         .stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3},
             false);
     fd_conv("conv 3x2 kernel s1 p0", (dy_conv_shape){.n = 2, .c = 2, .h = 5, .w = 6, .k = 3, .r = 3, .s = 2,
-                                                     .stride = 1},
+                                                     .stride_h = 1, .stride_w = 1},
             true);
-    fd_conv("conv batch 1", (dy_conv_shape){.n = 1, .c = 2, .h = 5, .w = 5, .k = 3, .r = 3, .s = 3, .stride = 1,
-                                            .pad = 1},
+    fd_conv("conv batch 1", (dy_conv_shape){.n = 1, .c = 2, .h = 5, .w = 5, .k = 3, .r = 3, .s = 3, .stride_h = 1,
+                                            .stride_w = 1, .pad_h = 1, .pad_w = 1},
             true);
-    fd_conv("conv 1x1 spatial", (dy_conv_shape){.n = 3, .c = 4, .h = 1, .w = 1, .k = 5, .r = 3, .s = 3, .stride = 1,
-                                                .pad = 1},
+    fd_conv("conv 1x1 spatial", (dy_conv_shape){.n = 3, .c = 4, .h = 1, .w = 1, .k = 5, .r = 3, .s = 3, .stride_h = 1,
+                                                .stride_w = 1, .pad_h = 1, .pad_w = 1},
             true);
+    /* 1-D (a signal as a 1 x t image, 1 x k kernels) and a window with different sizes, strides and pads per side */
+    fd_conv("conv1d k3 s1 p1", (dy_conv_shape){.n = 2, .c = 3, .h = 1, .w = 16, .k = 4, .r = 1, .s = 3, .stride_h = 1,
+                                               .stride_w = 1, .pad_w = 1},
+            false);
+    fd_conv("conv1d k7 s2 p3 bias", (dy_conv_shape){.n = 2, .c = 2, .h = 1, .w = 21, .k = 5, .r = 1, .s = 7,
+                                                    .stride_h = 1, .stride_w = 2, .pad_w = 3},
+            true);
+    fd_conv("conv 3x1 s2x1 p1x0", (dy_conv_shape){.n = 2, .c = 2, .h = 7, .w = 5, .k = 3, .r = 3, .s = 1,
+                                                  .stride_h = 2, .stride_w = 1, .pad_h = 1},
+            true);
+    fd_conv("conv 2x5 s1x3 p0x2", (dy_conv_shape){.n = 2, .c = 2, .h = 4, .w = 11, .k = 3, .r = 2, .s = 5,
+                                                  .stride_h = 1, .stride_w = 3, .pad_w = 2},
+            false);
     fd_bn("bn2d train", 4, 3, 25);
     fd_bn("bn2d train 1x1 spatial", 4, 3, 1);
     fd_bn("bn1d train", 6, 5, 1);
+    fd_bn("bn1d train over t", 4, 3, 9);
     fd_relu();
     fd_maxpool("maxpool 3x3 s2 p1",
-               (dy_pool_shape){.n = 2, .c = 3, .h = 7, .w = 6, .kernel = 3, .stride = 2, .pad = 1});
-    fd_maxpool("maxpool 2x2 s2 1x1 out", (dy_pool_shape){.n = 1, .c = 2, .h = 2, .w = 2, .kernel = 2, .stride = 2});
+               (dy_pool_shape){.n = 2, .c = 3, .h = 7, .w = 6, .kernel_h = 3, .kernel_w = 3, .stride_h = 2,
+                               .stride_w = 2, .pad_h = 1, .pad_w = 1});
+    fd_maxpool("maxpool 2x2 s2 1x1 out", (dy_pool_shape){.n = 1, .c = 2, .h = 2, .w = 2, .kernel_h = 2, .kernel_w = 2,
+                                                         .stride_h = 2, .stride_w = 2});
+    fd_maxpool("maxpool1d k3 s2 p1", (dy_pool_shape){.n = 2, .c = 3, .h = 1, .w = 15, .kernel_h = 1, .kernel_w = 3,
+                                                     .stride_h = 1, .stride_w = 2, .pad_w = 1});
+    fd_maxpool("maxpool 3x2 s2x1 p1x0", (dy_pool_shape){.n = 1, .c = 2, .h = 7, .w = 5, .kernel_h = 3, .kernel_w = 2,
+                                                        .stride_h = 2, .stride_w = 1, .pad_h = 1});
     fd_avgpool("avgpool 5x4", 2, 3, 20);
     fd_avgpool("avgpool 1x1", 3, 4, 1);
+    fd_avgpool("avgpool1d t 13", 2, 3, 13);
     fd_linear("linear bias", 4, 6, 5, true);
     fd_linear("linear no bias", 3, 7, 4, false);
     fd_linear("linear batch 1", 1, 5, 3, true);
@@ -567,18 +593,23 @@ static void test_finite_differences(void) {
 /* Shapes, aliasing and edge cases                                                                             */
 
 static void test_shapes_and_aliasing(void) {
-    dy_conv_shape cs = {.n = 1, .c = 1, .h = 2, .w = 2, .k = 1, .r = 5, .s = 5, .stride = 1, .pad = 1};
+    dy_conv_shape cs = {.n = 1, .c = 1, .h = 2, .w = 2, .k = 1, .r = 5, .s = 5, .stride_h = 1, .stride_w = 1,
+                        .pad_h = 1, .pad_w = 1};
     CHECK(conv2d_shape(&cs) == -1, "conv: a 5x5 kernel on a padded 4x4 input is refused");
-    cs = (dy_conv_shape){.n = 1, .c = 1, .h = 32, .w = 32, .k = 1, .r = 3, .s = 3, .stride = 0, .pad = 1};
+    cs = (dy_conv_shape){.n = 1, .c = 1, .h = 32, .w = 32, .k = 1, .r = 3, .s = 3, .stride_h = 0, .stride_w = 0,
+                         .pad_h = 1, .pad_w = 1};
     CHECK(conv2d_shape(&cs) == -1, "conv: stride 0 refused");
-    cs = (dy_conv_shape){.n = 8, .c = 3, .h = 224, .w = 224, .k = 64, .r = 7, .s = 7, .stride = 2, .pad = 3};
+    cs = (dy_conv_shape){.n = 8, .c = 3, .h = 224, .w = 224, .k = 64, .r = 7, .s = 7, .stride_h = 2, .stride_w = 2,
+                         .pad_h = 3, .pad_w = 3};
     int rc = conv2d_shape(&cs);
     CHECK(rc == 0 && cs.p == 112 && cs.q == 112, "conv: the ImageNet stem gives 112x112 (%lldx%lld)",
           (long long)cs.p, (long long)cs.q);
-    dy_pool_shape ps = {.n = 8, .c = 64, .h = 112, .w = 112, .kernel = 3, .stride = 2, .pad = 1};
+    dy_pool_shape ps = {.n = 8, .c = 64, .h = 112, .w = 112, .kernel_h = 3, .kernel_w = 3, .stride_h = 2,
+                        .stride_w = 2, .pad_h = 1, .pad_w = 1};
     rc = maxpool2d_shape(&ps);
     CHECK(rc == 0 && ps.p == 56 && ps.q == 56, "maxpool: 112 -> 56 (%lldx%lld)", (long long)ps.p, (long long)ps.q);
-    ps = (dy_pool_shape){.n = 1, .c = 1, .h = 8, .w = 8, .kernel = 3, .stride = 2, .pad = 2};
+    ps = (dy_pool_shape){.n = 1, .c = 1, .h = 8, .w = 8, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2,
+                         .pad_h = 2, .pad_w = 2};
     CHECK(maxpool2d_shape(&ps) == -1, "maxpool: pad above kernel / 2 refused (as PyTorch)");
 
     /* In place: relu_forward(x, x), relu_backward(dy, dy, y), add_forward(a, a, b). */
@@ -592,7 +623,8 @@ static void test_shapes_and_aliasing(void) {
 
     /* A NaN in a window propagates through max pooling, as in PyTorch. */
     float px[4] = {1, NAN, 3, 2}, py[1];
-    ps = (dy_pool_shape){.n = 1, .c = 1, .h = 2, .w = 2, .kernel = 2, .stride = 2};
+    ps = (dy_pool_shape){.n = 1, .c = 1, .h = 2, .w = 2, .kernel_h = 2, .kernel_w = 2, .stride_h = 2,
+                         .stride_w = 2};
     maxpool2d_shape(&ps);
     maxpool2d_forward(py, px, &ps, OP_THREADS);
     CHECK(isnan(py[0]), "maxpool propagates NaN");

@@ -106,7 +106,7 @@ static void resnet_params(const dy_graph *g, float *params, float *state, uint64
 static int64_t weight_count(const dy_graph *g, const dy_node *nd) {
     int64_t count = nd->channels;
     if (nd->op == DY_OP_CONV2D || nd->op == DY_OP_LINEAR)
-        count *= dy_graph_value_channels(g, nd->in[0]) * (nd->op == DY_OP_CONV2D ? nd->kernel * nd->kernel : 1);
+        count *= dy_graph_value_channels(g, nd->in[0]) * (nd->op == DY_OP_CONV2D ? nd->kernel_h * nd->kernel_w : 1);
     return count;
 }
 
@@ -115,7 +115,8 @@ static int64_t weight_count(const dy_graph *g, const dy_node *nd) {
 static int32_t scale_free_bn(const dy_graph *g, int32_t i) {
     const dy_node *nd = &g->nodes[i];
     int32_t bn = -1;
-    if (nd->op != DY_OP_CONV2D || nd->kernel != 1 || dy_graph_value_channels(g, nd->in[0]) != 1) return -1;
+    if (nd->op != DY_OP_CONV2D || nd->kernel_h != 1 || nd->kernel_w != 1 || dy_graph_value_channels(g, nd->in[0]) != 1)
+        return -1;
     for (int32_t j = 0; j < g->n_nodes; j++)
         for (int k = 0; k < 2; k++)
             if (g->nodes[j].in[k] == i + 1) {

@@ -1,10 +1,13 @@
 #!/usr/bin/python3
-"""Writes tests/fixtures/layers.bin: PyTorch's forward outputs and autograd gradients for every reference layer.
+"""Writes tests/fixtures/layers.bin and layers1d.bin: PyTorch's forward outputs and autograd gradients for every
+reference layer, the image (2-D) layers and their 1-D forms for signals [n, c, t].
 
 Run from the repository root with the system interpreter: /usr/bin/python3 tools/fixtures_layers.py
 Each case <name> stores its inputs and parameters, the output <name>.y, the upstream gradient <name>.g (a fixed
 random tensor: the loss is sum(g * y)) and the gradient of every input and parameter (<name>.dx, .dw, .db, ...).
 Hyperparameters are stored as tensors too (<name>.conf), so the C test takes every shape from the file.
+layers1d.bin (tests/test_layers1d.c) is drawn from its own seed after layers.bin is written, so adding 1-D cases
+leaves layers.bin as it was.
 """
 import os
 import sys
@@ -114,6 +117,55 @@ x = leaf(torch.randn(6, 4) * torch.tensor([0.05, 1.0, 0.1, 2.0, 0.08, 0.7]).unsq
 out.update({"l2norm_eps.x": x, "l2norm_eps.eps": torch.tensor([0.5])})
 backward("l2norm_eps", F.normalize(x, dim=1, eps=0.5), dx=x)
 
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "layers.bin")
+fixtures = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
+path = os.path.join(fixtures, "layers.bin")
+write_fixture(path, out)
+print(f"wrote {os.path.normpath(path)}: {len(out)} tensors, {os.path.getsize(path)} bytes")
+
+# ---- 1-D layers: nn.Conv1d, BatchNorm1d on [n, c, t], MaxPool1d, AdaptiveAvgPool1d(1) ----
+torch.manual_seed(20261)
+out = {}
+
+
+def conv1d(name, n, c, t, k, size, stride, pad, bias):
+    """x [n, c, t], w [k, c, size] (nn.Conv1d's layout), conf [stride, pad]."""
+    x, wt = leaf(torch.randn(n, c, t)), leaf(torch.randn(k, c, size) / (c * size) ** 0.5)
+    b = leaf(torch.randn(k)) if bias else None
+    y = F.conv1d(x, wt, b, stride=stride, padding=pad)
+    out.update({name + ".x": x, name + ".w": wt, name + ".conf": torch.tensor([stride, pad])})
+    if bias:
+        out[name + ".b"] = b
+        backward(name, y, dx=x, dw=wt, db=b)
+    else:
+        backward(name, y, dx=x, dw=wt)
+
+
+def maxpool1d(name, x, kernel, stride, pad):
+    x = leaf(x)
+    out.update({name + ".x": x, name + ".conf": torch.tensor([kernel, stride, pad])})
+    backward(name, F.max_pool1d(x, kernel, stride, pad), dx=x)
+
+
+conv1d("conv1d_k3_s1_p1", 2, 3, 16, 4, 3, 1, 1, False)        # the basic block's conv
+conv1d("conv1d_k7_s2_p3_bias", 2, 2, 21, 5, 7, 2, 3, True)    # the stem's, on an odd length
+conv1d("conv1d_k1_s2", 2, 4, 10, 6, 1, 2, 0, False)           # the downsample shortcut
+conv1d("conv1d_k5_s3_p0_bias", 3, 3, 17, 4, 5, 3, 0, True)    # the stride leaves a remainder
+conv1d("conv1d_k3_s2_p1_c16", 2, 16, 12, 16, 3, 2, 1, True)   # whole 16-channel blocks (oneDNN's nChw16c)
+conv1d("conv1d_k4_s1_p2", 2, 3, 9, 2, 4, 1, 2, False)         # an even kernel: the output is one longer
+
+batchnorm("bn1d_seq_train", (4, 3, 9), True)                  # BatchNorm1d on [n, c, t]
+batchnorm("bn1d_seq_eval", (4, 3, 9), False)
+batchnorm("bn1d_seq_train_c16", (3, 16, 7), True)
+
+maxpool1d("maxpool1d_k3_s2_p1", torch.randn(2, 3, 15), 3, 2, 1)   # the stem's pool
+maxpool1d("maxpool1d_k2_s2", torch.randn(2, 16, 11), 2, 2, 0)
+maxpool1d("maxpool1d_ties", torch.randint(0, 3, (2, 2, 13)).float(), 3, 2, 1)
+
+for name, shape in (("avgpool1d", (2, 3, 13)), ("avgpool1d_c16", (3, 16, 5)), ("avgpool1d_t1", (3, 4, 1))):
+    x = leaf(torch.randn(*shape))
+    out[name + ".x"] = x
+    backward(name, F.adaptive_avg_pool1d(x, 1).flatten(1), dx=x)
+
+path = os.path.join(fixtures, "layers1d.bin")
 write_fixture(path, out)
 print(f"wrote {os.path.normpath(path)}: {len(out)} tensors, {os.path.getsize(path)} bytes")

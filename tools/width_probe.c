@@ -124,10 +124,11 @@ int main(int argc, char **argv) {
             g.output, (long long)g.n_params, (long long)g.n_state);
     for (int32_t i = 0; i < g.n_nodes; i++) {
         const dy_node *nd = &g.nodes[i];
+        /* square windows (a 2-D ResNet's): one kernel, stride and pad each */
         fprintf(f, "%d %d %d %lld %d %d %d %lld %lld %lld %lld %lld %.9g %.9g %s\n", nd->op, nd->in[0], nd->in[1],
-                (long long)nd->channels, nd->kernel, nd->stride, nd->pad, (long long)nd->weight, (long long)nd->bias,
-                (long long)nd->running_mean, (long long)nd->running_var, (long long)nd->num_batches, nd->momentum,
-                nd->eps, nd->name);
+                (long long)nd->channels, nd->kernel_h, nd->stride_h, nd->pad_h, (long long)nd->weight,
+                (long long)nd->bias, (long long)nd->running_mean, (long long)nd->running_var,
+                (long long)nd->num_batches, nd->momentum, nd->eps, nd->name);
     }
     fclose(f);
     dump(dir, "params", params, g.n_params);

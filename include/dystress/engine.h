@@ -24,6 +24,15 @@ typedef enum {
     DY_STEM_IMAGENET = 1 /* conv 7x7 stride 2 pad 3, BN, ReLU, max-pool 3x3 stride 2 pad 1 */
 } dy_stem;
 
+/* What the network's convolutions slide over. */
+typedef enum {
+    DY_DIMS_2D = 0, /* images [n, c, h, w]: torchvision's ResNet (the default) */
+    DY_DIMS_1D = 1  /* signals [n, c, t] (audio, time series): the same ResNet with nn.Conv1d, BatchNorm1d, MaxPool1d
+                     * and AdaptiveAvgPool1d (python/dystress_torch.py's ResNet1d), the stems' kernels, strides and
+                     * paddings along t. A batch is passed as [n, c, 1, t] (h = 1, w = t); conv weights are
+                     * [out, in, k] as nn.Conv1d's, in the tensor table and in weight files. */
+} dy_dims;
+
 /* Arithmetic of the oneDNN executor. Parameters, gradients, optimizer state, batch-norm statistics, the features
  * and outputs handed back, and checkpoints are float32 in both; the precision is how the network computes. */
 typedef enum {
@@ -42,6 +51,7 @@ typedef struct {
     int64_t head_hidden; /* 512 by default */
     int64_t head_out;    /* 128 by default */
     dy_precision precision; /* DY_PRECISION_FP32 (0) by default; not part of the weights' layout */
+    dy_dims dims;           /* DY_DIMS_2D (0, images) by default; DY_DIMS_1D: a 1-D ResNet for signals */
 } dy_model_config;
 
 /* ResNet-18, width 64, 3 input channels, CIFAR stem, head 512/128. */

@@ -27,6 +27,24 @@ int64_t dy_graph_value_channels(const dy_graph *g, int32_t v) {
 
 static bool valid_value(const dy_graph *g, int32_t v) { return v >= 0 && v <= g->n_nodes; }
 
+static bool window_valid(const dy_node *nd) {
+    return nd->kernel_h > 0 && nd->kernel_w > 0 && nd->stride_h > 0 && nd->stride_w > 0 && nd->pad_h >= 0 &&
+           nd->pad_w >= 0;
+}
+
+static void set_window(dy_node *nd, dy_window win) {
+    nd->kernel_h = win.kernel_h;
+    nd->kernel_w = win.kernel_w;
+    nd->stride_h = win.stride_h;
+    nd->stride_w = win.stride_w;
+    nd->pad_h = win.pad_h;
+    nd->pad_w = win.pad_w;
+}
+
+int64_t dy_graph_conv_weights(const dy_graph *g, const dy_node *nd) {
+    return nd->channels * dy_graph_value_channels(g, nd->in[0]) * nd->kernel_h * nd->kernel_w;
+}
+
 dy_status dy_graph_append(dy_ctx *ctx, dy_graph *g, dy_node node, int32_t *value) {
     if (!valid_value(g, node.in[0]))
         return dy_fail(ctx, DY_ERR_INVALID, "graph node %s: input value %d does not exist", node.name, node.in[0]);
@@ -47,11 +65,13 @@ dy_status dy_graph_append(dy_ctx *ctx, dy_graph *g, dy_node node, int32_t *value
     node.running_mean = node.running_var = node.num_batches = -1;
     switch (node.op) {
     case DY_OP_CONV2D:
-        if (node.channels <= 0 || node.kernel <= 0 || node.stride <= 0 || node.pad < 0)
-            return dy_fail(ctx, DY_ERR_INVALID, "graph node %s: conv with %lld channels, kernel %d, stride %d, pad %d",
-                           node.name, (long long)node.channels, node.kernel, node.stride, node.pad);
+        if (node.channels <= 0 || !window_valid(&node))
+            return dy_fail(ctx, DY_ERR_INVALID,
+                           "graph node %s: conv with %lld channels, kernel %dx%d, stride %dx%d, pad %dx%d", node.name,
+                           (long long)node.channels, node.kernel_h, node.kernel_w, node.stride_h, node.stride_w,
+                           node.pad_h, node.pad_w);
         node.weight = g->n_params;
-        g->n_params += node.channels * c_in * node.kernel * node.kernel;
+        g->n_params += node.channels * c_in * node.kernel_h * node.kernel_w;
         if (want_bias) {
             node.bias = g->n_params;
             g->n_params += node.channels;
@@ -81,9 +101,10 @@ dy_status dy_graph_append(dy_ctx *ctx, dy_graph *g, dy_node node, int32_t *value
         if (node.eps == 0) node.eps = 1e-5f;
         break;
     case DY_OP_MAXPOOL:
-        if (node.kernel <= 0 || node.stride <= 0 || node.pad < 0 || 2 * node.pad > node.kernel)
-            return dy_fail(ctx, DY_ERR_INVALID, "graph node %s: max pool kernel %d, stride %d, pad %d", node.name,
-                           node.kernel, node.stride, node.pad);
+        if (!window_valid(&node) || 2 * node.pad_h > node.kernel_h || 2 * node.pad_w > node.kernel_w)
+            return dy_fail(ctx, DY_ERR_INVALID, "graph node %s: max pool kernel %dx%d, stride %dx%d, pad %dx%d",
+                           node.name, node.kernel_h, node.kernel_w, node.stride_h, node.stride_w, node.pad_h,
+                           node.pad_w);
         node.channels = c_in;
         break;
     case DY_OP_L2NORM:
@@ -122,15 +143,18 @@ static dy_node named_node(dy_op op, int32_t in, const char *name) {
     return node;
 }
 
-dy_status dy_graph_conv(dy_ctx *ctx, dy_graph *g, int32_t in, int64_t channels, int32_t kernel, int32_t stride,
-                        int32_t pad, bool bias, const char *name, int32_t *out) {
+dy_status dy_graph_conv_window(dy_ctx *ctx, dy_graph *g, int32_t in, int64_t channels, dy_window win, bool bias,
+                               const char *name, int32_t *out) {
     dy_node node = named_node(DY_OP_CONV2D, in, name);
     node.channels = channels;
-    node.kernel = kernel;
-    node.stride = stride;
-    node.pad = pad;
+    set_window(&node, win);
     node.bias = bias ? 0 : -1;
     return dy_graph_append(ctx, g, node, out);
+}
+
+dy_status dy_graph_conv(dy_ctx *ctx, dy_graph *g, int32_t in, int64_t channels, int32_t kernel, int32_t stride,
+                        int32_t pad, bool bias, const char *name, int32_t *out) {
+    return dy_graph_conv_window(ctx, g, in, channels, dy_window_square(kernel, stride, pad), bias, name, out);
 }
 
 dy_status dy_graph_batchnorm(dy_ctx *ctx, dy_graph *g, int32_t in, const char *name, int32_t *out) {
@@ -144,13 +168,16 @@ dy_status dy_graph_relu(dy_ctx *ctx, dy_graph *g, int32_t in, const char *name, 
     return dy_graph_append(ctx, g, named_node(DY_OP_RELU, in, name), out);
 }
 
+dy_status dy_graph_maxpool_window(dy_ctx *ctx, dy_graph *g, int32_t in, dy_window win, const char *name,
+                                  int32_t *out) {
+    dy_node node = named_node(DY_OP_MAXPOOL, in, name);
+    set_window(&node, win);
+    return dy_graph_append(ctx, g, node, out);
+}
+
 dy_status dy_graph_maxpool(dy_ctx *ctx, dy_graph *g, int32_t in, int32_t kernel, int32_t stride, int32_t pad,
                            const char *name, int32_t *out) {
-    dy_node node = named_node(DY_OP_MAXPOOL, in, name);
-    node.kernel = kernel;
-    node.stride = stride;
-    node.pad = pad;
-    return dy_graph_append(ctx, g, node, out);
+    return dy_graph_maxpool_window(ctx, g, in, dy_window_square(kernel, stride, pad), name, out);
 }
 
 dy_status dy_graph_avgpool(dy_ctx *ctx, dy_graph *g, int32_t in, const char *name, int32_t *out) {
@@ -187,6 +214,10 @@ static int64_t window_out(int64_t size, int64_t kernel, int64_t stride, int64_t 
 dy_status dy_graph_infer(dy_ctx *ctx, const dy_graph *g, int64_t in_h, int64_t in_w, dy_value_shape *shapes) {
     if (in_h <= 0 || in_w <= 0)
         return dy_fail(ctx, DY_ERR_INVALID, "input size %lldx%lld is not positive", (long long)in_h, (long long)in_w);
+    if (g->one_d && in_h != 1)
+        return dy_fail(ctx, DY_ERR_INVALID,
+                       "input size %lldx%lld: a 1-D network takes signals [n, c, t] as [n, c, 1, t] (height 1)",
+                       (long long)in_h, (long long)in_w);
     shapes[0] = (dy_value_shape){g->in_channels, in_h, in_w};
     for (int32_t i = 0; i < g->n_nodes; i++) {
         const dy_node *nd = &g->nodes[i];
@@ -194,13 +225,13 @@ dy_status dy_graph_infer(dy_ctx *ctx, const dy_graph *g, int64_t in_h, int64_t i
         switch (nd->op) {
         case DY_OP_CONV2D:
         case DY_OP_MAXPOOL:
-            y.h = window_out(x.h, nd->kernel, nd->stride, nd->pad);
-            y.w = window_out(x.w, nd->kernel, nd->stride, nd->pad);
+            y.h = window_out(x.h, nd->kernel_h, nd->stride_h, nd->pad_h);
+            y.w = window_out(x.w, nd->kernel_w, nd->stride_w, nd->pad_w);
             if (y.h <= 0 || y.w <= 0)
                 return dy_fail(ctx, DY_ERR_INVALID,
-                               "input %lldx%lld too small: node %s (kernel %d, pad %d) gets %lldx%lld",
-                               (long long)in_h, (long long)in_w, nd->name, nd->kernel, nd->pad, (long long)x.h,
-                               (long long)x.w);
+                               "input %lldx%lld too small: node %s (kernel %dx%d, pad %dx%d) gets %lldx%lld",
+                               (long long)in_h, (long long)in_w, nd->name, nd->kernel_h, nd->kernel_w, nd->pad_h,
+                               nd->pad_w, (long long)x.h, (long long)x.w);
             y.c = nd->channels;
             break;
         case DY_OP_AVGPOOL:
@@ -234,7 +265,7 @@ dy_status dy_graph_node_grads_ready(const dy_graph *g, int32_t j) {
     const int64_t c_in = dy_graph_value_channels(g, nd->in[0]);
     int64_t weights = 0;
     switch (nd->op) {
-    case DY_OP_CONV2D: weights = nd->channels * c_in * nd->kernel * nd->kernel; break;
+    case DY_OP_CONV2D: weights = dy_graph_conv_weights(g, nd); break;
     case DY_OP_LINEAR: weights = nd->channels * c_in; break;
     case DY_OP_BATCHNORM: weights = nd->channels; break; /* gamma; beta is the "bias" */
     default: return DY_OK;

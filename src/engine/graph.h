@@ -21,10 +21,10 @@
 #include "dystress.h"
 
 typedef enum {
-    DY_OP_CONV2D,    /* weight [channels, c_in, kernel, kernel]; bias [channels] or none */
+    DY_OP_CONV2D,    /* weight [channels, c_in, kernel_h, kernel_w]; bias [channels] or none */
     DY_OP_BATCHNORM, /* over channels; 2-D after convs, 1-D in the head (h = w = 1) */
     DY_OP_RELU,
-    DY_OP_MAXPOOL,   /* kernel, stride, pad */
+    DY_OP_MAXPOOL,   /* kernel, stride, pad (each per direction) */
     DY_OP_AVGPOOL,   /* global average pool to [c, 1, 1] */
     DY_OP_LINEAR,    /* weight [channels, c_in]; bias [channels] or none. The input must be c_in x 1 x 1 (after the
                         global pool): the weight size is fixed when the graph is built, dy_graph_infer checks it */
@@ -36,7 +36,9 @@ typedef struct {
     dy_op op;
     int32_t in[2];                   /* input value ids; in[1] = -1 except for DY_OP_ADD */
     int64_t channels;                /* output channels (conv, linear); copied from the input otherwise */
-    int32_t kernel, stride, pad;     /* conv2d, maxpool */
+    int32_t kernel_h, kernel_w;      /* conv2d, maxpool: the window, rows by columns */
+    int32_t stride_h, stride_w;      /* its step down and across */
+    int32_t pad_h, pad_w;            /* zero rows above and below, zero columns left and right */
     int64_t weight, bias;            /* parameter-buffer offsets; bn: gamma, beta; -1 when absent */
     int64_t running_mean, running_var, num_batches; /* state-buffer offsets (bn); -1 otherwise */
     float momentum, eps;             /* bn: 0.1 and 1e-5 as PyTorch; l2norm: eps 1e-12 */
@@ -75,7 +77,21 @@ typedef struct {
     const dy_bn_sync *bn_sync; /* NULL: batch norm uses each process's own batch (the default, as DDP) */
     const dy_grad_hook *grad_hook; /* NULL: nobody is told before the backward returns */
     dy_precision precision;    /* how executors compute (the model's config; bf16: oneDNN only) */
+    bool one_d;                /* a network of 1-D signals [n, c, t], planned as [n, c, 1, t]: inputs must have h = 1 */
 } dy_graph;
+
+/* A sliding window (conv2d, maxpool) in each direction. A 1-D signal [n, c, t] runs as the image [n, c, 1, t]
+ * with a 1 x k window: dy_window_1d(k, stride, pad). */
+typedef struct {
+    int32_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+} dy_window;
+
+static inline dy_window dy_window_square(int32_t kernel, int32_t stride, int32_t pad) {
+    return (dy_window){kernel, kernel, stride, stride, pad, pad};
+}
+static inline dy_window dy_window_1d(int32_t kernel, int32_t stride, int32_t pad) {
+    return (dy_window){1, kernel, 1, stride, 0, pad};
+}
 
 /* Shape of value v for one image. */
 typedef struct {
@@ -93,18 +109,26 @@ int64_t dy_graph_value_channels(const dy_graph *g, int32_t v);
  * DY_ERR_INVALID when an input id is not an existing value or a size is not positive. */
 dy_status dy_graph_append(dy_ctx *ctx, dy_graph *g, dy_node node, int32_t *value);
 
-/* Builders over dy_graph_append, one per op; each writes the new value id into *out. */
+/* Builders over dy_graph_append, one per op; each writes the new value id into *out. dy_graph_conv and
+ * dy_graph_maxpool take a square window; the _window forms any. */
 dy_status dy_graph_conv(dy_ctx *ctx, dy_graph *g, int32_t in, int64_t channels, int32_t kernel, int32_t stride,
                         int32_t pad, bool bias, const char *name, int32_t *out);
+dy_status dy_graph_conv_window(dy_ctx *ctx, dy_graph *g, int32_t in, int64_t channels, dy_window win, bool bias,
+                               const char *name, int32_t *out);
 dy_status dy_graph_batchnorm(dy_ctx *ctx, dy_graph *g, int32_t in, const char *name, int32_t *out);
 dy_status dy_graph_relu(dy_ctx *ctx, dy_graph *g, int32_t in, const char *name, int32_t *out);
 dy_status dy_graph_maxpool(dy_ctx *ctx, dy_graph *g, int32_t in, int32_t kernel, int32_t stride, int32_t pad,
                            const char *name, int32_t *out);
+dy_status dy_graph_maxpool_window(dy_ctx *ctx, dy_graph *g, int32_t in, dy_window win, const char *name,
+                                  int32_t *out);
 dy_status dy_graph_avgpool(dy_ctx *ctx, dy_graph *g, int32_t in, const char *name, int32_t *out);
 dy_status dy_graph_linear(dy_ctx *ctx, dy_graph *g, int32_t in, int64_t channels, bool bias, const char *name,
                           int32_t *out);
 dy_status dy_graph_add(dy_ctx *ctx, dy_graph *g, int32_t a, int32_t b, const char *name, int32_t *out);
 dy_status dy_graph_l2norm(dy_ctx *ctx, dy_graph *g, int32_t in, const char *name, int32_t *out);
+
+/* Weights of a conv node: channels x c_in x kernel_h x kernel_w. */
+int64_t dy_graph_conv_weights(const dy_graph *g, const dy_node *nd);
 
 /* Tells g's gradient hook (if any) that node j's parameter gradients (weight, then bias) are final. */
 dy_status dy_graph_node_grads_ready(const dy_graph *g, int32_t j);

@@ -12,7 +12,7 @@
 dy_encoder_meta dy_encoder_meta_of_model(const dy_model *m) {
     const dy_model_config *c = dy_model_get_config(m);
     return (dy_encoder_meta){.depth = c->depth, .width = c->width, .in_channels = c->in_channels, .stem = c->stem,
-                             .feature_dim = dy_model_feature_dim(m)};
+                             .dims = c->dims, .feature_dim = dy_model_feature_dim(m)};
 }
 
 void dy_encoder_meta_set_input(dy_encoder_meta *e, const dy_augment *a) {
@@ -54,6 +54,7 @@ void dy_encoder_meta_format(const dy_encoder_meta *e, dy_encoder_meta_text *out)
     add(out, "stem", e->stem == DY_STEM_IMAGENET ? "imagenet" : "cifar");
     snprintf(v, sizeof v, "%lld", (long long)e->feature_dim);
     add(out, "feature_dim", v);
+    if (e->dims == DY_DIMS_1D) add(out, "dims", "1"); /* image encoders' files stay as they were */
     if (!e->has_input) return;
     if (e->image_size[0] == e->image_size[1]) snprintf(v, sizeof v, "%lld", (long long)e->image_size[0]);
     else snprintf(v, sizeof v, "%lld,%lld", (long long)e->image_size[0], (long long)e->image_size[1]);
@@ -107,7 +108,11 @@ dy_status dy_encoder_meta_read(dy_ctx *ctx, const char *what, const dy_st_file *
         else if (i == 2) out->in_channels = (int64_t)v[0];
         else out->feature_dim = (int64_t)v[0];
     }
-    if (out->in_channels != 1 && out->in_channels != 3) return bad_key(ctx, what, arch[2], value[2], "1 or 3");
+    const char *dims = dy_st_meta_get(f, "dystress.dims");
+    if (dims && strcmp(dims, "1") && strcmp(dims, "2")) return bad_key(ctx, what, "dystress.dims", dims, "1 or 2");
+    out->dims = dims && !strcmp(dims, "1") ? DY_DIMS_1D : DY_DIMS_2D;
+    if (out->dims == DY_DIMS_2D && out->in_channels != 1 && out->in_channels != 3)
+        return bad_key(ctx, what, arch[2], value[2], "1 or 3");
     if (!strcmp(value[3], "cifar")) out->stem = DY_STEM_CIFAR;
     else if (!strcmp(value[3], "imagenet")) out->stem = DY_STEM_IMAGENET;
     else return bad_key(ctx, what, arch[3], value[3], "cifar or imagenet");
@@ -141,7 +146,7 @@ dy_status dy_encoder_file_read(dy_ctx *ctx, const char *path, dy_encoder_meta *m
     if (st != DY_OK) return st;
     st = dy_encoder_meta_read(ctx, path, &f, meta, has_arch);
     const dy_st_tensor *c1 = dy_st_find(&f, "conv1.weight");
-    *in_channels = c1 && c1->ndim == 4 ? (int)c1->shape[1] : 0;
+    *in_channels = c1 && (c1->ndim == 4 || (c1->ndim == 3 && meta->dims == DY_DIMS_1D)) ? (int)c1->shape[1] : 0;
     dy_st_free(&f);
     return st;
 }

@@ -4,7 +4,9 @@
  *   dystress.format_version  "1" (this list of keys)
  *   dystress.depth           "18" or "50"
  *   dystress.width           the base width ("64" is torchvision's; layer k has width * 2^(k-1) planes)
- *   dystress.in_channels     "1" (grey) or "3" (RGB)
+ *   dystress.in_channels     "1" (grey) or "3" (RGB); a 1-D encoder's any count (a signal's channels)
+ *   dystress.dims            "1" for a 1-D encoder of signals [n, c, t] (DY_DIMS_1D; python/dystress_torch.py's
+ *                            ResNet1d); absent for an image encoder (2-D)
  *   dystress.stem            "cifar" (conv 3x3 stride 1, no max-pool) or "imagenet" (conv 7x7 stride 2, max-pool)
  *   dystress.feature_dim     the width of the features h (width * 8 for ResNet-18, width * 32 for ResNet-50)
  *   dystress.image_size      the side of the training views ("32"; "H,W" when they were not square)
@@ -22,12 +24,13 @@
 #include "io/safetensors.h"
 
 #define DY_ENCODER_META_VERSION 1
-#define DY_ENCODER_META_MAX 9 /* the keys above */
+#define DY_ENCODER_META_MAX 10 /* the keys above */
 
 typedef struct {
     int depth;
     int64_t width, in_channels, feature_dim;
     dy_stem stem;
+    dy_dims dims;             /* DY_DIMS_2D unless the file says "dystress.dims" "1" */
     bool has_input;           /* image_size, mean and std are known */
     int64_t image_size[2];    /* height, width */
     float mean[3], std[3];    /* [in_channels] used */
@@ -53,8 +56,8 @@ void dy_encoder_meta_format(const dy_encoder_meta *e, dy_encoder_meta_text *out)
 dy_status dy_encoder_meta_read(dy_ctx *ctx, const char *what, const dy_st_file *f, dy_encoder_meta *out,
                                bool *has_arch);
 /* A weights or checkpoint file's encoder as `dystress export` needs it: its metadata (dy_encoder_meta_read) and its
- * input channels from conv1.weight [width, channels, k, k] (*in_channels 0 when the file has no 4-D conv1.weight: not
- * a ResNet's). DY_ERR_IO/DY_ERR_FORMAT when the file cannot be read or its metadata is malformed. */
+ * input channels from conv1.weight [width, channels, k, k] ([width, channels, k] for a 1-D encoder; *in_channels 0
+ * when the file has no such conv1.weight: not a ResNet's). DY_ERR_IO/DY_ERR_FORMAT when the file cannot be read or its metadata is malformed. */
 dy_status dy_encoder_file_read(dy_ctx *ctx, const char *path, dy_encoder_meta *meta, bool *has_arch,
                                int *in_channels);
 

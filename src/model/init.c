@@ -26,7 +26,7 @@ void dy_model_init_weights(const dy_graph *g, uint64_t seed, float *params, floa
         switch (nd->op) {
         case DY_OP_CONV2D: {
             /* torchvision ResNet: kaiming_normal_(mode='fan_out', nonlinearity='relu'): std = sqrt(2 / fan_out). */
-            int64_t area = (int64_t)nd->kernel * nd->kernel;
+            int64_t area = (int64_t)nd->kernel_h * nd->kernel_w;
             fill_normal(params + nd->weight, nd->channels * c_in * area, sqrt(2.0 / (double)(nd->channels * area)),
                         seed, tensor++);
             /* nn.Conv2d's default bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */

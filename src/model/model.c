@@ -40,8 +40,10 @@ static dy_status build_tensor_table(dy_model *m) {
         int64_t c_in = dy_graph_value_channels(g, nd->in[0]), c = nd->channels;
         switch (nd->op) {
         case DY_OP_CONV2D: {
-            int64_t shape[4] = {c, c_in, nd->kernel, nd->kernel};
-            add_tensor(m, nd->name, "weight", DY_TENSOR_PARAM, 4, shape, nd->weight);
+            /* nn.Conv1d's [out, in, k] in a 1-D network (the same floats as [out, in, 1, k]) */
+            int64_t shape[4] = {c, c_in, nd->kernel_h, nd->kernel_w}, shape1d[3] = {c, c_in, nd->kernel_w};
+            if (g->one_d) add_tensor(m, nd->name, "weight", DY_TENSOR_PARAM, 3, shape1d, nd->weight);
+            else add_tensor(m, nd->name, "weight", DY_TENSOR_PARAM, 4, shape, nd->weight);
             if (nd->bias >= 0) add_tensor(m, nd->name, "bias", DY_TENSOR_PARAM, 1, &c, nd->bias);
             break;
         }

@@ -5,8 +5,8 @@
 #include "dystress.h"
 #include "engine/graph.h"
 
-/* Appends a torchvision ResNet encoder (no fc) for config (depth, width, stem) to g, which must be empty and
- * initialised with config->in_channels. Sets g->features (and g->output) to the global-pool value. Node names and
+/* Appends a torchvision ResNet encoder (no fc) for config (depth, width, stem, dims) to g, which must be empty and
+ * initialised with config->in_channels; DY_DIMS_1D makes every window 1 x k and sets g->one_d. Sets g->features (and g->output) to the global-pool value. Node names and
  * parameter order are torchvision's: conv1, bn1, [maxpool], layer1.0.conv1, ..., layer2.0.downsample.0, ... */
 dy_status dy_resnet_build(dy_ctx *ctx, dy_graph *g, const dy_model_config *config);
 

@@ -18,7 +18,8 @@ void dy_model_list_tensors(dy_model *m, dy_tensor_list *l, const char *prefix, b
 }
 
 void dy_model_describe(const dy_model *m, char *buf, size_t size, bool with_head) {
-    snprintf(buf, size, "this model (ResNet-%d, width %lld%s)", m->config.depth, (long long)m->config.width,
+    snprintf(buf, size, "this model (%sResNet-%d, width %lld%s)", m->config.dims == DY_DIMS_1D ? "1-D " : "",
+             m->config.depth, (long long)m->config.width,
              with_head ? (m->config.head ? ", with head" : ", no head") : ", encoder only");
 }
 

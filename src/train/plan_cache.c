@@ -36,11 +36,11 @@ void dy_plan_cache_key(dy_ctx *ctx, const dy_plan_request *rq, const dy_plan_res
     }
     const dy_model_config *m = &rq->model;
     snprintf(key, size,
-             "cpu=%s|flags=%s|%s|threads=%d|resnet%d width %lld in %lld stem %d head %d %lld %lld|batch %lld of "
+             "cpu=%s|flags=%s|%s|threads=%d|resnet%d%s width %lld in %lld stem %d head %d %lld %lld|batch %lld of "
              "%lldx%lld|plans=%s",
-             name, flags, dnnl, ctx->threads, m->depth, (long long)m->width, (long long)m->in_channels, (int)m->stem,
-             (int)m->head, (long long)m->head_hidden, (long long)m->head_out, (long long)rq->n, (long long)rq->h,
-             (long long)rq->w, plans);
+             name, flags, dnnl, ctx->threads, m->depth, m->dims == DY_DIMS_1D ? "-1d" : "", (long long)m->width,
+             (long long)m->in_channels, (int)m->stem, (int)m->head, (long long)m->head_hidden, (long long)m->head_out,
+             (long long)rq->n, (long long)rq->h, (long long)rq->w, plans);
 }
 
 static uint64_t fnv1a(const char *s) {

@@ -20,7 +20,7 @@ static void describe(dd_builder *b, const dd_group *gr, conv_descs *cd) {
      * input where the previous primitives left it, so that one layout runs through the network. */
     if (nd->in[0] == 0) dnnl_memory_desc_init_by_tag(&cd->src_any, 4, cd->src.dims, b->act, dnnl_format_tag_any);
     else cd->src_any = cd->src;
-    dnnl_dims_t wdims = {nd->channels, in.c, nd->kernel, nd->kernel};
+    dnnl_dims_t wdims = {nd->channels, in.c, nd->kernel_h, nd->kernel_w};
     dnnl_dims_t ddims = {b->e->base.n, out.c, out.h, out.w};
     dnnl_dims_t bdims = {nd->channels};
     /* bf16: weights reordered from the f32 parameters each pass, bias (evaluation's folded one) left in f32 */
@@ -29,21 +29,22 @@ static void describe(dd_builder *b, const dd_group *gr, conv_descs *cd) {
     dnnl_memory_desc_init_by_tag(&cd->weights_plain, 4, wdims, dnnl_f32, dnnl_oihw);
     dnnl_memory_desc_init_by_tag(&cd->dst_any, 4, ddims, b->act, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&cd->bias, 1, bdims, dnnl_f32, dnnl_x);
-    cd->strides[0] = cd->strides[1] = nd->stride;
-    /* PyTorch pads both sides by pad and drops what the last window does not reach; oneDNN is told the right
-     * padding the last window really uses (smaller than pad, or negative, when the stride leaves a remainder),
-     * which describes the same convolution exactly. */
-    cd->pad[0] = cd->pad[1] = nd->pad;
-    cd->pad_r[0] = (out.h - 1) * nd->stride + nd->kernel - in.h - nd->pad;
-    cd->pad_r[1] = (out.w - 1) * nd->stride + nd->kernel - in.w - nd->pad;
-    /* bf16: oneDNN 2.6's jit_bf16 backward-weights kernel runs a strided 3x3 convolution 20-50x slower when its
+    /* Per direction (k = 0 rows, 1 columns). PyTorch pads both sides by pad and drops what the last window does not
+     * reach; oneDNN is told the right padding the last window really uses (smaller than pad, or negative, when the
+     * stride leaves a remainder), which describes the same convolution exactly.
+     * bf16: oneDNN 2.6's jit_bf16 backward-weights kernel runs a strided 3x3 convolution 20-50x slower when its
      * right padding is below its left (1 s instead of 30 ms for ResNet-18's stride-2 convolutions at width 16,
      * batch 256); PyTorch's symmetric padding, whose extra row and column no window reaches, gives the same output
      * size and the same convolution, and the fast kernel. */
-    for (int k = 0; k < 2 && b->act == dnnl_bf16; k++) {
+    for (int k = 0; k < 2; k++) {
         const int64_t in_k = k ? in.w : in.h, out_k = k ? out.w : out.h;
-        if (cd->pad_r[k] < nd->pad && (in_k + 2 * nd->pad - nd->kernel) / nd->stride + 1 == out_k)
-            cd->pad_r[k] = nd->pad;
+        const int64_t kernel = k ? nd->kernel_w : nd->kernel_h, stride = k ? nd->stride_w : nd->stride_h;
+        const int64_t pad = k ? nd->pad_w : nd->pad_h;
+        cd->strides[k] = stride;
+        cd->pad[k] = pad;
+        cd->pad_r[k] = (out_k - 1) * stride + kernel - in_k - pad;
+        if (b->act == dnnl_bf16 && cd->pad_r[k] < pad && (in_k + 2 * pad - kernel) / stride + 1 == out_k)
+            cd->pad_r[k] = pad;
     }
     cd->has_bias = nd->bias >= 0 || (!b->train && gr->bn >= 0);
 }
@@ -55,8 +56,8 @@ static void describe(dd_builder *b, const dd_group *gr, conv_descs *cd) {
  * at 64-256 channels of 16x16 to 4x4 it was 1.1-3.5x faster in most passes, with exceptions. */
 static dnnl_alg_kind_t conv_algo(const dd_builder *b, const dy_node *nd) {
     const int64_t in_c = dy_graph_value_channels(b->g, nd->in[0]);
-    return b->ctx->conv_algo == DY_CONV_WINOGRAD && nd->kernel == 3 && nd->stride == 1 && nd->in[0] != 0 &&
-                   in_c >= 64 && nd->channels >= 64
+    return b->ctx->conv_algo == DY_CONV_WINOGRAD && nd->kernel_h == 3 && nd->kernel_w == 3 && nd->stride_h == 1 &&
+                   nd->stride_w == 1 && nd->in[0] != 0 && in_c >= 64 && nd->channels >= 64
                ? dnnl_convolution_winograd
                : dnnl_convolution_direct;
 }
@@ -211,7 +212,8 @@ dy_status dd_conv_forward(dd_builder *b, const dd_group *gr) {
  * jit_avx2_1x1_convolution.cpp:631-633 alike): with ic < ic_block the later chunks run into the next thread's
  * part and past the end. Still so in oneDNN 3.5. Those convolutions take the next implementation oneDNN offers. */
 static bool rtus_overflows(const dy_node *nd, const dnnl_memory_desc_t *src) {
-    return nd->kernel == 1 && nd->stride > 1 && src->dims[1] < 16 && dd_md_is(src, dnnl_acdb, src->data_type);
+    return nd->kernel_h == 1 && nd->kernel_w == 1 && (nd->stride_h > 1 || nd->stride_w > 1) && src->dims[1] < 16 &&
+           dd_md_is(src, dnnl_acdb, src->data_type);
 }
 
 static dy_status backward_weights_pd(dd_builder *b, const dy_node *nd, const conv_descs *cd,

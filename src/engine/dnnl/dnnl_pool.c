@@ -14,9 +14,12 @@ static void describe(dd_builder *b, const dd_group *gr, pool_descs *pd) {
     pd->dilation[0] = pd->dilation[1] = 0;
     if (nd->op == DY_OP_MAXPOOL) {
         pd->alg = dnnl_pooling_max;
-        pd->kernel[0] = pd->kernel[1] = nd->kernel;
-        pd->strides[0] = pd->strides[1] = nd->stride;
-        pd->pad[0] = pd->pad[1] = nd->pad;
+        pd->kernel[0] = nd->kernel_h;
+        pd->kernel[1] = nd->kernel_w;
+        pd->strides[0] = nd->stride_h;
+        pd->strides[1] = nd->stride_w;
+        pd->pad[0] = nd->pad_h;
+        pd->pad[1] = nd->pad_w;
     } else {
         pd->alg = dnnl_pooling_avg_exclude_padding;
         pd->kernel[0] = pd->strides[0] = in.h;

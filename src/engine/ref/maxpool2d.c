@@ -1,4 +1,4 @@
-/* Max pooling with a square window, forward and backward. */
+/* Max pooling with a rectangular window (a 1 x k one for 1-D signals), forward and backward. */
 #include "engine/ref/ops.h"
 
 #include <math.h>
@@ -6,13 +6,14 @@
 
 int maxpool2d_shape(dy_pool_shape *ps) {
     /* PyTorch requires pad <= kernel / 2, which also guarantees that no window lies wholly in the padding. */
-    if (ps->n < 1 || ps->c < 1 || ps->h < 1 || ps->w < 1 || ps->kernel < 1 || ps->stride < 1 || ps->pad < 0 ||
-        2 * ps->pad > ps->kernel)
+    if (ps->n < 1 || ps->c < 1 || ps->h < 1 || ps->w < 1 || ps->kernel_h < 1 || ps->kernel_w < 1 ||
+        ps->stride_h < 1 || ps->stride_w < 1 || ps->pad_h < 0 || ps->pad_w < 0 || 2 * ps->pad_h > ps->kernel_h ||
+        2 * ps->pad_w > ps->kernel_w)
         return -1;
-    int64_t hp = ps->h + 2 * ps->pad, wp = ps->w + 2 * ps->pad;
-    if (ps->kernel > hp || ps->kernel > wp) return -1;
-    ps->p = (hp - ps->kernel) / ps->stride + 1; /* floor: PyTorch's ceil_mode=False */
-    ps->q = (wp - ps->kernel) / ps->stride + 1;
+    int64_t hp = ps->h + 2 * ps->pad_h, wp = ps->w + 2 * ps->pad_w;
+    if (ps->kernel_h > hp || ps->kernel_w > wp) return -1;
+    ps->p = (hp - ps->kernel_h) / ps->stride_h + 1; /* floor: PyTorch's ceil_mode=False */
+    ps->q = (wp - ps->kernel_w) / ps->stride_w + 1;
     return 0;
 }
 
@@ -21,11 +22,11 @@ int maxpool2d_shape(dy_pool_shape *ps) {
 static int64_t window_argmax(const float *xp, const dy_pool_shape *ps, int64_t oh, int64_t ow) {
     int64_t best = -1;
     float best_v = -INFINITY;
-    for (int64_t i = 0; i < ps->kernel; i++) {
-        const int64_t ih = oh * ps->stride - ps->pad + i;
+    for (int64_t i = 0; i < ps->kernel_h; i++) {
+        const int64_t ih = oh * ps->stride_h - ps->pad_h + i;
         if (ih < 0 || ih >= ps->h) continue;
-        for (int64_t j = 0; j < ps->kernel; j++) {
-            const int64_t iw = ow * ps->stride - ps->pad + j;
+        for (int64_t j = 0; j < ps->kernel_w; j++) {
+            const int64_t iw = ow * ps->stride_w - ps->pad_w + j;
             if (iw < 0 || iw >= ps->w) continue;
             const float v = xp[ih * ps->w + iw];
             if (best < 0 || v > best_v || isnan(v)) {

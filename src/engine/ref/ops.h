@@ -20,12 +20,14 @@
 
 #include "engine/graph.h"
 
-/* 2-D convolution without dilation or groups; output size p = (h + 2 pad - r) / stride + 1, likewise q. */
+/* 2-D convolution without dilation or groups; output size p = (h + 2 pad_h - r) / stride_h + 1, likewise q with
+ * w, s, pad_w and stride_w. A 1-D convolution over [n, c, t] is the case h = r = 1, pad_h = 0. */
 typedef struct {
-    int64_t n, c, h, w;      /* input  [n, c, h, w] */
-    int64_t k, r, s;         /* weight [k, c, r, s] */
-    int64_t stride, pad;     /* same in both directions */
-    int64_t p, q;            /* output [n, k, p, q]; filled by conv2d_shape() */
+    int64_t n, c, h, w;          /* input  [n, c, h, w] */
+    int64_t k, r, s;             /* weight [k, c, r, s] */
+    int64_t stride_h, stride_w;  /* step down and across */
+    int64_t pad_h, pad_w;        /* zero rows on each side, zero columns on each side */
+    int64_t p, q;                /* output [n, k, p, q]; filled by conv2d_shape() */
 } dy_conv_shape;
 
 /* Fills cs->p and cs->q; returns 0, or -1 when the shape is impossible (kernel larger than padded input, ...). */
@@ -76,10 +78,12 @@ void relu_forward(float *y, const float *x, int64_t count, int threads);
 /* dx = dy where the forward output y > 0, else 0; dx may equal dy. */
 void relu_backward(float *dx, const float *dy, const float *y, int64_t count, int threads);
 
-/* Max pooling, kernel k, stride, pad (padding never wins); output [n, c, p, q]. Ties go to the first maximum in
- * row-major window order, as PyTorch does. */
+/* Max pooling, window kernel_h x kernel_w, strides and pads per direction (padding never wins); output
+ * [n, c, p, q]. Ties go to the first maximum in row-major window order, as PyTorch does. */
 typedef struct {
-    int64_t n, c, h, w, kernel, stride, pad, p, q;
+    int64_t n, c, h, w;
+    int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+    int64_t p, q;
 } dy_pool_shape;
 int maxpool2d_shape(dy_pool_shape *ps);
 void maxpool2d_forward(float *y, const float *x, const dy_pool_shape *ps, int threads);

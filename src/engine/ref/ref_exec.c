@@ -98,16 +98,18 @@ fail:
 
 static dy_conv_shape conv_shape(const ref_exec *e, const dy_node *nd) {
     const dy_value_shape *x = &e->shapes[nd->in[0]];
-    dy_conv_shape cs = {.n = e->base.n, .c = x->c, .h = x->h, .w = x->w, .k = nd->channels, .r = nd->kernel,
-                        .s = nd->kernel, .stride = nd->stride, .pad = nd->pad};
+    dy_conv_shape cs = {.n = e->base.n, .c = x->c, .h = x->h, .w = x->w, .k = nd->channels, .r = nd->kernel_h,
+                        .s = nd->kernel_w, .stride_h = nd->stride_h, .stride_w = nd->stride_w, .pad_h = nd->pad_h,
+                        .pad_w = nd->pad_w};
     conv2d_shape(&cs);
     return cs;
 }
 
 static dy_pool_shape pool_shape(const ref_exec *e, const dy_node *nd) {
     const dy_value_shape *x = &e->shapes[nd->in[0]];
-    dy_pool_shape ps = {.n = e->base.n, .c = x->c, .h = x->h, .w = x->w, .kernel = nd->kernel, .stride = nd->stride,
-                        .pad = nd->pad};
+    dy_pool_shape ps = {.n = e->base.n, .c = x->c, .h = x->h, .w = x->w, .kernel_h = nd->kernel_h,
+                        .kernel_w = nd->kernel_w, .stride_h = nd->stride_h, .stride_w = nd->stride_w,
+                        .pad_h = nd->pad_h, .pad_w = nd->pad_w};
     maxpool2d_shape(&ps);
     return ps;
 }
