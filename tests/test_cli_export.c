@@ -164,7 +164,17 @@ static void metadata_unit(dy_ctx *ctx) {
                          .has_input = true, .image_size = {28, 24}, .mean = {0.2860402f}, .std = {0.3530239f}};
     dy_encoder_meta_text t;
     dy_encoder_meta_format(&m, &t);
-    CHECK(t.count == DY_ENCODER_META_MAX, "%lld entries", (long long)t.count);
+    /* an image encoder's file has every key but dystress.dims (written for 1-D encoders only) */
+    CHECK(t.count == DY_ENCODER_META_MAX - 1, "%lld entries", (long long)t.count);
+    dy_encoder_meta m1 = m;
+    m1.dims = DY_DIMS_1D;
+    dy_encoder_meta_text t1;
+    dy_encoder_meta_format(&m1, &t1);
+    int64_t dims_at = -1;
+    for (int64_t i = 0; i < t1.count; i++)
+        if (!strcmp(t1.items[i].key, "dystress.dims") && !strcmp(t1.items[i].value, "1")) dims_at = i;
+    CHECK(t1.count == DY_ENCODER_META_MAX && dims_at >= 0,
+          "a 1-D encoder's file adds dystress.dims \"1\" (%lld entries)", (long long)t1.count);
     char path[512];
     snprintf(path, sizeof path, "%s/unit.safetensors", dir);
     float x[2] = {1, 2};
