@@ -14,13 +14,7 @@
 
 static char tmpdir[256];
 
-static const char *tmp_path(const char *name) {
-    static char p[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof p[k], "%s/%s", tmpdir, name);
-    return p[k];
-}
+static const char *tmp_path(const char *name) { return test_path_in(tmpdir, name); }
 
 static bool has(dy_ctx *ctx, const char *needle) { return strstr(dy_ctx_error(ctx), needle) != NULL; }
 

@@ -13,11 +13,7 @@
 
 static char dir[256];
 
-static const char *tmp_path(const char *name) {
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return path;
-}
+static const char *tmp_path(const char *name) { return test_path_in(dir, name); }
 
 static unsigned char *read_all(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");

@@ -14,13 +14,7 @@
 
 static char dir[256];
 
-static const char *tmp_path(const char *name) {
-    static char path[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
-    return path[k];
-}
+static const char *tmp_path(const char *name) { return test_path_in(dir, name); }
 
 static void write_text(const char *name, const char *text) {
     FILE *f = fopen(tmp_path(name), "wb");

@@ -74,3 +74,11 @@ const char *test_fixture_path(const char *name) {
     snprintf(path, sizeof path, "%s/%s", dir ? dir : "tests/fixtures", name);
     return path;
 }
+
+const char *test_path_in(const char *dir, const char *name) {
+    static char path[4][4096];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
+    return path[k];
+}

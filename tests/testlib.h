@@ -29,5 +29,7 @@ bool test_quick(void);
 int test_finish(void);
 /* Path of a checked-in fixture: tests/fixtures/<name> relative to the repository (DY_FIXTURES overrides). */
 const char *test_fixture_path(const char *name);
+/* dir/name in one of four static buffers used in turn: up to four such paths can be alive at once (in one call). */
+const char *test_path_in(const char *dir, const char *name);
 
 #endif
