@@ -135,30 +135,30 @@ def read_metadata(path):
     return _typed(header.get("__metadata__") or {})
 
 
-class ResNetEncoder(nn.Module):
-    """torchvision's ResNet (the same submodules, names and forward) at any base width, input channel count and stem;
-    fc is an Identity, so the output is the pooled features h."""
+class _ResNet(nn.Module):
+    """torchvision's ResNet network (its submodules, names and forward) at any base width, input channel count and
+    stem, in the dimensions of the subclass's layer types; fc is an Identity, so the output is the pooled features h.
+    Stems: "cifar" conv k3 stride 1; "imagenet" conv k7 stride 2 pad 3, then max-pool k3 stride 2 pad 1."""
+    _LAYERS = _CONV = _BN = _MAXPOOL = _AVGPOOL = None  # the subclass's blocks and layer types
 
-    def __init__(self, depth=18, width=64, in_channels=3, stem="cifar"):
+    def __init__(self, depth, width, in_channels, stem):
         super().__init__()
-        if depth not in _LAYERS:
+        if depth not in self._LAYERS:
             raise ValueError("depth %r: dystress trains ResNet-18 and ResNet-50" % (depth,))
         if stem not in ("cifar", "imagenet"):
             raise ValueError("stem %r: cifar or imagenet" % (stem,))
-        block, counts = _LAYERS[depth]
+        block, counts = self._LAYERS[depth]
         self.inplanes = width
-        if stem == "cifar":
-            self.conv1 = nn.Conv2d(in_channels, width, kernel_size=3, stride=1, padding=1, bias=False)
-        else:
-            self.conv1 = nn.Conv2d(in_channels, width, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
+        k, stride, pad = (3, 1, 1) if stem == "cifar" else (7, 2, 3)
+        self.conv1 = self._CONV(in_channels, width, kernel_size=k, stride=stride, padding=pad, bias=False)
+        self.bn1 = self._BN(width)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.Identity() if stem == "cifar" else nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool = nn.Identity() if stem == "cifar" else self._MAXPOOL(kernel_size=3, stride=2, padding=1)
         self.layer1 = self._make_layer(block, width, counts[0], 1)
         self.layer2 = self._make_layer(block, width * 2, counts[1], 2)
         self.layer3 = self._make_layer(block, width * 4, counts[2], 2)
         self.layer4 = self._make_layer(block, width * 8, counts[3], 2)
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.avgpool = self._AVGPOOL(1)
         self.fc = nn.Identity()
         self.feature_dim = width * 8 * block.expansion
 
@@ -166,8 +166,8 @@ class ResNetEncoder(nn.Module):
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
             downsample = nn.Sequential(
-                nn.Conv2d(self.inplanes, planes * block.expansion, kernel_size=1, stride=stride, bias=False),
-                nn.BatchNorm2d(planes * block.expansion))
+                self._CONV(self.inplanes, planes * block.expansion, kernel_size=1, stride=stride, bias=False),
+                self._BN(planes * block.expansion))
         layers = [block(self.inplanes, planes, stride, downsample)]
         self.inplanes = planes * block.expansion
         layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
@@ -177,6 +177,15 @@ class ResNetEncoder(nn.Module):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+class ResNetEncoder(_ResNet):
+    """The image encoder: torchvision's ResNet with torchvision's blocks, images [N, in_channels, H, W]."""
+    _LAYERS = _LAYERS
+    _CONV, _BN, _MAXPOOL, _AVGPOOL = nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d
+
+    def __init__(self, depth=18, width=64, in_channels=3, stem="cifar"):
+        super().__init__(depth, width, in_channels, stem)
 
 
 def build_resnet(depth=18, width=64, in_channels=3, stem="cifar"):
@@ -229,48 +238,14 @@ class _Bottleneck1d(nn.Module):
 _LAYERS_1D = {18: (_BasicBlock1d, [2, 2, 2, 2]), 50: (_Bottleneck1d, [3, 4, 6, 3])}
 
 
-class ResNet1d(nn.Module):
+class ResNet1d(_ResNet):
     """dystress's 1-D ResNet (model dims 1) for signals [N, in_channels, T]: ResNetEncoder's network and module names
-    with every k x k window made k long. Stems: "cifar" conv k3 stride 1; "imagenet" conv k7 stride 2 pad 3, then
-    max-pool k3 stride 2 pad 1. The output is the features h after the global average pool over T."""
+    with every k x k window made k long; the output is the features h after the global average pool over T."""
+    _LAYERS = _LAYERS_1D
+    _CONV, _BN, _MAXPOOL, _AVGPOOL = nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AdaptiveAvgPool1d
 
     def __init__(self, depth=18, width=64, in_channels=1, stem="cifar"):
-        super().__init__()
-        if depth not in _LAYERS_1D:
-            raise ValueError("depth %r: dystress trains ResNet-18 and ResNet-50" % (depth,))
-        if stem not in ("cifar", "imagenet"):
-            raise ValueError("stem %r: cifar or imagenet" % (stem,))
-        block, counts = _LAYERS_1D[depth]
-        self.inplanes = width
-        if stem == "cifar":
-            self.conv1 = nn.Conv1d(in_channels, width, kernel_size=3, stride=1, padding=1, bias=False)
-        else:
-            self.conv1 = nn.Conv1d(in_channels, width, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm1d(width)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.Identity() if stem == "cifar" else nn.MaxPool1d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = self._make_layer(block, width, counts[0], 1)
-        self.layer2 = self._make_layer(block, width * 2, counts[1], 2)
-        self.layer3 = self._make_layer(block, width * 4, counts[2], 2)
-        self.layer4 = self._make_layer(block, width * 8, counts[3], 2)
-        self.avgpool = nn.AdaptiveAvgPool1d(1)
-        self.feature_dim = width * 8 * block.expansion
-
-    def _make_layer(self, block, planes, blocks, stride):
-        downsample = None
-        if stride != 1 or self.inplanes != planes * block.expansion:
-            downsample = nn.Sequential(
-                nn.Conv1d(self.inplanes, planes * block.expansion, kernel_size=1, stride=stride, bias=False),
-                nn.BatchNorm1d(planes * block.expansion))
-        layers = [block(self.inplanes, planes, stride, downsample)]
-        self.inplanes = planes * block.expansion
-        layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
-        return nn.Sequential(*layers)
-
-    def forward(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return torch.flatten(self.avgpool(x), 1)
+        super().__init__(depth, width, in_channels, stem)
 
 
 def build_resnet1d(depth=18, width=64, in_channels=1, stem="cifar"):
