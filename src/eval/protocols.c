@@ -22,6 +22,8 @@ dy_status dy_eval_features(dy_ctx *ctx, dy_model *model, const dy_dataset *stats
     return dy_eval_pixel_features(ctx, ds->pixels, ds->count, *dim, features);
 }
 
+#define DY_EVAL_TAILED_RATIO 2
+
 /* The scores of acc; the classes grouped (many/medium/few, thirds) when the set is long-tailed, as d->group_counts
  * (or train's counts) say; acc handed to d->acc when asked for (then the caller frees it), else left to the caller's
  * dy_eval_accuracy_free as always. */
@@ -34,10 +36,15 @@ static dy_status finish_scores(dy_ctx *ctx, dy_eval_accuracy *acc, const dy_data
     out->head = out->middle = out->tail = out->gap = NAN;
     out->head_classes = out->middle_classes = out->tail_classes = 0;
     out->has_shots = false;
-    /* many/medium/few-shot accuracy when the training set is long-tailed (its class counts differ) */
-    bool tailed = false;
-    for (int c = 1; c < train->num_classes; c++) tailed |= counts[c] != counts[0];
-    if (tailed) {
+    /* many/medium/few-shot accuracy and the thirds when the training set is long-tailed: its largest class has at least
+     * DY_EVAL_TAILED_RATIO times the images of its smallest (a random hold-out of a balanced set differs by a few
+     * images a class, and its "head" and "tail" would be noise) */
+    int64_t lo = INT64_MAX, hi = 0;
+    for (int c = 0; c < train->num_classes; c++) {
+        if (counts[c] < lo) lo = counts[c];
+        if (counts[c] > hi) hi = counts[c];
+    }
+    if (train->num_classes > 1 && hi >= DY_EVAL_TAILED_RATIO * lo) {
         dy_shot_options so = dy_shot_defaults();
         dy_shot_accuracy sa;
         dy_thirds_accuracy ta;
